@@ -1,1 +1,74 @@
-fn main() {}
+//! The `allonet` command-line tool: parses arguments, calls the library crates, prints. No logic of its own.
+
+mod bench;
+mod demo;
+mod output;
+mod retro;
+mod round;
+mod tally;
+mod verify;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "allonet",
+    version,
+    about = "Decide and execute DAO capital allocation: quadratic funding, COCM, quadratic voting, retro funding.",
+    long_about = "allonet turns contributions, ballots and votes into exact token payouts.\n\
+Every result carries a keccak-256 digest of its inputs and of its outputs; `allonet verify` recomputes a\n\
+result file from its inputs and checks both. Money is integer base units: payouts always sum to the budget.",
+    after_help = "Examples:\n  allonet demo\n  allonet round examples/round/contributions.csv --pool 10000 --token USDC --mechanism cocm\n  allonet retro --ballots examples/op-rf4/rf4_ballots_export.csv --metrics examples/op-rf4/rf4_impact_metrics_by_project.csv --compare examples/op-rf4/rf4_results.csv\n  allonet tally examples/snapshot-quadratic/votes.json\n  allonet round examples/round/contributions.csv -o result.json && allonet verify result.json"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a QF round, a retro round and a quadratic vote on bundled data.
+    Demo(demo::DemoArgs),
+    /// Match a pool to a round's contributions (classic QF, pairwise, cluster match, COCM, blend).
+    #[command(after_help = "Examples:\n  allonet round examples/round/contributions.csv --pool 10000 --token USDC\n  allonet round examples/round/contributions.csv --mechanism cocm --sybil-scores examples/round/passport.csv --cap 25%\n  allonet round gifts.csv --mechanism blend --pct-cocm 0.75 --json > result.json\n  allonet round gifts.csv --pool 50000 --decimals 18 --token DAI --csv matches.csv -o result.json")]
+    Round(round::RoundArgs),
+    /// Allocate a retro round: RF4 metric ballots, RetroPGF 3 medians, or capped proportional scores.
+    #[command(after_help = "Examples:\n  allonet retro --ballots examples/op-rf4/rf4_ballots_export.csv --metrics examples/op-rf4/rf4_impact_metrics_by_project.csv --compare examples/op-rf4/rf4_results.csv\n  allonet retro --votes examples/rpgf1/rpgf1_votes.csv --quorum 3 --min-median 2 --budget 1000000\n  allonet retro --scores scores.csv --cap 10% --min 500 --budget 250000 --token USDC --decimals 6")]
+    Retro(retro::RetroArgs),
+    /// Tally quadratic votes (Snapshot's quadratic type, or QV with credits) and optionally split a budget.
+    #[command(after_help = "Examples:\n  allonet tally examples/snapshot-quadratic/votes.json\n  allonet tally votes.json --budget 5000 --token USDC --json")]
+    Tally(tally::TallyArgs),
+    /// Recompute a result file (written with -o) from its inputs and check both digests.
+    #[command(after_help = "Example:\n  allonet round examples/round/contributions.csv -o result.json\n  allonet verify result.json")]
+    Verify(verify::VerifyArgs),
+    /// Benchmarks that print figures (and ratios against a Python peer where one exists).
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Classic QF and COCM on Gitcoin GR9 (69k gifts, 641 grants) vs the NumPy peer in bench/.
+    Gr9(bench::BenchArgs),
+}
+
+fn main() {
+    // Exit quietly when stdout is closed early (`allonet demo | head`), like other Unix tools.
+    #[cfg(unix)]
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+    let cli = Cli::parse();
+    let r = match &cli.command {
+        Command::Demo(a) => demo::run(a),
+        Command::Round(a) => round::run(a),
+        Command::Retro(a) => retro::run(a),
+        Command::Tally(a) => tally::run(a),
+        Command::Verify(a) => verify::run(a),
+        Command::Bench(BenchCommand::Gr9(a)) => bench::run(a),
+    };
+    if let Err(e) = r {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}

@@ -27,6 +27,8 @@ pub struct ContributionColumns {
     pub project: Option<String>,
     /// Amount column (default: first of `amount`, `amountUSD`, `value`).
     pub amount: Option<String>,
+    /// Skip rows with a negative amount (refunds in some exports) instead of refusing the file.
+    pub skip_negative: bool,
 }
 
 /// What reading a contributions table kept and skipped.
@@ -40,6 +42,8 @@ pub struct ReadStats {
     pub skipped_failed: usize,
     /// Rows skipped for a zero amount.
     pub skipped_zero: usize,
+    /// Rows skipped for a negative amount (only with `skip_negative`).
+    pub skipped_negative: usize,
 }
 
 fn pick(t: &Table, given: &Option<String>, defaults: &[&str], what: &str) -> Result<usize, InputError> {
@@ -71,7 +75,7 @@ pub fn normalise_id(t: &Table, row: allonet_core::input::Row<'_>, col: usize) ->
 }
 
 /// Reads contributions from a table. A `success` column, when present, keeps only `True` rows; zero
-/// amounts are skipped; a negative or non-numeric amount, an empty id or a malformed address is an error.
+/// amounts are skipped; a negative (unless `skip_negative`) or non-numeric amount, an empty id or a malformed address is an error.
 pub fn contributions_from_table(
     t: &Table,
     cols: &ContributionColumns,
@@ -93,7 +97,18 @@ pub fn contributions_from_table(
                 other => return Err(t.error(row, sc, format!("`{other}` is not True or False"))),
             }
         }
-        let amount = t.parse_non_negative(row, ac)?;
+        let amount = t.parse_f64(row, ac)?;
+        if amount < 0.0 {
+            if cols.skip_negative {
+                stats.skipped_negative += 1;
+                continue;
+            }
+            return Err(t.error(
+                row,
+                ac,
+                format!("`{}` is negative; amounts must be zero or more (pass --skip-negative to drop refund rows)", row.get(ac)),
+            ));
+        }
         let donor = normalise_id(t, row, dc)?;
         let project = normalise_id(t, row, pc)?;
         if amount == 0.0 {

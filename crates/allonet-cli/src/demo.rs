@@ -1,0 +1,114 @@
+//! `allonet demo`: the main job on data bundled into the binary.
+
+use crate::output::{group_thousands, right, show_amount, table, Progress, ResultFile};
+use crate::retro::{compare, compute_from_tables, official_from_table, RetroArgs, RetroTables};
+use crate::round::{compute_tables, truncate, RoundArgs, RoundTables};
+use crate::tally::{compute_from_bytes, TallyArgs};
+use allonet_core::{digest, Table};
+use anyhow::Result;
+use clap::Parser;
+
+const CONTRIBUTIONS: &[u8] = include_bytes!("../../../examples/round/contributions.csv");
+const PASSPORT: &[u8] = include_bytes!("../../../examples/round/passport.csv");
+const RF4_BALLOTS: &[u8] = include_bytes!("../../../examples/op-rf4/rf4_ballots_export.csv");
+const RF4_METRICS: &[u8] = include_bytes!("../../../examples/op-rf4/rf4_impact_metrics_by_project.csv");
+const RF4_RESULTS: &[u8] = include_bytes!("../../../examples/op-rf4/rf4_results.csv");
+const SNAPSHOT_VOTES: &[u8] = include_bytes!("../../../examples/snapshot-quadratic/votes.json");
+
+#[derive(Parser)]
+struct Wrap<T: clap::Args> {
+    #[command(flatten)]
+    inner: T,
+}
+
+fn args<T: clap::Args>(argv: &[&str]) -> T {
+    Wrap::<T>::parse_from(std::iter::once("allonet").chain(argv.iter().copied())).inner
+}
+
+#[derive(clap::Args, Clone, Debug)]
+pub struct DemoArgs {}
+
+pub fn run(_: &DemoArgs) -> Result<()> {
+    let progress = Progress::new(false);
+    println!("allonet demo: a QF round three ways, Optimism's Retro Funding 4 from its real ballots, and a quadratic vote.\n");
+
+    // 1. A round: classic QF, COCM, COCM with passport weighting.
+    let base = ["examples/round/contributions.csv", "--pool", "10000", "--token", "USDC", "--decimals", "6", "--cap", "25%", "--fill"];
+    let variants: [(&str, Vec<&str>); 3] = [
+        ("QF", vec!["--mechanism", "qf"]),
+        ("QF + passport", vec!["--mechanism", "qf", "--sybil-scores", "examples/round/passport.csv"]),
+        ("COCM", vec!["--mechanism", "cocm"]),
+    ];
+    let mut results = Vec::new();
+    for (name, extra) in &variants {
+        let argv: Vec<&str> = base.iter().copied().chain(extra.iter().copied()).collect();
+        let a: RoundArgs = args(&argv);
+        let tables = RoundTables {
+            contributions: Table::from_bytes("examples/round/contributions.csv", CONTRIBUTIONS)?,
+            sybil_scores: if a.sybil_scores.is_some() { Some(Table::from_bytes("examples/round/passport.csv", PASSPORT)?) } else { None },
+            clusters: None,
+            trust: None,
+        };
+        let (r, _) = compute_tables(&a, &tables, &progress)?;
+        results.push((*name, r));
+    }
+    let r0 = &results[0].1;
+    let token = &r0.config.token;
+    println!(
+        "1. Quadratic funding round (examples/round: {} gifts from {} donors to {} projects), pool {} {}, cap 25%",
+        r0.gifts,
+        r0.donors,
+        r0.projects,
+        show_amount(token, r0.config.pool, 0),
+        token.symbol
+    );
+    let mut t = table(&["project", "donors", "given", "QF", "QF + passport", "COCM"]);
+    let mut order: Vec<usize> = (0..r0.lines.len()).collect();
+    order.sort_by(|&a, &b| r0.lines[b].matched.cmp(&r0.lines[a].matched));
+    for i in order {
+        let l = &r0.lines[i];
+        let mut row = vec![l.project.clone(), l.donors.to_string(), group_thousands(&format!("{:.2}", l.contributed))];
+        for (_, r) in &results {
+            let m = r.lines.iter().find(|x| x.project == l.project).map(|x| show_amount(token, x.matched, 2)).unwrap_or_else(|| "0".into());
+            row.push(m);
+        }
+        t.add_row(row);
+    }
+    right(&mut t, &[1, 2, 3, 4, 5]);
+    println!("{t}");
+    for (name, r) in &results {
+        println!("   {name:<16} input {}  output {}", r.input_digest, r.output_digest);
+    }
+    println!("   Passport weighting zeroes the airdrop farm's 30 fresh addresses; COCM sees that the farm's donors and the ring");
+    println!("   funding ring-a and ring-b only ever fund each other, and pays their coordination nothing.\n");
+
+    // 2. Retro Funding 4 from the real ballots.
+    let a: RetroArgs = args(&["--ballots", "examples/op-rf4/rf4_ballots_export.csv", "--metrics", "examples/op-rf4/rf4_impact_metrics_by_project.csv"]);
+    let tables = RetroTables::Metrics {
+        ballots: Table::from_bytes("examples/op-rf4/rf4_ballots_export.csv", RF4_BALLOTS)?,
+        metrics: Table::from_bytes("examples/op-rf4/rf4_impact_metrics_by_project.csv", RF4_METRICS)?,
+    };
+    let (r, d) = compute_from_tables(&a, tables)?;
+    let official = official_from_table(&Table::from_bytes("examples/op-rf4/rf4_results.csv", RF4_RESULTS)?)?;
+    let file = ResultFile::new("retro", &a, d, digest(&r), &r)?;
+    println!("2. Optimism Retro Funding 4 recomputed from 108 real badgeholder ballots and the impact metrics (10M OP, cap 5%, min 1,000 OP)");
+    crate::retro::print_table(&r, &file, Some(10), Some(&official));
+    let (max, within, _) = compare(&r, &official);
+    println!("   every project within 1 OP of the official results: {} (max |diff| {max:.3} OP, {within}/{})\n", within == r.lines.len(), r.lines.len());
+
+    // 3. A quadratic vote.
+    let a: TallyArgs = args(&["examples/snapshot-quadratic/votes.json"]);
+    let (r, d) = compute_from_bytes(&a, "examples/snapshot-quadratic/votes.json", Some(SNAPSHOT_VOTES))?;
+    let file = ResultFile::new("tally", &a, d, digest(&r), &r)?;
+    println!("3. Quadratic vote (Snapshot's example proposal, {} votes)", r.voters);
+    let mut t = table(&["choice", "score", "share"]);
+    let total: f64 = r.lines.iter().map(|l| l.score).sum();
+    for l in &r.lines {
+        t.add_row(vec![truncate(&l.choice, 30), format!("{:.4}", l.score), format!("{:.2}%", l.score / total * 100.0)]);
+    }
+    right(&mut t, &[1, 2]);
+    println!("{t}");
+    println!("   input {}  output {}", file.input_digest, file.output_digest);
+    println!("\nRun any step yourself: `allonet round --help`, `allonet retro --help`, `allonet tally --help`, `allonet verify --help`.");
+    Ok(())
+}
