@@ -52,12 +52,16 @@ fn top10(d: &Donations, scores: &[f64], title: &str) {
 
 pub fn run(args: &BenchArgs) -> Result<()> {
     if !args.data.exists() {
-        println!("skipped: {} is absent (the GR9 data lives in ../shared/data, outside the project)", args.data.display());
+        println!(
+            "skipped: {} is absent (the GR9 data lives in ../shared/data, outside the project)",
+            args.data.display()
+        );
         return Ok(());
     }
     let t0 = Instant::now();
     let table = Table::read(&args.data)?;
-    let (gifts, stats) = contributions_from_table(&table, &ContributionColumns { skip_negative: true, ..Default::default() })?;
+    let (gifts, stats) =
+        contributions_from_table(&table, &ContributionColumns { skip_negative: true, ..Default::default() })?;
     let d = Donations::from_contributions(&gifts);
     let load = t0.elapsed().as_secs_f64();
     println!(
@@ -92,7 +96,10 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     match status {
         Ok(s) if s.success() => {}
         _ => {
-            println!("peer skipped: `python3 {} …` did not run (install numpy and scipy: pip install numpy scipy)", args.peer);
+            println!(
+                "peer skipped: `python3 {} …` did not run (install numpy and scipy: pip install numpy scipy)",
+                args.peer
+            );
             return Ok(());
         }
     }

@@ -33,7 +33,18 @@ pub fn run(_: &DemoArgs) -> Result<()> {
     println!("allonet demo: a QF round three ways, Optimism's Retro Funding 4 from its real ballots, and a quadratic vote.\n");
 
     // 1. A round: classic QF, COCM, COCM with passport weighting.
-    let base = ["examples/round/contributions.csv", "--pool", "10000", "--token", "USDC", "--decimals", "6", "--cap", "25%", "--fill"];
+    let base = [
+        "examples/round/contributions.csv",
+        "--pool",
+        "10000",
+        "--token",
+        "USDC",
+        "--decimals",
+        "6",
+        "--cap",
+        "25%",
+        "--fill",
+    ];
     let variants: [(&str, Vec<&str>); 3] = [
         ("QF", vec!["--mechanism", "qf"]),
         ("QF + passport", vec!["--mechanism", "qf", "--sybil-scores", "examples/round/passport.csv"]),
@@ -45,7 +56,11 @@ pub fn run(_: &DemoArgs) -> Result<()> {
         let a: RoundArgs = args(&argv);
         let tables = RoundTables {
             contributions: Table::from_bytes("examples/round/contributions.csv", CONTRIBUTIONS)?,
-            sybil_scores: if a.sybil_scores.is_some() { Some(Table::from_bytes("examples/round/passport.csv", PASSPORT)?) } else { None },
+            sybil_scores: if a.sybil_scores.is_some() {
+                Some(Table::from_bytes("examples/round/passport.csv", PASSPORT)?)
+            } else {
+                None
+            },
             clusters: None,
             trust: None,
         };
@@ -69,7 +84,12 @@ pub fn run(_: &DemoArgs) -> Result<()> {
         let l = &r0.lines[i];
         let mut row = vec![l.project.clone(), l.donors.to_string(), group_thousands(&format!("{:.2}", l.contributed))];
         for (_, r) in &results {
-            let m = r.lines.iter().find(|x| x.project == l.project).map(|x| show_amount(token, x.matched, 2)).unwrap_or_else(|| "0".into());
+            let m = r
+                .lines
+                .iter()
+                .find(|x| x.project == l.project)
+                .map(|x| show_amount(token, x.matched, 2))
+                .unwrap_or_else(|| "0".into());
             row.push(m);
         }
         t.add_row(row);
@@ -83,7 +103,12 @@ pub fn run(_: &DemoArgs) -> Result<()> {
     println!("   funding ring-a and ring-b only ever fund each other, and pays their coordination nothing.\n");
 
     // 2. Retro Funding 4 from the real ballots.
-    let a: RetroArgs = args(&["--ballots", "examples/op-rf4/rf4_ballots_export.csv", "--metrics", "examples/op-rf4/rf4_impact_metrics_by_project.csv"]);
+    let a: RetroArgs = args(&[
+        "--ballots",
+        "examples/op-rf4/rf4_ballots_export.csv",
+        "--metrics",
+        "examples/op-rf4/rf4_impact_metrics_by_project.csv",
+    ]);
     let tables = RetroTables::Metrics {
         ballots: Table::from_bytes("examples/op-rf4/rf4_ballots_export.csv", RF4_BALLOTS)?,
         metrics: Table::from_bytes("examples/op-rf4/rf4_impact_metrics_by_project.csv", RF4_METRICS)?,
@@ -94,7 +119,11 @@ pub fn run(_: &DemoArgs) -> Result<()> {
     println!("2. Optimism Retro Funding 4 recomputed from 108 real badgeholder ballots and the impact metrics (10M OP, cap 5%, min 1,000 OP)");
     crate::retro::print_table(&r, &file, Some(10), Some(&official));
     let (max, within, _) = compare(&r, &official);
-    println!("   every project within 1 OP of the official results: {} (max |diff| {max:.3} OP, {within}/{})\n", within == r.lines.len(), r.lines.len());
+    println!(
+        "   every project within 1 OP of the official results: {} (max |diff| {max:.3} OP, {within}/{})\n",
+        within == r.lines.len(),
+        r.lines.len()
+    );
 
     // 3. A quadratic vote.
     let a: TallyArgs = args(&["examples/snapshot-quadratic/votes.json"]);

@@ -30,16 +30,24 @@ enum Command {
     /// Run a QF round, a retro round and a quadratic vote on bundled data.
     Demo(demo::DemoArgs),
     /// Match a pool to a round's contributions (classic QF, pairwise, cluster match, COCM, blend).
-    #[command(after_help = "Examples:\n  allonet round examples/round/contributions.csv --pool 10000 --token USDC\n  allonet round examples/round/contributions.csv --mechanism cocm --sybil-scores examples/round/passport.csv --cap 25%\n  allonet round gifts.csv --mechanism blend --pct-cocm 0.75 --json > result.json\n  allonet round gifts.csv --pool 50000 --decimals 18 --token DAI --csv matches.csv -o result.json")]
+    #[command(
+        after_help = "Examples:\n  allonet round examples/round/contributions.csv --pool 10000 --token USDC\n  allonet round examples/round/contributions.csv --mechanism cocm --sybil-scores examples/round/passport.csv --cap 25%\n  allonet round gifts.csv --mechanism blend --pct-cocm 0.75 --json > result.json\n  allonet round gifts.csv --pool 50000 --decimals 18 --token DAI --csv matches.csv -o result.json"
+    )]
     Round(round::RoundArgs),
     /// Allocate a retro round: RF4 metric ballots, RetroPGF 3 medians, or capped proportional scores.
-    #[command(after_help = "Examples:\n  allonet retro --ballots examples/op-rf4/rf4_ballots_export.csv --metrics examples/op-rf4/rf4_impact_metrics_by_project.csv --compare examples/op-rf4/rf4_results.csv\n  allonet retro --votes examples/rpgf1/rpgf1_votes.csv --quorum 3 --min-median 2 --budget 1000000\n  allonet retro --scores scores.csv --cap 10% --min 500 --budget 250000 --token USDC --decimals 6")]
+    #[command(
+        after_help = "Examples:\n  allonet retro --ballots examples/op-rf4/rf4_ballots_export.csv --metrics examples/op-rf4/rf4_impact_metrics_by_project.csv --compare examples/op-rf4/rf4_results.csv\n  allonet retro --votes votes.csv --quorum 17 --min-median 1500 --budget 30000000\n  allonet retro --scores scores.csv --cap 10% --min 500 --budget 250000 --token USDC --decimals 6"
+    )]
     Retro(retro::RetroArgs),
     /// Tally quadratic votes (Snapshot's quadratic type, or QV with credits) and optionally split a budget.
-    #[command(after_help = "Examples:\n  allonet tally examples/snapshot-quadratic/votes.json\n  allonet tally votes.json --budget 5000 --token USDC --json")]
+    #[command(
+        after_help = "Examples:\n  allonet tally examples/snapshot-quadratic/votes.json\n  allonet tally votes.json --budget 5000 --token USDC --json"
+    )]
     Tally(tally::TallyArgs),
     /// Recompute a result file (written with -o) from its inputs and check both digests.
-    #[command(after_help = "Example:\n  allonet round examples/round/contributions.csv -o result.json\n  allonet verify result.json")]
+    #[command(
+        after_help = "Example:\n  allonet round examples/round/contributions.csv -o result.json\n  allonet verify result.json"
+    )]
     Verify(verify::VerifyArgs),
     /// Benchmarks that print figures (and ratios against a Python peer where one exists).
     #[command(subcommand)]

@@ -43,7 +43,13 @@ pub struct ResultFile {
 }
 
 impl ResultFile {
-    pub fn new<O: Serialize, R: Serialize>(command: &str, options: &O, input_digest: Digest, output_digest: Digest, result: &R) -> Result<Self> {
+    pub fn new<O: Serialize, R: Serialize>(
+        command: &str,
+        options: &O,
+        input_digest: Digest,
+        output_digest: Digest,
+        result: &R,
+    ) -> Result<Self> {
         Ok(ResultFile {
             allonet: env!("CARGO_PKG_VERSION").to_string(),
             command: command.to_string(),
@@ -86,7 +92,7 @@ pub fn emit(out: &OutputArgs, file: &ResultFile, csv_rows: &[Vec<String>], csv_h
 pub fn table(header: &[&str]) -> Table {
     let mut t = Table::new();
     t.load_preset(presets::UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Disabled);
-    t.set_header(header.iter().map(|h| Cell::new(h)).collect::<Vec<_>>());
+    t.set_header(header.iter().map(Cell::new).collect::<Vec<_>>());
     t
 }
 

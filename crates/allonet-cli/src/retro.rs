@@ -5,7 +5,8 @@ use crate::round::truncate;
 use allonet_core::{digest, Digest, InputError, Table, Token, TokenAmount};
 use allonet_mechanisms::matching::{Allocation, Cap};
 use allonet_mechanisms::retro::{
-    capped_proportional, metric_ballots_from_table, project_metrics_from_table, r3_median, r4_metric_ballots, R3Params, R4Params,
+    capped_proportional, metric_ballots_from_table, project_metrics_from_table, r3_median, r4_metric_ballots, R3Params,
+    R4Params,
 };
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
@@ -89,7 +90,13 @@ fn lines_from(alloc: &Allocation, names: &BTreeMap<String, String>) -> Vec<Retro
     alloc
         .payouts
         .iter()
-        .map(|p| RetroLine { id: p.id.clone(), name: names.get(&p.id).cloned().unwrap_or_default(), score: p.score, amount: p.amount, capped: p.capped })
+        .map(|p| RetroLine {
+            id: p.id.clone(),
+            name: names.get(&p.id).cloned().unwrap_or_default(),
+            score: p.score,
+            amount: p.amount,
+            capped: p.capped,
+        })
         .collect()
 }
 
@@ -103,16 +110,23 @@ pub fn compute_from_tables(args: &RetroArgs, tables: RetroTables) -> Result<(Ret
         RetroTables::Metrics { ballots, metrics } => {
             let ballots = metric_ballots_from_table(&ballots)?;
             let projects = project_metrics_from_table(&metrics)?;
-            let params = R4Params { cap_share: share, min_amount: min.to_f64_lossy() / 10f64.powi(args.decimals as i32) };
+            let params =
+                R4Params { cap_share: share, min_amount: min.to_f64_lossy() / 10f64.powi(args.decimals as i32) };
             let (lines, alloc) = r4_metric_ballots(&projects, &ballots, &params, &token, budget)?;
             let names = projects.iter().map(|p| (p.id.clone(), p.name.clone())).collect();
             let d = digest(&("retro/r4", &params, &token, &budget, &ballots, &projects));
             ("r4 metric ballots".to_string(), alloc, names, serde_json::to_value(&lines)?, d)
         }
         RetroTables::Votes(t) => {
-            let vc = t.find_column(&["voter", "badgeholder", "address"]).ok_or_else(|| InputError::file(&t.file, format!("missing voter column (the header has: {})", t.headers.join(", "))))?;
-            let pc = t.find_column(&["project", "project_id", "grant"]).ok_or_else(|| InputError::file(&t.file, format!("missing project column (the header has: {})", t.headers.join(", "))))?;
-            let ac = t.find_column(&["amount", "votes", "op"]).ok_or_else(|| InputError::file(&t.file, format!("missing amount column (the header has: {})", t.headers.join(", "))))?;
+            let vc = t.find_column(&["voter", "badgeholder", "address"]).ok_or_else(|| {
+                InputError::file(&t.file, format!("missing voter column (the header has: {})", t.headers.join(", ")))
+            })?;
+            let pc = t.find_column(&["project", "project_id", "grant"]).ok_or_else(|| {
+                InputError::file(&t.file, format!("missing project column (the header has: {})", t.headers.join(", ")))
+            })?;
+            let ac = t.find_column(&["amount", "votes", "op"]).ok_or_else(|| {
+                InputError::file(&t.file, format!("missing amount column (the header has: {})", t.headers.join(", ")))
+            })?;
             let mut votes = Vec::with_capacity(t.len());
             for row in t.rows() {
                 votes.push((row.get(vc).to_string(), row.get(pc).to_string(), t.parse_non_negative(row, ac)?));
@@ -125,8 +139,12 @@ pub fn compute_from_tables(args: &RetroArgs, tables: RetroTables) -> Result<(Ret
             ("r3 median".to_string(), alloc, BTreeMap::new(), serde_json::to_value(&lines)?, d)
         }
         RetroTables::Scores(t) => {
-            let pc = t.find_column(&["project", "id", "project_id"]).ok_or_else(|| InputError::file(&t.file, "missing project column"))?;
-            let sc = t.find_column(&["score", "weight", "value"]).ok_or_else(|| InputError::file(&t.file, "missing score column"))?;
+            let pc = t
+                .find_column(&["project", "id", "project_id"])
+                .ok_or_else(|| InputError::file(&t.file, "missing project column"))?;
+            let sc = t
+                .find_column(&["score", "weight", "value"])
+                .ok_or_else(|| InputError::file(&t.file, "missing score column"))?;
             let mut m = BTreeMap::new();
             for row in t.rows() {
                 let id = row.get(pc).to_string();
@@ -177,14 +195,18 @@ pub fn compute(args: &RetroArgs) -> Result<(RetroResult, ResultFile)> {
 }
 
 /// Official amounts by id, from a results CSV.
-pub fn read_official(path: &PathBuf) -> Result<BTreeMap<String, f64>> {
+pub fn read_official(path: &std::path::Path) -> Result<BTreeMap<String, f64>> {
     official_from_table(&Table::read(path)?)
 }
 
 /// Official amounts by id, from a loaded results table.
 pub fn official_from_table(t: &Table) -> Result<BTreeMap<String, f64>> {
-    let ic = t.find_column(&["Project_id", "application_id", "project", "id"]).ok_or_else(|| InputError::file(&t.file, "missing id column"))?;
-    let ac = t.find_column(&["rf4_allocation", "amount", "allocation"]).ok_or_else(|| InputError::file(&t.file, "missing amount column"))?;
+    let ic = t
+        .find_column(&["Project_id", "application_id", "project", "id"])
+        .ok_or_else(|| InputError::file(&t.file, "missing id column"))?;
+    let ac = t
+        .find_column(&["rf4_allocation", "amount", "allocation"])
+        .ok_or_else(|| InputError::file(&t.file, "missing amount column"))?;
     let mut m = BTreeMap::new();
     for row in t.rows() {
         m.insert(row.get(ic).to_string(), t.parse_non_negative(row, ac)?);
@@ -228,7 +250,11 @@ pub fn print_table(r: &RetroResult, file: &ResultFile, top: Option<usize>, offic
     let scale = 10f64.powi(r.token.decimals as i32);
     for (i, l) in lines.iter().take(show).enumerate() {
         let label = if l.name.is_empty() { l.id.clone() } else { l.name.clone() };
-        let mut row = vec![(i + 1).to_string(), truncate(&label, 44), format!("{}{}", show_amount(&r.token, l.amount, 2), if l.capped { " (cap)" } else { "" })];
+        let mut row = vec![
+            (i + 1).to_string(),
+            truncate(&label, 44),
+            format!("{}{}", show_amount(&r.token, l.amount, 2), if l.capped { " (cap)" } else { "" }),
+        ];
         if let Some(o) = official {
             match o.get(&l.id) {
                 Some(v) => {
@@ -261,7 +287,10 @@ pub fn print_table(r: &RetroResult, file: &ResultFile, top: Option<usize>, offic
     );
     if let Some(o) = official {
         let (max, within, missing) = compare(r, o);
-        println!("vs official: max |diff| {max:.4} {sym} · {within}/{} within 1 {sym} · {missing} unmatched ids", r.lines.len());
+        println!(
+            "vs official: max |diff| {max:.4} {sym} · {within}/{} within 1 {sym} · {missing} unmatched ids",
+            r.lines.len()
+        );
     }
     println!("{}", output::digests_line(&file.input_digest, &file.output_digest));
 }
@@ -270,12 +299,14 @@ pub fn run(args: &RetroArgs) -> Result<()> {
     let progress = Progress::new(true);
     progress.stage("reading ballots and computing");
     let (r, file) = compute(args)?;
-    let official = args.compare.as_ref().map(read_official).transpose()?;
+    let official = args.compare.as_deref().map(read_official).transpose()?;
     progress.finish();
     let rows: Vec<Vec<String>> = r
         .lines
         .iter()
-        .map(|l| vec![l.id.clone(), l.name.clone(), l.score.to_string(), l.amount.to_string(), r.token.format(l.amount)])
+        .map(|l| {
+            vec![l.id.clone(), l.name.clone(), l.score.to_string(), l.amount.to_string(), r.token.format(l.amount)]
+        })
         .collect();
     emit(&args.out, &file, &rows, &["id", "name", "score", "amount_base_units", "amount"])?;
     if !args.out.json {

@@ -118,21 +118,39 @@ impl RoundArgs {
         if !(self.min_gift.is_finite() && self.min_gift >= 0.0) {
             anyhow::bail!("--min-gift must be zero or more");
         }
-        Ok(RoundConfig { mechanism: self.mechanism(), token, pool, cap, fill: self.fill, sybil, min_gift: self.min_gift })
+        Ok(RoundConfig {
+            mechanism: self.mechanism(),
+            token,
+            pool,
+            cap,
+            fill: self.fill,
+            sybil,
+            min_gift: self.min_gift,
+        })
     }
 }
 
 /// Reads a two-column id → number CSV (sybil scores, trust).
 fn read_scores(t: &Table, id_cols: &[&str], value_cols: &[&str]) -> Result<BTreeMap<String, f64>, InputError> {
     let ic = t.find_column(id_cols).ok_or_else(|| {
-        InputError::file(&t.file, format!("missing id column (looked for {}; the header has: {})", id_cols.join(", "), t.headers.join(", ")))
+        InputError::file(
+            &t.file,
+            format!("missing id column (looked for {}; the header has: {})", id_cols.join(", "), t.headers.join(", ")),
+        )
     })?;
     let vc = t.find_column(value_cols).ok_or_else(|| {
-        InputError::file(&t.file, format!("missing value column (looked for {}; the header has: {})", value_cols.join(", "), t.headers.join(", ")))
+        InputError::file(
+            &t.file,
+            format!(
+                "missing value column (looked for {}; the header has: {})",
+                value_cols.join(", "),
+                t.headers.join(", ")
+            ),
+        )
     })?;
     let mut m = BTreeMap::new();
     for row in t.rows() {
-        let id = normalise_id(&t, row, ic)?;
+        let id = normalise_id(t, row, ic)?;
         let v = t.parse_f64(row, vc)?;
         if m.insert(id.clone(), v).is_some() {
             return Err(t.error(row, ic, format!("`{id}` appears twice")));
@@ -142,8 +160,12 @@ fn read_scores(t: &Table, id_cols: &[&str], value_cols: &[&str]) -> Result<BTree
 }
 
 fn read_clusters(t: &Table) -> Result<Vec<(String, String, f64)>, InputError> {
-    let dc = t.find_column(&["donor", "contributor", "voter", "address"]).ok_or_else(|| InputError::file(&t.file, "missing donor column"))?;
-    let cc = t.find_column(&["cluster", "group", "community"]).ok_or_else(|| InputError::file(&t.file, "missing cluster column"))?;
+    let dc = t
+        .find_column(&["donor", "contributor", "voter", "address"])
+        .ok_or_else(|| InputError::file(&t.file, "missing donor column"))?;
+    let cc = t
+        .find_column(&["cluster", "group", "community"])
+        .ok_or_else(|| InputError::file(&t.file, "missing cluster column"))?;
     let wc = t.find_column(&["weight"]);
     let mut out = Vec::new();
     for row in t.rows() {
@@ -155,7 +177,7 @@ fn read_clusters(t: &Table) -> Result<Vec<(String, String, f64)>, InputError> {
         if cluster.is_empty() {
             return Err(t.error(row, cc, "empty cluster"));
         }
-        out.push((normalise_id(&t, row, dc)?, cluster.to_string(), w));
+        out.push((normalise_id(t, row, dc)?, cluster.to_string(), w));
     }
     Ok(out)
 }
@@ -183,7 +205,12 @@ pub fn load(args: &RoundArgs) -> Result<RoundTables, InputError> {
 pub fn compute_tables(args: &RoundArgs, tables: &RoundTables, progress: &Progress) -> Result<(RoundResult, ReadStats)> {
     let config = args.config()?;
     let t = &tables.contributions;
-    let cols = ContributionColumns { donor: args.donor_col.clone(), project: args.project_col.clone(), amount: args.amount_col.clone(), skip_negative: args.skip_negative };
+    let cols = ContributionColumns {
+        donor: args.donor_col.clone(),
+        project: args.project_col.clone(),
+        amount: args.amount_col.clone(),
+        skip_negative: args.skip_negative,
+    };
     let (contributions, stats) = contributions_from_table(t, &cols)?;
     if contributions.is_empty() {
         anyhow::bail!("{}: no gifts with a positive amount", t.file);
@@ -191,10 +218,16 @@ pub fn compute_tables(args: &RoundArgs, tables: &RoundTables, progress: &Progres
     let sybil_scores = tables
         .sybil_scores
         .as_ref()
-        .map(|t| read_scores(t, &["donor", "address", "contributor", "voter"], &["score", "aggregate_score", "rawScore"]))
+        .map(|t| {
+            read_scores(t, &["donor", "address", "contributor", "voter"], &["score", "aggregate_score", "rawScore"])
+        })
         .transpose()?;
     let clusters = tables.clusters.as_ref().map(read_clusters).transpose()?;
-    let trust = tables.trust.as_ref().map(|t| read_scores(t, &["donor", "address", "contributor"], &["trust", "weight"])).transpose()?;
+    let trust = tables
+        .trust
+        .as_ref()
+        .map(|t| read_scores(t, &["donor", "address", "contributor"], &["trust", "weight"]))
+        .transpose()?;
     let inputs = RoundInputs { contributions, sybil_scores, clusters, trust };
     progress.stage(format!("scoring {} gifts with {}", stats.kept, config.mechanism.name()));
     let r = run_round(&inputs, &config)?;
@@ -218,7 +251,8 @@ pub fn print_table(r: &RoundResult, top: Option<usize>) {
     let mut lines: Vec<_> = r.lines.iter().collect();
     lines.sort_by(|a, b| b.matched.cmp(&a.matched).then(a.project.cmp(&b.project)));
     let show = rows_to_show(top, lines.len());
-    let mut t = table(&["#", "project", "donors", "contributed", "score", &format!("match ({})", token.symbol), "share"]);
+    let mut t =
+        table(&["#", "project", "donors", "contributed", "score", &format!("match ({})", token.symbol), "share"]);
     let total = r.config.pool.to_f64_lossy();
     for (i, l) in lines.iter().take(show).enumerate() {
         let share = if total > 0.0 { l.matched.to_f64_lossy() / total * 100.0 } else { 0.0 };
@@ -268,7 +302,16 @@ pub fn run(args: &RoundArgs) -> Result<()> {
     let rows: Vec<Vec<String>> = r
         .lines
         .iter()
-        .map(|l| vec![l.project.clone(), l.donors.to_string(), l.contributed.to_string(), l.score.to_string(), l.matched.to_string(), token.format(l.matched)])
+        .map(|l| {
+            vec![
+                l.project.clone(),
+                l.donors.to_string(),
+                l.contributed.to_string(),
+                l.score.to_string(),
+                l.matched.to_string(),
+                token.format(l.matched),
+            ]
+        })
         .collect();
     emit(&args.out, &file, &rows, &["project", "donors", "contributed", "score", "matched_base_units", "matched"])?;
     if !args.out.json {

@@ -63,7 +63,13 @@ pub fn compute_from_bytes(args: &TallyArgs, name: &str, bytes: Option<&[u8]>) ->
         }
         Votes::Credits(e) => {
             let s = credit_qv(e).with_context(|| name.to_string())?;
-            ("qv credits", e.choices.clone(), s.into_iter().map(|v| v as f64).collect(), e.ballots.len(), digest(&("tally/credits", e)))
+            (
+                "qv credits",
+                e.choices.clone(),
+                s.into_iter().map(|v| v as f64).collect(),
+                e.ballots.len(),
+                digest(&("tally/credits", e)),
+            )
         }
     };
     let (token, payouts) = match &args.budget {
@@ -94,7 +100,11 @@ pub fn print_table(r: &TallyResult, file: &ResultFile) {
     }
     let mut t = table(&header);
     for l in &r.lines {
-        let mut row = vec![l.choice.clone(), format!("{:.4}", l.score), format!("{:.2}%", if total > 0.0 { l.score.max(0.0) / total * 100.0 } else { 0.0 })];
+        let mut row = vec![
+            l.choice.clone(),
+            format!("{:.4}", l.score),
+            format!("{:.2}%", if total > 0.0 { l.score.max(0.0) / total * 100.0 } else { 0.0 }),
+        ];
         if let (Some(tok), Some(p)) = (&r.token, l.payout) {
             row.push(format!("{} {}", show_amount(tok, p, 2), tok.symbol));
         }
@@ -109,7 +119,11 @@ pub fn print_table(r: &TallyResult, file: &ResultFile) {
 pub fn run(args: &TallyArgs) -> Result<()> {
     let (r, d) = compute_from_bytes(args, &args.votes.display().to_string(), None)?;
     let file = ResultFile::new("tally", args, d, digest(&r), &r)?;
-    let rows: Vec<Vec<String>> = r.lines.iter().map(|l| vec![l.choice.clone(), l.score.to_string(), l.payout.map(|p| p.to_string()).unwrap_or_default()]).collect();
+    let rows: Vec<Vec<String>> = r
+        .lines
+        .iter()
+        .map(|l| vec![l.choice.clone(), l.score.to_string(), l.payout.map(|p| p.to_string()).unwrap_or_default()])
+        .collect();
     emit(&args.out, &file, &rows, &["choice", "score", "payout_base_units"])?;
     if !args.out.json {
         print_table(&r, &file);

@@ -68,7 +68,11 @@ pub fn run(args: &VerifyArgs) -> Result<()> {
     let mark = |ok: bool| if ok { "ok      " } else { "MISMATCH" };
     println!("{} input digest  {} (recorded {})", mark(input_ok), fresh.input_digest, file.input_digest);
     println!("{} output digest {} (recorded {})", mark(output_ok), fresh.output_digest, file.output_digest);
-    println!("{} result body   {}", mark(body_ok), if body_ok { "identical to the recomputation" } else { "differs from the recomputation" });
+    println!(
+        "{} result body   {}",
+        mark(body_ok),
+        if body_ok { "identical to the recomputation" } else { "differs from the recomputation" }
+    );
     if !input_ok {
         bail!("{}: the inputs differ from those the result was computed from", args.result.display());
     }

@@ -27,10 +27,8 @@ impl Address {
     /// mixed case must carry a valid EIP-55 checksum.
     pub fn parse(s: &str) -> Result<Self, AddressError> {
         let t = s.trim();
-        let hex = t
-            .strip_prefix("0x")
-            .or_else(|| t.strip_prefix("0X"))
-            .ok_or_else(|| AddressError::Format(t.to_string()))?;
+        let hex =
+            t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")).ok_or_else(|| AddressError::Format(t.to_string()))?;
         if hex.len() != 40 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(AddressError::Format(t.to_string()));
         }
@@ -106,10 +104,7 @@ mod tests {
 
     #[test]
     fn rejects_bad_checksum_and_format() {
-        assert!(matches!(
-            Address::parse("0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAeD"),
-            Err(AddressError::Checksum(_))
-        ));
+        assert!(matches!(Address::parse("0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAeD"), Err(AddressError::Checksum(_))));
         assert!(matches!(Address::parse("0x1234"), Err(AddressError::Format(_))));
         assert!(matches!(Address::parse("5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"), Err(AddressError::Format(_))));
         assert!(matches!(Address::parse("0xZZAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"), Err(AddressError::Format(_))));

@@ -182,9 +182,7 @@ fn parse_decimal(s: &str, decimals: u8) -> Result<TokenAmount, AmountError> {
     if digits.is_empty() {
         return Ok(TokenAmount::ZERO);
     }
-    U256::from_str_radix(digits, 10)
-        .map(TokenAmount)
-        .map_err(|_| AmountError::Overflow(t.to_string()))
+    U256::from_str_radix(digits, 10).map(TokenAmount).map_err(|_| AmountError::Overflow(t.to_string()))
 }
 
 fn format_decimal(a: TokenAmount, decimals: u8) -> String {

@@ -229,12 +229,9 @@ mod tests {
 
     #[test]
     fn all_capped_leaves_remainder() {
-        let (p, left) = apportion_capped(
-            TokenAmount::from_base_units(100),
-            &[1.0, 1.0],
-            Some(TokenAmount::from_base_units(30)),
-        )
-        .unwrap();
+        let (p, left) =
+            apportion_capped(TokenAmount::from_base_units(100), &[1.0, 1.0], Some(TokenAmount::from_base_units(30)))
+                .unwrap();
         assert_eq!(units(&p), vec![30, 30]);
         assert_eq!(left, TokenAmount::from_base_units(40));
     }

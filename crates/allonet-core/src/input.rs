@@ -89,12 +89,8 @@ impl Table {
             return Err(InputError::file(name, "file is empty (expected a header row and at least one data row)"));
         }
         let mut rdr = csv::ReaderBuilder::new().has_headers(true).flexible(false).from_reader(bytes);
-        let headers: Vec<String> = rdr
-            .headers()
-            .map_err(|e| csv_error(name, e))?
-            .iter()
-            .map(|h| h.trim().to_string())
-            .collect();
+        let headers: Vec<String> =
+            rdr.headers().map_err(|e| csv_error(name, e))?.iter().map(|h| h.trim().to_string()).collect();
         for (i, h) in headers.iter().enumerate() {
             if h.is_empty() && headers.len() > 1 {
                 // pandas index columns are unnamed; allow, but not twice
@@ -102,7 +98,12 @@ impl Table {
                     return Err(InputError::at(name, 1, format!("#{}", i + 1), "more than one unnamed header"));
                 }
             } else if headers[..i].contains(h) {
-                return Err(InputError::at(name, 1, h.clone(), "duplicate header name; every column needs a distinct name"));
+                return Err(InputError::at(
+                    name,
+                    1,
+                    h.clone(),
+                    "duplicate header name; every column needs a distinct name",
+                ));
             }
         }
         let mut rows = Vec::new();
@@ -147,9 +148,7 @@ impl Table {
 
     /// The first of `candidates` present as a column (case-insensitive).
     pub fn find_column(&self, candidates: &[&str]) -> Option<usize> {
-        candidates
-            .iter()
-            .find_map(|c| self.headers.iter().position(|h| h.eq_ignore_ascii_case(c)))
+        candidates.iter().find_map(|c| self.headers.iter().position(|h| h.eq_ignore_ascii_case(c)))
     }
 
     /// An error located at a row and column of this table.

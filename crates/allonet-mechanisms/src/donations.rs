@@ -106,7 +106,10 @@ pub fn contributions_from_table(
             return Err(t.error(
                 row,
                 ac,
-                format!("`{}` is negative; amounts must be zero or more (pass --skip-negative to drop refund rows)", row.get(ac)),
+                format!(
+                    "`{}` is negative; amounts must be zero or more (pass --skip-negative to drop refund rows)",
+                    row.get(ac)
+                ),
             ));
         }
         let donor = normalise_id(t, row, dc)?;

@@ -26,9 +26,7 @@ impl Cap {
     pub fn parse(s: &str, token: &Token) -> Result<Cap, MechanismError> {
         let t = s.trim();
         if let Some(p) = t.strip_suffix('%') {
-            let ppm = Token::new("%", 4)
-                .parse(p)
-                .map_err(|e| MechanismError::Invalid(format!("cap `{t}`: {e}")))?;
+            let ppm = Token::new("%", 4).parse(p).map_err(|e| MechanismError::Invalid(format!("cap `{t}`: {e}")))?;
             if ppm.units() > U256::from(1_000_000u32) {
                 return Err(MechanismError::Invalid(format!("cap `{t}` is over 100%")));
             }
@@ -106,7 +104,12 @@ pub fn allocate(
         .iter()
         .zip(scores)
         .zip(amounts)
-        .map(|((id, &score), amount)| Payout { id: id.clone(), score, amount, capped: cap.is_some_and(|c| amount == c && score > 0.0) })
+        .map(|((id, &score), amount)| Payout {
+            id: id.clone(),
+            score,
+            amount,
+            capped: cap.is_some_and(|c| amount == c && score > 0.0),
+        })
         .collect();
     Ok(Allocation { token: token.clone(), budget, distributed, unallocated, cap, payouts })
 }
@@ -156,7 +159,8 @@ mod tests {
         let a = match_pool(&ids(), &q, &t, t.parse("100").unwrap(), Some(cap), false).unwrap();
         assert_eq!(fmt(&t, &a), ["19.318182", "30.681818", "50"]);
         assert!(a.payouts[2].capped && !a.payouts[0].capped);
-        let a = match_pool(&ids(), &q, &t, t.parse("100").unwrap(), Some(Cap::parse("50%", &t).unwrap()), false).unwrap();
+        let a =
+            match_pool(&ids(), &q, &t, t.parse("100").unwrap(), Some(Cap::parse("50%", &t).unwrap()), false).unwrap();
         assert_eq!(fmt(&t, &a), ["19.318182", "30.681818", "50"]);
     }
 

@@ -109,10 +109,7 @@ impl Groups {
         let mut members = vec![Vec::new(); d.donors.len()];
         let mut names = Vec::with_capacity(profiles.len());
         for (g, (profile, donors)) in profiles.into_iter().enumerate() {
-            names.push(format!(
-                "profile:{}",
-                profile.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("+")
-            ));
+            names.push(format!("profile:{}", profile.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("+")));
             for i in donors {
                 members[i].push((g as u32, 1.0));
             }
@@ -371,9 +368,7 @@ mod tests {
             (0..ng).map(|g| (0..ng).map(|h| (0..nd).map(|i| um[g][i] * wm[i][h]).sum()).collect()).collect();
         let k: Vec<Vec<f64>> = (0..nd)
             .map(|i| {
-                (0..ng)
-                    .map(|g| if gm[i][g] > 0.0 { 1.0 } else { (0..ng).map(|h| wm[i][h] * uw[h][g]).sum() })
-                    .collect()
+                (0..ng).map(|g| if gm[i][g] > 0.0 { 1.0 } else { (0..ng).map(|h| wm[i][h] * uw[h][g]).sum() }).collect()
             })
             .collect();
         d.by_project
@@ -436,7 +431,8 @@ mod tests {
     fn cocm_same_seven_donors_soft_vector() {
         // Seven donors each giving to all three projects (the pluralistic amounts by position):
         // harsh gives nothing (everyone is connected to every group), soft keeps √c for connected gifts.
-        let amounts: [&[f64]; 3] = [&[1.0, 4.0, 1.0, 9.0], &[1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 4.0], &[1.0, 9.0, 1.0, 9.0, 1.0, 9.0, 4.0]];
+        let amounts: [&[f64]; 3] =
+            [&[1.0, 4.0, 1.0, 9.0], &[1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 4.0], &[1.0, 9.0, 1.0, 9.0, 1.0, 9.0, 4.0]];
         let mut g = Vec::new();
         for (p, am) in amounts.iter().enumerate() {
             for (i, a) in am.iter().enumerate() {

@@ -50,7 +50,9 @@ pub fn snapshot_quadratic(p: &SnapshotProposal) -> Result<Vec<f64>, MechanismErr
                 .ok_or_else(|| MechanismError::Invalid(format!("vote {who}: choice `{k}` is not one of 1..{n}")))?;
             let _ = idx;
             if !(w.is_finite() && w >= 0.0) {
-                return Err(MechanismError::Invalid(format!("vote {who}: weight {w} for choice {k} must be non-negative")));
+                return Err(MechanismError::Invalid(format!(
+                    "vote {who}: weight {w} for choice {k} must be non-negative"
+                )));
             }
             sum_w += w;
         }
@@ -147,7 +149,10 @@ mod tests {
         let e = CreditElection {
             choices: vec!["A".into(), "B".into()],
             credits: 100,
-            ballots: vec![CreditBallot { voter: "x".into(), votes: [("A".to_string(), 8), ("B".to_string(), -7)].into_iter().collect() }],
+            ballots: vec![CreditBallot {
+                voter: "x".into(),
+                votes: [("A".to_string(), 8), ("B".to_string(), -7)].into_iter().collect(),
+            }],
         };
         assert!(credit_qv(&e).unwrap_err().to_string().contains("113 credits"));
         let ok = CreditElection { credits: 113, ..e };

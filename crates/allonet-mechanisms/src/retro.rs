@@ -58,7 +58,9 @@ pub fn r3_median(
     let mut seen = std::collections::BTreeSet::new();
     for (voter, project, amount) in votes {
         if !(amount.is_finite() && *amount >= 0.0) {
-            return Err(MechanismError::Invalid(format!("{voter} gives {project} {amount}; amounts must be non-negative")));
+            return Err(MechanismError::Invalid(format!(
+                "{voter} gives {project} {amount}; amounts must be non-negative"
+            )));
         }
         if !seen.insert((voter.as_str(), project.as_str())) {
             return Err(MechanismError::Invalid(format!("{voter} votes for {project} more than once")));
@@ -165,12 +167,18 @@ pub fn r4_metric_ballots(
     let mut per_ballot: Vec<Vec<f64>> = Vec::with_capacity(ballots.len());
     for ballot in ballots {
         if !(ballot.os_multiplier.is_finite() && ballot.os_multiplier > 0.0) {
-            return Err(MechanismError::Invalid(format!("ballot {}: os_multiplier {} must be positive", ballot.voter, ballot.os_multiplier)));
+            return Err(MechanismError::Invalid(format!(
+                "ballot {}: os_multiplier {} must be positive",
+                ballot.voter, ballot.os_multiplier
+            )));
         }
         let mut score = vec![0.0; n];
         for (metric, &w) in &ballot.weights {
             if !(w.is_finite() && w >= 0.0) {
-                return Err(MechanismError::Invalid(format!("ballot {}: weight {w} for {metric} must be non-negative", ballot.voter)));
+                return Err(MechanismError::Invalid(format!(
+                    "ballot {}: weight {w} for {metric} must be non-negative",
+                    ballot.voter
+                )));
             }
             if w == 0.0 {
                 continue;
@@ -178,7 +186,10 @@ pub fn r4_metric_ballots(
             let mut vals = Vec::with_capacity(n);
             for p in projects {
                 let v = *p.metrics.get(metric).ok_or_else(|| {
-                    MechanismError::Invalid(format!("ballot {} weighs metric `{metric}`, which the metrics file lacks", ballot.voter))
+                    MechanismError::Invalid(format!(
+                        "ballot {} weighs metric `{metric}`, which the metrics file lacks",
+                        ballot.voter
+                    ))
                 })?;
                 let v = if p.is_oss {
                     v * ballot.os_multiplier
@@ -208,12 +219,21 @@ pub fn r4_metric_ballots(
     let kept: Vec<bool> = scaled.iter().map(|&a| a > params.min_amount).collect();
     let final_scores: Vec<f64> = scaled.iter().zip(&kept).map(|(&a, &k)| if k { a } else { 0.0 }).collect();
     let ids: Vec<String> = projects.iter().map(|p| p.id.clone()).collect();
-    let cap_units = TokenAmount(budget.units() * alloy_primitives::U256::from((params.cap_share * 1e9).round() as u64) / alloy_primitives::U256::from(1_000_000_000u64));
+    let cap_units = TokenAmount(
+        budget.units() * alloy_primitives::U256::from((params.cap_share * 1e9).round() as u64)
+            / alloy_primitives::U256::from(1_000_000_000u64),
+    );
     let alloc = allocate(&ids, &final_scores, token, budget, budget, Some(cap_units))?;
     let lines = projects
         .iter()
         .enumerate()
-        .map(|(i, p)| R4Line { id: p.id.clone(), name: p.name.clone(), median: medians[i], scaled: scaled[i], kept: kept[i] })
+        .map(|(i, p)| R4Line {
+            id: p.id.clone(),
+            name: p.name.clone(),
+            median: medians[i],
+            scaled: scaled[i],
+            kept: kept[i],
+        })
         .collect();
     Ok((lines, alloc))
 }
@@ -246,8 +266,8 @@ pub fn metric_ballots_from_table(t: &Table) -> Result<Vec<MetricBallot>, InputEr
         if !seen.insert(voter.to_lowercase()) {
             return Err(t.error(row, vc, format!("{voter} has more than one ballot")));
         }
-        let p: Payload = serde_json::from_str(row.get(pc))
-            .map_err(|e| t.error(row, pc, format!("not a ballot payload: {e}")))?;
+        let p: Payload =
+            serde_json::from_str(row.get(pc)).map_err(|e| t.error(row, pc, format!("not a ballot payload: {e}")))?;
         let mut weights = BTreeMap::new();
         for a in p.allocations {
             for (metric, v) in a {
@@ -267,7 +287,10 @@ pub fn metric_ballots_from_table(t: &Table) -> Result<Vec<MetricBallot>, InputEr
 /// numeric metric (empty cells count as 0, as in the reference notebook).
 pub fn project_metrics_from_table(t: &Table) -> Result<Vec<ProjectMetrics>, InputError> {
     let ic = t.find_column(&["application_id", "project_id", "id"]).ok_or_else(|| {
-        InputError::file(&t.file, format!("missing id column `application_id` (the header has: {})", t.headers.join(", ")))
+        InputError::file(
+            &t.file,
+            format!("missing id column `application_id` (the header has: {})", t.headers.join(", ")),
+        )
     })?;
     let nc = t.find_column(&["project_name", "name"]);
     let oc = t.find_column(&["is_oss"]);
@@ -312,7 +335,10 @@ pub fn capped_proportional(
     if !(max_share > 0.0 && max_share <= 1.0) {
         return Err(MechanismError::Invalid(format!("max share {max_share} must be within (0, 1]")));
     }
-    let cap = TokenAmount(budget.units() * alloy_primitives::U256::from((max_share * 1e9).round() as u64) / alloy_primitives::U256::from(1_000_000_000u64));
+    let cap = TokenAmount(
+        budget.units() * alloy_primitives::U256::from((max_share * 1e9).round() as u64)
+            / alloy_primitives::U256::from(1_000_000_000u64),
+    );
     let mut active: Vec<f64> = scores.to_vec();
     loop {
         let (parts, _) = apportion_capped(budget, &active, Some(cap))?;
@@ -342,7 +368,8 @@ mod tests {
     fn r3_median_of_two_ballots_is_their_mean() {
         let op = Token::new("OP", 18);
         let votes = vec![v("a", "p", 2000.0), v("b", "p", 3000.0)];
-        let (lines, alloc) = r3_median(&votes, &R3Params { quorum: 2, min_median: 1500.0 }, &op, op.parse("30000000").unwrap()).unwrap();
+        let (lines, alloc) =
+            r3_median(&votes, &R3Params { quorum: 2, min_median: 1500.0 }, &op, op.parse("30000000").unwrap()).unwrap();
         assert_eq!(lines[0].median, 2500.0);
         assert_eq!(alloc.payouts[0].amount, op.parse("30000000").unwrap());
     }
@@ -351,24 +378,46 @@ mod tests {
     fn r3_quorum_and_minimum_drop_projects() {
         let op = Token::new("OP", 18);
         let votes = vec![
-            v("a", "p", 2000.0), v("b", "p", 3000.0), v("c", "p", 1000.0),
-            v("a", "q", 9000.0), v("b", "q", 9000.0), // quorum 3 not met
-            v("a", "r", 100.0), v("b", "r", 200.0), v("c", "r", 300.0), // median 200 < 1500
-            v("a", "s", 6000.0), v("b", "s", 6000.0), v("c", "s", 6000.0),
+            v("a", "p", 2000.0),
+            v("b", "p", 3000.0),
+            v("c", "p", 1000.0),
+            v("a", "q", 9000.0),
+            v("b", "q", 9000.0), // quorum 3 not met
+            v("a", "r", 100.0),
+            v("b", "r", 200.0),
+            v("c", "r", 300.0), // median 200 < 1500
+            v("a", "s", 6000.0),
+            v("b", "s", 6000.0),
+            v("c", "s", 6000.0),
         ];
-        let (lines, alloc) = r3_median(&votes, &R3Params { quorum: 3, min_median: 1500.0 }, &op, op.parse("8000").unwrap()).unwrap();
+        let (lines, alloc) =
+            r3_median(&votes, &R3Params { quorum: 3, min_median: 1500.0 }, &op, op.parse("8000").unwrap()).unwrap();
         let elig: Vec<bool> = lines.iter().map(|l| l.eligible).collect();
         assert_eq!(elig, vec![true, false, false, true]);
         let amounts: Vec<String> = alloc.payouts.iter().map(|p| op.format(p.amount)).collect();
         assert_eq!(amounts, ["2000", "0", "0", "6000"]);
-        assert!(r3_median(&[v("a", "p", 1.0), v("a", "p", 2.0)], &R3Params { quorum: 1, min_median: 0.0 }, &op, op.parse("1").unwrap()).is_err());
+        assert!(r3_median(
+            &[v("a", "p", 1.0), v("a", "p", 2.0)],
+            &R3Params { quorum: 1, min_median: 0.0 },
+            &op,
+            op.parse("1").unwrap()
+        )
+        .is_err());
     }
 
     #[test]
     fn capped_proportional_drops_small_and_caps_large() {
         let t = Token::new("OP", 0);
         let ids: Vec<String> = ["a", "b", "c", "d"].iter().map(|s| s.to_string()).collect();
-        let a = capped_proportional(&ids, &[100.0, 10.0, 10.0, 0.5], &t, TokenAmount::from_base_units(1000), 0.5, TokenAmount::from_base_units(20)).unwrap();
+        let a = capped_proportional(
+            &ids,
+            &[100.0, 10.0, 10.0, 0.5],
+            &t,
+            TokenAmount::from_base_units(1000),
+            0.5,
+            TokenAmount::from_base_units(20),
+        )
+        .unwrap();
         let got: Vec<u128> = a.payouts.iter().map(|p| p.amount.units().to::<u128>()).collect();
         // round 1: a capped at 500, d would get 12 < 20 and is dropped; round 2 splits the rest evenly
         assert_eq!(got, vec![500, 250, 250, 0]);

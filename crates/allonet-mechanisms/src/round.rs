@@ -48,7 +48,9 @@ impl Mechanism {
             Mechanism::Qf => "qf".into(),
             Mechanism::Pairwise { m } => format!("pairwise (M = {m})"),
             Mechanism::ClusterMatch => "cluster match".into(),
-            Mechanism::Cocm { style } => format!("cocm ({})", if *style == CocmStyle::Harsh { "harsh" } else { "soft" }),
+            Mechanism::Cocm { style } => {
+                format!("cocm ({})", if *style == CocmStyle::Harsh { "harsh" } else { "soft" })
+            }
             Mechanism::Blend { pct_cocm, .. } => format!("blend ({:.0}% cocm)", pct_cocm * 100.0),
         }
     }
@@ -138,9 +140,8 @@ struct CanonicalInputs<'a> {
 /// Digest of a round's inputs; independent of row order.
 pub fn round_input_digest(inputs: &RoundInputs, config: &RoundConfig) -> Digest {
     let mut contributions: Vec<&Contribution> = inputs.contributions.iter().collect();
-    contributions.sort_by(|a, b| {
-        a.project.cmp(&b.project).then(a.donor.cmp(&b.donor)).then(a.amount.total_cmp(&b.amount))
-    });
+    contributions
+        .sort_by(|a, b| a.project.cmp(&b.project).then(a.donor.cmp(&b.donor)).then(a.amount.total_cmp(&b.amount)));
     let clusters = inputs.clusters.as_ref().map(|c| {
         let mut v: Vec<&(String, String, f64)> = c.iter().collect();
         v.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)).then(a.2.total_cmp(&b.2)));
@@ -182,7 +183,9 @@ pub fn mechanism_scores(d: &Donations, inputs: &RoundInputs, mechanism: Mechanis
         Mechanism::Cocm { style } => cocm_scores(d, &groups(Groups::projects), style),
         Mechanism::Blend { pct_cocm, style } => {
             if !(0.0..=1.0).contains(&pct_cocm) {
-                return Err(MechanismError::Invalid(format!("blend share of COCM must be within 0..1 (got {pct_cocm})")));
+                return Err(MechanismError::Invalid(format!(
+                    "blend share of COCM must be within 0..1 (got {pct_cocm})"
+                )));
             }
             let c = cocm_scores(d, &groups(Groups::projects), style);
             blend_shares(&c, &classic_qf_scores(d), pct_cocm)
@@ -239,13 +242,25 @@ mod tests {
 
     fn config(mechanism: Mechanism) -> RoundConfig {
         let token = Token::new("DAI", 18);
-        RoundConfig { mechanism, pool: token.parse("1000").unwrap(), token, cap: None, fill: true, sybil: None, min_gift: 0.0 }
+        RoundConfig {
+            mechanism,
+            pool: token.parse("1000").unwrap(),
+            token,
+            cap: None,
+            fill: true,
+            sybil: None,
+            min_gift: 0.0,
+        }
     }
 
     fn arb_gifts() -> impl Strategy<Value = Vec<Contribution>> {
         proptest::collection::vec((0u8..12, 0u8..5, 1u32..10_000), 1..60).prop_map(|v| {
             v.into_iter()
-                .map(|(d, p, a)| Contribution { donor: format!("d{d}"), project: format!("p{p}"), amount: a as f64 / 100.0 })
+                .map(|(d, p, a)| Contribution {
+                    donor: format!("d{d}"),
+                    project: format!("p{p}"),
+                    amount: a as f64 / 100.0,
+                })
                 .collect()
         })
     }
@@ -295,13 +310,13 @@ mod tests {
     fn sybil_weighting_changes_the_match() {
         let g = |d: &str, p: &str, a: f64| Contribution { donor: d.into(), project: p.into(), amount: a };
         let gifts = vec![g("a", "x", 4.0), g("b", "x", 4.0), g("c", "y", 4.0), g("d", "y", 4.0)];
-        let scores: BTreeMap<String, f64> = [("a", 30.0), ("b", 30.0), ("c", 30.0), ("d", 5.0)]
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v))
-            .collect();
+        let scores: BTreeMap<String, f64> =
+            [("a", 30.0), ("b", 30.0), ("c", 30.0), ("d", 5.0)].into_iter().map(|(k, v)| (k.to_string(), v)).collect();
         let mut cfg = config(Mechanism::Qf);
         cfg.sybil = Some(SybilPolicy::new(15.0, 25.0).unwrap());
-        let r = run_round(&RoundInputs { contributions: gifts, sybil_scores: Some(scores), ..Default::default() }, &cfg).unwrap();
+        let r =
+            run_round(&RoundInputs { contributions: gifts, sybil_scores: Some(scores), ..Default::default() }, &cfg)
+                .unwrap();
         // y keeps one donor after d is zeroed: no match; x takes the whole pool
         assert_eq!(r.lines[0].matched, cfg.pool);
         assert!(r.lines.len() == 2 && r.lines[1].matched.is_zero());

@@ -1,0 +1,223 @@
+//! End-to-end tests of the `allonet` binary, run as a user would.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+}
+
+fn allonet(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_allonet")).args(args).current_dir(root()).output().unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn tmpdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("allonet-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+#[test]
+fn demo_runs_on_bundled_data() {
+    let o = allonet(&["demo"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("every project within 1 OP of the official results: true"), "{out}");
+    assert!(out.contains("input 0x") && out.contains("output 0x"));
+}
+
+#[test]
+fn round_result_verifies_and_tampering_is_caught() {
+    let d = tmpdir("verify");
+    let res = d.join("result.json");
+    let o = allonet(&[
+        "round",
+        "examples/round/contributions.csv",
+        "--mechanism",
+        "cocm",
+        "--pool",
+        "5000",
+        "--cap",
+        "30%",
+        "-o",
+        res.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v = allonet(&["verify", res.to_str().unwrap()]);
+    assert!(v.status.success(), "{}{}", stdout(&v), stderr(&v));
+    assert!(stdout(&v).contains("verified"));
+
+    // change one payout in the file: recomputation disagrees
+    let mut file: serde_json::Value = serde_json::from_slice(&std::fs::read(&res).unwrap()).unwrap();
+    file["result"]["lines"][0]["matched"] = serde_json::Value::String("1".into());
+    std::fs::write(&res, serde_json::to_vec(&file).unwrap()).unwrap();
+    let v = allonet(&["verify", res.to_str().unwrap()]);
+    assert!(!v.status.success());
+    assert!(stdout(&v).contains("MISMATCH result body"), "{}", stdout(&v));
+}
+
+#[test]
+fn verify_notices_changed_inputs() {
+    let d = tmpdir("inputs");
+    let input = d.join("gifts.csv");
+    std::fs::write(&input, "donor,project,amount\na,x,1\nb,x,4\nc,y,9\nd,y,1\n").unwrap();
+    let res = d.join("r.json");
+    let o = allonet(&["round", input.to_str().unwrap(), "--pool", "100", "-o", res.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    std::fs::write(&input, "donor,project,amount\na,x,1\nb,x,4\nc,y,9\nd,y,2\n").unwrap();
+    let v = allonet(&["verify", res.to_str().unwrap()]);
+    assert!(!v.status.success());
+    assert!(stderr(&v).contains("inputs differ"), "{}", stderr(&v));
+}
+
+#[test]
+fn round_json_conserves_the_pool_and_single_donor_projects_get_nothing() {
+    let d = tmpdir("json");
+    let input = d.join("gifts.csv");
+    std::fs::write(&input, "donor,project,amount\na,x,1\nb,x,4\nc,y,9\nc,y,1\n").unwrap();
+    let o = allonet(&["round", input.to_str().unwrap(), "--pool", "100", "--decimals", "6", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let lines = v["result"]["lines"].as_array().unwrap();
+    // x: (1 + 2)^2 - 5 = 4 < pool 100, so x is paid its score and the rest stays unallocated
+    assert_eq!(lines[0]["project"], "x");
+    assert_eq!(lines[0]["matched"], "4000000");
+    assert_eq!(lines[1]["matched"], "0", "y has a single donor");
+    assert_eq!(v["result"]["unallocated"], "96000000");
+}
+
+fn assert_refused(args: &[&str], file: &Path, expect: &[&str], outs: &[&Path]) {
+    let o = allonet(args);
+    assert!(!o.status.success(), "should fail: {args:?}");
+    let err = stderr(&o);
+    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "one line of error, got: {err}");
+    assert!(lines[0].starts_with("error: "), "{err}");
+    assert!(lines[0].contains(file.file_name().unwrap().to_str().unwrap()), "names the file: {err}");
+    for e in expect {
+        assert!(lines[0].contains(e), "expected `{e}` in: {err}");
+    }
+    for p in outs {
+        assert!(!p.exists(), "no output file may be written on error: {}", p.display());
+    }
+}
+
+#[test]
+fn bad_inputs_give_one_line_errors_and_write_nothing() {
+    let d = tmpdir("bad");
+    let cases: [(&str, &str, &[&str]); 7] = [
+        ("missing_col.csv", "donor,project\na,x\n", &["missing amount column"]),
+        ("negative.csv", "donor,project,amount\na,x,1\nb,x,-3\n", &[":3:", "column `amount`", "negative"]),
+        (
+            "text.csv",
+            "donor,project,amount\na,x,1\nb,x,lots\n",
+            &[":3:", "column `amount`", "`lots` is not a finite number"],
+        ),
+        ("address.csv", "donor,project,amount\n0x12345,x,1\n", &[":2:", "column `donor`", "not an address"]),
+        (
+            "checksum.csv",
+            "donor,project,amount\n0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAeD,x,1\n",
+            &[":2:", "checksum"],
+        ),
+        ("empty.csv", "", &["empty"]),
+        ("dup.csv", "donor,project,amount,amount\na,x,1,2\n", &[":1:", "duplicate header"]),
+    ];
+    for (name, body, expect) in cases {
+        let f = d.join(name);
+        std::fs::write(&f, body).unwrap();
+        let out = d.join(format!("{name}.result.json"));
+        let csv = d.join(format!("{name}.out.csv"));
+        assert_refused(
+            &["round", f.to_str().unwrap(), "-o", out.to_str().unwrap(), "--csv", csv.to_str().unwrap()],
+            &f,
+            expect,
+            &[&out, &csv],
+        );
+    }
+}
+
+#[test]
+fn retro_reproduces_rf4_from_the_cli() {
+    let d = tmpdir("rf4");
+    let csv = d.join("rf4.csv");
+    let o = allonet(&[
+        "retro",
+        "--ballots",
+        "examples/op-rf4/rf4_ballots_export.csv",
+        "--metrics",
+        "examples/op-rf4/rf4_impact_metrics_by_project.csv",
+        "--compare",
+        "examples/op-rf4/rf4_results.csv",
+        "--csv",
+        csv.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("230/230 within 1 OP"), "{}", stdout(&o));
+    let mut rdr = csv::Reader::from_path(&csv).unwrap();
+    let mut total: u128 = 0;
+    for r in rdr.records() {
+        total += r.unwrap()[3].parse::<u128>().unwrap();
+    }
+    assert_eq!(total, 10_000_000u128 * 10u128.pow(18));
+}
+
+#[test]
+fn retro_r3_medians_with_quorum_and_minimum() {
+    let d = tmpdir("r3");
+    let votes = d.join("votes.csv");
+    // p: {2000, 3000} -> median 2500; q: one ballot (below quorum 2); r: median 1000 (below minimum 1500)
+    std::fs::write(
+        &votes,
+        "voter,project,amount\na,p,2000\nb,p,3000\na,q,50000\na,r,900\nb,r,1100\nc,s,4000\nd,s,6000\n",
+    )
+    .unwrap();
+    let o = allonet(&[
+        "retro",
+        "--votes",
+        votes.to_str().unwrap(),
+        "--quorum",
+        "2",
+        "--min-median",
+        "1500",
+        "--budget",
+        "30000000",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let r = &v["result"];
+    let medians: Vec<f64> = r["details"].as_array().unwrap().iter().map(|l| l["median"].as_f64().unwrap()).collect();
+    assert_eq!(medians, vec![2500.0, 50000.0, 1000.0, 5000.0]);
+    let amounts: Vec<&str> = r["lines"].as_array().unwrap().iter().map(|l| l["amount"].as_str().unwrap()).collect();
+    // p and s share 30M OP in proportion 2500 : 5000
+    assert_eq!(amounts, vec!["10000000000000000000000000", "0", "0", "20000000000000000000000000"]);
+}
+
+#[test]
+fn tally_snapshot_scores_sum_to_the_balance_voted() {
+    let o = allonet(&["tally", "examples/snapshot-quadratic/votes.json", "--budget", "1000", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let lines = v["result"]["lines"].as_array().unwrap();
+    let total: f64 = lines.iter().map(|l| l["score"].as_f64().unwrap()).sum();
+    assert!((total - 394.0).abs() < 1e-9, "{total}");
+    let paid: u128 = lines.iter().map(|l| l["payout"].as_str().unwrap().parse::<u128>().unwrap()).sum();
+    assert_eq!(paid, 1_000_000_000);
+}
+
+#[test]
+fn help_teaches_with_examples() {
+    for cmd in ["round", "retro", "tally", "verify"] {
+        let o = allonet(&[cmd, "--help"]);
+        assert!(o.status.success());
+        assert!(stdout(&o).contains("Example"), "{cmd} --help has examples");
+    }
+}
