@@ -2,6 +2,7 @@
 
 mod bench;
 mod demo;
+mod html;
 mod output;
 mod retro;
 mod round;

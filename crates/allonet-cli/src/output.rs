@@ -20,6 +20,9 @@ pub struct OutputArgs {
     /// Write the result file (inputs, options, result, digests) to FILE; `allonet verify FILE` rechecks it.
     #[arg(short = 'o', long = "out", value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// Also write an HTML report with a chart to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
     /// Rows to show in the terminal table (default: all up to 40, else 20).
     #[arg(long)]
     pub top: Option<usize>,
@@ -71,7 +74,16 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 /// Writes the outputs a command was asked for (after everything succeeded).
-pub fn emit(out: &OutputArgs, file: &ResultFile, csv_rows: &[Vec<String>], csv_header: &[&str]) -> Result<()> {
+pub fn emit(
+    out: &OutputArgs,
+    file: &ResultFile,
+    csv_rows: &[Vec<String>],
+    csv_header: &[&str],
+    html: impl FnOnce() -> String,
+) -> Result<()> {
+    if let Some(p) = &out.html {
+        write_atomic(p, html().as_bytes())?;
+    }
     if let Some(p) = &out.csv {
         let mut w = csv::Writer::from_writer(Vec::new());
         w.write_record(csv_header)?;
@@ -123,8 +135,23 @@ impl Progress {
         pb.enable_steady_tick(Duration::from_millis(100));
         Progress(pb)
     }
+    /// A spinner stage: work whose size is unknown.
     pub fn stage(&self, msg: impl Into<String>) {
+        self.0.set_style(ProgressStyle::with_template("{spinner} [{elapsed_precise}] {msg}").expect("template"));
         self.0.set_message(msg.into());
+    }
+    /// A bar stage over bytes.
+    pub fn bytes(&self, msg: impl Into<String>, done: u64, total: u64) {
+        if self.0.length() != Some(total) {
+            self.0.set_style(
+                ProgressStyle::with_template("{spinner} [{elapsed_precise}] {msg} [{bar:30}] {bytes}/{total_bytes}")
+                    .expect("template")
+                    .progress_chars("=> "),
+            );
+            self.0.set_length(total);
+            self.0.set_message(msg.into());
+        }
+        self.0.set_position(done);
     }
     pub fn finish(&self) {
         self.0.finish_and_clear();

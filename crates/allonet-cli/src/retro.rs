@@ -2,7 +2,7 @@
 
 use crate::output::{self, emit, right, rows_to_show, show_amount, table, OutputArgs, Progress, ResultFile};
 use crate::round::truncate;
-use allonet_core::{digest, Digest, InputError, Table, Token, TokenAmount};
+use allonet_core::{digest, Digest, Table, Token, TokenAmount};
 use allonet_mechanisms::matching::{Allocation, Cap};
 use allonet_mechanisms::retro::{
     capped_proportional, metric_ballots_from_table, project_metrics_from_table, r3_median, r4_metric_ballots, R3Params,
@@ -118,15 +118,9 @@ pub fn compute_from_tables(args: &RetroArgs, tables: RetroTables) -> Result<(Ret
             ("r4 metric ballots".to_string(), alloc, names, serde_json::to_value(&lines)?, d)
         }
         RetroTables::Votes(t) => {
-            let vc = t.find_column(&["voter", "badgeholder", "address"]).ok_or_else(|| {
-                InputError::file(&t.file, format!("missing voter column (the header has: {})", t.headers.join(", ")))
-            })?;
-            let pc = t.find_column(&["project", "project_id", "grant"]).ok_or_else(|| {
-                InputError::file(&t.file, format!("missing project column (the header has: {})", t.headers.join(", ")))
-            })?;
-            let ac = t.find_column(&["amount", "votes", "op"]).ok_or_else(|| {
-                InputError::file(&t.file, format!("missing amount column (the header has: {})", t.headers.join(", ")))
-            })?;
+            let vc = t.require_one_of(&["voter", "badgeholder", "address"], "voter")?;
+            let pc = t.require_one_of(&["project", "project_id", "grant"], "project")?;
+            let ac = t.require_one_of(&["amount", "votes", "op"], "amount")?;
             let mut votes = Vec::with_capacity(t.len());
             for row in t.rows() {
                 votes.push((row.get(vc).to_string(), row.get(pc).to_string(), t.parse_non_negative(row, ac)?));
@@ -139,12 +133,8 @@ pub fn compute_from_tables(args: &RetroArgs, tables: RetroTables) -> Result<(Ret
             ("r3 median".to_string(), alloc, BTreeMap::new(), serde_json::to_value(&lines)?, d)
         }
         RetroTables::Scores(t) => {
-            let pc = t
-                .find_column(&["project", "id", "project_id"])
-                .ok_or_else(|| InputError::file(&t.file, "missing project column"))?;
-            let sc = t
-                .find_column(&["score", "weight", "value"])
-                .ok_or_else(|| InputError::file(&t.file, "missing score column"))?;
+            let pc = t.require_one_of(&["project", "id", "project_id"], "project")?;
+            let sc = t.require_one_of(&["score", "weight", "value"], "score")?;
             let mut m = BTreeMap::new();
             for row in t.rows() {
                 let id = row.get(pc).to_string();
@@ -201,12 +191,8 @@ pub fn read_official(path: &std::path::Path) -> Result<BTreeMap<String, f64>> {
 
 /// Official amounts by id, from a loaded results table.
 pub fn official_from_table(t: &Table) -> Result<BTreeMap<String, f64>> {
-    let ic = t
-        .find_column(&["Project_id", "application_id", "project", "id"])
-        .ok_or_else(|| InputError::file(&t.file, "missing id column"))?;
-    let ac = t
-        .find_column(&["rf4_allocation", "amount", "allocation"])
-        .ok_or_else(|| InputError::file(&t.file, "missing amount column"))?;
+    let ic = t.require_one_of(&["Project_id", "application_id", "project", "id"], "id")?;
+    let ac = t.require_one_of(&["rf4_allocation", "amount", "allocation"], "amount")?;
     let mut m = BTreeMap::new();
     for row in t.rows() {
         m.insert(row.get(ic).to_string(), t.parse_non_negative(row, ac)?);
@@ -295,6 +281,39 @@ pub fn print_table(r: &RetroResult, file: &ResultFile, top: Option<usize>, offic
     println!("{}", output::digests_line(&file.input_digest, &file.output_digest));
 }
 
+fn html_report(r: &RetroResult, file: &ResultFile) -> String {
+    let mut lines: Vec<&RetroLine> = r.lines.iter().collect();
+    lines.sort_by(|a, b| b.amount.cmp(&a.amount).then(a.id.cmp(&b.id)));
+    let label = |l: &RetroLine| if l.name.is_empty() { l.id.clone() } else { l.name.clone() };
+    let bars: Vec<crate::html::Bar> = lines
+        .iter()
+        .take(40)
+        .map(|l| crate::html::Bar {
+            label: label(l),
+            value: l.amount.to_f64_lossy(),
+            text: format!("{} {}", show_amount(&r.token, l.amount, 0), r.token.symbol),
+        })
+        .collect();
+    let rows: Vec<Vec<String>> = lines
+        .iter()
+        .map(|l| vec![label(l), l.id.clone(), format!("{:.6}", l.score), r.token.format(l.amount)])
+        .collect();
+    let summary = vec![
+        format!("{} · {} projects · budget {} {}", r.method, r.lines.len(), r.token.format(r.budget), r.token.symbol),
+        format!("paid {} · unallocated {}", r.token.format(r.distributed), r.token.format(r.unallocated)),
+        format!("input digest {}", file.input_digest),
+        format!("output digest {}", file.output_digest),
+    ];
+    crate::html::report(
+        "allonet retro",
+        &summary,
+        &format!("Allocation per project ({}, top {})", r.token.symbol, bars.len()),
+        &bars,
+        &["project", "id", "score", &format!("amount ({})", r.token.symbol)],
+        &rows,
+    )
+}
+
 pub fn run(args: &RetroArgs) -> Result<()> {
     let progress = Progress::new(true);
     progress.stage("reading ballots and computing");
@@ -308,7 +327,7 @@ pub fn run(args: &RetroArgs) -> Result<()> {
             vec![l.id.clone(), l.name.clone(), l.score.to_string(), l.amount.to_string(), r.token.format(l.amount)]
         })
         .collect();
-    emit(&args.out, &file, &rows, &["id", "name", "score", "amount_base_units", "amount"])?;
+    emit(&args.out, &file, &rows, &["id", "name", "score", "amount_base_units", "amount"], || html_report(&r, &file))?;
     if !args.out.json {
         print_table(&r, &file, args.out.top, official.as_ref());
         if let Some(p) = &args.out.out {

@@ -132,22 +132,8 @@ impl RoundArgs {
 
 /// Reads a two-column id → number CSV (sybil scores, trust).
 fn read_scores(t: &Table, id_cols: &[&str], value_cols: &[&str]) -> Result<BTreeMap<String, f64>, InputError> {
-    let ic = t.find_column(id_cols).ok_or_else(|| {
-        InputError::file(
-            &t.file,
-            format!("missing id column (looked for {}; the header has: {})", id_cols.join(", "), t.headers.join(", ")),
-        )
-    })?;
-    let vc = t.find_column(value_cols).ok_or_else(|| {
-        InputError::file(
-            &t.file,
-            format!(
-                "missing value column (looked for {}; the header has: {})",
-                value_cols.join(", "),
-                t.headers.join(", ")
-            ),
-        )
-    })?;
+    let ic = t.require_one_of(id_cols, "id")?;
+    let vc = t.require_one_of(value_cols, "value")?;
     let mut m = BTreeMap::new();
     for row in t.rows() {
         let id = normalise_id(t, row, ic)?;
@@ -160,12 +146,8 @@ fn read_scores(t: &Table, id_cols: &[&str], value_cols: &[&str]) -> Result<BTree
 }
 
 fn read_clusters(t: &Table) -> Result<Vec<(String, String, f64)>, InputError> {
-    let dc = t
-        .find_column(&["donor", "contributor", "voter", "address"])
-        .ok_or_else(|| InputError::file(&t.file, "missing donor column"))?;
-    let cc = t
-        .find_column(&["cluster", "group", "community"])
-        .ok_or_else(|| InputError::file(&t.file, "missing cluster column"))?;
+    let dc = t.require_one_of(&["donor", "contributor", "voter", "address"], "donor")?;
+    let cc = t.require_one_of(&["cluster", "group", "community"], "cluster")?;
     let wc = t.find_column(&["weight"]);
     let mut out = Vec::new();
     for row in t.rows() {
@@ -191,10 +173,11 @@ pub struct RoundTables {
 }
 
 /// Reads every input file of a round (all before computing anything).
-pub fn load(args: &RoundArgs) -> Result<RoundTables, InputError> {
+pub fn load(args: &RoundArgs, progress: &Progress) -> Result<RoundTables, InputError> {
     let opt = |p: &Option<PathBuf>| p.as_ref().map(|p| Table::read(p)).transpose();
+    let msg = format!("reading {}", args.contributions.display());
     Ok(RoundTables {
-        contributions: Table::read(&args.contributions)?,
+        contributions: Table::read_with_progress(&args.contributions, &mut |d, t| progress.bytes(&msg, d, t))?,
         sybil_scores: opt(&args.sybil_scores)?,
         clusters: opt(&args.clusters)?,
         trust: opt(&args.trust)?,
@@ -237,8 +220,7 @@ pub fn compute_tables(args: &RoundArgs, tables: &RoundTables, progress: &Progres
 /// Reads the inputs of a round and runs it.
 pub fn compute(args: &RoundArgs, progress: &Progress) -> Result<(RoundResult, ReadStats)> {
     args.config()?; // refuse bad options before reading large files
-    progress.stage(format!("reading {}", args.contributions.display()));
-    let tables = load(args)?;
+    let tables = load(args, progress)?;
     compute_tables(args, &tables, progress)
 }
 
@@ -285,6 +267,54 @@ pub fn print_table(r: &RoundResult, top: Option<usize>) {
     println!("{}", output::digests_line(&r.input_digest, &r.output_digest));
 }
 
+fn html_report(r: &RoundResult) -> String {
+    let token = &r.config.token;
+    let mut lines: Vec<_> = r.lines.iter().collect();
+    lines.sort_by(|a, b| b.matched.cmp(&a.matched).then(a.project.cmp(&b.project)));
+    let bars: Vec<crate::html::Bar> = lines
+        .iter()
+        .take(40)
+        .map(|l| crate::html::Bar {
+            label: l.project.clone(),
+            value: l.matched.to_f64_lossy(),
+            text: format!("{} {}", show_amount(token, l.matched, 2), token.symbol),
+        })
+        .collect();
+    let rows: Vec<Vec<String>> = lines
+        .iter()
+        .map(|l| {
+            vec![
+                l.project.clone(),
+                l.donors.to_string(),
+                format!("{:.2}", l.contributed),
+                format!("{:.4}", l.score),
+                token.format(l.matched),
+                if l.capped { "cap".into() } else { String::new() },
+            ]
+        })
+        .collect();
+    let summary = vec![
+        format!("{} · {} donors · {} projects · {} gifts", r.config.mechanism.name(), r.donors, r.projects, r.gifts),
+        format!(
+            "pool {} {} · paid {} · unallocated {}",
+            token.format(r.config.pool),
+            token.symbol,
+            token.format(r.distributed),
+            token.format(r.unallocated)
+        ),
+        format!("input digest {}", r.input_digest),
+        format!("output digest {}", r.output_digest),
+    ];
+    crate::html::report(
+        "allonet round",
+        &summary,
+        &format!("Matching per project ({}, top {})", token.symbol, bars.len()),
+        &bars,
+        &["project", "donors", "contributed", "score", &format!("match ({})", token.symbol), ""],
+        &rows,
+    )
+}
+
 pub fn truncate(s: &str, n: usize) -> String {
     if s.chars().count() <= n {
         s.to_string()
@@ -313,7 +343,13 @@ pub fn run(args: &RoundArgs) -> Result<()> {
             ]
         })
         .collect();
-    emit(&args.out, &file, &rows, &["project", "donors", "contributed", "score", "matched_base_units", "matched"])?;
+    emit(
+        &args.out,
+        &file,
+        &rows,
+        &["project", "donors", "contributed", "score", "matched_base_units", "matched"],
+        || html_report(&r),
+    )?;
     if !args.out.json {
         if stats.kept < stats.rows {
             eprintln!(

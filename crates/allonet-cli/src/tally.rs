@@ -124,7 +124,25 @@ pub fn run(args: &TallyArgs) -> Result<()> {
         .iter()
         .map(|l| vec![l.choice.clone(), l.score.to_string(), l.payout.map(|p| p.to_string()).unwrap_or_default()])
         .collect();
-    emit(&args.out, &file, &rows, &["choice", "score", "payout_base_units"])?;
+    emit(&args.out, &file, &rows, &["choice", "score", "payout_base_units"], || {
+        let bars: Vec<crate::html::Bar> = r
+            .lines
+            .iter()
+            .map(|l| crate::html::Bar {
+                label: l.choice.clone(),
+                value: l.score.max(0.0),
+                text: format!("{:.4}", l.score),
+            })
+            .collect();
+        let rows: Vec<Vec<String>> =
+            r.lines.iter().map(|l| vec![l.choice.clone(), format!("{:.6}", l.score)]).collect();
+        let summary = vec![
+            format!("{} · {} voters", r.method, r.voters),
+            format!("input digest {}", file.input_digest),
+            format!("output digest {}", file.output_digest),
+        ];
+        crate::html::report("allonet tally", &summary, "Score per choice", &bars, &["choice", "score"], &rows)
+    })?;
     if !args.out.json {
         print_table(&r, &file);
     }

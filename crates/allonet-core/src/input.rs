@@ -77,8 +77,27 @@ impl Table {
     /// Reads a CSV file. Refuses an empty file, a file with only a header, duplicate header names and
     /// rows whose field count differs from the header's.
     pub fn read(path: &Path) -> Result<Table, InputError> {
+        Table::read_with_progress(path, &mut |_, _| {})
+    }
+
+    /// Like [`Table::read`], calling `progress(bytes_read, total_bytes)` as the file is read, for
+    /// progress bars on large inputs.
+    pub fn read_with_progress(path: &Path, progress: &mut dyn FnMut(u64, u64)) -> Result<Table, InputError> {
+        use std::io::Read;
         let name = path.display().to_string();
-        let bytes = std::fs::read(path).map_err(|e| InputError::file(&name, format!("cannot read: {e}")))?;
+        let cannot = |e: std::io::Error| InputError::file(&name, format!("cannot read: {e}"));
+        let mut f = std::fs::File::open(path).map_err(cannot)?;
+        let total = f.metadata().map(|m| m.len()).unwrap_or(0);
+        let mut bytes = Vec::with_capacity(total as usize);
+        let mut chunk = vec![0u8; 1 << 20];
+        loop {
+            let n = f.read(&mut chunk).map_err(cannot)?;
+            if n == 0 {
+                break;
+            }
+            bytes.extend_from_slice(&chunk[..n]);
+            progress(bytes.len() as u64, total);
+        }
         Table::from_bytes(&name, &bytes)
     }
 
@@ -86,7 +105,12 @@ impl Table {
     pub fn from_bytes(name: &str, bytes: &[u8]) -> Result<Table, InputError> {
         let bytes = bytes.strip_prefix(&[0xEF, 0xBB, 0xBF][..]).unwrap_or(bytes);
         if bytes.iter().all(|b| b.is_ascii_whitespace()) {
-            return Err(InputError::file(name, "file is empty (expected a header row and at least one data row)"));
+            return Err(InputError {
+                file: name.to_string(),
+                line: Some(1),
+                field: None,
+                message: "file is empty (expected a header row and at least one data row)".into(),
+            });
         }
         let mut rdr = csv::ReaderBuilder::new().has_headers(true).flexible(false).from_reader(bytes);
         let headers: Vec<String> =
@@ -116,7 +140,12 @@ impl Table {
             rows.push((line, rec));
         }
         if rows.is_empty() {
-            return Err(InputError::file(name, "has a header but no data rows"));
+            return Err(InputError {
+                file: name.to_string(),
+                line: Some(2),
+                field: None,
+                message: "has a header but no data rows".into(),
+            });
         }
         Ok(Table { file: name.to_string(), headers, rows })
     }
@@ -138,12 +167,25 @@ impl Table {
 
     /// The index of a column, case-insensitively; the error lists the columns that exist.
     pub fn column(&self, name: &str) -> Result<usize, InputError> {
-        self.find_column(&[name]).ok_or_else(|| {
-            InputError::file(
-                &self.file,
-                format!("missing column `{name}` (the header has: {})", self.headers.join(", ")),
-            )
+        self.find_column(&[name]).ok_or_else(|| self.header_error(format!("missing column `{name}`")))
+    }
+
+    /// The first of `candidates` present as a column, or an error on line 1 naming what was looked for.
+    pub fn require_one_of(&self, candidates: &[&str], what: &str) -> Result<usize, InputError> {
+        self.find_column(candidates).ok_or_else(|| {
+            let looked: Vec<String> = candidates.iter().map(|c| format!("`{c}`")).collect();
+            self.header_error(format!("missing {what} column (looked for {})", looked.join(", ")))
         })
+    }
+
+    /// An error about the header (line 1), listing the columns that exist.
+    pub fn header_error(&self, message: impl Into<String>) -> InputError {
+        InputError {
+            file: self.file.clone(),
+            line: Some(1),
+            field: None,
+            message: format!("{} (the header has: {})", message.into(), self.headers.join(", ")),
+        }
     }
 
     /// The first of `candidates` present as a column (case-insensitive).
@@ -234,7 +276,7 @@ mod tests {
         let e = Table::from_bytes("r.csv", b"a,b\n1,2\n1,2,3\n").unwrap_err();
         assert_eq!(e.to_string(), "r.csv:3: row has 3 fields but the header has 2");
         let t = Table::from_bytes("m.csv", b"a,b\n1,2\n").unwrap();
-        assert_eq!(t.column("c").unwrap_err().to_string(), "m.csv: missing column `c` (the header has: a, b)");
+        assert_eq!(t.column("c").unwrap_err().to_string(), "m.csv:1: missing column `c` (the header has: a, b)");
     }
 
     #[test]

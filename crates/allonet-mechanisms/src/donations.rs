@@ -49,16 +49,7 @@ pub struct ReadStats {
 fn pick(t: &Table, given: &Option<String>, defaults: &[&str], what: &str) -> Result<usize, InputError> {
     match given {
         Some(name) => t.column(name),
-        None => t.find_column(defaults).ok_or_else(|| {
-            InputError::file(
-                &t.file,
-                format!(
-                    "missing {what} column (looked for {}; the header has: {})",
-                    defaults.iter().map(|d| format!("`{d}`")).collect::<Vec<_>>().join(", "),
-                    t.headers.join(", ")
-                ),
-            )
-        }),
+        None => t.require_one_of(defaults, what),
     }
 }
 

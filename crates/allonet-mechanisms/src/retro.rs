@@ -241,9 +241,7 @@ pub fn r4_metric_ballots(
 /// Reads RF4 ballots from the Agora export: a voter column (`Address`) and a `Payload` column holding
 /// `{"allocations": [{metric: percent}], "os_only": bool, "os_multiplier": number}`.
 pub fn metric_ballots_from_table(t: &Table) -> Result<Vec<MetricBallot>, InputError> {
-    let vc = t.find_column(&["Address", "voter", "badgeholder_address"]).ok_or_else(|| {
-        InputError::file(&t.file, format!("missing voter column `Address` (the header has: {})", t.headers.join(", ")))
-    })?;
+    let vc = t.require_one_of(&["Address", "voter", "badgeholder_address"], "voter")?;
     let pc = t.column("Payload")?;
     #[derive(Deserialize)]
     struct Payload {

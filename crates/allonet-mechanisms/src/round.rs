@@ -112,7 +112,7 @@ pub struct RoundResult {
     pub config: RoundConfig,
     /// Donors, projects and gifts counted.
     pub donors: usize,
-    /// Projects with at least one gift.
+    /// Projects in the input (including any whose gifts were all weighted to zero).
     pub projects: usize,
     /// Donor-project cells.
     pub gifts: usize,
@@ -207,7 +207,7 @@ pub fn run_round(inputs: &RoundInputs, config: &RoundConfig) -> Result<RoundResu
     let fill = config.fill || matches!(config.mechanism, Mechanism::Blend { .. });
     let alloc = match_pool(&d.projects, &scores, &config.token, config.pool, config.cap, fill)?;
     let totals = d.project_totals();
-    let lines = alloc
+    let mut lines: Vec<RoundLine> = alloc
         .payouts
         .into_iter()
         .enumerate()
@@ -220,10 +220,27 @@ pub fn run_round(inputs: &RoundInputs, config: &RoundConfig) -> Result<RoundResu
             capped,
         })
         .collect();
+    // Projects whose every gift was weighted to zero or dropped still get a line (with nothing), so a
+    // round manager sees them.
+    let known: std::collections::BTreeSet<&str> = d.projects.iter().map(|p| p.as_str()).collect();
+    let dropped: std::collections::BTreeSet<&str> =
+        inputs.contributions.iter().map(|c| c.project.as_str()).filter(|p| !known.contains(p)).collect();
+    if !dropped.is_empty() {
+        lines.extend(dropped.into_iter().map(|p| RoundLine {
+            project: p.to_string(),
+            donors: 0,
+            contributed: 0.0,
+            score: 0.0,
+            matched: TokenAmount::ZERO,
+            capped: false,
+        }));
+        lines.sort_by(|a, b| a.project.cmp(&b.project));
+    }
+    let projects = lines.len();
     let mut r = RoundResult {
         config: config.clone(),
         donors: d.donors.len(),
-        projects: d.projects.len(),
+        projects,
         gifts: d.cells(),
         distributed: alloc.distributed,
         unallocated: alloc.unallocated,
@@ -320,5 +337,23 @@ mod tests {
         // y keeps one donor after d is zeroed: no match; x takes the whole pool
         assert_eq!(r.lines[0].matched, cfg.pool);
         assert!(r.lines.len() == 2 && r.lines[1].matched.is_zero());
+        assert_eq!(r.lines[1].donors, 1);
+    }
+
+    #[test]
+    fn projects_weighted_to_nothing_stay_listed() {
+        let g = |d: &str, p: &str, a: f64| Contribution { donor: d.into(), project: p.into(), amount: a };
+        let gifts = vec![g("a", "x", 4.0), g("b", "x", 4.0), g("s1", "farm", 1.0), g("s2", "farm", 1.0)];
+        let scores: BTreeMap<String, f64> =
+            [("a", 30.0), ("b", 30.0), ("s1", 1.0), ("s2", 2.0)].into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+        let mut cfg = config(Mechanism::Qf);
+        cfg.sybil = Some(SybilPolicy::new(15.0, 25.0).unwrap());
+        let r =
+            run_round(&RoundInputs { contributions: gifts, sybil_scores: Some(scores), ..Default::default() }, &cfg)
+                .unwrap();
+        let names: Vec<&str> = r.lines.iter().map(|l| l.project.as_str()).collect();
+        assert_eq!(names, ["farm", "x"]);
+        assert!(r.lines[0].matched.is_zero() && r.lines[0].donors == 0);
+        assert_eq!(r.projects, 2);
     }
 }
