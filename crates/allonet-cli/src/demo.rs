@@ -30,7 +30,7 @@ pub struct DemoArgs {}
 
 pub fn run(_: &DemoArgs) -> Result<()> {
     let progress = Progress::new(false);
-    println!("allonet demo: a QF round three ways, Optimism's Retro Funding 4 from its real ballots, and a quadratic vote.\n");
+    println!("allonet demo: a QF round three ways, Optimism's Retro Funding 4 from its real ballots, a quadratic vote, and an explained AI recommendation.\n");
 
     // 1. A round: classic QF, COCM, COCM with passport weighting.
     let base = [
@@ -138,6 +138,32 @@ pub fn run(_: &DemoArgs) -> Result<()> {
     right(&mut t, &[1, 2]);
     println!("{t}");
     println!("   input {}  output {}", file.input_digest, file.output_digest);
-    println!("\nRun any step yourself: `allonet round --help`, `allonet retro --help`, `allonet tally --help`, `allonet verify --help`.");
+    // 4. An AI recommendation, explained.
+    let history = allonet_ml::synth::to_csv(&allonet_ml::synth::history(20, 40, 7));
+    let proposals = allonet_ml::synth::to_csv(&allonet_ml::synth::proposals(5, 7));
+    let d = allonet_ml::data::dataset_from_table(
+        &Table::from_bytes("history.csv", history.as_bytes())?,
+        &allonet_ml::data::ReadSpec { target: Some("amount".into()), features: None },
+    )?;
+    let mf = allonet_ml::model::train(&d, &allonet_ml::model::TrainOptions::default(), None)?;
+    let p = mf.dataset(&Table::from_bytes("proposals.csv", proposals.as_bytes())?, false)?;
+    let recs = crate::model::recommend(&mf, &p, mf.options.interval, 2)?;
+    let r = &mf.report;
+    println!(
+        "\n4. AI recommendation: a random forest (100 trees, seed 42) trained on {} past proposals (impact_score, votes → amount)",
+        d.rows()
+    );
+    println!(
+        "   held-out R² {:.3} (linear {:.3}, mean {:.3}) · OOB R² {:.3} · 10–90% interval covers {:.0}% of held-out rows",
+        r.held_out.forest.r2,
+        r.held_out.linear.r2,
+        r.held_out.mean.r2,
+        r.oob_r2.unwrap_or(f64::NAN),
+        r.interval_coverage.unwrap_or(f64::NAN) * 100.0
+    );
+    crate::model::print_recommendations(&recs, mf.options.interval);
+    println!("   model id {}", mf.id());
+
+    println!("\nRun any step yourself: `allonet round --help`, `allonet retro --help`, `allonet tally --help`, `allonet verify --help`, `allonet recommend --help`.");
     Ok(())
 }

@@ -3,6 +3,7 @@
 mod bench;
 mod demo;
 mod html;
+mod model;
 mod output;
 mod retro;
 mod round;
@@ -50,6 +51,14 @@ enum Command {
         after_help = "Example:\n  allonet round examples/round/contributions.csv -o result.json\n  allonet verify result.json"
     )]
     Verify(verify::VerifyArgs),
+    /// Train, evaluate and explain funding-recommendation models.
+    #[command(subcommand)]
+    Model(model::ModelCommand),
+    /// Recommend an amount, an interval and the top reasons for each proposal.
+    #[command(
+        after_help = "Example:\n  allonet model synth -o history.csv --proposals proposals.csv\n  allonet model train --data history.csv --target amount -o model.json\n  allonet recommend --model model.json --proposals proposals.csv"
+    )]
+    Recommend(model::RecommendArgs),
     /// Benchmarks that print figures (and ratios against a Python peer where one exists).
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -59,6 +68,8 @@ enum Command {
 enum BenchCommand {
     /// Classic QF and COCM on Gitcoin GR9 (69k gifts, 641 grants) vs the NumPy peer in bench/.
     Gr9(bench::BenchArgs),
+    /// Random forest fit and predict timing on CSVs (used by bench/forest_bench.py against scikit-learn).
+    Forest(model::ForestBenchArgs),
 }
 
 fn main() {
@@ -75,6 +86,12 @@ fn main() {
         Command::Tally(a) => tally::run(a),
         Command::Verify(a) => verify::run(a),
         Command::Bench(BenchCommand::Gr9(a)) => bench::run(a),
+        Command::Bench(BenchCommand::Forest(a)) => model::run_forest_bench(a),
+        Command::Model(model::ModelCommand::Train(a)) => model::run_train(a),
+        Command::Model(model::ModelCommand::Evaluate(a)) => model::run_evaluate(a),
+        Command::Model(model::ModelCommand::Explain(a)) => model::run_explain(a),
+        Command::Model(model::ModelCommand::Synth(a)) => model::run_synth(a),
+        Command::Recommend(a) => model::run_recommend(a),
     };
     if let Err(e) = r {
         eprintln!("error: {e:#}");

@@ -221,3 +221,88 @@ fn help_teaches_with_examples() {
         assert!(stdout(&o).contains("Example"), "{cmd} --help has examples");
     }
 }
+
+#[test]
+fn model_train_recommend_explain_from_the_cli() {
+    let d = tmpdir("model");
+    let (h, p, m) = (d.join("history.csv"), d.join("proposals.csv"), d.join("model.json"));
+    let o = allonet(&[
+        "model",
+        "synth",
+        "--rounds",
+        "6",
+        "--per-round",
+        "30",
+        "-o",
+        h.to_str().unwrap(),
+        "--new",
+        "4",
+        "--proposals",
+        p.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = allonet(&[
+        "model",
+        "train",
+        "--data",
+        h.to_str().unwrap(),
+        "--target",
+        "amount",
+        "--trees",
+        "30",
+        "-o",
+        m.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let id = v["model_id"].as_str().unwrap().to_string();
+    assert!(v["report"]["held_out"]["forest"]["r2"].as_f64().unwrap() > 0.5);
+    // the model id is the keccak-256 of the file
+    let bytes = std::fs::read(&m).unwrap();
+    assert_eq!(id, format!("{:#x}", alloy_primitives::keccak256(&bytes)));
+    let o = allonet(&["recommend", "--model", m.to_str().unwrap(), "--proposals", p.to_str().unwrap(), "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let recs = v["recommendations"].as_array().unwrap();
+    assert_eq!(recs.len(), 4);
+    for r in recs {
+        let (a, lo, hi) =
+            (r["amount"].as_f64().unwrap(), r["interval"][0].as_f64().unwrap(), r["interval"][1].as_f64().unwrap());
+        assert!(lo <= hi && a > 0.0);
+        let sum: f64 = r["reasons"].as_array().unwrap().iter().map(|x| x["contribution"].as_f64().unwrap()).sum();
+        assert!((r["base"].as_f64().unwrap() + sum - a).abs() < 1e-6, "reasons add up to the amount");
+    }
+    let o = allonet(&["model", "explain", "--model", m.to_str().unwrap(), "--data", p.to_str().unwrap(), "--row", "2"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("= prediction"));
+    let o = allonet(&["model", "explain", "--model", m.to_str().unwrap(), "--data", p.to_str().unwrap(), "--row", "9"]);
+    assert!(!o.status.success() && stderr(&o).contains("outside 1..4"));
+}
+
+#[test]
+fn model_bad_inputs_are_refused_clearly() {
+    let d = tmpdir("modelbad");
+    let h = d.join("h.csv");
+    std::fs::write(&h, "impact_score,votes,amount\n1,2,3\n4,5,6\n7,8,9\n").unwrap();
+    let o = allonet(&["model", "train", "--data", h.to_str().unwrap(), "--target", "funding"]);
+    assert!(!o.status.success() && stderr(&o).contains("missing column `funding`"), "{}", stderr(&o));
+    let o = allonet(&["model", "train", "--data", h.to_str().unwrap(), "--target", "amount"]);
+    assert!(!o.status.success() && stderr(&o).contains("fewer than the 5 cross-validation folds"), "{}", stderr(&o));
+    let t = d.join("t.csv");
+    std::fs::write(&t, "impact_score,votes,amount\n1,2,3\n4,lots,6\n").unwrap();
+    let o = allonet(&["model", "train", "--data", t.to_str().unwrap(), "--features", "impact_score,votes"]);
+    assert!(
+        !o.status.success() && stderr(&o).contains("t.csv:3: column `votes`: `lots` is not a finite number"),
+        "{}",
+        stderr(&o)
+    );
+    let n = d.join("n.csv");
+    std::fs::write(&n, "impact_score,votes,amount\n1,2,3\n4,NaN,6\n").unwrap();
+    let o = allonet(&["model", "train", "--data", n.to_str().unwrap(), "--features", "impact_score,votes"]);
+    assert!(
+        !o.status.success() && stderr(&o).contains("n.csv:3: column `votes`: `NaN` is not a finite number"),
+        "{}",
+        stderr(&o)
+    );
+}

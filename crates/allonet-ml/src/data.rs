@@ -194,6 +194,7 @@ pub struct Linear {
 impl Linear {
     /// Fits OLS on centred features (normal equations by Cholesky); a ridge of 1e-12 of the largest
     /// variance keeps collinear designs solvable without visibly biasing well-posed ones.
+    #[allow(clippy::needless_range_loop)] // index form mirrors the textbook Cholesky
     pub fn fit(d: &Dataset) -> Linear {
         let p = d.n_features();
         let n = d.rows() as f64;
