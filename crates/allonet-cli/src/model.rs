@@ -117,6 +117,7 @@ pub fn train_options(a: &TrainArgs) -> Result<TrainOptions> {
             bootstrap: !a.no_bootstrap,
             seed: a.seed,
             keep_leaf_members: false,
+            oob: true,
         },
         gbm: GbmParams {
             iterations: a.trees.max(1) * 3,
@@ -518,7 +519,8 @@ pub struct ForestBenchArgs {
 pub fn run_forest_bench(a: &ForestBenchArgs) -> Result<()> {
     let tr = load_dataset(&a.train, Some(&a.target), None)?;
     let te = load_dataset(&a.test, Some(&a.target), None)?;
-    let p = ForestParams { n_trees: a.trees, seed: a.seed, keep_leaf_members: false, ..Default::default() };
+    // as scikit-learn's defaults: no OOB score, no leaf membership
+    let p = ForestParams { n_trees: a.trees, seed: a.seed, keep_leaf_members: false, oob: false, ..Default::default() };
     let t0 = std::time::Instant::now();
     let f = allonet_ml::forest::Forest::fit(&tr, &p, None)?;
     let fit_s = t0.elapsed().as_secs_f64();

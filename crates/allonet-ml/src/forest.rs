@@ -3,7 +3,7 @@
 //! (Meinshausen, "Quantile Regression Forests", JMLR 7, 2006).
 
 use crate::data::{r2, Dataset, Rng};
-use crate::tree::{grow, presort, MaxFeatures, Tree, TreeParams};
+use crate::tree::{grow, predict_packed, presort, MaxFeatures, PackedNode, Tree, TreeParams};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -21,11 +21,20 @@ pub struct ForestParams {
     pub seed: u64,
     /// Record, per leaf, the training rows that fall into it (needed for quantile intervals).
     pub keep_leaf_members: bool,
+    /// Compute out-of-bag predictions (scikit-learn's `oob_score=True`).
+    pub oob: bool,
 }
 
 impl Default for ForestParams {
     fn default() -> Self {
-        ForestParams { n_trees: 100, tree: TreeParams::default(), bootstrap: true, seed: 42, keep_leaf_members: true }
+        ForestParams {
+            n_trees: 100,
+            tree: TreeParams::default(),
+            bootstrap: true,
+            seed: 42,
+            keep_leaf_members: true,
+            oob: true,
+        }
     }
 }
 
@@ -54,6 +63,19 @@ pub struct Forest {
     pub train_y: Vec<f64>,
     /// Out-of-bag prediction per training row (NaN where a row was in every bootstrap sample).
     pub oob_prediction: Vec<f64>,
+    /// The trees in traversal layout (derived; rebuilt by [`Forest::prepare`] after loading).
+    #[serde(skip)]
+    pub packed: Packed,
+}
+
+/// Derived traversal layout of a forest's trees; ignored by equality and serialisation.
+#[derive(Clone, Debug, Default)]
+pub struct Packed(pub Vec<Vec<PackedNode>>);
+
+impl PartialEq for Packed {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
 }
 
 /// Why a forest cannot be fitted.
@@ -104,26 +126,30 @@ impl Forest {
             return Err(FitError::NotFinite { feature: d.target.clone(), row });
         }
         let run = || {
-            let sorted = presort(&d.x);
+            let sorted = presort(&d.x, &d.y);
             (0..params.n_trees)
                 .into_par_iter()
                 .map(|t| {
                     let mut rng = Rng::new(params.seed, t as u64);
-                    let mut w = vec![0.0f64; n];
+                    let mut w = vec![0u32; n];
                     if params.bootstrap {
                         for _ in 0..n {
-                            w[rng.below(n)] += 1.0;
+                            w[rng.below(n)] += 1;
                         }
                     } else {
-                        w.iter_mut().for_each(|v| *v = 1.0);
+                        w.iter_mut().for_each(|v| *v = 1);
                     }
-                    let tree = grow(&d.x, &d.y, &w, &sorted, &params.tree, &mut rng);
+                    let tree = grow(&w, &sorted, &params.tree, &mut rng);
                     let members = params.keep_leaf_members.then(|| leaf_members(&tree, &d.x));
                     // out-of-bag predictions of this tree
-                    let oob: Vec<(u32, f64)> = (0..n)
-                        .filter(|&i| w[i] == 0.0)
-                        .map(|i| (i as u32, tree.value[tree.leaf_of_col(&d.x, i)]))
-                        .collect();
+                    let oob: Vec<(u32, f64)> = if params.oob {
+                        (0..n)
+                            .filter(|&i| w[i] == 0)
+                            .map(|i| (i as u32, tree.value[tree.leaf_of_col(&d.x, i)]))
+                            .collect()
+                    } else {
+                        Vec::new()
+                    };
                     (tree, members, oob)
                 })
                 .collect::<Vec<_>>()
@@ -151,28 +177,68 @@ impl Forest {
             }
         }
         let oob_prediction = sum.iter().zip(&cnt).map(|(s, &c)| if c > 0 { s / c as f64 } else { f64::NAN }).collect();
-        Ok(Forest {
+        let mut forest = Forest {
             params: params.clone(),
             n_features: d.n_features(),
             trees,
             train_y: if params.keep_leaf_members { d.y.clone() } else { Vec::new() },
             leaf_members: members,
             oob_prediction,
-        })
+            packed: Packed::default(),
+        };
+        forest.prepare();
+        Ok(forest)
+    }
+
+    /// Builds the traversal layout (after loading a forest from a file).
+    pub fn prepare(&mut self) {
+        if self.packed.0.len() != self.trees.len() {
+            self.packed = Packed(self.trees.iter().map(|t| t.packed()).collect());
+        }
     }
 
     /// Mean of the trees' predictions for one row.
     pub fn predict_row(&self, row: &[f64]) -> f64 {
+        if self.packed.0.len() == self.trees.len() {
+            return self.packed.0.iter().map(|p| predict_packed(p, row)).sum::<f64>() / self.trees.len() as f64;
+        }
         self.trees.iter().map(|t| t.predict(row)).sum::<f64>() / self.trees.len() as f64
     }
 
-    /// Predictions for every row of a dataset (parallel over rows; each row summed in tree order).
+    /// Predictions for every row of a dataset. Rows are processed in blocks, tree by tree within a block,
+    /// so each tree stays in cache while the block passes through it; every row's sum runs in tree order,
+    /// so the result does not depend on the thread count.
     pub fn predict(&self, d: &Dataset) -> Vec<f64> {
-        (0..d.rows())
-            .into_par_iter()
-            .with_min_len(256)
-            .map(|i| self.trees.iter().map(|t| t.value[t.leaf_of_col(&d.x, i)]).sum::<f64>() / self.trees.len() as f64)
-            .collect()
+        const BLOCK: usize = 1024;
+        let n = d.rows();
+        let k = d.n_features();
+        let n_trees = self.trees.len() as f64;
+        let mut out = vec![0.0; n];
+        out.par_chunks_mut(BLOCK).enumerate().for_each(|(b, chunk)| {
+            let start = b * BLOCK;
+            let rows = chunk.len();
+            let mut buf = vec![0.0; rows * k];
+            for r in 0..rows {
+                for (f, col) in d.x.iter().enumerate() {
+                    buf[r * k + f] = col[start + r];
+                }
+            }
+            if self.packed.0.len() == self.trees.len() {
+                for p in &self.packed.0 {
+                    for (r, acc) in chunk.iter_mut().enumerate() {
+                        *acc += predict_packed(p, &buf[r * k..(r + 1) * k]);
+                    }
+                }
+            } else {
+                for t in &self.trees {
+                    for (r, acc) in chunk.iter_mut().enumerate() {
+                        *acc += t.predict(&buf[r * k..(r + 1) * k]);
+                    }
+                }
+            }
+            chunk.iter_mut().for_each(|v| *v /= n_trees);
+        });
+        out
     }
 
     /// Out-of-bag R² over the rows that were out of bag at least once (scikit-learn's `oob_score_`).

@@ -139,13 +139,61 @@ impl Tree {
     }
 }
 
-/// Every feature's row indices sorted by value (ties by row index): computed once per forest.
-pub fn presort(x: &[Vec<f64>]) -> Vec<Vec<u32>> {
+/// A node laid out for fast traversal: inner nodes hold (threshold, feature, left child; the right child
+/// is `left + 1`), leaves hold their value in `threshold` and [`LEAF`] in `feature`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PackedNode {
+    /// Threshold, or the leaf value.
+    pub threshold: f64,
+    /// Feature, or [`LEAF`].
+    pub feature: u32,
+    /// Left child (right is `left + 1`).
+    pub left: u32,
+}
+
+impl Tree {
+    /// The tree in traversal layout (one cache line serves four nodes).
+    pub fn packed(&self) -> Vec<PackedNode> {
+        (0..self.len())
+            .map(|n| {
+                if self.is_leaf(n) {
+                    PackedNode { threshold: self.value[n], feature: LEAF, left: 0 }
+                } else {
+                    debug_assert_eq!(self.right[n], self.left[n] + 1);
+                    PackedNode { threshold: self.threshold[n], feature: self.feature[n], left: self.left[n] }
+                }
+            })
+            .collect()
+    }
+}
+
+/// Prediction of a packed tree for one row.
+#[inline]
+pub fn predict_packed(nodes: &[PackedNode], row: &[f64]) -> f64 {
+    let mut n = &nodes[0];
+    while n.feature != LEAF {
+        let go_right = row[n.feature as usize] > n.threshold;
+        n = &nodes[(n.left + go_right as u32) as usize];
+    }
+    n.threshold
+}
+
+/// One row as a feature's presorted list holds it.
+#[derive(Clone, Copy, Debug)]
+pub struct Sorted {
+    x: f64,
+    y: f64,
+    row: u32,
+}
+
+/// Every feature's rows sorted by value (ties by row index), with value and target alongside so that
+/// each tree's in-bag lists are built in one sequential pass: computed once per forest.
+pub fn presort(x: &[Vec<f64>], y: &[f64]) -> Vec<Vec<Sorted>> {
     x.iter()
         .map(|col| {
             let mut idx: Vec<u32> = (0..col.len() as u32).collect();
             idx.sort_by(|&a, &b| col[a as usize].total_cmp(&col[b as usize]).then(a.cmp(&b)));
-            idx
+            idx.into_iter().map(|i| Sorted { x: col[i as usize], y: y[i as usize], row: i }).collect()
         })
         .collect()
 }
@@ -157,15 +205,49 @@ struct Best {
     proxy: f64,
 }
 
+/// One in-bag sample as a feature's sorted list holds it: value, weight·target, row, weight. Keeping
+/// these together makes both the split scan and the partition sequential passes over memory.
+#[derive(Clone, Copy, Debug, Default)]
+struct Entry {
+    x: f64,
+    yw: f64,
+    row: u32,
+    w: u32,
+}
+
+/// (Σw, Σw·y, weighted variance) of a segment.
+fn seg_stats(seg: &[Entry]) -> (f64, f64, f64) {
+    let (mut sw, mut swy, mut swyy) = (0.0, 0.0, 0.0);
+    for e in seg {
+        let w = e.w as f64;
+        sw += w;
+        swy += e.yw;
+        swyy += e.yw * e.yw / w;
+    }
+    let mean = swy / sw;
+    (sw, swy, (swyy / sw - mean * mean).max(0.0))
+}
+
 /// Grows one tree on rows weighted by `w` (bootstrap counts; 0 = not in the sample).
 ///
 /// `sorted` comes from [`presort`]; `rng` draws the feature order of each node (which also breaks ties
 /// between equally good splits, as in scikit-learn).
-pub fn grow(x: &[Vec<f64>], y: &[f64], w: &[f64], sorted: &[Vec<u32>], params: &TreeParams, rng: &mut Rng) -> Tree {
-    let d = x.len();
-    // per-feature orders restricted to the in-bag rows
-    let mut ord: Vec<Vec<u32>> =
-        sorted.iter().map(|s| s.iter().copied().filter(|&i| w[i as usize] > 0.0).collect()).collect();
+pub fn grow(w: &[u32], sorted: &[Vec<Sorted>], params: &TreeParams, rng: &mut Rng) -> Tree {
+    let d = sorted.len();
+    // per-feature sorted entries restricted to the in-bag rows
+    let mut ord: Vec<Vec<Entry>> = sorted
+        .iter()
+        .map(|s| {
+            let mut v = Vec::with_capacity(s.len());
+            for e in s {
+                let wi = w[e.row as usize];
+                if wi > 0 {
+                    v.push(Entry { x: e.x, yw: wi as f64 * e.y, row: e.row, w: wi });
+                }
+            }
+            v
+        })
+        .collect();
     let m = ord.first().map(|o| o.len()).unwrap_or(0);
     let mut tree = Tree {
         feature: vec![],
@@ -177,24 +259,13 @@ pub fn grow(x: &[Vec<f64>], y: &[f64], w: &[f64], sorted: &[Vec<u32>], params: &
         n_samples: vec![],
         impurity: vec![],
     };
-    let mut goes_left = vec![false; y.len()];
-    let mut buf: Vec<u32> = vec![0; m];
+    let mut left_bits = vec![0u64; w.len() / 64 + 1];
+    let mut buf: Vec<Entry> = vec![Entry::default(); m];
     let mut feats: Vec<usize> = (0..d).collect();
     let k = params.max_features.resolve(d);
     let min_leaf = params.min_samples_leaf.max(1);
 
-    let stats = |seg: &[u32]| {
-        let (mut sw, mut swy, mut swyy) = (0.0, 0.0, 0.0);
-        for &i in seg {
-            let (wi, yi) = (w[i as usize], y[i as usize]);
-            sw += wi;
-            swy += wi * yi;
-            swyy += wi * yi * yi;
-        }
-        let mean = swy / sw;
-        (sw, swy, (swyy / sw - mean * mean).max(0.0))
-    };
-    let (sw, swy, imp) = stats(&ord[0]);
+    let (sw, swy, imp) = seg_stats(&ord[0]);
     let root = tree.push(swy / sw, sw, m as u32, imp);
     // (node, start, end, depth)
     let mut stack = vec![(root, 0usize, m, 0usize)];
@@ -219,19 +290,19 @@ pub fn grow(x: &[Vec<f64>], y: &[f64], w: &[f64], sorted: &[Vec<u32>], params: &
                 break;
             }
             let seg = &ord[f][start..end];
-            let col = &x[f];
-            if col[seg[n - 1] as usize] <= col[seg[0] as usize] + FEATURE_THRESHOLD {
+            if seg[n - 1].x <= seg[0].x + FEATURE_THRESHOLD {
                 continue; // constant in this node
             }
             visited += 1;
             let (mut wl, mut swyl) = (0.0, 0.0);
+            let mut best_proxy = best.as_ref().map(|b| b.proxy).unwrap_or(f64::NEG_INFINITY);
+            let mut found: Option<(usize, f64, f64)> = None;
             for p in 0..n - 1 {
-                let i = seg[p] as usize;
-                wl += w[i];
-                swyl += w[i] * y[i];
-                let xi = col[i];
-                let xn = col[seg[p + 1] as usize];
-                if xn <= xi + FEATURE_THRESHOLD {
+                let e = seg[p];
+                wl += e.w as f64;
+                swyl += e.yw;
+                let xn = seg[p + 1].x;
+                if xn <= e.x + FEATURE_THRESHOLD {
                     continue;
                 }
                 let nl = p + 1;
@@ -241,19 +312,23 @@ pub fn grow(x: &[Vec<f64>], y: &[f64], w: &[f64], sorted: &[Vec<u32>], params: &
                 let wr = sw - wl;
                 let swyr = swy - swyl;
                 let proxy = swyl * swyl / wl + swyr * swyr / wr;
-                if best.as_ref().is_none_or(|b| proxy > b.proxy) {
-                    let mut thr = xi / 2.0 + xn / 2.0;
-                    if thr == xn || !thr.is_finite() {
-                        thr = xi;
-                    }
-                    best = Some(Best { feature: f, pos: start + nl, threshold: thr, proxy });
+                if proxy > best_proxy {
+                    best_proxy = proxy;
+                    found = Some((nl, e.x, xn));
                 }
+            }
+            if let Some((nl, xi, xn)) = found {
+                let mut thr = xi / 2.0 + xn / 2.0;
+                if thr == xn || !thr.is_finite() {
+                    thr = xi;
+                }
+                best = Some(Best { feature: f, pos: start + nl, threshold: thr, proxy: best_proxy });
             }
         }
         let Some(b) = best else { continue };
-        // partition every feature's order stably around the split
-        for &i in &ord[b.feature][start..b.pos] {
-            goes_left[i as usize] = true;
+        // partition every feature's entries stably around the split
+        for e in &ord[b.feature][start..b.pos] {
+            left_bits[e.row as usize >> 6] |= 1u64 << (e.row & 63);
         }
         for (f, o) in ord.iter_mut().enumerate() {
             if f == b.feature {
@@ -262,23 +337,22 @@ pub fn grow(x: &[Vec<f64>], y: &[f64], w: &[f64], sorted: &[Vec<u32>], params: &
             let seg = &mut o[start..end];
             let mut l = 0;
             let mut r = 0;
+            // branch-free: the side is a coin flip to the branch predictor
             for p in 0..seg.len() {
-                let i = seg[p]; // l <= p, so the in-place write never overtakes the read
-                if goes_left[i as usize] {
-                    seg[l] = i;
-                    l += 1;
-                } else {
-                    buf[r] = i;
-                    r += 1;
-                }
+                let e = seg[p]; // l <= p, so the in-place write never overtakes the read
+                let go_left = ((left_bits[e.row as usize >> 6] >> (e.row & 63)) & 1) as usize;
+                seg[l] = e;
+                buf[r] = e;
+                l += go_left;
+                r += 1 - go_left;
             }
             seg[l..].copy_from_slice(&buf[..r]);
         }
-        for &i in &ord[b.feature][start..b.pos] {
-            goes_left[i as usize] = false;
+        for e in &ord[b.feature][start..b.pos] {
+            left_bits[e.row as usize >> 6] = 0;
         }
-        let (lw, lwy, limp) = stats(&ord[b.feature][start..b.pos]);
-        let (rw, rwy, rimp) = stats(&ord[b.feature][b.pos..end]);
+        let (lw, lwy, limp) = seg_stats(&ord[b.feature][start..b.pos]);
+        let (rw, rwy, rimp) = seg_stats(&ord[b.feature][b.pos..end]);
         let l = tree.push(lwy / lw, lw, (b.pos - start) as u32, limp);
         let r = tree.push(rwy / rw, rw, (end - b.pos) as u32, rimp);
         tree.feature[node] = b.feature as u32;
@@ -299,8 +373,8 @@ mod tests {
     fn a_full_tree_fits_its_training_data() {
         let x = vec![vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0], vec![0.0, 1.0, 0.0, 1.0, 0.0, 1.0]];
         let y = vec![1.0, 2.0, 3.0, 10.0, 11.0, 12.0];
-        let w = vec![1.0; 6];
-        let t = grow(&x, &y, &w, &presort(&x), &TreeParams::default(), &mut Rng::new(0, 0));
+        let w = vec![1; 6];
+        let t = grow(&w, &presort(&x, &y), &TreeParams::default(), &mut Rng::new(0, 0));
         for i in 0..6 {
             assert_eq!(t.predict(&[x[0][i], x[1][i]]), y[i]);
         }
@@ -312,9 +386,9 @@ mod tests {
     fn limits_are_respected() {
         let x = vec![(0..100).map(|i| i as f64).collect::<Vec<_>>()];
         let y: Vec<f64> = (0..100).map(|i| ((i * 37) % 17) as f64).collect();
-        let w = vec![1.0; 100];
+        let w = vec![1; 100];
         let p = TreeParams { max_depth: Some(3), min_samples_leaf: 5, ..Default::default() };
-        let t = grow(&x, &y, &w, &presort(&x), &p, &mut Rng::new(0, 0));
+        let t = grow(&w, &presort(&x, &y), &p, &mut Rng::new(0, 0));
         assert!(t.depth() <= 3);
         for n in 0..t.len() {
             if t.is_leaf(n) {
