@@ -511,6 +511,9 @@ pub struct ForestBenchArgs {
     /// Seed.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// Deepest tree level (default: unlimited, as scikit-learn).
+    #[arg(long)]
+    pub max_depth: Option<usize>,
     /// Print one JSON object.
     #[arg(long)]
     pub json: bool,
@@ -520,7 +523,9 @@ pub fn run_forest_bench(a: &ForestBenchArgs) -> Result<()> {
     let tr = load_dataset(&a.train, Some(&a.target), None)?;
     let te = load_dataset(&a.test, Some(&a.target), None)?;
     // as scikit-learn's defaults: no OOB score, no leaf membership
-    let p = ForestParams { n_trees: a.trees, seed: a.seed, keep_leaf_members: false, oob: false, ..Default::default() };
+    let mut p =
+        ForestParams { n_trees: a.trees, seed: a.seed, keep_leaf_members: false, oob: false, ..Default::default() };
+    p.tree.max_depth = a.max_depth;
     let t0 = std::time::Instant::now();
     let f = allonet_ml::forest::Forest::fit(&tr, &p, None)?;
     let fit_s = t0.elapsed().as_secs_f64();

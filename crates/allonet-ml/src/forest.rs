@@ -3,7 +3,7 @@
 //! (Meinshausen, "Quantile Regression Forests", JMLR 7, 2006).
 
 use crate::data::{r2, Dataset, Rng};
-use crate::tree::{grow, predict_packed, presort, MaxFeatures, PackedNode, Tree, TreeParams};
+use crate::tree::{grow, predict_packed, presort, MaxFeatures, PackedNode, Scratch, Tree, TreeParams};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -129,7 +129,7 @@ impl Forest {
             let sorted = presort(&d.x, &d.y);
             (0..params.n_trees)
                 .into_par_iter()
-                .map(|t| {
+                .map_init(Scratch::default, |scratch, t| {
                     let mut rng = Rng::new(params.seed, t as u64);
                     let mut w = vec![0u32; n];
                     if params.bootstrap {
@@ -139,7 +139,7 @@ impl Forest {
                     } else {
                         w.iter_mut().for_each(|v| *v = 1);
                     }
-                    let tree = grow(&w, &sorted, &params.tree, &mut rng);
+                    let tree = grow(&w, &sorted, &params.tree, &mut rng, scratch);
                     let members = params.keep_leaf_members.then(|| leaf_members(&tree, &d.x));
                     // out-of-bag predictions of this tree
                     let oob: Vec<(u32, f64)> = if params.oob {

@@ -189,7 +189,8 @@ pub struct Sorted {
 /// Every feature's rows sorted by value (ties by row index), with value and target alongside so that
 /// each tree's in-bag lists are built in one sequential pass: computed once per forest.
 pub fn presort(x: &[Vec<f64>], y: &[f64]) -> Vec<Vec<Sorted>> {
-    x.iter()
+    use rayon::prelude::*;
+    x.par_iter()
         .map(|col| {
             let mut idx: Vec<u32> = (0..col.len() as u32).collect();
             idx.sort_by(|&a, &b| col[a as usize].total_cmp(&col[b as usize]).then(a.cmp(&b)));
@@ -228,26 +229,32 @@ fn seg_stats(seg: &[Entry]) -> (f64, f64, f64) {
     (sw, swy, (swyy / sw - mean * mean).max(0.0))
 }
 
+/// Working memory of [`grow`], reused across the trees a thread grows (no re-allocation, no page faults).
+#[derive(Default)]
+pub struct Scratch {
+    ord: Vec<Vec<Entry>>,
+    buf: Vec<Entry>,
+    left_bits: Vec<u64>,
+}
+
 /// Grows one tree on rows weighted by `w` (bootstrap counts; 0 = not in the sample).
 ///
 /// `sorted` comes from [`presort`]; `rng` draws the feature order of each node (which also breaks ties
 /// between equally good splits, as in scikit-learn).
-pub fn grow(w: &[u32], sorted: &[Vec<Sorted>], params: &TreeParams, rng: &mut Rng) -> Tree {
+pub fn grow(w: &[u32], sorted: &[Vec<Sorted>], params: &TreeParams, rng: &mut Rng, scratch: &mut Scratch) -> Tree {
     let d = sorted.len();
     // per-feature sorted entries restricted to the in-bag rows
-    let mut ord: Vec<Vec<Entry>> = sorted
-        .iter()
-        .map(|s| {
-            let mut v = Vec::with_capacity(s.len());
-            for e in s {
-                let wi = w[e.row as usize];
-                if wi > 0 {
-                    v.push(Entry { x: e.x, yw: wi as f64 * e.y, row: e.row, w: wi });
-                }
+    let Scratch { ord, buf, left_bits } = scratch;
+    ord.resize_with(d, Vec::new);
+    for (v, s) in ord.iter_mut().zip(sorted) {
+        v.clear();
+        for e in s {
+            let wi = w[e.row as usize];
+            if wi > 0 {
+                v.push(Entry { x: e.x, yw: wi as f64 * e.y, row: e.row, w: wi });
             }
-            v
-        })
-        .collect();
+        }
+    }
     let m = ord.first().map(|o| o.len()).unwrap_or(0);
     let mut tree = Tree {
         feature: vec![],
@@ -259,8 +266,9 @@ pub fn grow(w: &[u32], sorted: &[Vec<Sorted>], params: &TreeParams, rng: &mut Rn
         n_samples: vec![],
         impurity: vec![],
     };
-    let mut left_bits = vec![0u64; w.len() / 64 + 1];
-    let mut buf: Vec<Entry> = vec![Entry::default(); m];
+    left_bits.clear();
+    left_bits.resize(w.len() / 64 + 1, 0);
+    buf.resize(m, Entry::default());
     let mut feats: Vec<usize> = (0..d).collect();
     let k = params.max_features.resolve(d);
     let min_leaf = params.min_samples_leaf.max(1);
@@ -374,7 +382,7 @@ mod tests {
         let x = vec![vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0], vec![0.0, 1.0, 0.0, 1.0, 0.0, 1.0]];
         let y = vec![1.0, 2.0, 3.0, 10.0, 11.0, 12.0];
         let w = vec![1; 6];
-        let t = grow(&w, &presort(&x, &y), &TreeParams::default(), &mut Rng::new(0, 0));
+        let t = grow(&w, &presort(&x, &y), &TreeParams::default(), &mut Rng::new(0, 0), &mut Scratch::default());
         for i in 0..6 {
             assert_eq!(t.predict(&[x[0][i], x[1][i]]), y[i]);
         }
@@ -388,7 +396,7 @@ mod tests {
         let y: Vec<f64> = (0..100).map(|i| ((i * 37) % 17) as f64).collect();
         let w = vec![1; 100];
         let p = TreeParams { max_depth: Some(3), min_samples_leaf: 5, ..Default::default() };
-        let t = grow(&w, &presort(&x, &y), &p, &mut Rng::new(0, 0));
+        let t = grow(&w, &presort(&x, &y), &p, &mut Rng::new(0, 0), &mut Scratch::default());
         assert!(t.depth() <= 3);
         for n in 0..t.len() {
             if t.is_leaf(n) {
