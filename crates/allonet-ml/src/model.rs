@@ -340,7 +340,13 @@ pub fn train(d: &Dataset, o: &TrainOptions, threads: Option<usize>) -> Result<Mo
         PointModel::Forest(f) => (Some(*f), None),
         PointModel::Gbm(g) => {
             let json = g.json_dump().map_err(|e| ModelError::Format(format!("gradient boosting: {e}")))?;
-            (None, Some(serde_json::from_str(&json).map_err(|e| ModelError::Format(e.to_string()))?))
+            let mut v: serde_json::Value =
+                serde_json::from_str(&json).map_err(|e| ModelError::Format(e.to_string()))?;
+            // the thread count is how it was trained, not what it is: keep the file (and its id) independent of it
+            if let Some(obj) = v.as_object_mut() {
+                obj.insert("num_threads".into(), serde_json::Value::Null);
+            }
+            (None, Some(v))
         }
     };
     Ok(ModelFile {

@@ -161,3 +161,25 @@ fn too_few_rows_for_the_folds_is_refused() {
     let e = train(&d, &TrainOptions::default(), None).err().unwrap().to_string();
     assert!(e.contains("fewer than the 5 cross-validation folds"), "{e}");
 }
+
+#[test]
+fn gradient_boosting_trains_explains_and_round_trips() {
+    use allonet_ml::model::Family;
+    let rows = synth::history(10, 40, 5);
+    let t = Table::from_bytes("h.csv", synth::to_csv(&rows).as_bytes()).unwrap();
+    let d = dataset_from_table(&t, &ReadSpec { target: Some("amount".into()), features: None }).unwrap();
+    let o = TrainOptions { family: Family::GradientBoosting, ..Default::default() };
+    let m = train(&d, &o, Some(2)).unwrap();
+    assert!(m.report.held_out.forest.r2 > 0.7, "{:?}", m.report.held_out);
+    assert!(m.report.interval_coverage.is_some());
+    let (back, id) = ModelFile::from_bytes("g.json", &m.to_bytes()).unwrap();
+    assert_eq!(id, m.id());
+    let model = back.model().unwrap();
+    let again = train(&d, &o, Some(1)).unwrap();
+    assert_eq!(again.id(), m.id(), "same seed, any thread count: same booster");
+    for e in model.explain(&d).iter().take(50) {
+        let sum = e.base + e.contributions.iter().sum::<f64>();
+        // forust accumulates Shapley path weights in f32
+        assert!((sum - e.prediction).abs() <= 1e-3 * e.prediction.abs().max(1.0), "{sum} vs {}", e.prediction);
+    }
+}
