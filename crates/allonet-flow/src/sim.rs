@@ -1,0 +1,171 @@
+//! Simulation over time in the cadCAD mould: a state (what each node holds in flight and has kept),
+//! policies (stochastic injections), state updates (one hop of propagation per timestep), Monte Carlo runs
+//! and a full-grid parameter sweep, run in parallel and seeded.
+//!
+//! Each run draws from its own ChaCha stream, and results are integer sums, so a simulation gives the same
+//! numbers for any thread count.
+//!
+//! Source: BlockScience cadCAD (complex adaptive dynamics computer-aided design): partial state update
+//! blocks of policies and state update functions, timesteps, Monte Carlo runs, parameter sweeps.
+
+use crate::graph::{Network, Pinch};
+use allonet_ml::data::Rng;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// A per-step injection: log-normal with the given median and σ (σ = 0: always the median).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InjectSpec {
+    /// Node index.
+    pub node: u32,
+    /// Median base units per step.
+    pub median: f64,
+    /// Log-normal σ.
+    pub sigma: f64,
+}
+
+/// What to simulate.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SimSpec {
+    /// Timesteps per run.
+    pub steps: usize,
+    /// Monte Carlo runs per parameter set.
+    pub runs: usize,
+    /// Seed.
+    pub seed: u64,
+    /// Injections each step.
+    pub inject: Vec<InjectSpec>,
+    /// Pinch shares (ppm) to sweep; empty: the network's own pinch only.
+    pub pinch_sweep: Vec<u32>,
+}
+
+/// Results for one parameter set.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SimResult {
+    /// The pinch in force (ppm).
+    pub pinch_ppm: u32,
+    /// Mean over runs of what each node has kept, per step: `kept[step][node]`.
+    pub mean_kept: Vec<Vec<f64>>,
+    /// Mean over runs of what each node received in each step.
+    pub mean_received: Vec<Vec<f64>>,
+    /// Mean in flight (all nodes) per step.
+    pub mean_in_flight: Vec<f64>,
+    /// Final kept per node, 10th / 50th / 90th percentile over runs.
+    pub final_kept_p10_p50_p90: Vec<[u128; 3]>,
+    /// Mean total injected per run.
+    pub mean_injected: f64,
+}
+
+struct RunOut {
+    kept: Vec<u128>,      // steps × nodes
+    received: Vec<u128>,  // steps × nodes
+    in_flight: Vec<u128>, // steps
+    final_kept: Vec<u128>,
+    injected: u128,
+}
+
+fn run_once(net: &Network, spec: &SimSpec, run: u64) -> RunOut {
+    let n = net.nodes.len();
+    let mut rng = Rng::new(spec.seed, run);
+    let mut pending = vec![0u128; n];
+    let mut kept = vec![0u128; n];
+    let mut kept_steps = vec![0u128; spec.steps * n];
+    let mut received = vec![0u128; spec.steps * n];
+    let mut in_flight = vec![0u128; spec.steps];
+    let mut incoming = vec![0u128; n];
+    let mut out = Vec::new();
+    let mut injected = 0u128;
+    for step in 0..spec.steps {
+        let rec = &mut received[step * n..(step + 1) * n];
+        // policy: injections
+        for i in &spec.inject {
+            let a = if i.sigma > 0.0 { i.median * (i.sigma * rng.normal()).exp() } else { i.median };
+            let a = a.round().max(0.0) as u128;
+            pending[i.node as usize] += a;
+            rec[i.node as usize] += a;
+            injected += a;
+        }
+        // state update: one hop
+        for v in 0..n {
+            let amount = std::mem::take(&mut pending[v]);
+            if amount == 0 {
+                continue;
+            }
+            out.clear();
+            let k = crate::propagate::dispatch(net, v as u32, amount, &mut out);
+            kept[v] += k;
+            for &(u, a) in &out {
+                incoming[u as usize] += a;
+                rec[u as usize] += a;
+            }
+        }
+        for v in 0..n {
+            pending[v] += std::mem::take(&mut incoming[v]);
+        }
+        kept_steps[step * n..(step + 1) * n].copy_from_slice(&kept);
+        in_flight[step] = pending.iter().sum();
+    }
+    RunOut { kept: kept_steps, received, in_flight, final_kept: kept, injected }
+}
+
+/// Runs the simulation for every parameter set of the sweep (or the network as given).
+pub fn simulate(net: &Network, spec: &SimSpec) -> Vec<SimResult> {
+    let n = net.nodes.len();
+    let sets: Vec<Option<u32>> =
+        if spec.pinch_sweep.is_empty() { vec![None] } else { spec.pinch_sweep.iter().map(|&p| Some(p)).collect() };
+    sets.into_iter()
+        .map(|ppm| {
+            let mut net = net.clone();
+            if let (Some(p), Some(existing)) = (ppm, net.pinch) {
+                net.pinch = Some(Pinch { target: existing.target, ppm: p });
+            }
+            let pinch_ppm = net.pinch.map(|p| p.ppm).unwrap_or(0);
+            // integer sums are exact, so the fold/reduce order (which depends on threads) cannot change them
+            type Acc = (Vec<u128>, Vec<u128>, Vec<u128>, u128, Vec<Vec<u128>>);
+            let zero = || -> Acc {
+                (vec![0u128; spec.steps * n], vec![0u128; spec.steps * n], vec![0u128; spec.steps], 0u128, Vec::new())
+            };
+            let (kept, received, flight, injected, finals) = (0..spec.runs as u64)
+                .into_par_iter()
+                .map(|r| run_once(&net, spec, r))
+                .fold(zero, |mut acc, r| {
+                    acc.0.iter_mut().zip(&r.kept).for_each(|(a, b)| *a += b);
+                    acc.1.iter_mut().zip(&r.received).for_each(|(a, b)| *a += b);
+                    acc.2.iter_mut().zip(&r.in_flight).for_each(|(a, b)| *a += b);
+                    acc.3 += r.injected;
+                    acc.4.push(r.final_kept);
+                    acc
+                })
+                .reduce(zero, |mut a, mut b| {
+                    a.0.iter_mut().zip(&b.0).for_each(|(x, y)| *x += y);
+                    a.1.iter_mut().zip(&b.1).for_each(|(x, y)| *x += y);
+                    a.2.iter_mut().zip(&b.2).for_each(|(x, y)| *x += y);
+                    a.3 += b.3;
+                    a.4.append(&mut b.4);
+                    a
+                });
+            let runs = spec.runs.max(1) as f64;
+            let per_step = |v: &[u128]| -> Vec<Vec<f64>> {
+                (0..spec.steps).map(|s| v[s * n..(s + 1) * n].iter().map(|&x| x as f64 / runs).collect()).collect()
+            };
+            let pct = |node: usize| -> [u128; 3] {
+                let mut v: Vec<u128> = finals.iter().map(|f| f[node]).collect();
+                v.sort_unstable();
+                let q = |p: f64| v[((v.len() - 1) as f64 * p).round() as usize];
+                if v.is_empty() {
+                    [0; 3]
+                } else {
+                    [q(0.1), q(0.5), q(0.9)]
+                }
+            };
+            SimResult {
+                pinch_ppm,
+                mean_kept: per_step(&kept),
+                mean_received: per_step(&received),
+                mean_in_flight: flight.iter().map(|&x| x as f64 / runs).collect(),
+                final_kept_p10_p50_p90: (0..n).map(pct).collect(),
+                mean_injected: injected as f64 / runs,
+            }
+        })
+        .collect()
+}
