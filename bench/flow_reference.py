@@ -26,7 +26,9 @@ injection x0, iterate
     inflight  = F^T inflight            (one sparse CSR mat-vec)
 until sum(inflight) < tol (default 1e-9 * sum(x0)) or 10,000 iterations.
 The fixed point is kept = keep * r with r = (I - F^T)^-1 x0 (total received);
---check solves that linear system with scipy's sparse LU for comparison.
+--check solves that linear system with scipy's sparse LU for comparison
+(fine for the Deep Funding graph; LU fill-in makes it impractical for large
+random graphs such as --synthetic 100000 1000000).
 Rows whose fractions sum to slightly more than 1 (float round-off, <= 1e-9)
 get keep = 0 instead of a tiny negative value; larger excess is an error.
 

@@ -121,3 +121,185 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     println!("agreement: max relative difference QF {:.1e} · COCM {:.1e}", agree("qf", &qf), agree("cocm", &cocm));
     Ok(())
 }
+
+#[derive(clap::Args, Clone, Debug)]
+pub struct FlowBenchArgs {
+    /// The Deep Funding dependency graph (repo,parent,weight).
+    #[arg(long, default_value = "examples/deepfunding/repo_parent_weight_graph.csv")]
+    pub graph: PathBuf,
+    /// The Python peer (numpy + scipy); `none` to skip.
+    #[arg(long, default_value = "bench/flow_reference.py")]
+    pub peer: String,
+    /// Synthetic graph size: nodes.
+    #[arg(long, default_value_t = 100_000)]
+    pub nodes: usize,
+    /// Synthetic graph size: edges.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub edges: usize,
+    /// Monte Carlo runs of the 50-node network.
+    #[arg(long, default_value_t = 10_000)]
+    pub runs: usize,
+}
+
+/// A random network: `edges` uniform (src, dst) pairs (self-loops allowed); each source passes
+/// `pass_ppm` of what it receives on, split by random positive weights, and keeps the rest.
+pub fn random_network(nodes: usize, edges: usize, pass_ppm: u32, seed: u64) -> allonet_flow::graph::Network {
+    use allonet_flow::graph::{Network, Node, Rule};
+    let mut rng = allonet_ml::data::Rng::new(seed, 0);
+    let mut out: Vec<Vec<(u32, f64)>> = vec![Vec::new(); nodes];
+    for _ in 0..edges {
+        let (s, d) = (rng.below(nodes), rng.below(nodes));
+        out[s].push((d as u32, 0.05 + rng.unit()));
+    }
+    let nodes_v = out
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut recs)| {
+            recs.sort_by_key(|r| r.0);
+            recs.dedup_by(|a, b| {
+                if a.0 == b.0 {
+                    b.1 += a.1;
+                    true
+                } else {
+                    false
+                }
+            });
+            let rule = if recs.is_empty() {
+                Rule::Keep
+            } else {
+                let w: Vec<f64> = recs.iter().map(|r| r.1).collect();
+                let ppm =
+                    allonet_core::apportion_exact(allonet_core::TokenAmount::from_base_units(pass_ppm as u128), &w)
+                        .expect("positive weights");
+                Rule::Weights {
+                    receivers: recs
+                        .iter()
+                        .zip(ppm)
+                        .map(|(r, p)| (r.0, p.units().to::<u32>()))
+                        .filter(|r| r.1 > 0)
+                        .collect(),
+                }
+            };
+            Node { id: format!("n{i}"), rule }
+        })
+        .collect();
+    Network { nodes: nodes_v, pinch: None }
+}
+
+fn peer_json(peer: &str, args: &[&str]) -> Option<serde_json::Value> {
+    let out = std::env::temp_dir().join(format!("allonet-flow-peer-{}.json", std::process::id()));
+    let status = std::process::Command::new("python3")
+        .arg(peer)
+        .args(args)
+        .arg("--json")
+        .arg(&out)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .ok()?;
+    if !status.success() {
+        return None;
+    }
+    let v = serde_json::from_slice(&std::fs::read(&out).ok()?).ok();
+    let _ = std::fs::remove_file(&out);
+    v
+}
+
+pub fn run_flow(args: &FlowBenchArgs) -> Result<()> {
+    use allonet_flow::propagate::propagate_fast;
+    use allonet_flow::sim::{simulate, InjectSpec, SimSpec};
+    let use_peer = args.peer != "none" && std::path::Path::new(&args.peer).exists();
+    let mut t = table(&["workload", "allonet", "NumPy/SciPy peer", "speed-up", "notes"]);
+    // 1. Deep Funding graph
+    let t0 = Instant::now();
+    let net = allonet_flow::graph::from_edge_table(&Table::read(&args.graph)?, None, None)?;
+    let load = t0.elapsed().as_secs_f64();
+    let eth = *net.index().get("ethereum").context("the graph has no `ethereum` node")?;
+    let (t_df, p) = best(5, || propagate_fast(&net, &[(eth, 1_000_000)], 10_000, 0).expect("splits-only graph"));
+    let mut row = vec![
+        format!("Deep Funding graph ({} nodes, {} edges), 1,000,000 units", net.nodes.len(), net.edges()),
+        format!("{:.4} s", t_df),
+        "skipped".into(),
+        String::new(),
+        format!("{} hops, load {:.3} s, kept {}", p.hops, load, p.kept.iter().sum::<u128>()),
+    ];
+    if use_peer {
+        let g = args.graph.display().to_string();
+        if let Some(v) = peer_json(&args.peer, &["--graph-csv", &g, "--inject", "ethereum=1000000"]) {
+            let ps = v["timings"]["propagate_s"].as_f64().unwrap_or(f64::NAN);
+            let worst = net
+                .nodes
+                .iter()
+                .enumerate()
+                .map(|(i, n)| (p.kept[i] as f64 - v["kept"][&n.id].as_f64().unwrap_or(0.0)).abs())
+                .fold(0.0f64, f64::max);
+            row[2] = format!("{ps:.4} s");
+            row[3] = format!("{:.1}×", ps / t_df);
+            row[4].push_str(&format!("; max |integer − float| {worst:.2} units"));
+        }
+    }
+    t.add_row(row);
+    // 2. synthetic 100k / 1M
+    let t0 = Instant::now();
+    let big = random_network(args.nodes, args.edges, 900_000, 1);
+    let gen = t0.elapsed().as_secs_f64();
+    let amount: u128 = 1_000_000_000_000_000_000;
+    // like the peer: stop once at most 1e-9 of the total is still in flight
+    let (t_big, p) =
+        best(3, || propagate_fast(&big, &[(0, amount)], 10_000, amount / 1_000_000_000).expect("splits-only graph"));
+    assert_eq!(p.accounted(), amount);
+    let (t_full, pf) = best(1, || propagate_fast(&big, &[(0, amount)], 10_000, 0).expect("splits-only graph"));
+    let mut row = vec![
+        format!("synthetic ({} nodes, {} edges), 10^18 units", args.nodes, args.edges),
+        format!("{:.3} s", t_big),
+        "skipped".into(),
+        String::new(),
+        format!(
+            "{} hops to ≤1e-9 in flight (to the last unit: {} hops, {:.2} s); build {:.2} s; conserved",
+            p.hops, pf.hops, t_full, gen
+        ),
+    ];
+    if use_peer {
+        let (n, e) = (args.nodes.to_string(), args.edges.to_string());
+        if let Some(v) = peer_json(&args.peer, &["--synthetic", &n, &e, "--seed", "1"]) {
+            let ps = v["timings"]["propagate_s"].as_f64().unwrap_or(f64::NAN);
+            row[2] = format!("{ps:.3} s ({} iterations)", v["iterations"]);
+            row[3] = format!("{:.1}×", ps / t_big);
+        }
+    }
+    t.add_row(row);
+    // 3. Monte Carlo
+    let small = random_network(50, 150, 800_000, 2);
+    let spec = SimSpec {
+        steps: 100,
+        runs: args.runs,
+        seed: 42,
+        inject: vec![InjectSpec { node: 0, median: 1000.0, sigma: 0.5 }],
+        pinch_sweep: vec![],
+    };
+    let (t_mc, r) = best(1, || simulate(&small, &spec));
+    let mut row = vec![
+        format!("Monte Carlo: {} runs × 100 steps × 50 nodes", args.runs),
+        format!("{:.3} s", t_mc),
+        "skipped".into(),
+        String::new(),
+        format!("mean injected {:.0}", r[0].mean_injected),
+    ];
+    if use_peer {
+        let runs = args.runs.to_string();
+        if let Some(v) = peer_json(&args.peer, &["--mc", &runs, "100", "50"]) {
+            let ps = v["timings"]["mc_s"].as_f64().unwrap_or(f64::NAN);
+            row[2] = format!("{ps:.3} s");
+            row[3] = format!("{:.1}×", ps / t_mc);
+        }
+    }
+    t.add_row(row);
+    println!("{t}");
+    println!(
+        "{} threads; allonet moves exact integers (every unit conserved), the peer moves floats",
+        rayon::current_num_threads()
+    );
+    if !use_peer {
+        println!("peer skipped (bench/flow_reference.py needs python3 with numpy and scipy)");
+    }
+    Ok(())
+}

@@ -44,7 +44,7 @@ fn svg_bars(bars: &[Bar]) -> String {
     s
 }
 
-/// A whole report page.
+/// A whole report page with a bar chart.
 pub fn report(
     title: &str,
     summary: &[String],
@@ -53,6 +53,12 @@ pub fn report(
     header: &[&str],
     rows: &[Vec<String>],
 ) -> String {
+    let body = format!("<h2>{}</h2>{}", esc(chart_title), svg_bars(bars));
+    page(title, summary, &body, header, rows)
+}
+
+/// A whole report page around `body` (trusted HTML such as an SVG chart) and a table.
+pub fn page(title: &str, summary: &[String], body: &str, header: &[&str], rows: &[Vec<String>]) -> String {
     let mut s = String::new();
     s.push_str("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">");
     s.push_str(&format!("<title>{}</title>", esc(title)));
@@ -63,8 +69,14 @@ pub fn report(
     for line in summary {
         s.push_str(&format!("<div>{}</div>", esc(line)));
     }
-    s.push_str(&format!("</div><h2>{}</h2>", esc(chart_title)));
-    s.push_str(&svg_bars(bars));
+    s.push_str("</div>");
+    s.push_str(body);
+    if header.is_empty() {
+        s.push_str("<p class=\"sum\">Made by allonet ");
+        s.push_str(env!("CARGO_PKG_VERSION"));
+        s.push_str(".</p></body></html>\n");
+        return s;
+    }
     s.push_str("<h2>All rows</h2><table><thead><tr>");
     for h in header {
         s.push_str(&format!("<th>{}</th>", esc(h)));

@@ -2,6 +2,7 @@
 
 mod bench;
 mod demo;
+mod flow;
 mod html;
 mod model;
 mod output;
@@ -59,6 +60,9 @@ enum Command {
         after_help = "Example:\n  allonet model synth -o history.csv --proposals proposals.csv\n  allonet model train --data history.csv --target amount -o model.json\n  allonet recommend --model model.json --proposals proposals.csv"
     )]
     Recommend(model::RecommendArgs),
+    /// Allocation networks: propagate, simulate, fit to human judgement, tune.
+    #[command(subcommand)]
+    Flow(flow::FlowCommand),
     /// Benchmarks that print figures (and ratios against a Python peer where one exists).
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -70,6 +74,8 @@ enum BenchCommand {
     Gr9(bench::BenchArgs),
     /// Random forest fit and predict timing on CSVs (used by bench/forest_bench.py against scikit-learn).
     Forest(model::ForestBenchArgs),
+    /// Fund propagation (Deep Funding graph, 100k-node synthetic graph) and Monte Carlo, vs a SciPy peer.
+    Flow(bench::FlowBenchArgs),
 }
 
 fn main() {
@@ -87,11 +93,17 @@ fn main() {
         Command::Verify(a) => verify::run(a),
         Command::Bench(BenchCommand::Gr9(a)) => bench::run(a),
         Command::Bench(BenchCommand::Forest(a)) => model::run_forest_bench(a),
+        Command::Bench(BenchCommand::Flow(a)) => bench::run_flow(a),
         Command::Model(model::ModelCommand::Train(a)) => model::run_train(a),
         Command::Model(model::ModelCommand::Evaluate(a)) => model::run_evaluate(a),
         Command::Model(model::ModelCommand::Explain(a)) => model::run_explain(a),
         Command::Model(model::ModelCommand::Synth(a)) => model::run_synth(a),
         Command::Recommend(a) => model::run_recommend(a),
+        Command::Flow(flow::FlowCommand::Run(a)) => flow::run_run(a),
+        Command::Flow(flow::FlowCommand::Simulate(a)) => flow::run_simulate(a),
+        Command::Flow(flow::FlowCommand::Fit(a)) => flow::run_fit(a),
+        Command::Flow(flow::FlowCommand::Score(a)) => flow::run_score(a),
+        Command::Flow(flow::FlowCommand::Tune(a)) => flow::run_tune(a),
     };
     if let Err(e) = r {
         eprintln!("error: {e:#}");

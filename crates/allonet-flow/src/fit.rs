@@ -212,6 +212,7 @@ pub fn best_blend(pairs: &[Pair], candidates: &[BTreeMap<String, f64>]) -> Resul
     best.ok_or_else(|| "no feasible blend".to_string())
 }
 
+#[allow(clippy::needless_range_loop)] // Gauss-Jordan reads clearest with indices
 fn solve(mut a: Vec<Vec<f64>>, mut b: Vec<f64>) -> Option<Vec<f64>> {
     let n = b.len();
     for col in 0..n {
@@ -237,6 +238,7 @@ fn solve(mut a: Vec<Vec<f64>>, mut b: Vec<f64>) -> Option<Vec<f64>> {
 }
 
 #[cfg(test)]
+#[allow(clippy::needless_range_loop)]
 mod tests {
     use super::*;
     use allonet_ml::data::Rng;

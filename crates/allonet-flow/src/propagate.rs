@@ -9,7 +9,7 @@
 //! Source: Drips protocol splits (drips.network, "Splits": receivers weighted out of 1,000,000, at most
 //! 200, remainder kept by the splitter).
 
-use crate::graph::{Network, Rule, ONE_MILLION};
+use crate::graph::{Network, Pinch, Rule, ONE_MILLION};
 use allonet_core::{apportion_exact, TokenAmount};
 use serde::{Deserialize, Serialize};
 
@@ -170,28 +170,61 @@ pub fn propagate(net: &Network, injections: &[(u32, u128)], o: &PropagateOptions
             break;
         }
         hops += 1;
+        // ascending order walks memory sequentially (sums are integers, so order never changes results)
         active.sort_unstable();
         next_active.clear();
         for &v in &active {
             let amount = std::mem::take(&mut pending[v as usize]);
             is_active[v as usize] = false;
-            out.clear();
-            let k = dispatch(net, v, amount, &mut out);
+            let node = &net.nodes[v as usize];
+            let k = match (&node.rule, net.pinch, o.trace) {
+                // hot path: plain weights, no pinch, no trace: split straight into `incoming`
+                (Rule::Splits { receivers } | Rule::Weights { receivers }, None, false) => {
+                    let mut cum: u64 = 0;
+                    let mut given: u128 = 0;
+                    let small = amount < (1u128 << 44);
+                    for &(u, w) in receivers {
+                        cum += w as u64;
+                        let target = if small {
+                            (amount as u64 * cum / ONE_MILLION as u64) as u128
+                        } else {
+                            amount / ONE_MILLION as u128 * cum as u128
+                                + (amount % ONE_MILLION as u128) * cum as u128 / ONE_MILLION as u128
+                        };
+                        let a = target - given;
+                        given = target;
+                        if a > 0 {
+                            let slot = &mut incoming[u as usize];
+                            if *slot == 0 {
+                                next_active.push(u);
+                            }
+                            *slot += a;
+                        }
+                    }
+                    amount - given
+                }
+                _ => {
+                    out.clear();
+                    let k = dispatch(net, v, amount, &mut out);
+                    for &(u, a) in &out {
+                        if incoming[u as usize] == 0 {
+                            next_active.push(u);
+                        }
+                        incoming[u as usize] += a;
+                        if o.trace {
+                            trace.push(Transfer { hop: hops, from: v, to: u, amount: a });
+                        }
+                    }
+                    k
+                }
+            };
             kept[v as usize] += k;
             passed[v as usize] += amount - k;
-            for &(u, a) in &out {
-                if incoming[u as usize] == 0 {
-                    next_active.push(u);
-                }
-                incoming[u as usize] += a;
-                received[u as usize] += a;
-                if o.trace {
-                    trace.push(Transfer { hop: hops, from: v, to: u, amount: a });
-                }
-            }
         }
         for &u in &next_active {
-            pending[u as usize] += std::mem::take(&mut incoming[u as usize]);
+            let a = std::mem::take(&mut incoming[u as usize]);
+            received[u as usize] += a;
+            pending[u as usize] += a;
         }
         // next hop: every node that received, plus nodes still holding amounts (below min_move stay)
         active.clear();
@@ -212,4 +245,166 @@ pub fn attribute(net: &Network, injections: &[(u32, u128)], o: &PropagateOptions
     use rayon::prelude::*;
     let o = PropagateOptions { trace: false, ..o.clone() };
     injections.par_iter().map(|&inj| propagate(net, &[inj], &o).kept).collect()
+}
+
+/// The network as flat arrays for the fast path: per node, its receivers and cumulative weights.
+/// The network as flat arrays (splits and weights only).
+pub(crate) struct Csr {
+    offsets: Vec<u32>,
+    targets: Vec<u32>,
+    cum: Vec<u32>,
+    passes_on: Vec<bool>,
+}
+
+pub(crate) fn csr(net: &Network) -> Option<Csr> {
+    let mut offsets = Vec::with_capacity(net.nodes.len() + 1);
+    let mut targets = Vec::new();
+    let mut cum = Vec::new();
+    let mut passes_on = Vec::with_capacity(net.nodes.len());
+    offsets.push(0u32);
+    for n in &net.nodes {
+        passes_on.push(!matches!(n.rule, Rule::Keep));
+        match &n.rule {
+            Rule::Keep => {}
+            Rule::Splits { receivers } | Rule::Weights { receivers } => {
+                let mut c = 0u32;
+                for &(t, w) in receivers {
+                    c += w;
+                    targets.push(t);
+                    cum.push(c);
+                }
+            }
+            Rule::Shares { .. } => return None,
+        }
+        offsets.push(targets.len() as u32);
+    }
+    Some(Csr { offsets, targets, cum, passes_on })
+}
+
+/// ⌊amount · cum / 10⁶⌋ in u64 without overflow (cum ≤ 10⁶).
+#[inline(always)]
+fn part(amount: u64, cum: u32) -> u64 {
+    let (q, r) = (amount / ONE_MILLION as u64, amount % ONE_MILLION as u64);
+    q * cum as u64 + r * cum as u64 / ONE_MILLION as u64
+}
+
+/// One node's hop on the fast path: pinch, then running-total split into `incoming`; returns kept.
+#[inline(always)]
+pub(crate) fn hop_fast(g: &Csr, pinch: Option<Pinch>, v: usize, amount: u64, incoming: &mut [u64]) -> u64 {
+    let (s, e) = (g.offsets[v] as usize, g.offsets[v + 1] as usize);
+    let mut rest = amount;
+    if let Some(p) = pinch {
+        if g.passes_on[v] && p.target as usize != v && p.ppm > 0 {
+            let a = part(amount, p.ppm);
+            incoming[p.target as usize] += a;
+            rest = amount - a;
+        }
+    }
+    let mut given = 0u64;
+    for k in s..e {
+        let target = part(rest, g.cum[k]);
+        incoming[g.targets[k] as usize] += target - given;
+        given = target;
+    }
+    rest - given
+}
+
+/// [`propagate`] for networks of splits and weights (no mechanism nodes), without a trace and with totals
+/// under 2⁶³: flat arrays, u64 arithmetic, and each hop split over threads with private accumulators
+/// merged by integer addition, so the result is identical to [`propagate`] for any thread count.
+/// `stop_below` ends propagation once the total in flight is at most that many units (0: run to the end).
+pub fn propagate_fast(
+    net: &Network,
+    injections: &[(u32, u128)],
+    max_hops: usize,
+    stop_below: u128,
+) -> Option<Propagation> {
+    use rayon::prelude::*;
+    let g = csr(net)?;
+    let total: u128 = injections.iter().map(|i| i.1).sum();
+    if total >= 1u128 << 63 {
+        return None;
+    }
+    let n = net.nodes.len();
+    let mut pending = vec![0u64; n];
+    let mut received = vec![0u64; n];
+    for &(v, a) in injections {
+        pending[v as usize] += a as u64;
+        received[v as usize] += a as u64;
+    }
+    let mut kept = vec![0u64; n];
+    let mut passed = vec![0u64; n];
+    // small graphs: threads cost more than they save
+    let threads = if g.targets.len() < 200_000 { 1 } else { rayon::current_num_threads().max(1) };
+    let chunk = n.div_ceil(threads).max(1);
+    let mut bufs: Vec<Vec<u64>> = (0..threads).map(|_| vec![0u64; n]).collect();
+    let mut hops = 0;
+    let mut converged = false;
+    loop {
+        let in_flight: u64 = pending.iter().sum();
+        if in_flight == 0 {
+            converged = true;
+            break;
+        }
+        if (in_flight as u128) <= stop_below || hops == max_hops {
+            break;
+        }
+        hops += 1;
+        // each thread handles a range of senders, scattering into its own buffer
+        let moved: u64 = pending
+            .par_chunks_mut(chunk)
+            .zip(kept.par_chunks_mut(chunk))
+            .zip(passed.par_chunks_mut(chunk))
+            .zip(bufs.par_iter_mut())
+            .enumerate()
+            .map(|(c, (((pend, kp), ps), buf))| {
+                let base = c * chunk;
+                let mut moved = 0u64;
+                for (i, p) in pend.iter_mut().enumerate() {
+                    let amount = *p;
+                    if amount == 0 {
+                        continue;
+                    }
+                    let v = base + i;
+                    let k = hop_fast(&g, net.pinch, v, amount, buf);
+                    *p = 0;
+                    kp[i] += k;
+                    ps[i] += amount - k;
+                    moved += amount - k;
+                }
+                moved
+            })
+            .sum();
+        if moved == 0 {
+            // everything left is too small to split further: it is kept where it is
+            converged = true;
+        }
+        // merge the buffers in a fixed order (integer sums: order cannot matter anyway)
+        pending.par_chunks_mut(chunk).zip(received.par_chunks_mut(chunk)).enumerate().for_each(|(c, (pend, rec))| {
+            let base = c * chunk;
+            for (i, (p, r)) in pend.iter_mut().zip(rec.iter_mut()).enumerate() {
+                let mut a = 0u64;
+                for b in &bufs {
+                    a += b[base + i];
+                }
+                *p += a;
+                *r += a;
+            }
+        });
+        bufs.par_iter_mut().for_each(|b| b.iter_mut().for_each(|x| *x = 0));
+        if converged {
+            break;
+        }
+    }
+    let wide = |v: Vec<u64>| v.into_iter().map(|x| x as u128).collect::<Vec<u128>>();
+    Some(Propagation {
+        injected: total,
+        received: wide(received),
+        kept: wide(kept),
+        passed: wide(passed),
+        in_flight: wide(pending),
+        hops,
+        converged,
+        trace: Vec::new(),
+    })
 }

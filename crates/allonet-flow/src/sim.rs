@@ -56,34 +56,63 @@ pub struct SimResult {
     pub mean_injected: f64,
 }
 
-struct RunOut {
-    kept: Vec<u128>,      // steps × nodes
-    received: Vec<u128>,  // steps × nodes
-    in_flight: Vec<u128>, // steps
-    final_kept: Vec<u128>,
-    injected: u128,
+/// Sums over runs: kept and received per (step, node), in flight per step, injected; final kept per run.
+type Acc = (Vec<u128>, Vec<u128>, Vec<u128>, u128, Vec<Vec<u128>>);
+
+/// One Monte Carlo run on the flat-array fast path (splits and weights only; u64 amounts).
+fn run_into_fast(g: &crate::propagate::Csr, net: &Network, spec: &SimSpec, run: u64, acc: &mut Acc) {
+    let n = net.nodes.len();
+    let mut rng = Rng::new(spec.seed, run);
+    let mut pending = vec![0u64; n];
+    let mut kept = vec![0u64; n];
+    let mut incoming = vec![0u64; n];
+    for step in 0..spec.steps {
+        let rec = &mut acc.1[step * n..(step + 1) * n];
+        for i in &spec.inject {
+            let a = if i.sigma > 0.0 { i.median * (i.sigma * rng.normal()).exp() } else { i.median };
+            let a = a.round().max(0.0) as u64;
+            pending[i.node as usize] += a;
+            rec[i.node as usize] += a as u128;
+            acc.3 += a as u128;
+        }
+        for v in 0..n {
+            let amount = std::mem::take(&mut pending[v]);
+            if amount != 0 {
+                kept[v] += crate::propagate::hop_fast(g, net.pinch, v, amount, &mut incoming);
+            }
+        }
+        let mut flight = 0u128;
+        for v in 0..n {
+            let a = std::mem::take(&mut incoming[v]);
+            rec[v] += a as u128;
+            pending[v] += a;
+            flight += pending[v] as u128;
+        }
+        for (a, k) in acc.0[step * n..(step + 1) * n].iter_mut().zip(&kept) {
+            *a += *k as u128;
+        }
+        acc.2[step] += flight;
+    }
+    acc.4.push(kept.into_iter().map(|k| k as u128).collect());
 }
 
-fn run_once(net: &Network, spec: &SimSpec, run: u64) -> RunOut {
+/// One Monte Carlo run, added straight into the accumulator (no per-run tables).
+fn run_into(net: &Network, spec: &SimSpec, run: u64, acc: &mut Acc) {
     let n = net.nodes.len();
     let mut rng = Rng::new(spec.seed, run);
     let mut pending = vec![0u128; n];
     let mut kept = vec![0u128; n];
-    let mut kept_steps = vec![0u128; spec.steps * n];
-    let mut received = vec![0u128; spec.steps * n];
-    let mut in_flight = vec![0u128; spec.steps];
     let mut incoming = vec![0u128; n];
     let mut out = Vec::new();
-    let mut injected = 0u128;
     for step in 0..spec.steps {
-        let rec = &mut received[step * n..(step + 1) * n];
+        let rec = &mut acc.1[step * n..(step + 1) * n];
         // policy: injections
         for i in &spec.inject {
             let a = if i.sigma > 0.0 { i.median * (i.sigma * rng.normal()).exp() } else { i.median };
             let a = a.round().max(0.0) as u128;
             pending[i.node as usize] += a;
             rec[i.node as usize] += a;
-            injected += a;
+            acc.3 += a;
         }
         // state update: one hop
         for v in 0..n {
@@ -99,13 +128,17 @@ fn run_once(net: &Network, spec: &SimSpec, run: u64) -> RunOut {
                 rec[u as usize] += a;
             }
         }
+        let mut flight = 0u128;
         for v in 0..n {
             pending[v] += std::mem::take(&mut incoming[v]);
+            flight += pending[v];
         }
-        kept_steps[step * n..(step + 1) * n].copy_from_slice(&kept);
-        in_flight[step] = pending.iter().sum();
+        for (a, k) in acc.0[step * n..(step + 1) * n].iter_mut().zip(&kept) {
+            *a += k;
+        }
+        acc.2[step] += flight;
     }
-    RunOut { kept: kept_steps, received, in_flight, final_kept: kept, injected }
+    acc.4.push(kept);
 }
 
 /// Runs the simulation for every parameter set of the sweep (or the network as given).
@@ -121,19 +154,20 @@ pub fn simulate(net: &Network, spec: &SimSpec) -> Vec<SimResult> {
             }
             let pinch_ppm = net.pinch.map(|p| p.ppm).unwrap_or(0);
             // integer sums are exact, so the fold/reduce order (which depends on threads) cannot change them
-            type Acc = (Vec<u128>, Vec<u128>, Vec<u128>, u128, Vec<Vec<u128>>);
             let zero = || -> Acc {
                 (vec![0u128; spec.steps * n], vec![0u128; spec.steps * n], vec![0u128; spec.steps], 0u128, Vec::new())
             };
+            // the fast path needs splits/weights only and per-run totals far below 2^63
+            let bound: f64 =
+                spec.inject.iter().map(|i| i.median * (6.0 * i.sigma).exp()).sum::<f64>() * spec.steps as f64;
+            let fast = crate::propagate::csr(&net).filter(|_| bound < 1e17);
             let (kept, received, flight, injected, finals) = (0..spec.runs as u64)
                 .into_par_iter()
-                .map(|r| run_once(&net, spec, r))
                 .fold(zero, |mut acc, r| {
-                    acc.0.iter_mut().zip(&r.kept).for_each(|(a, b)| *a += b);
-                    acc.1.iter_mut().zip(&r.received).for_each(|(a, b)| *a += b);
-                    acc.2.iter_mut().zip(&r.in_flight).for_each(|(a, b)| *a += b);
-                    acc.3 += r.injected;
-                    acc.4.push(r.final_kept);
+                    match &fast {
+                        Some(g) => run_into_fast(g, &net, spec, r, &mut acc),
+                        None => run_into(&net, spec, r, &mut acc),
+                    }
                     acc
                 })
                 .reduce(zero, |mut a, mut b| {

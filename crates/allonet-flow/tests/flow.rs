@@ -3,7 +3,7 @@
 use allonet_core::{InputError, Table};
 use allonet_flow::graph::{from_edge_table, from_fraction_edges, set_pinch, GraphError, Network, Node, Rule};
 use allonet_flow::model::parse_model;
-use allonet_flow::propagate::{propagate, split_running, PropagateOptions};
+use allonet_flow::propagate::{propagate, propagate_fast, split_running, PropagateOptions};
 use allonet_flow::sim::simulate;
 use proptest::prelude::*;
 use std::path::PathBuf;
@@ -64,6 +64,14 @@ proptest! {
         let o = PropagateOptions { max_hops: 300, ..Default::default() };
         let p = propagate(&net, &inj, &o);
         prop_assert_eq!(p.accounted(), p.injected);
+        if let Some(f) = propagate_fast(&net, &inj, 300, 0) {
+            // the fast path (flat arrays, threads) gives exactly the same outcome
+            prop_assert!(!shares_node);
+            prop_assert_eq!(&f.kept, &p.kept);
+            prop_assert_eq!(&f.in_flight, &p.in_flight);
+            prop_assert_eq!(&f.received, &p.received);
+            prop_assert_eq!(f.hops, p.hops);
+        }
         for v in 0..n {
             prop_assert_eq!(p.received[v], p.kept[v] + p.passed[v] + p.in_flight[v]);
         }
@@ -114,6 +122,8 @@ fn deep_funding_graph_conserves_a_million_units() {
     assert_eq!(moved, p.passed.iter().sum::<u128>());
     // weights out of every parent sum to one: the root keeps nothing
     assert_eq!(p.kept[eth as usize], 0);
+    let f = propagate_fast(&net, &[(eth, 1_000_000)], 10_000, 0).unwrap();
+    assert_eq!(f.kept, p.kept);
 }
 
 #[test]
