@@ -14,6 +14,7 @@ const RF4_BALLOTS: &[u8] = include_bytes!("../../../examples/op-rf4/rf4_ballots_
 const RF4_METRICS: &[u8] = include_bytes!("../../../examples/op-rf4/rf4_impact_metrics_by_project.csv");
 const RF4_RESULTS: &[u8] = include_bytes!("../../../examples/op-rf4/rf4_results.csv");
 const SNAPSHOT_VOTES: &[u8] = include_bytes!("../../../examples/snapshot-quadratic/votes.json");
+const REGRANTS: &str = include_str!("../../../examples/flow/regrants.toml");
 
 #[derive(Parser)]
 struct Wrap<T: clap::Args> {
@@ -30,7 +31,7 @@ pub struct DemoArgs {}
 
 pub fn run(_: &DemoArgs) -> Result<()> {
     let progress = Progress::new(false);
-    println!("allonet demo: a QF round three ways, Optimism's Retro Funding 4 from its real ballots, a quadratic vote, and an explained AI recommendation.\n");
+    println!("allonet demo: a QF round three ways, Optimism's Retro Funding 4 from its real ballots, a quadratic vote, an explained AI recommendation, and funds flowing through a network.\n");
 
     // 1. A round: classic QF, COCM, COCM with passport weighting.
     let base = [
@@ -164,6 +165,57 @@ pub fn run(_: &DemoArgs) -> Result<()> {
     crate::model::print_recommendations(&recs, mf.options.interval);
     println!("   model id {}", mf.id());
 
-    println!("\nRun any step yourself: `allonet round --help`, `allonet retro --help`, `allonet tally --help`, `allonet verify --help`, `allonet recommend --help`.");
+    // 5. The round's payouts flow on through re-granting nodes.
+    let read = |p: &str| -> Result<Table, allonet_core::InputError> {
+        if p.ends_with("contributions.csv") {
+            Table::from_bytes("examples/round/contributions.csv", CONTRIBUTIONS)
+        } else {
+            Err(allonet_core::InputError::file(p, "not bundled with the demo"))
+        }
+    };
+    let model = allonet_flow::model::parse_model("examples/flow/regrants.toml", REGRANTS, &read)?;
+    let net = &model.network;
+    let idx = net.index();
+    let qf = &results[0].1;
+    let inj: Vec<(u32, u128)> = qf
+        .lines
+        .iter()
+        .filter(|l| !l.matched.is_zero())
+        .filter_map(|l| idx.get(l.project.as_str()).map(|&v| (v, l.matched.units().to::<u128>())))
+        .collect();
+    let p = crate::flow::run_flow(net, &inj, 10_000, false);
+    println!(
+        "\n5. The QF round's payouts flow on (examples/flow/regrants.toml): projects re-grant to what they build on,"
+    );
+    println!(
+        "   ring-a and ring-b pass half to each other, and every re-granting node sends 2% upstream to protocol-guild"
+    );
+    let mut t = table(&["project", "paid by the round", "after re-granting", "change"]);
+    let mut order: Vec<usize> = (0..net.nodes.len()).filter(|&v| p.received[v] > 0).collect();
+    order.sort_by(|&a, &b| p.kept[b].cmp(&p.kept[a]));
+    let usdc = &qf.config.token;
+    let amt = |x: u128| show_amount(usdc, allonet_core::TokenAmount::from_base_units(x), 2);
+    for v in order {
+        let paid = inj.iter().filter(|i| i.0 as usize == v).map(|i| i.1).sum::<u128>();
+        let change = p.kept[v] as i128 - paid as i128;
+        let sign = if change >= 0 { "+" } else { "−" };
+        t.add_row(vec![
+            net.nodes[v].id.clone(),
+            amt(paid),
+            amt(p.kept[v]),
+            format!("{sign}{}", amt(change.unsigned_abs())),
+        ]);
+    }
+    right(&mut t, &[1, 2, 3]);
+    println!("{t}");
+    println!(
+        "   {} USDC in, {} kept + {} in flight after {} hops: every base unit accounted for",
+        amt(p.injected),
+        amt(p.kept.iter().sum()),
+        amt(p.in_flight.iter().sum()),
+        p.hops
+    );
+
+    println!("\nRun any step yourself: `allonet round --help`, `allonet retro --help`, `allonet tally --help`, `allonet verify --help`, `allonet recommend --help`, `allonet flow --help`.");
     Ok(())
 }

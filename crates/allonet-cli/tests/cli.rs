@@ -306,3 +306,88 @@ fn model_bad_inputs_are_refused_clearly() {
         stderr(&o)
     );
 }
+
+#[test]
+fn flow_run_conserves_every_unit_on_the_deep_funding_graph() {
+    let d = tmpdir("flowrun");
+    let html = d.join("flow.html");
+    let o = allonet(&[
+        "flow",
+        "run",
+        "examples/deepfunding/repo_parent_weight_graph.csv",
+        "--inject",
+        "ethereum=1000000",
+        "--html",
+        html.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("injected 1,000,000 = kept 1,000,000 + in flight 0 (every unit accounted for)"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(std::fs::read_to_string(&html).unwrap().contains("<path"));
+    let o = allonet(&[
+        "flow",
+        "run",
+        "examples/flow/regrants.toml",
+        "--inject",
+        "dao=1000",
+        "--decimals",
+        "6",
+        "--attribution",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let kept: u128 =
+        v["nodes"].as_array().unwrap().iter().map(|n| n["kept"].as_str().unwrap().parse::<u128>().unwrap()).sum();
+    assert_eq!(kept, 1_000_000_000);
+    let o = allonet(&["flow", "run", "examples/flow/regrants.toml", "--inject", "nobody=5"]);
+    assert!(!o.status.success() && stderr(&o).contains("`nobody` is not a node"), "{}", stderr(&o));
+}
+
+#[test]
+fn flow_simulate_fit_and_score_from_the_cli() {
+    let o = allonet(&["flow", "simulate", "examples/flow/regrants.toml", "--runs", "50", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["results"].as_array().unwrap().len(), 3, "three pinch settings swept");
+    let again = allonet(&["flow", "simulate", "examples/flow/regrants.toml", "--runs", "50", "--json"]);
+    assert_eq!(o.stdout, again.stdout, "seeded: identical output");
+
+    let d = tmpdir("flowfit");
+    let pairs = d.join("pairs.csv");
+    let truth = [("a", 0.5f64), ("b", 0.3), ("c", 0.2)];
+    let mut body = String::from("a,b,c\n");
+    for (x, wx) in truth {
+        for (y, wy) in truth {
+            if x != y {
+                body.push_str(&format!("{x},{y},{}\n", (wy / wx).ln()));
+            }
+        }
+    }
+    std::fs::write(&pairs, body).unwrap();
+    let w = d.join("w.csv");
+    let o = allonet(&["flow", "fit", "--pairs", pairs.to_str().unwrap(), "-o", w.to_str().unwrap(), "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!((v["weights"]["a"].as_f64().unwrap() - 0.5).abs() < 1e-9);
+    let flat = d.join("flat.csv");
+    std::fs::write(&flat, "node,weight\na,1\nb,1\nc,1\n").unwrap();
+    let o = allonet(&[
+        "flow",
+        "score",
+        "--pairs",
+        pairs.to_str().unwrap(),
+        "--weights",
+        flat.to_str().unwrap(),
+        "--weights",
+        w.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(v["costs"][0].as_f64().unwrap() > 0.01 && v["costs"][1].as_f64().unwrap() < 1e-12);
+    assert!((v["blend"]["lambda"][1].as_f64().unwrap() - 1.0).abs() < 1e-9);
+}
