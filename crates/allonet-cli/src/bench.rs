@@ -275,6 +275,7 @@ pub fn run_flow(args: &FlowBenchArgs) -> Result<()> {
         seed: 42,
         inject: vec![InjectSpec { node: 0, median: 1000.0, sigma: 0.5 }],
         pinch_sweep: vec![],
+        inject_scale_sweep: vec![],
     };
     let (t_mc, r) = best(1, || simulate(&small, &spec));
     let mut row = vec![

@@ -4,7 +4,7 @@ use crate::output::{group_thousands, right, table, write_atomic};
 use allonet_core::{InputError, Table, Token};
 use allonet_flow::fit::{best_blend, cost, fit, Pair};
 use allonet_flow::graph::{from_edge_table, from_node_link, set_pinch, Network, Rule};
-use allonet_flow::model::{parse_model, FlowModel};
+use allonet_flow::model::FlowModel;
 use allonet_flow::propagate::{attribute, propagate, PropagateOptions, Propagation};
 use allonet_flow::sim::simulate;
 use anyhow::{bail, Context, Result};
@@ -46,8 +46,12 @@ pub fn load_network(path: &Path, source_col: Option<&str>, target_col: Option<&s
         "toml" => {
             let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {name}"))?;
             let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+            let b2 = base.clone();
             let read = move |p: &str| -> Result<Table, InputError> { Table::read(&base.join(p)) };
-            parse_model(&name, &text, &read)?
+            let read_bytes = move |p: &str| -> Result<Vec<u8>, InputError> {
+                std::fs::read(b2.join(p)).map_err(|e| InputError::file(p, format!("cannot read: {e}")))
+            };
+            allonet_flow::model::parse_model_with(&name, &text, &read, &read_bytes)?
         }
         "json" => {
             let bytes = std::fs::read(path).with_context(|| format!("cannot read {name}"))?;
@@ -437,7 +441,7 @@ fn sim_html(net: &Network, results: &[allonet_flow::sim::SimResult], spec: &allo
         let top: Vec<usize> = order.into_iter().take(8).collect();
         let max = top.iter().map(|&v| last[v]).fold(1.0f64, f64::max);
         let (w, h) = (760.0, 260.0);
-        let mut svg = format!("<h2>Mean kept over time · pinch {} ppm</h2><svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{}\" font-family=\"sans-serif\" font-size=\"11\"><rect x=\"40\" y=\"10\" width=\"{w}\" height=\"{h}\" fill=\"none\" stroke=\"#ccd\"/>", r.pinch_ppm, w + 260.0, h + 40.0);
+        let mut svg = format!("<h2>Mean kept over time · pinch {} ppm · injection ×{}</h2><svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{}\" font-family=\"sans-serif\" font-size=\"11\"><rect x=\"40\" y=\"10\" width=\"{w}\" height=\"{h}\" fill=\"none\" stroke=\"#ccd\"/>", r.pinch_ppm, r.inject_scale, w + 260.0, h + 40.0);
         for (ci, &v) in top.iter().enumerate() {
             let pts: Vec<String> = r
                 .mean_kept
@@ -481,6 +485,9 @@ pub struct FitArgs {
     /// Rows in the table.
     #[arg(long, default_value_t = 25)]
     pub top: usize,
+    /// HTML report with a bar chart of the weights.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
 }
 
 /// Reads pairwise judgements.
@@ -525,6 +532,23 @@ pub fn run_fit(a: &FitArgs) -> Result<()> {
         }
         write_atomic(p, &w.into_inner()?)?;
     }
+    if let Some(p) = &a.html {
+        let mut v: Vec<(&String, &f64)> = f.weights.iter().collect();
+        v.sort_by(|x, y| y.1.total_cmp(x.1));
+        let bars: Vec<crate::html::Bar> = v
+            .iter()
+            .take(60)
+            .map(|(k, w)| crate::html::Bar { label: k.to_string(), value: **w, text: format!("{w:.4}") })
+            .collect();
+        let rows: Vec<Vec<String>> = v.iter().map(|(k, w)| vec![k.to_string(), format!("{w:.8}")]).collect();
+        let summary =
+            vec![format!("{} pairs · {} nodes · mean squared error {:.6}", pairs.len(), f.weights.len(), f.cost)];
+        write_atomic(
+            p,
+            crate::html::report("allonet flow fit", &summary, "Fitted weights", &bars, &["node", "weight"], &rows)
+                .as_bytes(),
+        )?;
+    }
     if a.json {
         println!("{}", serde_json::to_string_pretty(&f)?);
         return Ok(());
@@ -558,6 +582,9 @@ pub struct ScoreArgs {
     /// JSON on stdout.
     #[arg(long)]
     pub json: bool,
+    /// HTML report with a bar chart of the candidates' errors.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
 }
 
 fn read_weights(path: &Path) -> Result<BTreeMap<String, f64>> {
@@ -580,6 +607,35 @@ pub fn run_score(a: &ScoreArgs) -> Result<()> {
         .map(|(c, p)| cost(&pairs, c).map_err(|e| anyhow::anyhow!("{}: {e}", p.display())))
         .collect::<Result<_>>()?;
     let blend = best_blend(&pairs, &cands).map_err(anyhow::Error::msg)?;
+    if let Some(p) = &a.html {
+        let mut bars: Vec<crate::html::Bar> = a
+            .weights
+            .iter()
+            .zip(&costs)
+            .map(|(w, c)| crate::html::Bar { label: w.display().to_string(), value: *c, text: format!("{c:.6}") })
+            .collect();
+        bars.push(crate::html::Bar { label: "best blend".into(), value: blend.1, text: format!("{:.6}", blend.1) });
+        let rows: Vec<Vec<String>> = a
+            .weights
+            .iter()
+            .zip(&costs)
+            .zip(&blend.0)
+            .map(|((w, c), l)| vec![w.display().to_string(), format!("{c:.8}"), format!("{l:.6}")])
+            .collect();
+        let summary = vec![format!("{} pairs · {} candidates", pairs.len(), cands.len())];
+        write_atomic(
+            p,
+            crate::html::report(
+                "allonet flow score",
+                &summary,
+                "Mean squared error of log ratios (lower is better)",
+                &bars,
+                &["candidate", "error", "blend λ"],
+                &rows,
+            )
+            .as_bytes(),
+        )?;
+    }
     if a.json {
         println!("{}", serde_json::json!({"costs": costs, "blend": {"lambda": blend.0, "cost": blend.1}}));
         return Ok(());

@@ -9,7 +9,8 @@
 //! [[node]]
 //! id = "grants"
 //! rule = "qf"                           # scores from a contributions CSV (projects become sinks)
-//! contributions = "gifts.csv"
+//! contributions = "gifts.csv"           # (also: rule = "retro", votes = "votes.csv", quorum, min_median;
+//!                                       #  rule = "vote", tally = "snapshot.json" with node ids as choices)
 //!
 //! [pinch]
 //! target = "protocol-guild"
@@ -20,7 +21,7 @@
 //! runs = 1000
 //! seed = 42
 //! inject = [{ node = "treasury", median = 1000000, sigma = 0.5 }]
-//! sweep = { pinch_ppm = [0, 10000, 50000] }
+//! sweep = { pinch_ppm = [0, 10000, 50000], inject_scale = [0.5, 1.0, 2.0] }   # full grid
 //! ```
 
 use crate::graph::{GraphError, Network, Node, Pinch, Rule, MAX_SPLITS_RECEIVERS};
@@ -43,6 +44,18 @@ struct NodeSpec {
     contributions: Option<String>,
     #[serde(default)]
     scores: BTreeMap<String, f64>,
+    /// `retro`: RetroPGF-3-style votes CSV (voter, project, amount).
+    #[serde(default)]
+    votes: Option<String>,
+    /// `retro`: ballots a project needs.
+    #[serde(default)]
+    quorum: Option<usize>,
+    /// `retro`: smallest median.
+    #[serde(default)]
+    min_median: Option<f64>,
+    /// `vote`: Snapshot-style quadratic vote JSON whose choices are node ids.
+    #[serde(default)]
+    tally: Option<String>,
 }
 
 fn sink() -> String {
@@ -70,6 +83,8 @@ struct InjectToml {
 struct SweepToml {
     #[serde(default)]
     pinch_ppm: Vec<u32>,
+    #[serde(default)]
+    inject_scale: Vec<f64>,
 }
 
 #[derive(Deserialize)]
@@ -118,6 +133,16 @@ pub fn parse_model(
     name: &str,
     text: &str,
     read_table: &dyn Fn(&str) -> Result<Table, InputError>,
+) -> Result<FlowModel, GraphError> {
+    parse_model_with(name, text, read_table, &|p: &str| Err(InputError::file(p, "JSON inputs are not available here")))
+}
+
+/// [`parse_model`] with a loader for JSON files too (the tally of `vote` nodes).
+pub fn parse_model_with(
+    name: &str,
+    text: &str,
+    read_table: &dyn Fn(&str) -> Result<Table, InputError>,
+    read_bytes: &dyn Fn(&str) -> Result<Vec<u8>, InputError>,
 ) -> Result<FlowModel, GraphError> {
     let m: ModelToml = toml::from_str(text).map_err(|e| {
         let line = e.span().map(|s| text[..s.start].lines().count().max(1) as u64);
@@ -183,21 +208,59 @@ pub fn parse_model(
                 };
                 let mut receivers = Vec::new();
                 for (p, s) in d.projects.iter().zip(scores) {
-                    let t = match index.get(p) {
-                        Some(&t) => t,
-                        None => {
-                            let t = nodes.len() as u32;
-                            index.insert(p.clone(), t);
-                            nodes.push(Node { id: p.clone(), rule: Rule::Keep });
-                            t
-                        }
-                    };
-                    receivers.push((t, s));
+                    receivers.push((intern(&mut index, &mut nodes, p), s));
                 }
                 Rule::Shares { mechanism: spec.rule.clone(), receivers }
             }
+            "retro" => {
+                let path = spec
+                    .votes
+                    .as_deref()
+                    .ok_or_else(|| err(&spec.id, "rule `retro` needs `votes = \"file.csv\"`".into()))?;
+                let t = read_table(path)?;
+                let vc = t.require_one_of(&["voter", "badgeholder", "address"], "voter")?;
+                let pc = t.require_one_of(&["project", "project_id"], "project")?;
+                let ac = t.require_one_of(&["amount", "votes"], "amount")?;
+                let mut votes = Vec::with_capacity(t.len());
+                for row in t.rows() {
+                    votes.push((row.get(vc).to_string(), row.get(pc).to_string(), t.parse_non_negative(row, ac)?));
+                }
+                let params = allonet_mechanisms::retro::R3Params {
+                    quorum: spec.quorum.unwrap_or(1),
+                    min_median: spec.min_median.unwrap_or(0.0),
+                };
+                let token = allonet_core::Token::new("", 0);
+                let one = allonet_core::TokenAmount::from_base_units(1);
+                let (lines, _) = allonet_mechanisms::retro::r3_median(&votes, &params, &token, one)
+                    .map_err(|e| err(&spec.id, e.to_string()))?;
+                let mut receivers = Vec::new();
+                for l in lines {
+                    let t = intern(&mut index, &mut nodes, &l.project);
+                    receivers.push((t, if l.eligible { l.median } else { 0.0 }));
+                }
+                Rule::Shares { mechanism: "retro".into(), receivers }
+            }
+            "vote" => {
+                let path = spec
+                    .tally
+                    .as_deref()
+                    .ok_or_else(|| err(&spec.id, "rule `vote` needs `tally = \"votes.json\"`".into()))?;
+                let bytes = read_bytes(path)?;
+                let p: allonet_mechanisms::qv::SnapshotProposal = allonet_core::input::json_from_bytes(path, &bytes)?;
+                let scores =
+                    allonet_mechanisms::qv::snapshot_quadratic(&p).map_err(|e| err(&spec.id, e.to_string()))?;
+                let mut receivers = Vec::new();
+                for (c, sc) in p.choices.iter().zip(scores) {
+                    let &t = index.get(c).ok_or_else(|| err(&spec.id, format!("vote choice `{c}` is not a node")))?;
+                    receivers.push((t, sc));
+                }
+                Rule::Shares { mechanism: "vote".into(), receivers }
+            }
             other => {
-                return Err(err(&spec.id, format!("unknown rule `{other}` (splits, weights, sink, qf, cocm, shares)")))
+                return Err(err(
+                    &spec.id,
+                    format!("unknown rule `{other}` (splits, weights, sink, qf, cocm, retro, vote, shares)"),
+                ))
             }
         };
         nodes[i].rule = rule;
@@ -226,8 +289,29 @@ pub fn parse_model(
                 }
                 inject.push(InjectSpec { node, median: i.median, sigma: i.sigma });
             }
-            Some(SimSpec { steps: s.steps, runs: s.runs, seed: s.seed, inject, pinch_sweep: s.sweep.pinch_ppm })
+            if s.sweep.inject_scale.iter().any(|x| !(x.is_finite() && *x >= 0.0)) {
+                return Err(GraphError::Other("sweep.inject_scale values must be zero or more".into()));
+            }
+            Some(SimSpec {
+                steps: s.steps,
+                runs: s.runs,
+                seed: s.seed,
+                inject,
+                pinch_sweep: s.sweep.pinch_ppm,
+                inject_scale_sweep: s.sweep.inject_scale,
+            })
         }
     };
     Ok(FlowModel { network, simulation })
+}
+
+/// The index of a project node, adding it as a sink when the model did not declare it.
+fn intern(index: &mut HashMap<String, u32>, nodes: &mut Vec<Node>, id: &str) -> u32 {
+    if let Some(&t) = index.get(id) {
+        return t;
+    }
+    let t = nodes.len() as u32;
+    index.insert(id.to_string(), t);
+    nodes.push(Node { id: id.to_string(), rule: Rule::Keep });
+    t
 }

@@ -37,6 +37,10 @@ pub struct SimSpec {
     pub inject: Vec<InjectSpec>,
     /// Pinch shares (ppm) to sweep; empty: the network's own pinch only.
     pub pinch_sweep: Vec<u32>,
+    /// Multipliers of every injection's median to sweep; empty: 1 only. The sweep is the full grid
+    /// pinch × scale.
+    #[serde(default)]
+    pub inject_scale_sweep: Vec<f64>,
 }
 
 /// Results for one parameter set.
@@ -44,6 +48,8 @@ pub struct SimSpec {
 pub struct SimResult {
     /// The pinch in force (ppm).
     pub pinch_ppm: u32,
+    /// The injection scale in force.
+    pub inject_scale: f64,
     /// Mean over runs of what each node has kept, per step: `kept[step][node]`.
     pub mean_kept: Vec<Vec<f64>>,
     /// Mean over runs of what each node received in each step.
@@ -144,10 +150,15 @@ fn run_into(net: &Network, spec: &SimSpec, run: u64, acc: &mut Acc) {
 /// Runs the simulation for every parameter set of the sweep (or the network as given).
 pub fn simulate(net: &Network, spec: &SimSpec) -> Vec<SimResult> {
     let n = net.nodes.len();
-    let sets: Vec<Option<u32>> =
+    let pinches: Vec<Option<u32>> =
         if spec.pinch_sweep.is_empty() { vec![None] } else { spec.pinch_sweep.iter().map(|&p| Some(p)).collect() };
-    sets.into_iter()
-        .map(|ppm| {
+    let scales: Vec<f64> = if spec.inject_scale_sweep.is_empty() { vec![1.0] } else { spec.inject_scale_sweep.clone() };
+    let grid: Vec<(Option<u32>, f64)> = pinches.iter().flat_map(|&p| scales.iter().map(move |&s| (p, s))).collect();
+    grid.into_iter()
+        .map(|(ppm, scale)| {
+            let mut spec = spec.clone();
+            spec.inject.iter_mut().for_each(|i| i.median *= scale);
+            let spec = &spec;
             let mut net = net.clone();
             if let (Some(p), Some(existing)) = (ppm, net.pinch) {
                 net.pinch = Some(Pinch { target: existing.target, ppm: p });
@@ -194,6 +205,7 @@ pub fn simulate(net: &Network, spec: &SimSpec) -> Vec<SimResult> {
             };
             SimResult {
                 pinch_ppm,
+                inject_scale: scale,
                 mean_kept: per_step(&kept),
                 mean_received: per_step(&received),
                 mean_in_flight: flight.iter().map(|&x| x as f64 / runs).collect(),

@@ -218,3 +218,52 @@ fn simulation_is_seeded_and_sweeps_the_pinch() {
     let total: f64 = a[1].mean_kept[19].iter().sum::<f64>() + a[1].mean_in_flight[19];
     assert!((total - a[1].mean_injected).abs() < 1e-6 * a[1].mean_injected);
 }
+
+#[test]
+fn retro_and_vote_nodes_take_their_shares_from_the_mechanisms() {
+    use allonet_flow::model::parse_model_with;
+    let toml = r#"
+        [[node]]
+        id = "dao"
+        rule = "splits"
+        receivers = { retro = 500000, council = 500000 }
+        [[node]]
+        id = "retro"
+        rule = "retro"
+        votes = "votes.csv"
+        quorum = 2
+        [[node]]
+        id = "council"
+        rule = "vote"
+        tally = "vote.json"
+        [[node]]
+        id = "x"
+        [[node]]
+        id = "y"
+        [simulation]
+        steps = 3
+        runs = 4
+        inject = [{ node = "dao", median = 1000 }]
+        sweep = { inject_scale = [1.0, 2.0] }
+    "#;
+    let tables = |p: &str| -> Result<Table, InputError> {
+        assert_eq!(p, "votes.csv");
+        Table::from_bytes(p, b"voter,project,amount\na,x,2000\nb,x,3000\na,y,900\nb,y,1100\nc,z,5000\n")
+    };
+    let bytes = |p: &str| -> Result<Vec<u8>, InputError> {
+        assert_eq!(p, "vote.json");
+        Ok(br#"{"choices": ["x", "y"], "votes": [{"choice": {"1": 1}, "balance": 9}, {"choice": {"2": 1}, "balance": 1}]}"#.to_vec())
+    };
+    let m = parse_model_with("m.toml", toml, &tables, &bytes).unwrap();
+    let idx = m.network.index();
+    let p = propagate(&m.network, &[(idx["dao"], 1_000_000)], &PropagateOptions::default());
+    // retro: medians x 2500, y 1000; z has one ballot (quorum 2): nothing. 500,000 split 2500:1000.
+    // vote: Snapshot quadratic scores 9 : 1 of 500,000.
+    let (x, y) = (p.kept[idx["x"] as usize], p.kept[idx["y"] as usize]);
+    assert_eq!(x, 357_143 + 450_000);
+    assert_eq!(y, 142_857 + 50_000);
+    assert_eq!(p.kept[idx["z"] as usize], 0);
+    let sim = simulate(&m.network, &m.simulation.unwrap());
+    assert_eq!(sim.len(), 2);
+    assert!((sim[1].mean_injected - 2.0 * sim[0].mean_injected).abs() < 1e-9);
+}
