@@ -3,6 +3,7 @@
 mod bench;
 mod demo;
 mod flow;
+mod gov;
 mod html;
 mod model;
 mod output;
@@ -63,6 +64,9 @@ enum Command {
     /// Allocation networks: propagate, simulate, fit to human judgement, tune.
     #[command(subcommand)]
     Flow(flow::FlowCommand),
+    /// Governance: proposals, signed votes, timelock, execution, audit log (SQLite).
+    #[command(subcommand)]
+    Gov(gov::GovCommand),
     /// Benchmarks that print figures (and ratios against a Python peer where one exists).
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -100,6 +104,19 @@ fn main() {
         Command::Model(model::ModelCommand::Synth(a)) => model::run_synth(a),
         Command::Recommend(a) => model::run_recommend(a),
         Command::Flow(flow::FlowCommand::Run(a)) => flow::run_run(a),
+        Command::Gov(c) => match c {
+            gov::GovCommand::Init(a) => gov::run_init(a),
+            gov::GovCommand::Propose(a) => gov::run_propose(a),
+            gov::GovCommand::Vote(a) => gov::run_vote(a),
+            gov::GovCommand::Delegate(a) => gov::run_delegate(a),
+            gov::GovCommand::Queue(a) => gov::run_queue(a),
+            gov::GovCommand::Execute(a) => gov::run_execute(a),
+            gov::GovCommand::Cancel(a) => gov::run_cancel(a),
+            gov::GovCommand::Status(a) => gov::run_status(a),
+            gov::GovCommand::Audit(gov::AuditCommand::Verify(a)) => gov::run_audit_verify(a),
+            gov::GovCommand::Keys(gov::KeysCommand::New { out }) => gov::run_keys_new(out),
+            gov::GovCommand::Stress(a) => gov::run_stress(a),
+        },
         Command::Flow(flow::FlowCommand::Simulate(a)) => flow::run_simulate(a),
         Command::Flow(flow::FlowCommand::Fit(a)) => flow::run_fit(a),
         Command::Flow(flow::FlowCommand::Score(a)) => flow::run_score(a),

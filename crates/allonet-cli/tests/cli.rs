@@ -391,3 +391,179 @@ fn flow_simulate_fit_and_score_from_the_cli() {
     assert!(v["costs"][0].as_f64().unwrap() > 0.01 && v["costs"][1].as_f64().unwrap() < 1e-12);
     assert!((v["blend"]["lambda"][1].as_f64().unwrap() - 1.0).abs() < 1e-9);
 }
+
+fn member_address(seed: u64, i: u64) -> alloy_primitives::Address {
+    let mut b = [0u8; 16];
+    b[..8].copy_from_slice(&seed.to_be_bytes());
+    b[8..].copy_from_slice(&i.to_be_bytes());
+    alloy_signer_local::PrivateKeySigner::from_bytes(&alloy_primitives::keccak256(b)).unwrap().address()
+}
+
+#[test]
+fn sigkill_mid_voting_loses_no_acknowledged_vote() {
+    use std::io::BufRead;
+    let d = tmpdir("crash");
+    let db = d.join("gov.db");
+    let voters = 1200u64;
+    let mut acked = std::collections::BTreeSet::new();
+    let mut x: u64 = 0x9e3779b97f4a7c15;
+    for round in 0..5 {
+        x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        let kill_after = 50 + (x >> 33) % 250;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_allonet"))
+            .args(["gov", "stress", "--db", db.to_str().unwrap(), "--voters", &voters.to_string()])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let out = child.stdout.take().unwrap();
+        let mut n = 0;
+        for line in std::io::BufReader::new(out).lines() {
+            let line = line.unwrap();
+            if let Some(i) = line.strip_prefix("ack ") {
+                acked.insert(i.parse::<u64>().unwrap());
+                n += 1;
+                if n >= kill_after && round < 4 {
+                    child.kill().unwrap(); // SIGKILL
+                    break;
+                }
+            }
+        }
+        child.wait().unwrap();
+        let s = allonet_store::Store::open(&db).unwrap();
+        assert!(s.verify_audit().is_ok(), "round {round}: {:?}", s.verify_audit());
+        let g = s.governor();
+        let p = g.proposals.values().next().unwrap();
+        for &i in &acked {
+            assert!(p.voters.contains(&member_address(7, i)), "round {round}: acknowledged vote {i} is missing");
+        }
+        let logged: i64 =
+            s.connection().query_row("SELECT COUNT(*) FROM events WHERE kind = 'vote'", [], |r| r.get(0)).unwrap();
+        assert_eq!(logged as usize, p.voters.len(), "no vote is stored twice");
+    }
+    let s = allonet_store::Store::open(&db).unwrap();
+    assert_eq!(s.governor().proposals.values().next().unwrap().voters.len() as u64, voters, "the last run completes");
+}
+
+#[test]
+fn gov_lifecycle_from_the_cli() {
+    let d = tmpdir("gov");
+    let db = d.join("dao.db");
+    let dbs = db.to_str().unwrap();
+    let keys: Vec<PathBuf> = (0..3).map(|i| d.join(format!("k{i}.json"))).collect();
+    let mut addrs = Vec::new();
+    for k in &keys {
+        let o = allonet(&["gov", "keys", "new", "-o", k.to_str().unwrap()]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(k).unwrap()).unwrap();
+        addrs.push(v["address"].as_str().unwrap().to_string());
+    }
+    let holders = d.join("holders.csv");
+    std::fs::write(&holders, format!("address,balance\n{},60\n{},30\n{},10\n", addrs[0], addrs[1], addrs[2])).unwrap();
+    let o = allonet(&[
+        "gov",
+        "init",
+        "--db",
+        dbs,
+        "--holders",
+        holders.to_str().unwrap(),
+        "--guardian",
+        &addrs[2],
+        "--voting-delay",
+        "10",
+        "--voting-period",
+        "100",
+        "--timelock",
+        "50",
+        "--now",
+        "1000",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let plan = format!("approve-plan:{}", "0x".to_string() + &"ab".repeat(32));
+    let o = allonet(&[
+        "gov",
+        "propose",
+        "--db",
+        dbs,
+        "--key",
+        keys[1].to_str().unwrap(),
+        "--action",
+        &plan,
+        "--description",
+        "pay round 1",
+        "--now",
+        "1001",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let id = stdout(&o).lines().next().unwrap().trim_start_matches("proposal ").to_string();
+    let o = allonet(&[
+        "gov",
+        "vote",
+        "--db",
+        dbs,
+        "--key",
+        keys[0].to_str().unwrap(),
+        "--proposal",
+        &id,
+        "--support",
+        "for",
+        "--now",
+        "1005",
+    ]);
+    assert!(
+        !o.status.success() && stderr(&o).contains("Pending"),
+        "voting before the snapshot is refused: {}",
+        stderr(&o)
+    );
+    for (k, sup) in [(0, "for"), (1, "against")] {
+        let o = allonet(&[
+            "gov",
+            "vote",
+            "--db",
+            dbs,
+            "--key",
+            keys[k].to_str().unwrap(),
+            "--proposal",
+            &id,
+            "--support",
+            sup,
+            "--now",
+            "1020",
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    let o = allonet(&[
+        "gov",
+        "vote",
+        "--db",
+        dbs,
+        "--key",
+        keys[0].to_str().unwrap(),
+        "--proposal",
+        &id,
+        "--support",
+        "for",
+        "--now",
+        "1021",
+    ]);
+    assert!(!o.status.success() && stderr(&o).contains("already voted"), "{}", stderr(&o));
+    let o = allonet(&["gov", "queue", "--db", dbs, "--proposal", &id, "--now", "1112"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = allonet(&["gov", "execute", "--db", dbs, "--proposal", &id, "--now", "1150"]);
+    assert!(!o.status.success() && stderr(&o).contains("timelock is not over"), "{}", stderr(&o));
+    let o = allonet(&["gov", "execute", "--db", dbs, "--proposal", &id, "--now", "1170"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = allonet(&["gov", "status", "--db", dbs, "--now", "1170", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["proposals"][0]["state"], "Executed");
+    assert_eq!(v["registry"]["approved_plans"].as_object().unwrap().len(), 1);
+    let o = allonet(&["gov", "audit", "verify", "--db", dbs]);
+    assert!(o.status.success() && stdout(&o).contains("6 entries"), "{}{}", stdout(&o), stderr(&o));
+    // tamper with a row: audit verify fails and names it
+    let conn = allonet_store::Store::open(&db).unwrap();
+    conn.connection()
+        .execute("UPDATE events SET payload = replace(payload, '\"against\"', '\"for\"') WHERE seq = 4", [])
+        .unwrap();
+    drop(conn);
+    let o = allonet(&["gov", "audit", "verify", "--db", dbs]);
+    assert!(!o.status.success() && stderr(&o).contains("entry #4"), "{}", stderr(&o));
+}
