@@ -304,3 +304,103 @@ pub fn run_flow(args: &FlowBenchArgs) -> Result<()> {
     }
     Ok(())
 }
+
+#[derive(clap::Args, Clone, Debug)]
+pub struct GovBenchArgs {
+    /// Signed votes to ingest.
+    #[arg(long, default_value_t = 10_000)]
+    pub votes: u64,
+    /// Votes written with one durable transaction each (fsync per vote is the slow part).
+    #[arg(long, default_value_t = 1_000)]
+    pub durable_singles: u64,
+}
+
+pub fn run_gov(args: &GovBenchArgs) -> Result<()> {
+    use crate::gov::{member_key, signed_vote};
+    use allonet_governance::ballot::verify;
+    use allonet_governance::governor::{proposal_id, Action, Event, GovParams, Governor};
+    use allonet_governance::power::{PowerConfig, Strategy};
+    let n = args.votes.max(1);
+    let t0 = Instant::now();
+    let keys: Vec<_> = (0..n).map(|i| member_key(11, i)).collect();
+    let t_keys = t0.elapsed().as_secs_f64();
+    let actions = vec![Action::Pause];
+    let id = proposal_id(&actions, "bench", &[]);
+    let setup = vec![
+        Event::Init {
+            params: GovParams { voting_delay: 1, voting_period: 1_000_000, ..GovParams::default() },
+            power: PowerConfig { strategy: Strategy::QuadraticSqrt, sybil: None },
+            guardian: alloy_primitives::Address::ZERO,
+            holders: keys.iter().enumerate().map(|(i, k)| (k.address(), 1_000 + i as u128)).collect(),
+            allowlist: vec![],
+            chain_id: 1,
+            at: 0,
+        },
+        Event::Propose { proposer: keys[0].address(), actions, description: "bench".into(), options: vec![], at: 1 },
+    ];
+    let g0 = Governor::replay(&setup)?;
+    let t0 = Instant::now();
+    let ballots: Vec<Event> = keys.iter().map(|k| signed_vote(&g0, k, id, 1, 0, 3)).collect::<Result<_>>()?;
+    let t_sign = t0.elapsed().as_secs_f64();
+    // verify only, one thread and all threads
+    let t0 = Instant::now();
+    for b in &ballots {
+        verify(&g0, b)?;
+    }
+    let t_verify = t0.elapsed().as_secs_f64();
+    let t0 = Instant::now();
+    {
+        use rayon::prelude::*;
+        ballots.par_iter().try_for_each(|b| allonet_governance::ballot::check_signature(g0.chain_id, b))?;
+    }
+    let t_verify_par = t0.elapsed().as_secs_f64();
+    // verify + apply + tally in memory
+    let mut g = g0.clone();
+    let t0 = Instant::now();
+    for b in &ballots {
+        verify(&g, b)?;
+        g.apply(b)?;
+    }
+    let t_apply = t0.elapsed().as_secs_f64();
+    // durable: batched transactions of 1,000, and one transaction per vote
+    let dir = std::env::temp_dir().join(format!("allonet-bench-gov-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    let mut s = allonet_store::Store::open(&dir.join("batched.db"))?;
+    s.submit_batch(&setup)?;
+    let t0 = Instant::now();
+    for chunk in ballots.chunks(1000) {
+        s.submit_batch(chunk)?;
+    }
+    let t_batch = t0.elapsed().as_secs_f64();
+    let audit_n = s.verify_audit().map_err(|b| anyhow::anyhow!("audit broken at #{}", b.seq))?;
+    let singles = args.durable_singles.min(n) as usize;
+    let mut s1 = allonet_store::Store::open(&dir.join("singles.db"))?;
+    s1.submit_batch(&setup)?;
+    let t0 = Instant::now();
+    for b in &ballots[..singles] {
+        s1.submit(b)?;
+    }
+    let t_single = t0.elapsed().as_secs_f64();
+    let _ = std::fs::remove_dir_all(&dir);
+    let p = &s.governor().proposals[&id];
+    let mut t = table(&["stage", "votes", "seconds", "votes / s"]);
+    let rate = |k: u64, s: f64| crate::output::group_thousands(&format!("{:.0}", k as f64 / s));
+    for (name, k, secs) in [
+        ("sign (EIP-712, secp256k1)", n, t_sign),
+        ("verify signature (1 thread)", n, t_verify),
+        ("verify signature (all threads)", n, t_verify_par),
+        ("verify + apply + tally (memory, 1 thread)", n, t_apply),
+        ("verify + apply + durable, 1,000 per transaction", n, t_batch),
+        ("verify + apply + durable, 1 per transaction (fsync each)", singles as u64, t_single),
+    ] {
+        t.add_row(vec![name.to_string(), k.to_string(), format!("{secs:.3}"), rate(k, secs)]);
+    }
+    right(&mut t, &[1, 2, 3]);
+    println!("{t}");
+    println!(
+        "{} members, quadratic power; tally for = {} · audit chain of {} entries verified · key generation {:.2} s",
+        n, p.for_votes, audit_n, t_keys
+    );
+    Ok(())
+}

@@ -80,6 +80,8 @@ enum BenchCommand {
     Forest(model::ForestBenchArgs),
     /// Fund propagation (Deep Funding graph, 100k-node synthetic graph) and Monte Carlo, vs a SciPy peer.
     Flow(bench::FlowBenchArgs),
+    /// Signed votes ingested per second: signature check, tally, durable storage.
+    Gov(bench::GovBenchArgs),
 }
 
 fn main() {
@@ -98,6 +100,7 @@ fn main() {
         Command::Bench(BenchCommand::Gr9(a)) => bench::run(a),
         Command::Bench(BenchCommand::Forest(a)) => model::run_forest_bench(a),
         Command::Bench(BenchCommand::Flow(a)) => bench::run_flow(a),
+        Command::Bench(BenchCommand::Gov(a)) => bench::run_gov(a),
         Command::Model(model::ModelCommand::Train(a)) => model::run_train(a),
         Command::Model(model::ModelCommand::Evaluate(a)) => model::run_evaluate(a),
         Command::Model(model::ModelCommand::Explain(a)) => model::run_explain(a),

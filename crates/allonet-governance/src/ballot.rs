@@ -55,6 +55,18 @@ fn recover(hash: B256, sig_hex: &str) -> Result<Address, GovError> {
 /// Checks a signed event's signature against the governor's domain and the signer's next nonce; unsigned
 /// events pass unchanged (they come from a trusted operator).
 pub fn verify(g: &Governor, e: &Event) -> Result<(), GovError> {
+    if let Event::Vote { voter, nonce, signature: Some(_), .. } = e {
+        let expected = g.nonces.get(voter).copied().unwrap_or(0);
+        if *nonce != expected {
+            return Err(GovError::BadSignature(format!("nonce {nonce} for {voter}; expected {expected} (replay?)")));
+        }
+    }
+    check_signature(g.chain_id, e)
+}
+
+/// The signature check alone (no state needed, so it can run in parallel): the recovered signer must be
+/// the voter or holder the event names. Nonces are checked when the event is applied.
+pub fn check_signature(chain_id: u64, e: &Event) -> Result<(), GovError> {
     match e {
         Event::Vote { proposal, voter, support, votes, nonce, signature: Some(sig), .. } => {
             let s = match support {
@@ -65,20 +77,14 @@ pub fn verify(g: &Governor, e: &Event) -> Result<(), GovError> {
                     return Err(GovError::BadSignature("signed ballots carry for/against/abstain".into()))
                 }
             };
-            let expected = g.nonces.get(voter).copied().unwrap_or(0);
-            if *nonce != expected {
-                return Err(GovError::BadSignature(format!(
-                    "nonce {nonce} for {voter}; expected {expected} (replay?)"
-                )));
-            }
-            let who = recover(ballot_hash(g.chain_id, *proposal, s, *votes, *voter, *nonce), sig)?;
+            let who = recover(ballot_hash(chain_id, *proposal, s, *votes, *voter, *nonce), sig)?;
             if who != *voter {
                 return Err(GovError::BadSignature(format!("signed by {who}, not by the voter {voter}")));
             }
             Ok(())
         }
         Event::Delegate { holder, to, nonce, signature: Some(sig), .. } => {
-            let who = recover(delegation_hash(g.chain_id, *holder, *to, *nonce), sig)?;
+            let who = recover(delegation_hash(chain_id, *holder, *to, *nonce), sig)?;
             if who != *holder {
                 return Err(GovError::BadSignature(format!("signed by {who}, not by the holder {holder}")));
             }

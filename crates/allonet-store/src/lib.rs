@@ -8,9 +8,10 @@
 //! Audit chain: `hash_n = keccak256(hash_{n−1} ‖ n (8 bytes, big-endian) ‖ payload_n)`, with
 //! `hash_0 = 0x00…00`. [`Store::verify_audit`] recomputes it and names the first entry that does not match.
 
-use allonet_governance::ballot::verify;
+use allonet_governance::ballot::check_signature;
 use allonet_governance::governor::{Event, GovError, Governor};
 use alloy_primitives::{keccak256, B256};
+use rayon::prelude::*;
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
 
@@ -191,12 +192,16 @@ impl Store {
     /// Appends several events in one transaction (all or nothing).
     pub fn submit_batch(&mut self, events: &[Event]) -> Result<Vec<u64>, StoreError> {
         let before = (self.head_seq, self.head_hash);
+        // signatures first, in parallel (the costly part); nonces and rules are checked in order below
+        let chain_id = self.gov.chain_id;
+        if let Some(err) = events.par_iter().map(|e| check_signature(chain_id, e)).find_first(|r| r.is_err()) {
+            err?;
+        }
         let mut applied = Vec::with_capacity(events.len());
         let result = (|| -> Result<Vec<u64>, StoreError> {
             let tx = self.conn.transaction()?;
             let (mut seq, mut prev) = before;
             for e in events {
-                verify(&self.gov, e)?;
                 self.gov.apply(e)?;
                 applied.push(());
                 seq += 1;
