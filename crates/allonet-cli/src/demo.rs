@@ -31,7 +31,7 @@ pub struct DemoArgs {}
 
 pub fn run(_: &DemoArgs) -> Result<()> {
     let progress = Progress::new(false);
-    println!("allonet demo: a QF round three ways, Optimism's Retro Funding 4 from its real ballots, a quadratic vote, an explained AI recommendation, and funds flowing through a network.\n");
+    println!("allonet demo: a QF round three ways, Optimism's Retro Funding 4 from its real ballots, a quadratic vote, an explained AI recommendation,\nfunds flowing through a network, and governance approving the payout by signed quadratic vote.\n");
 
     // 1. A round: classic QF, COCM, COCM with passport weighting.
     let base = [
@@ -216,6 +216,99 @@ pub fn run(_: &DemoArgs) -> Result<()> {
         p.hops
     );
 
-    println!("\nRun any step yourself: `allonet round --help`, `allonet retro --help`, `allonet tally --help`, `allonet verify --help`, `allonet recommend --help`, `allonet flow --help`.");
+    // 6. Governance approves the payout plan: quadratic vote by generated members, timelock, execution.
+    {
+        use allonet_governance::governor::{proposal_id, Action, Event, GovParams, ProposalState};
+        use allonet_governance::power::{PowerConfig, Strategy};
+        use allonet_governance::{Clock, ManualClock};
+        let dir = std::env::temp_dir().join(format!("allonet-demo-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir)?;
+        let mut store = allonet_store::Store::open(&dir.join("gov.db"))?;
+        let clock = ManualClock::at(1_767_225_600); // 2026-01-01
+        let members: Vec<_> = (0..40).map(|i| crate::gov::member_key(2026, i)).collect();
+        let e18 = 1_000_000_000_000_000_000u128;
+        let holders: Vec<_> =
+            members.iter().enumerate().map(|(i, k)| (k.address(), (1 + (i as u128 * 37) % 200) * e18)).collect();
+        let day = 86_400;
+        store.submit(&Event::Init {
+            params: GovParams {
+                voting_delay: day,
+                voting_period: 3 * day,
+                proposal_threshold: 0,
+                quorum_percent: 20,
+                timelock_delay: 2 * day,
+                grace_period: 14 * day,
+            },
+            power: PowerConfig { strategy: Strategy::QuadraticSqrt, sybil: None },
+            guardian: members[39].address(),
+            holders,
+            allowlist: vec![],
+            chain_id: 1,
+            at: clock.now(),
+        })?;
+        let plan = qf.output_digest.0;
+        let actions = vec![Action::ApprovePayoutPlan { digest: plan }];
+        let description = "Pay the demo round's QF matching (10,000 USDC) as computed";
+        clock.advance(60);
+        store.submit(&Event::Propose {
+            proposer: members[0].address(),
+            actions: actions.clone(),
+            description: description.into(),
+            options: vec![],
+            at: clock.now(),
+        })?;
+        let id = proposal_id(&actions, description, &[]);
+        clock.advance(day + 60);
+        let mut signed = Vec::new();
+        for (i, k) in members.iter().enumerate().take(32) {
+            let support = if i % 5 == 4 {
+                0
+            } else if i % 11 == 10 {
+                2
+            } else {
+                1
+            };
+            signed.push(crate::gov::signed_vote(store.governor(), k, id, support, 0, clock.now())?);
+        }
+        store.submit_batch(&signed)?;
+        let g = store.governor();
+        let p = &g.proposals[&id];
+        println!(
+            "\n6. Governance: the plan (output digest {}) is proposed, voted on quadratically by 32 of 40 members",
+            plan
+        );
+        println!("   with EIP-712 signed ballots, queued, and executed after the 2-day timelock");
+        println!(
+            "   for {} · against {} · abstain {} (√-weighted) · state while voting: {:?}",
+            p.for_votes,
+            p.against,
+            p.abstain,
+            g.state(id, clock.now())?
+        );
+        clock.advance(3 * day);
+        let s1 = store.governor().state(id, clock.now())?;
+        store.submit(&Event::Queue { proposal: id, at: clock.now() })?;
+        let early = store.submit(&Event::Execute { proposal: id, at: clock.now() + day });
+        clock.advance(2 * day);
+        store.submit(&Event::Execute { proposal: id, at: clock.now() })?;
+        let g = store.governor();
+        println!(
+            "   after voting: {:?} → queued → execute a day early refused ({}) → {:?}",
+            s1,
+            early.err().map(|e| e.to_string()).unwrap_or_default(),
+            g.state(id, clock.now())?
+        );
+        assert_eq!(g.state(id, clock.now())?, ProposalState::Executed);
+        println!(
+            "   approved plans: {} · audit chain verified: {} entries (SQLite, WAL, hash-chained)",
+            g.registry.approved_plans.len(),
+            store.verify_audit().map_err(|b| anyhow::anyhow!("audit broken at #{}", b.seq))?
+        );
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    println!("\nRun any step yourself: `allonet round --help`, `allonet retro --help`, `allonet tally --help`, `allonet verify --help`, `allonet recommend --help`, `allonet flow --help`, `allonet gov --help`.");
     Ok(())
 }

@@ -34,11 +34,17 @@ impl<'de> Deserialize<'de> for Digest {
 }
 
 /// The canonical JSON text of a value: keys sorted, no whitespace.
+///
+/// Values holding integers beyond 64 bits (u128 token amounts) cannot pass through `serde_json::Value`;
+/// they are written directly, which is canonical for the types allonet digests (structs serialise their
+/// fields in declaration order, and maps are `BTreeMap`s, so keys are sorted either way).
 pub fn canonical_json<T: Serialize + ?Sized>(value: &T) -> String {
     // Round-trip through Value: serde_json's Map is a BTreeMap (the `preserve_order` feature is not
     // enabled anywhere in the workspace), so keys come out sorted at every depth.
-    let v = serde_json::to_value(value).expect("serialisable value");
-    serde_json::to_string(&v).expect("Value always serialises")
+    match serde_json::to_value(value) {
+        Ok(v) => serde_json::to_string(&v).expect("Value always serialises"),
+        Err(_) => serde_json::to_string(value).expect("serialisable value"),
+    }
 }
 
 /// keccak-256 of the canonical JSON of a value.
@@ -62,6 +68,16 @@ mod tests {
         let b: HashMap<&str, i32> = [("c", 3), ("a", 2), ("b", 1)].into_iter().collect();
         assert_eq!(canonical_json(&a), r#"{"a":2,"b":1,"c":3}"#);
         assert_eq!(digest(&a), digest(&b));
+    }
+
+    #[test]
+    fn wide_integers_are_written_exactly() {
+        #[derive(Serialize)]
+        struct W {
+            b: u128,
+            a: u8,
+        }
+        assert_eq!(canonical_json(&W { b: u128::MAX, a: 1 }), r#"{"b":340282366920938463463374607431768211455,"a":1}"#);
     }
 
     #[test]
