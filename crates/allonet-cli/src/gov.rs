@@ -158,6 +158,15 @@ pub struct InitArgs {
     /// EIP-712 chain id for signed ballots.
     #[arg(long, default_value_t = 1)]
     pub chain_id: u64,
+    /// Scale every member's power by a sybil score (CSV: address, score); unscored members count 0.
+    #[arg(long, value_name = "CSV")]
+    pub sybil_scores: Option<PathBuf>,
+    /// Score at which power counts half (below: zero).
+    #[arg(long, default_value_t = 15.0)]
+    pub s50: f64,
+    /// Score at which power counts in full.
+    #[arg(long, default_value_t = 25.0)]
+    pub s100: f64,
     #[command(flatten)]
     pub time: TimeArgs,
 }
@@ -186,6 +195,20 @@ pub fn run_init(a: &InitArgs) -> Result<()> {
         StrategyArg::Credits => Strategy::QuadraticCredits,
     };
     let allowlist = holders.iter().map(|h| h.0).collect();
+    let sybil = match &a.sybil_scores {
+        None => None,
+        Some(p) => {
+            let t = Table::read(p)?;
+            let ac = t.require_one_of(&["address", "donor", "member"], "address")?;
+            let sc = t.require_one_of(&["score", "aggregate_score"], "score")?;
+            let mut m = std::collections::BTreeMap::new();
+            for row in t.rows() {
+                let addr = allonet_core::Address::parse(row.get(ac)).map_err(|e| t.error(row, ac, e.to_string()))?;
+                m.insert(addr.0, t.parse_f64(row, sc)?);
+            }
+            Some((m, allonet_mechanisms::sybil::SybilPolicy::new(a.s50, a.s100)?))
+        }
+    };
     let e = Event::Init {
         params: GovParams {
             voting_delay: a.voting_delay,
@@ -195,7 +218,7 @@ pub fn run_init(a: &InitArgs) -> Result<()> {
             timelock_delay: a.timelock,
             grace_period: a.grace,
         },
-        power: PowerConfig { strategy, sybil: None },
+        power: PowerConfig { strategy, sybil },
         guardian,
         holders,
         allowlist,

@@ -376,6 +376,10 @@ pub struct RecommendArgs {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
+    /// Serve only the model version governance activated: refuse unless the model's id is the active
+    /// model of this governance database.
+    #[arg(long, value_name = "DB")]
+    pub gov_db: Option<PathBuf>,
 }
 
 /// One recommendation.
@@ -474,6 +478,23 @@ fn trim(v: f64) -> String {
 
 pub fn run_recommend(a: &RecommendArgs) -> Result<()> {
     let (mf, id) = load_model(&a.model)?;
+    if let Some(db) = &a.gov_db {
+        if !db.exists() {
+            bail!("{} does not exist", db.display());
+        }
+        let store = allonet_store::Store::open(db)?;
+        let reg = &store.governor().registry;
+        if reg.paused {
+            bail!("governance has paused the agent (kill switch); no recommendations are served");
+        }
+        match reg.active_model() {
+            Some(active) if active == id.0 => {}
+            Some(active) => {
+                bail!("model {id} is not the version governance activated ({active}); propose `activate-model:{id}`")
+            }
+            None => bail!("governance has activated no model yet; propose `activate-model:{id}`"),
+        }
+    }
     let d = mf.dataset(&Table::read(&a.proposals)?, false)?;
     let iv = match &a.interval {
         Some(v) => interval(v)?,

@@ -567,3 +567,106 @@ fn gov_lifecycle_from_the_cli() {
     let o = allonet(&["gov", "audit", "verify", "--db", dbs]);
     assert!(!o.status.success() && stderr(&o).contains("entry #4"), "{}", stderr(&o));
 }
+
+#[test]
+fn the_model_registry_serves_only_the_version_governance_activated() {
+    let d = tmpdir("registry");
+    let (h, p, m, db) = (d.join("h.csv"), d.join("p.csv"), d.join("m.json"), d.join("dao.db"));
+    assert!(allonet(&[
+        "model",
+        "synth",
+        "--rounds",
+        "4",
+        "--per-round",
+        "30",
+        "-o",
+        h.to_str().unwrap(),
+        "--new",
+        "2",
+        "--proposals",
+        p.to_str().unwrap()
+    ])
+    .status
+    .success());
+    let o = allonet(&[
+        "model",
+        "train",
+        "--data",
+        h.to_str().unwrap(),
+        "--trees",
+        "10",
+        "-o",
+        m.to_str().unwrap(),
+        "--json",
+    ]);
+    let id = serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()["model_id"].as_str().unwrap().to_string();
+    let key = d.join("k.json");
+    assert!(allonet(&["gov", "keys", "new", "-o", key.to_str().unwrap()]).status.success());
+    let addr = serde_json::from_slice::<serde_json::Value>(&std::fs::read(&key).unwrap()).unwrap()["address"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let holders = d.join("holders.csv");
+    std::fs::write(&holders, format!("address,balance\n{addr},100\n")).unwrap();
+    let (dbs, ks) = (db.to_str().unwrap(), key.to_str().unwrap());
+    assert!(allonet(&[
+        "gov",
+        "init",
+        "--db",
+        dbs,
+        "--holders",
+        holders.to_str().unwrap(),
+        "--guardian",
+        &addr,
+        "--voting-delay",
+        "1",
+        "--voting-period",
+        "10",
+        "--timelock",
+        "5",
+        "--now",
+        "100"
+    ])
+    .status
+    .success());
+    let rec =
+        || allonet(&["recommend", "--model", m.to_str().unwrap(), "--proposals", p.to_str().unwrap(), "--gov-db", dbs]);
+    let o = rec();
+    assert!(!o.status.success() && stderr(&o).contains("activated no model"), "{}", stderr(&o));
+    let o = allonet(&[
+        "gov",
+        "propose",
+        "--db",
+        dbs,
+        "--key",
+        ks,
+        "--action",
+        &format!("activate-model:{id}"),
+        "--description",
+        "model v1",
+        "--now",
+        "101",
+    ]);
+    let pid = stdout(&o).lines().next().unwrap().trim_start_matches("proposal ").to_string();
+    assert!(allonet(&[
+        "gov",
+        "vote",
+        "--db",
+        dbs,
+        "--key",
+        ks,
+        "--proposal",
+        &pid,
+        "--support",
+        "for",
+        "--now",
+        "103"
+    ])
+    .status
+    .success());
+    assert!(allonet(&["gov", "queue", "--db", dbs, "--proposal", &pid, "--now", "113"]).status.success());
+    assert!(!rec().status.success(), "queued is not activated");
+    assert!(allonet(&["gov", "execute", "--db", dbs, "--proposal", &pid, "--now", "118"]).status.success());
+    let o = rec();
+    assert!(o.status.success(), "{}", stderr(&o));
+}

@@ -61,8 +61,8 @@ pub struct Forest {
     pub leaf_members: Vec<LeafMembers>,
     /// Training targets, for quantile intervals (empty when leaf members are not kept).
     pub train_y: Vec<f64>,
-    /// Out-of-bag prediction per training row (NaN where a row was in every bootstrap sample).
-    pub oob_prediction: Vec<f64>,
+    /// Out-of-bag prediction per training row (`None` where a row was in every bootstrap sample).
+    pub oob_prediction: Vec<Option<f64>>,
     /// The trees in traversal layout (derived; rebuilt by [`Forest::prepare`] after loading).
     #[serde(skip)]
     pub packed: Packed,
@@ -176,7 +176,7 @@ impl Forest {
                 members.push(m);
             }
         }
-        let oob_prediction = sum.iter().zip(&cnt).map(|(s, &c)| if c > 0 { s / c as f64 } else { f64::NAN }).collect();
+        let oob_prediction = sum.iter().zip(&cnt).map(|(s, &c)| (c > 0).then(|| s / c as f64)).collect();
         let mut forest = Forest {
             params: params.clone(),
             n_features: d.n_features(),
@@ -244,7 +244,7 @@ impl Forest {
     /// Out-of-bag R² over the rows that were out of bag at least once (scikit-learn's `oob_score_`).
     pub fn oob_r2(&self, y: &[f64]) -> Option<f64> {
         let (yy, pp): (Vec<f64>, Vec<f64>) =
-            y.iter().zip(&self.oob_prediction).filter(|(_, p)| p.is_finite()).map(|(a, b)| (*a, *b)).unzip();
+            y.iter().zip(&self.oob_prediction).filter_map(|(a, p)| p.map(|p| (*a, p))).unzip();
         (!yy.is_empty()).then(|| r2(&yy, &pp))
     }
 
