@@ -337,6 +337,9 @@ pub struct SimulateArgs {
     /// Write the table (param, step, node, mean kept, mean received) to a CSV.
     #[arg(long, value_name = "CSV")]
     pub csv: Option<PathBuf>,
+    /// Write every run's trajectory (pinch, scale, run, step, node, kept, received) to a CSV.
+    #[arg(long, value_name = "CSV")]
+    pub rows: Option<PathBuf>,
     /// JSON on stdout.
     #[arg(long)]
     pub json: bool,
@@ -390,6 +393,35 @@ pub fn run_simulate(a: &SimulateArgs) -> Result<()> {
     }
     if let Some(p) = &a.html {
         write_atomic(p, sim_html(net, &results, &spec).as_bytes())?;
+    }
+    if let Some(p) = &a.rows {
+        let sets = allonet_flow::sim::grid(net, &spec);
+        let cells = sets.len() * spec.runs * spec.steps * net.nodes.len();
+        if cells > 20_000_000 {
+            bail!("--rows would write {cells} rows; lower --runs or --steps (at most 20,000,000)");
+        }
+        let mut w = csv::Writer::from_writer(Vec::new());
+        w.write_record(["pinch_ppm", "inject_scale", "run", "step", "node", "kept", "received"])?;
+        for (nt, sp, ppm, scale) in &sets {
+            for run in 0..spec.runs as u64 {
+                let (kept, rec) = allonet_flow::sim::trajectory(nt, sp, run);
+                for step in 0..spec.steps {
+                    for (v, node) in nt.nodes.iter().enumerate() {
+                        let i = step * nt.nodes.len() + v;
+                        w.write_record([
+                            ppm.to_string(),
+                            scale.to_string(),
+                            run.to_string(),
+                            (step + 1).to_string(),
+                            node.id.clone(),
+                            kept[i].to_string(),
+                            rec[i].to_string(),
+                        ])?;
+                    }
+                }
+            }
+        }
+        write_atomic(p, &w.into_inner()?)?;
     }
     if a.json {
         println!(

@@ -32,6 +32,8 @@ pub enum GovCommand {
     Execute(IdArgs),
     /// Cancel (the proposer while pending; the guardian until execution).
     Cancel(CancelArgs),
+    /// The guardian's kill switch: pause the agent at once (or `--resume`), no vote needed.
+    Pause(PauseArgs),
     /// Proposals with their state and live tallies; what governance has enacted.
     Status(StatusArgs),
     /// Audit log commands.
@@ -439,6 +441,30 @@ pub fn run_cancel(a: &CancelArgs) -> Result<()> {
     let mut s = open(&a.db.db)?;
     s.submit(&Event::Cancel { proposal: id, by: signer.address(), at: a.time.now() })?;
     println!("canceled {id}");
+    Ok(())
+}
+
+#[derive(clap::Args)]
+pub struct PauseArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    #[command(flatten)]
+    pub key: KeyArgs,
+    /// Lift the pause instead.
+    #[arg(long)]
+    pub resume: bool,
+    #[command(flatten)]
+    pub time: TimeArgs,
+}
+
+pub fn run_pause(a: &PauseArgs) -> Result<()> {
+    let signer = load_key(&a.key)?;
+    let mut s = open(&a.db.db)?;
+    s.submit(&Event::GuardianPause { by: signer.address(), paused: !a.resume, at: a.time.now() })?;
+    println!(
+        "{}",
+        if a.resume { "resumed: the agent may act within its caps" } else { "PAUSED: no funds move until resumed" }
+    );
     Ok(())
 }
 

@@ -116,6 +116,7 @@ fn main() {
             gov::GovCommand::Execute(a) => gov::run_execute(a),
             gov::GovCommand::Cancel(a) => gov::run_cancel(a),
             gov::GovCommand::Status(a) => gov::run_status(a),
+            gov::GovCommand::Pause(a) => gov::run_pause(a),
             gov::GovCommand::Audit(gov::AuditCommand::Verify(a)) => gov::run_audit_verify(a),
             gov::GovCommand::Keys(gov::KeysCommand::New { out }) => gov::run_keys_new(out),
             gov::GovCommand::Stress(a) => gov::run_stress(a),

@@ -355,6 +355,37 @@ fn flow_simulate_fit_and_score_from_the_cli() {
     assert_eq!(v["results"].as_array().unwrap().len(), 3, "three pinch settings swept");
     let again = allonet(&["flow", "simulate", "examples/flow/regrants.toml", "--runs", "50", "--json"]);
     assert_eq!(o.stdout, again.stdout, "seeded: identical output");
+    // per-run rows agree with the means
+    let rows_path = tmpdir("simrows").join("rows.csv");
+    let o2 = allonet(&[
+        "flow",
+        "simulate",
+        "examples/flow/regrants.toml",
+        "--runs",
+        "4",
+        "--steps",
+        "3",
+        "--rows",
+        rows_path.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(o2.status.success(), "{}", stderr(&o2));
+    let v2: serde_json::Value = serde_json::from_slice(&o2.stdout).unwrap();
+    let mut rdr = csv::Reader::from_path(&rows_path).unwrap();
+    let mut sum = 0u128;
+    let mut n = 0;
+    for r in rdr.records() {
+        let r = r.unwrap();
+        n += 1;
+        if &r[0] == "0" && &r[3] == "3" && &r[4] == "libp2p-gossip" {
+            sum += r[5].parse::<u128>().unwrap();
+        }
+    }
+    assert_eq!(n, 3 * 4 * 3 * 15, "3 pinch settings × 4 runs × 3 steps × 15 nodes");
+    let nodes = v2["nodes"].as_array().unwrap();
+    let k = nodes.iter().position(|x| x == "libp2p-gossip").unwrap();
+    let mean = v2["results"][0]["mean_kept"][2][k].as_f64().unwrap();
+    assert!((mean - sum as f64 / 4.0).abs() < 1e-6, "{mean} vs {}", sum as f64 / 4.0);
 
     let d = tmpdir("flowfit");
     let pairs = d.join("pairs.csv");

@@ -13,20 +13,24 @@ use crate::graph::{Network, Pinch, Rule, ONE_MILLION};
 use allonet_core::{apportion_exact, TokenAmount};
 use serde::{Deserialize, Serialize};
 
+/// ⌊amount · cum / 10⁶⌋ exactly (cum ≤ 10⁶), in u64 arithmetic when the product fits.
+#[inline(always)]
+fn cum_part(amount: u128, cum: u64) -> u128 {
+    if amount < (1u128 << 44) {
+        (amount as u64 * cum / ONE_MILLION as u64) as u128
+    } else {
+        amount / ONE_MILLION as u128 * cum as u128 + (amount % ONE_MILLION as u128) * cum as u128 / ONE_MILLION as u128
+    }
+}
+
 /// Splits `amount` by ppm weights with running totals; returns what is kept. Parts are appended to `out`.
 #[inline]
 pub fn split_running(amount: u128, receivers: &[(u32, u32)], out: &mut Vec<(u32, u128)>) -> u128 {
     let mut cum: u64 = 0;
     let mut given: u128 = 0;
-    let small = amount < (1u128 << 44);
     for &(r, w) in receivers {
         cum += w as u64;
-        let target = if small {
-            (amount as u64 * cum / ONE_MILLION as u64) as u128
-        } else {
-            amount / ONE_MILLION as u128 * cum as u128
-                + (amount % ONE_MILLION as u128) * cum as u128 / ONE_MILLION as u128
-        };
+        let target = cum_part(amount, cum);
         if target > given {
             out.push((r, target - given));
         }
@@ -182,15 +186,9 @@ pub fn propagate(net: &Network, injections: &[(u32, u128)], o: &PropagateOptions
                 (Rule::Splits { receivers } | Rule::Weights { receivers }, None, false) => {
                     let mut cum: u64 = 0;
                     let mut given: u128 = 0;
-                    let small = amount < (1u128 << 44);
                     for &(u, w) in receivers {
                         cum += w as u64;
-                        let target = if small {
-                            (amount as u64 * cum / ONE_MILLION as u64) as u128
-                        } else {
-                            amount / ONE_MILLION as u128 * cum as u128
-                                + (amount % ONE_MILLION as u128) * cum as u128 / ONE_MILLION as u128
-                        };
+                        let target = cum_part(amount, cum);
                         let a = target - given;
                         given = target;
                         if a > 0 {

@@ -147,23 +147,48 @@ fn run_into(net: &Network, spec: &SimSpec, run: u64, acc: &mut Acc) {
     acc.4.push(kept);
 }
 
-/// Runs the simulation for every parameter set of the sweep (or the network as given).
-pub fn simulate(net: &Network, spec: &SimSpec) -> Vec<SimResult> {
+/// One run's trajectory: `(kept, received)`, each `steps × nodes` (row-major by step), exactly as that run
+/// contributes to [`simulate`]'s means. For per-run result tables (run, step, node, metrics).
+pub fn trajectory(net: &Network, spec: &SimSpec, run: u64) -> (Vec<u128>, Vec<u128>) {
     let n = net.nodes.len();
+    let mut acc: Acc =
+        (vec![0u128; spec.steps * n], vec![0u128; spec.steps * n], vec![0u128; spec.steps], 0, Vec::new());
+    let bound: f64 = spec.inject.iter().map(|i| i.median * (6.0 * i.sigma).exp()).sum::<f64>() * spec.steps as f64;
+    match crate::propagate::csr(net).filter(|_| bound < 1e17) {
+        Some(g) => run_into_fast(&g, net, spec, run, &mut acc),
+        None => run_into(net, spec, run, &mut acc),
+    }
+    (acc.0, acc.1)
+}
+
+/// The parameter grid of a spec: (network with the pinch set, spec with injections scaled, pinch, scale).
+pub fn grid(net: &Network, spec: &SimSpec) -> Vec<(Network, SimSpec, u32, f64)> {
     let pinches: Vec<Option<u32>> =
         if spec.pinch_sweep.is_empty() { vec![None] } else { spec.pinch_sweep.iter().map(|&p| Some(p)).collect() };
     let scales: Vec<f64> = if spec.inject_scale_sweep.is_empty() { vec![1.0] } else { spec.inject_scale_sweep.clone() };
-    let grid: Vec<(Option<u32>, f64)> = pinches.iter().flat_map(|&p| scales.iter().map(move |&s| (p, s))).collect();
-    grid.into_iter()
-        .map(|(ppm, scale)| {
-            let mut spec = spec.clone();
-            spec.inject.iter_mut().for_each(|i| i.median *= scale);
-            let spec = &spec;
-            let mut net = net.clone();
-            if let (Some(p), Some(existing)) = (ppm, net.pinch) {
-                net.pinch = Some(Pinch { target: existing.target, ppm: p });
+    let mut out = Vec::new();
+    for &p in &pinches {
+        for &scale in &scales {
+            let mut sp = spec.clone();
+            sp.inject.iter_mut().for_each(|i| i.median *= scale);
+            let mut nt = net.clone();
+            if let (Some(p), Some(existing)) = (p, nt.pinch) {
+                nt.pinch = Some(Pinch { target: existing.target, ppm: p });
             }
-            let pinch_ppm = net.pinch.map(|p| p.ppm).unwrap_or(0);
+            let ppm = nt.pinch.map(|x| x.ppm).unwrap_or(0);
+            out.push((nt, sp, ppm, scale));
+        }
+    }
+    out
+}
+
+/// Runs the simulation for every parameter set of the sweep (or the network as given).
+pub fn simulate(net: &Network, spec: &SimSpec) -> Vec<SimResult> {
+    let n = net.nodes.len();
+    grid(net, spec)
+        .into_iter()
+        .map(|(net, spec, pinch_ppm, scale)| {
+            let spec = &spec;
             // integer sums are exact, so the fold/reduce order (which depends on threads) cannot change them
             let zero = || -> Acc {
                 (vec![0u128; spec.steps * n], vec![0u128; spec.steps * n], vec![0u128; spec.steps], 0u128, Vec::new())

@@ -258,6 +258,15 @@ pub enum Event {
         /// time
         at: u64,
     },
+    /// The guardian's kill switch: pauses (or resumes) the agent at once, without a vote.
+    GuardianPause {
+        /// who (must be the guardian)
+        by: Address,
+        /// paused after this event?
+        paused: bool,
+        /// time
+        at: u64,
+    },
 }
 
 impl Event {
@@ -271,7 +280,8 @@ impl Event {
             | Event::Vote { at, .. }
             | Event::Queue { at, .. }
             | Event::Execute { at, .. }
-            | Event::Cancel { at, .. } => *at,
+            | Event::Cancel { at, .. }
+            | Event::GuardianPause { at, .. } => *at,
         }
     }
 }
@@ -675,6 +685,12 @@ impl Governor {
                     return Err(GovError::Unauthorized(*by));
                 }
                 self.proposals.get_mut(proposal).expect("checked").canceled = true;
+            }
+            Event::GuardianPause { by, paused, .. } => {
+                if *by != self.guardian {
+                    return Err(GovError::Unauthorized(*by));
+                }
+                self.registry.paused = *paused;
             }
         }
         self.last_at = at;

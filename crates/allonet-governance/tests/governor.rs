@@ -366,3 +366,13 @@ fn replaying_events_rebuilds_the_same_state() {
     let mut g2 = g.clone();
     assert!(matches!(g2.apply(&Event::Queue { proposal: id, at: 5 }), Err(GovError::TimeTravel { .. })));
 }
+
+#[test]
+fn only_the_guardian_pulls_the_kill_switch() {
+    let mut g = dao(params(), Strategy::Token);
+    assert_eq!(g.apply(&Event::GuardianPause { by: a(1), paused: true, at: 1 }), Err(GovError::Unauthorized(a(1))));
+    g.apply(&Event::GuardianPause { by: a(99), paused: true, at: 1 }).unwrap();
+    assert!(g.registry.paused);
+    g.apply(&Event::GuardianPause { by: a(99), paused: false, at: 2 }).unwrap();
+    assert!(!g.registry.paused);
+}

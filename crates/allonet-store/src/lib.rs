@@ -88,6 +88,7 @@ fn kind(e: &Event) -> &'static str {
         Event::Queue { .. } => "queue",
         Event::Execute { .. } => "execute",
         Event::Cancel { .. } => "cancel",
+        Event::GuardianPause { .. } => "guardian_pause",
     }
 }
 
