@@ -10,6 +10,7 @@ mod output;
 mod retro;
 mod round;
 mod tally;
+mod treasury;
 mod verify;
 
 use clap::{Parser, Subcommand};
@@ -67,6 +68,9 @@ enum Command {
     /// Governance: proposals, signed votes, timelock, execution, audit log (SQLite).
     #[command(subcommand)]
     Gov(gov::GovCommand),
+    /// Treasury: policy breaches, risk, runway Monte Carlo, stress tests.
+    #[command(subcommand)]
+    Treasury(treasury::TreasuryCommand),
     /// Benchmarks that print figures (and ratios against a Python peer where one exists).
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -107,6 +111,9 @@ fn main() {
         Command::Model(model::ModelCommand::Synth(a)) => model::run_synth(a),
         Command::Recommend(a) => model::run_recommend(a),
         Command::Flow(flow::FlowCommand::Run(a)) => flow::run_run(a),
+        Command::Treasury(treasury::TreasuryCommand::Report(a)) => treasury::run_report(a),
+        Command::Treasury(treasury::TreasuryCommand::Runway(a)) => treasury::run_runway(a),
+        Command::Treasury(treasury::TreasuryCommand::Stress(a)) => treasury::run_stress(a),
         Command::Gov(c) => match c {
             gov::GovCommand::Init(a) => gov::run_init(a),
             gov::GovCommand::Propose(a) => gov::run_propose(a),

@@ -701,3 +701,58 @@ fn the_model_registry_serves_only_the_version_governance_activated() {
     let o = rec();
     assert!(o.status.success(), "{}", stderr(&o));
 }
+
+#[test]
+fn treasury_report_runway_and_stress_from_the_cli() {
+    let t = [
+        "--policy",
+        "examples/treasury/policy.toml",
+        "--holdings",
+        "examples/treasury/holdings.csv",
+        "--prices",
+        "examples/treasury/prices.csv",
+    ];
+    let o = allonet(&[&["treasury", "report"][..], &t, &["--json"]].concat());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let rules: Vec<&str> = v["violations"].as_array().unwrap().iter().map(|x| x["rule"].as_str().unwrap()).collect();
+    assert_eq!(rules, ["cap of ETH", "band of ETH"]);
+    assert!(v["risk"]["max_drawdown"].as_f64().unwrap() > 0.2);
+    let run = |seed: &str| {
+        allonet(
+            &[&["treasury", "runway"][..], &t, &["--paths", "2000", "--months", "60", "--seed", seed, "--json"]]
+                .concat(),
+        )
+    };
+    let (a, b) = (run("1"), run("1"));
+    assert!(a.status.success(), "{}", stderr(&a));
+    assert_eq!(a.stdout, b.stdout, "seeded");
+    let o = allonet(&[
+        "treasury",
+        "stress",
+        "--policy",
+        "examples/treasury/policy.toml",
+        "--holdings",
+        "examples/treasury/holdings.csv",
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v[0]["scenario"], "USDC depeg");
+    assert!((v[0]["after"].as_f64().unwrap() - (11_000_000.0 - 0.12 * 3_200_000.0)).abs() < 1e-6);
+    // a bad policy is refused with the reason
+    let d = tmpdir("badpolicy");
+    let bad = d.join("p.toml");
+    let text = std::fs::read_to_string(root().join("examples/treasury/policy.toml"))
+        .unwrap()
+        .replace("target = 0.15", "target = 0.25");
+    std::fs::write(&bad, text).unwrap();
+    let o = allonet(&[
+        "treasury",
+        "report",
+        "--policy",
+        bad.to_str().unwrap(),
+        "--holdings",
+        "examples/treasury/holdings.csv",
+    ]);
+    assert!(!o.status.success() && stderr(&o).contains("sum to 1.1"), "{}", stderr(&o));
+}

@@ -80,6 +80,7 @@ pub fn sample_cov(r: &[Vec<f64>]) -> Vec<Vec<f64>> {
 /// Ledoit–Wolf shrinkage of the covariance towards a scaled identity: Σ = δ·μI + (1 − δ)·S, with δ from
 /// Ledoit & Wolf, "A well-conditioned estimator for large-dimensional covariance matrices", J. Multivariate
 /// Analysis 88 (2004). Returns (Σ, δ).
+#[allow(clippy::needless_range_loop)] // the estimator reads as written in the paper
 pub fn ledoit_wolf(r: &[Vec<f64>]) -> (Vec<Vec<f64>>, f64) {
     let k = r.len();
     let n = r[0].len() as f64;
@@ -139,6 +140,7 @@ pub fn parametric_var_cvar(r: &[f64], alpha: f64) -> (f64, f64) {
 }
 
 /// Acklam's rational approximation of the standard normal quantile (relative error < 1.2e-9).
+#[allow(clippy::excessive_precision)] // the published coefficients, as published
 pub fn inverse_normal(p: f64) -> f64 {
     const A: [f64; 6] = [
         -3.969683028665376e1,

@@ -1,0 +1,339 @@
+//! `allonet treasury …`: policy checks, risk, runway and stress tests for a DAO treasury.
+
+use crate::output::{group_thousands, right, table, write_atomic};
+use allonet_core::Table;
+use allonet_treasury::policy::{Policy, SpendingRule};
+use allonet_treasury::risk::{
+    correlation, historical_var_cvar, ledoit_wolf, max_drawdown, parametric_var_cvar, portfolio_returns,
+    prices_from_table, returns, sample_cov, Prices,
+};
+use allonet_treasury::spending::{runway, spending_path, Runway, RunwaySpec};
+use allonet_treasury::stress::{apply, builtin};
+use anyhow::{bail, Context, Result};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+#[derive(clap::Subcommand)]
+pub enum TreasuryCommand {
+    /// Holdings against the policy, every breach, risk from price history, runway in months.
+    #[command(
+        after_help = "Example:\n  allonet treasury report --policy examples/treasury/policy.toml --holdings examples/treasury/holdings.csv --prices examples/treasury/prices.csv"
+    )]
+    Report(TreasuryArgs),
+    /// Monte Carlo of treasury value under the spending rule (seeded, parallel): P(runway below floor), fan chart.
+    #[command(
+        after_help = "Example:\n  allonet treasury runway --policy examples/treasury/policy.toml --holdings examples/treasury/holdings.csv --prices examples/treasury/prices.csv --html fan.html"
+    )]
+    Runway(RunwayArgs),
+    /// Named stress scenarios (stablecoin depeg, ETH −80%, correlation break, protocol loss) and the breaches they cause.
+    Stress(TreasuryArgs),
+}
+
+#[derive(clap::Args)]
+pub struct TreasuryArgs {
+    /// Policy TOML.
+    #[arg(long)]
+    pub policy: PathBuf,
+    /// Holdings CSV: asset, value (in the unit of account, e.g. USD).
+    #[arg(long)]
+    pub holdings: PathBuf,
+    /// Daily prices CSV: date, then one column per asset.
+    #[arg(long)]
+    pub prices: Option<PathBuf>,
+    /// JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(clap::Args)]
+pub struct RunwayArgs {
+    #[command(flatten)]
+    pub t: TreasuryArgs,
+    /// Months to simulate.
+    #[arg(long, default_value_t = 120)]
+    pub months: usize,
+    /// Paths.
+    #[arg(long, default_value_t = 100_000)]
+    pub paths: usize,
+    /// Seed.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Monthly expected log return (default 0: past crypto returns are a poor guide to future ones).
+    #[arg(long)]
+    pub mu: Option<f64>,
+    /// Monthly log-return volatility (default: estimated from --prices).
+    #[arg(long)]
+    pub sigma: Option<f64>,
+    /// HTML report with the fan chart.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+}
+
+fn load(a: &TreasuryArgs) -> Result<(Policy, BTreeMap<String, f64>, Option<Prices>)> {
+    let name = a.policy.display().to_string();
+    let text = std::fs::read_to_string(&a.policy).with_context(|| format!("cannot read {name}"))?;
+    let policy = Policy::from_toml(&name, &text)?;
+    let t = Table::read(&a.holdings)?;
+    let ac = t.require_one_of(&["asset", "symbol"], "asset")?;
+    let vc = t.require_one_of(&["value_usd", "value", "amount"], "value")?;
+    let mut h = BTreeMap::new();
+    for row in t.rows() {
+        let v = t.parse_non_negative(row, vc)?;
+        if h.insert(row.get(ac).to_string(), v).is_some() {
+            return Err(t.error(row, ac, format!("`{}` appears twice", row.get(ac))).into());
+        }
+    }
+    let prices = a.prices.as_ref().map(|p| Table::read(p).and_then(|t| prices_from_table(&t))).transpose()?;
+    Ok((policy, h, prices))
+}
+
+fn monthly_spending(policy: &Policy, total: f64) -> f64 {
+    spending_path(&policy.spending, &[total])[0]
+}
+
+/// Weights, per-asset daily returns, and the portfolio's daily returns.
+type Portfolio = (Vec<f64>, Vec<Vec<f64>>, Vec<f64>);
+
+/// Weights of held assets that have prices, and their daily portfolio returns.
+fn portfolio(h: &BTreeMap<String, f64>, p: &Prices) -> Result<Portfolio> {
+    let total: f64 = h.values().sum();
+    let r = returns(p);
+    let mut w = vec![0.0; p.assets.len()];
+    for (asset, v) in h {
+        let i = p
+            .assets
+            .iter()
+            .position(|a| a == asset)
+            .with_context(|| format!("the price file has no column for `{asset}`"))?;
+        w[i] = v / total;
+    }
+    let pr = portfolio_returns(&r, &w);
+    Ok((w, r, pr))
+}
+
+pub fn run_report(a: &TreasuryArgs) -> Result<()> {
+    let (policy, h, prices) = load(a)?;
+    let total: f64 = h.values().sum();
+    let spend = monthly_spending(&policy, total);
+    let violations = policy.violations(&h, spend);
+    let stable: f64 = h.iter().filter(|(n, _)| policy.assets.get(*n).is_some_and(|x| x.stable)).map(|(_, v)| v).sum();
+    let risk = match &prices {
+        None => None,
+        Some(p) => {
+            let (_, r, pr) = portfolio(&h, p)?;
+            let (hv, hc) = historical_var_cvar(&pr, 0.95);
+            let (pv, pc) = parametric_var_cvar(&pr, 0.95);
+            let mut value = vec![1.0];
+            for x in &pr {
+                value.push(value.last().unwrap() * (1.0 + x));
+            }
+            let cov = sample_cov(&r);
+            let (_, delta) = ledoit_wolf(&r);
+            let vols: Vec<f64> = (0..r.len()).map(|i| (cov[i][i] * 365.0).sqrt()).collect();
+            Some((hv, hc, pv, pc, max_drawdown(&value), vols, correlation(&cov), delta, p.clone()))
+        }
+    };
+    if a.json {
+        let r = risk.as_ref().map(|(hv, hc, pv, pc, dd, vols, corr, delta, p)| {
+            serde_json::json!({"daily_var95_historical": hv, "daily_cvar95_historical": hc, "daily_var95_normal": pv, "daily_cvar95_normal": pc,
+                "max_drawdown": dd, "annual_vol": p.assets.iter().zip(vols).map(|(a, v)| (a.clone(), *v)).collect::<BTreeMap<_, _>>(),
+                "correlation": corr, "ledoit_wolf_shrinkage": delta, "assets": p.assets, "from": p.dates.first(), "to": p.dates.last()})
+        });
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &serde_json::json!({"total": total, "monthly_spending": spend, "stable_months": stable / spend.max(f64::MIN_POSITIVE), "violations": violations, "risk": r})
+            )?
+        );
+        return Ok(());
+    }
+    let mut t = table(&["asset", "value", "weight", "target ± band", "cap", "status"]);
+    for (asset, v) in &h {
+        let w = v / total;
+        let (tb, cap, ok) = match policy.assets.get(asset) {
+            Some(x) => (
+                format!("{:.1}% ± {:.1}%", x.target * 100.0, x.band * 100.0),
+                format!("{:.0}%", x.cap * 100.0),
+                (w - x.target).abs() <= x.band + 1e-12 && w <= x.cap + 1e-12,
+            ),
+            None => ("not allowed".into(), "—".into(), false),
+        };
+        t.add_row(vec![
+            asset.clone(),
+            group_thousands(&format!("{v:.0}")),
+            format!("{:.2}%", w * 100.0),
+            tb,
+            cap,
+            if ok { "ok".into() } else { "BREACH".into() },
+        ]);
+    }
+    right(&mut t, &[1, 2, 3, 4]);
+    println!("{t}");
+    println!(
+        "total {} · spending now {} a month ({}) · stablecoins cover {:.1} months (floor {:.0})",
+        group_thousands(&format!("{total:.0}")),
+        group_thousands(&format!("{spend:.0}")),
+        match policy.spending {
+            SpendingRule::Fixed { .. } => "fixed",
+            SpendingRule::Percent { .. } => "percent of value",
+            SpendingRule::Endowment { .. } => "endowment rule",
+        },
+        stable / spend.max(f64::MIN_POSITIVE),
+        policy.runway_floor_months
+    );
+    if violations.is_empty() {
+        println!("policy: no breaches");
+    } else {
+        let mut t = table(&["breached rule", "figures"]);
+        for v in &violations {
+            t.add_row(vec![v.rule.clone(), v.detail.clone()]);
+        }
+        println!("{t}");
+    }
+    if let Some((hv, hc, pv, pc, dd, vols, corr, delta, p)) = risk {
+        println!(
+            "risk over {} days ({} … {}), current weights: daily 95% VaR {:.2}% (historical) / {:.2}% (normal); CVaR {:.2}% / {:.2}%; max drawdown {:.1}%",
+            p.dates.len(),
+            p.dates.first().unwrap(),
+            p.dates.last().unwrap(),
+            hv * 100.0,
+            pv * 100.0,
+            hc * 100.0,
+            pc * 100.0,
+            dd * 100.0
+        );
+        let mut header = vec!["asset".to_string(), "annual vol".to_string()];
+        header.extend(p.assets.iter().map(|x| format!("ρ {x}")));
+        let mut t = table(&header.iter().map(|s| s.as_str()).collect::<Vec<_>>());
+        for (i, asset) in p.assets.iter().enumerate() {
+            let mut row = vec![asset.clone(), format!("{:.1}%", vols[i] * 100.0)];
+            row.extend(corr[i].iter().map(|c| format!("{c:+.2}")));
+            t.add_row(row);
+        }
+        println!("{t}");
+        println!("Ledoit–Wolf shrinkage intensity {delta:.4}");
+    }
+    Ok(())
+}
+
+pub fn run_runway(a: &RunwayArgs) -> Result<()> {
+    let (policy, h, prices) = load(&a.t)?;
+    let total: f64 = h.values().sum();
+    if a.paths == 0 || a.months == 0 {
+        bail!("--paths and --months must be at least 1");
+    }
+    let (mu, sigma) = match (a.mu, a.sigma, &prices) {
+        (Some(m), Some(s), _) => (m, s),
+        (m, s, Some(p)) => {
+            let (_, _, pr) = portfolio(&h, p)?;
+            let lr: Vec<f64> = pr.iter().map(|x| (1.0 + x).ln()).collect();
+            let mean = lr.iter().sum::<f64>() / lr.len() as f64;
+            let sd = (lr.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (lr.len() as f64 - 1.0)).sqrt();
+            let _ = mean; // reported by `treasury report`; not extrapolated
+            (m.unwrap_or(0.0), s.unwrap_or(sd * 30.4375f64.sqrt()))
+        }
+        (m, Some(s), None) => (m.unwrap_or(0.0), s),
+        _ => bail!("give --prices to estimate volatility, or --sigma"),
+    };
+    let spec = RunwaySpec {
+        value: total,
+        mu,
+        sigma,
+        months: a.months,
+        paths: a.paths,
+        seed: a.seed,
+        floor_months: policy.runway_floor_months,
+    };
+    let t0 = std::time::Instant::now();
+    let r = runway(&policy.spending, &spec);
+    let secs = t0.elapsed().as_secs_f64();
+    if let Some(p) = &a.html {
+        write_atomic(p, fan_html(&r, &spec).as_bytes())?;
+    }
+    if a.t.json {
+        println!("{}", serde_json::to_string_pretty(&serde_json::json!({"spec": spec, "runway": r}))?);
+        return Ok(());
+    }
+    let mut t = table(&["month", "p5", "p25", "median", "p75", "p95"]);
+    for m in (11..a.months).step_by(12).chain(std::iter::once(a.months - 1)).collect::<std::collections::BTreeSet<_>>()
+    {
+        let f = r.fan[m];
+        let mut row = vec![(m + 1).to_string()];
+        row.extend(f.iter().map(|v| group_thousands(&format!("{v:.0}"))));
+        t.add_row(row);
+    }
+    right(&mut t, &[0, 1, 2, 3, 4, 5]);
+    println!("{t}");
+    println!(
+        "{} paths × {} months in {secs:.2} s · monthly μ {mu:.4}, σ {sigma:.4} · P(value below {} months of spending) {:.2}% · P(depleted) {:.2}%{}",
+        a.paths,
+        a.months,
+        policy.runway_floor_months,
+        r.p_below_floor * 100.0,
+        r.p_depleted * 100.0,
+        r.median_depletion_month.map(|m| format!(" · median depletion month {m}")).unwrap_or_default()
+    );
+    Ok(())
+}
+
+fn fan_html(r: &Runway, spec: &RunwaySpec) -> String {
+    let (w, h) = (800.0, 320.0);
+    let max = r.fan.iter().map(|f| f[4]).fold(1.0f64, f64::max);
+    let x = |m: usize| 50.0 + w * (m as f64 + 1.0) / spec.months as f64;
+    let y = |v: f64| 10.0 + h - h * v / max;
+    let band = |lo: usize, hi: usize, colour: &str| {
+        let mut pts: Vec<String> = (0..r.fan.len()).map(|m| format!("{:.1},{:.1}", x(m), y(r.fan[m][hi]))).collect();
+        pts.extend((0..r.fan.len()).rev().map(|m| format!("{:.1},{:.1}", x(m), y(r.fan[m][lo]))));
+        format!("<polygon points=\"{}\" fill=\"{colour}\" stroke=\"none\"/>", pts.join(" "))
+    };
+    let median: Vec<String> = (0..r.fan.len()).map(|m| format!("{:.1},{:.1}", x(m), y(r.fan[m][2]))).collect();
+    let svg = format!(
+        "<h2>Treasury value: 5–95% and 25–75% of {} paths, median line</h2><svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{}\" font-family=\"sans-serif\" font-size=\"11\">{}{}<polyline fill=\"none\" stroke=\"#1c2a6e\" stroke-width=\"2\" points=\"{}\"/><text x=\"50\" y=\"{}\">month 1 … {}</text><text x=\"4\" y=\"20\">{}</text></svg>",
+        spec.paths,
+        w + 80.0,
+        h + 40.0,
+        band(0, 4, "#c9d3f5"),
+        band(1, 3, "#8fa3ea"),
+        median.join(" "),
+        h + 30.0,
+        spec.months,
+        group_thousands(&format!("{max:.0}"))
+    );
+    let summary = vec![
+        format!("start {:.0} · monthly μ {:.4} σ {:.4} · seed {}", spec.value, spec.mu, spec.sigma, spec.seed),
+        format!(
+            "P(below the {}-month floor) {:.2}% · P(depleted) {:.2}%",
+            spec.floor_months,
+            r.p_below_floor * 100.0,
+            r.p_depleted * 100.0
+        ),
+    ];
+    crate::html::page("allonet treasury runway", &summary, &svg, &[], &[])
+}
+
+pub fn run_stress(a: &TreasuryArgs) -> Result<()> {
+    let (policy, h, _) = load(a)?;
+    let spend = monthly_spending(&policy, h.values().sum());
+    let results: Vec<_> = builtin(&policy, &h).iter().map(|s| apply(&policy, &h, s, spend)).collect();
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&results)?);
+        return Ok(());
+    }
+    let mut t = table(&["scenario", "before", "after", "change", "breaches it causes"]);
+    for r in &results {
+        t.add_row(vec![
+            r.scenario.clone(),
+            group_thousands(&format!("{:.0}", r.before)),
+            group_thousands(&format!("{:.0}", r.after)),
+            format!("{:+.1}%", (r.after / r.before - 1.0) * 100.0),
+            if r.violations.is_empty() {
+                "none".into()
+            } else {
+                r.violations.iter().map(|v| v.rule.clone()).collect::<Vec<_>>().join("; ")
+            },
+        ]);
+    }
+    right(&mut t, &[1, 2, 3]);
+    println!("{t}");
+    Ok(())
+}
