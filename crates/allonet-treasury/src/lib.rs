@@ -6,6 +6,7 @@
 pub mod policy;
 pub mod risk;
 pub mod spending;
+pub mod optim;
 pub mod stress;
 
 #[cfg(test)]

@@ -1,0 +1,175 @@
+//! Portfolio optimisers on the `clarabel` interior-point solver, with PyPortfolioOpt's inputs and
+//! formulations (mean historical return with compounding, sample covariance, long-only bounds).
+//!
+//! Sources: Markowitz, "Portfolio Selection", J. Finance 7 (1952); the max-Sharpe change of variables of
+//! Cornuéjols & Tütüncü, *Optimization Methods in Finance* (2007) §8.2, as PyPortfolioOpt
+//! (robertmartin8/PyPortfolioOpt, `efficient_frontier.py`) uses it.
+
+use clarabel::algebra::CscMatrix;
+use clarabel::solver::{DefaultSettingsBuilder, DefaultSolver, IPSolver, SolverStatus, SupportedConeT};
+
+/// Expected returns and covariance, annualised.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Inputs {
+    /// Asset names.
+    pub assets: Vec<String>,
+    /// Expected annual returns.
+    pub mu: Vec<f64>,
+    /// Annual covariance.
+    pub cov: Vec<Vec<f64>>,
+}
+
+/// PyPortfolioOpt's defaults from a price matrix with possible leading gaps (NaN): daily simple returns,
+/// `mean_historical_return` = (Π(1 + r))^(252 / count) − 1 per asset, and the pairwise-complete sample
+/// covariance × 252 (pandas `DataFrame.cov`).
+pub fn pypfopt_inputs(assets: &[String], prices: &[Vec<f64>], frequency: f64) -> Inputs {
+    let r: Vec<Vec<f64>> = prices.iter().map(|p| p.windows(2).map(|w| w[1] / w[0] - 1.0).collect()).collect();
+    let mu = r
+        .iter()
+        .map(|x| {
+            let ok: Vec<f64> = x.iter().copied().filter(|v| v.is_finite()).collect();
+            ok.iter().map(|v| 1.0 + v).product::<f64>().powf(frequency / ok.len() as f64) - 1.0
+        })
+        .collect();
+    let k = r.len();
+    let mut cov = vec![vec![0.0; k]; k];
+    for i in 0..k {
+        for j in 0..=i {
+            let pairs: Vec<(f64, f64)> =
+                r[i].iter().zip(&r[j]).filter(|(a, b)| a.is_finite() && b.is_finite()).map(|(a, b)| (*a, *b)).collect();
+            let n = pairs.len() as f64;
+            let (ma, mb) = (pairs.iter().map(|p| p.0).sum::<f64>() / n, pairs.iter().map(|p| p.1).sum::<f64>() / n);
+            let c = pairs.iter().map(|(a, b)| (a - ma) * (b - mb)).sum::<f64>() / (n - 1.0) * frequency;
+            cov[i][j] = c;
+            cov[j][i] = c;
+        }
+    }
+    Inputs { assets: assets.to_vec(), mu, cov }
+}
+
+/// Why an optimisation failed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("the optimiser did not converge: {0}")]
+pub struct OptimError(pub String);
+
+/// min ½xᵀPx + qᵀx subject to equalities E x = e and inequalities G x ≤ g.
+fn qp(p: &[Vec<f64>], q: &[f64], eq: &[(Vec<f64>, f64)], ineq: &[(Vec<f64>, f64)]) -> Result<Vec<f64>, OptimError> {
+    let n = q.len();
+    // upper triangle of P, column by column
+    let (mut colptr, mut rowval, mut nzval) = (vec![0usize], Vec::new(), Vec::new());
+    for j in 0..n {
+        for (i, row) in p.iter().enumerate().take(j + 1) {
+            if row[j] != 0.0 {
+                rowval.push(i);
+                nzval.push(row[j]);
+            }
+        }
+        colptr.push(rowval.len());
+    }
+    let pm = CscMatrix::new(n, n, colptr, rowval, nzval);
+    let rows: Vec<&(Vec<f64>, f64)> = eq.iter().chain(ineq).collect();
+    let m = rows.len();
+    let (mut colptr, mut rowval, mut nzval) = (vec![0usize], Vec::new(), Vec::new());
+    for j in 0..n {
+        for (i, r) in rows.iter().enumerate() {
+            if r.0[j] != 0.0 {
+                rowval.push(i);
+                nzval.push(r.0[j]);
+            }
+        }
+        colptr.push(rowval.len());
+    }
+    let am = CscMatrix::new(m, n, colptr, rowval, nzval);
+    let b: Vec<f64> = rows.iter().map(|r| r.1).collect();
+    let cones = [SupportedConeT::ZeroConeT(eq.len()), SupportedConeT::NonnegativeConeT(ineq.len())];
+    let settings = DefaultSettingsBuilder::default()
+        .verbose(false)
+        .tol_gap_abs(1e-12)
+        .tol_gap_rel(1e-12)
+        .tol_feas(1e-12)
+        .max_iter(500)
+        .build()
+        .map_err(|e| OptimError(format!("{e:?}")))?;
+    let mut s = DefaultSolver::new(&pm, q, &am, &b, &cones, settings).map_err(|e| OptimError(format!("{e:?}")))?;
+    s.solve();
+    match s.solution.status {
+        SolverStatus::Solved | SolverStatus::AlmostSolved => Ok(s.solution.x.clone()),
+        other => Err(OptimError(format!("{other:?}"))),
+    }
+}
+
+fn unit(n: usize, i: usize, v: f64) -> Vec<f64> {
+    let mut r = vec![0.0; n];
+    r[i] = v;
+    r
+}
+
+/// Long-only bounds 0 ≤ wᵢ ≤ upperᵢ as inequality rows over `n` variables (the first `k` of them).
+fn bounds(n: usize, upper: &[f64]) -> Vec<(Vec<f64>, f64)> {
+    let mut v = Vec::new();
+    for (i, &u) in upper.iter().enumerate() {
+        v.push((unit(n, i, -1.0), 0.0));
+        v.push((unit(n, i, 1.0), u));
+    }
+    v
+}
+
+/// Minimum volatility: min wᵀΣw, Σw = 1, 0 ≤ w ≤ upper.
+pub fn min_volatility(x: &Inputs, upper: &[f64]) -> Result<Vec<f64>, OptimError> {
+    let n = x.mu.len();
+    let p: Vec<Vec<f64>> = x.cov.iter().map(|r| r.iter().map(|v| 2.0 * v).collect()).collect();
+    qp(&p, &vec![0.0; n], &[(vec![1.0; n], 1.0)], &bounds(n, upper))
+}
+
+/// Efficient return: min wᵀΣw subject to μᵀw ≥ target, Σw = 1, bounds.
+pub fn efficient_return(x: &Inputs, target: f64, upper: &[f64]) -> Result<Vec<f64>, OptimError> {
+    let n = x.mu.len();
+    let p: Vec<Vec<f64>> = x.cov.iter().map(|r| r.iter().map(|v| 2.0 * v).collect()).collect();
+    let mut ineq = bounds(n, upper);
+    ineq.push((x.mu.iter().map(|m| -m).collect(), -target));
+    qp(&p, &vec![0.0; n], &[(vec![1.0; n], 1.0)], &ineq)
+}
+
+/// Maximum quadratic utility: max μᵀw − (δ/2) wᵀΣw, Σw = 1, bounds.
+pub fn max_quadratic_utility(x: &Inputs, delta: f64, upper: &[f64]) -> Result<Vec<f64>, OptimError> {
+    let n = x.mu.len();
+    let p: Vec<Vec<f64>> = x.cov.iter().map(|r| r.iter().map(|v| delta * v).collect()).collect();
+    let q: Vec<f64> = x.mu.iter().map(|m| -m).collect();
+    qp(&p, &q, &[(vec![1.0; n], 1.0)], &bounds(n, upper))
+}
+
+/// Maximum Sharpe ratio (long only, upper bounds): with y = k·w, min yᵀΣy s.t. (μ − rf)ᵀy = 1,
+/// Σy = k, 0 ≤ y ≤ k·upper, k ≥ 0; then w = y / k.
+pub fn max_sharpe(x: &Inputs, rf: f64, upper: &[f64]) -> Result<Vec<f64>, OptimError> {
+    let n = x.mu.len();
+    let nv = n + 1;
+    let mut p = vec![vec![0.0; nv]; nv];
+    for i in 0..n {
+        for j in 0..n {
+            p[i][j] = 2.0 * x.cov[i][j];
+        }
+    }
+    let mut excess: Vec<f64> = x.mu.iter().map(|m| m - rf).collect();
+    excess.push(0.0);
+    let mut sum = vec![1.0; nv];
+    sum[n] = -1.0;
+    let mut ineq = Vec::new();
+    for (i, &u) in upper.iter().enumerate() {
+        ineq.push((unit(nv, i, -1.0), 0.0));
+        let mut r = unit(nv, i, 1.0);
+        r[n] = -u;
+        ineq.push((r, 0.0));
+    }
+    ineq.push((unit(nv, n, -1.0), 0.0));
+    let y = qp(&p, &vec![0.0; nv], &[(excess, 1.0), (sum, 0.0)], &ineq)?;
+    let k = y[n];
+    Ok(y[..n].iter().map(|v| v / k).collect())
+}
+
+/// (expected return, volatility, Sharpe ratio at `rf`) of weights.
+pub fn performance(x: &Inputs, w: &[f64], rf: f64) -> (f64, f64, f64) {
+    let ret: f64 = x.mu.iter().zip(w).map(|(m, v)| m * v).sum();
+    let var: f64 = (0..w.len()).map(|i| (0..w.len()).map(|j| w[i] * x.cov[i][j] * w[j]).sum::<f64>()).sum();
+    let vol = var.sqrt();
+    (ret, vol, (ret - rf) / vol)
+}
