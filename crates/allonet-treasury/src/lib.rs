@@ -3,10 +3,10 @@
 //! A DAO treasury managed like an endowment inside a policy token holders approved: the [`policy::Policy`]
 //! and its breaches, risk from price history ([`risk`]), spending rules and runway by Monte Carlo
 //! ([`spending`]), and stress scenarios ([`stress`]). Pure functions; files are read by the caller.
+pub mod optim;
 pub mod policy;
 pub mod risk;
 pub mod spending;
-pub mod optim;
 pub mod stress;
 
 #[cfg(test)]

@@ -173,3 +173,121 @@ pub fn performance(x: &Inputs, w: &[f64], rf: f64) -> (f64, f64, f64) {
     let vol = var.sqrt();
     (ret, vol, (ret - rf) / vol)
 }
+
+/// Pairwise-complete sample covariance of return series that may hold NaN (pandas `DataFrame.cov`).
+pub fn pairwise_cov(r: &[Vec<f64>]) -> Vec<Vec<f64>> {
+    let k = r.len();
+    let mut cov = vec![vec![0.0; k]; k];
+    for i in 0..k {
+        for j in 0..=i {
+            let pairs: Vec<(f64, f64)> =
+                r[i].iter().zip(&r[j]).filter(|(a, b)| a.is_finite() && b.is_finite()).map(|(a, b)| (*a, *b)).collect();
+            let n = pairs.len() as f64;
+            let (ma, mb) = (pairs.iter().map(|p| p.0).sum::<f64>() / n, pairs.iter().map(|p| p.1).sum::<f64>() / n);
+            let c = pairs.iter().map(|(a, b)| (a - ma) * (b - mb)).sum::<f64>() / (n - 1.0);
+            cov[i][j] = c;
+            cov[j][i] = c;
+        }
+    }
+    cov
+}
+
+/// Pairwise-complete correlation (pandas `DataFrame.corr`).
+pub fn pairwise_corr(r: &[Vec<f64>]) -> Vec<Vec<f64>> {
+    let k = r.len();
+    let mut c = vec![vec![1.0; k]; k];
+    for i in 0..k {
+        for j in 0..i {
+            let pairs: Vec<(f64, f64)> =
+                r[i].iter().zip(&r[j]).filter(|(a, b)| a.is_finite() && b.is_finite()).map(|(a, b)| (*a, *b)).collect();
+            let n = pairs.len() as f64;
+            let (ma, mb) = (pairs.iter().map(|p| p.0).sum::<f64>() / n, pairs.iter().map(|p| p.1).sum::<f64>() / n);
+            let sab: f64 = pairs.iter().map(|(a, b)| (a - ma) * (b - mb)).sum();
+            let saa: f64 = pairs.iter().map(|(a, _)| (a - ma).powi(2)).sum();
+            let sbb: f64 = pairs.iter().map(|(_, b)| (b - mb).powi(2)).sum();
+            c[i][j] = sab / (saa * sbb).sqrt();
+            c[j][i] = c[i][j];
+        }
+    }
+    c
+}
+
+/// Hierarchical risk parity (López de Prado, "Building Diversified Portfolios that Outperform Out of
+/// Sample", J. Portfolio Management 42(4), 2016): single-linkage clustering on d = √((1 − ρ)/2), leaves in the
+/// tree's pre-order, then recursive bisection weighting each half by the inverse of its inverse-variance
+/// portfolio's variance.
+pub fn hrp(cov: &[Vec<f64>], corr: &[Vec<f64>]) -> Vec<f64> {
+    let n = cov.len();
+    let d = |i: usize, j: usize| ((1.0 - corr[i][j]) / 2.0).max(0.0).sqrt();
+    // single linkage, merges recorded as scipy does: (smaller id, larger id), new ids n, n+1, …
+    let mut members: Vec<Option<Vec<usize>>> = (0..n).map(|i| Some(vec![i])).collect();
+    let mut children: Vec<(usize, usize)> = Vec::new();
+    for _ in 0..n.saturating_sub(1) {
+        let active: Vec<usize> = (0..members.len()).filter(|&c| members[c].is_some()).collect();
+        let mut best = (f64::INFINITY, 0, 0);
+        for (x, &a) in active.iter().enumerate() {
+            for &b in &active[x + 1..] {
+                let ma = members[a].as_ref().expect("active");
+                let mb = members[b].as_ref().expect("active");
+                let dist = ma
+                    .iter()
+                    .flat_map(|&i| mb.iter().map(move |&j| (i, j)))
+                    .map(|(i, j)| d(i, j))
+                    .fold(f64::INFINITY, f64::min);
+                if dist < best.0 {
+                    best = (dist, a, b);
+                }
+            }
+        }
+        let (_, a, b) = best;
+        let mut merged = members[a].take().expect("active");
+        merged.extend(members[b].take().expect("active"));
+        members.push(Some(merged));
+        children.push((a.min(b), a.max(b)));
+    }
+    // pre-order of leaves, left child first
+    let mut order = Vec::with_capacity(n);
+    let mut stack = vec![if n > 1 { 2 * n - 2 } else { 0 }];
+    while let Some(c) = stack.pop() {
+        if c < n {
+            order.push(c);
+        } else {
+            let (l, r) = children[c - n];
+            stack.push(r);
+            stack.push(l);
+        }
+    }
+    let cluster_var = |idx: &[usize]| {
+        let ivp: Vec<f64> = idx.iter().map(|&i| 1.0 / cov[i][i]).collect();
+        let s: f64 = ivp.iter().sum();
+        let w: Vec<f64> = ivp.iter().map(|v| v / s).collect();
+        idx.iter()
+            .enumerate()
+            .map(|(a, &i)| idx.iter().enumerate().map(|(b, &j)| w[a] * cov[i][j] * w[b]).sum::<f64>())
+            .sum::<f64>()
+    };
+    let mut w = vec![1.0; n];
+    let mut items: Vec<Vec<usize>> = vec![order];
+    while !items.is_empty() {
+        let mut next = Vec::new();
+        for it in items {
+            if it.len() < 2 {
+                continue;
+            }
+            let half = it.len() / 2;
+            let (l, r) = (it[..half].to_vec(), it[half..].to_vec());
+            let (vl, vr) = (cluster_var(&l), cluster_var(&r));
+            let alpha = 1.0 - vl / (vl + vr);
+            for &i in &l {
+                w[i] *= alpha;
+            }
+            for &i in &r {
+                w[i] *= 1.0 - alpha;
+            }
+            next.push(l);
+            next.push(r);
+        }
+        items = next;
+    }
+    w
+}
