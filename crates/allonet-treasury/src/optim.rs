@@ -5,6 +5,8 @@
 //! Cornuéjols & Tütüncü, *Optimization Methods in Finance* (2007) §8.2, as PyPortfolioOpt
 //! (robertmartin8/PyPortfolioOpt, `efficient_frontier.py`) uses it.
 
+#![allow(clippy::needless_range_loop)] // matrix code indexes rows and columns
+
 use clarabel::algebra::CscMatrix;
 use clarabel::solver::{DefaultSettingsBuilder, DefaultSolver, IPSolver, SolverStatus, SupportedConeT};
 
