@@ -293,3 +293,165 @@ pub fn hrp(cov: &[Vec<f64>], corr: &[Vec<f64>]) -> Vec<f64> {
     }
     w
 }
+
+/// Efficient risk: max μᵀw subject to √(wᵀΣw) ≤ target volatility, Σw = 1, bounds; a second-order cone
+/// program (Σ = LLᵀ, ‖Lᵀw‖ ≤ σ).
+pub fn efficient_risk(x: &Inputs, target_vol: f64, upper: &[f64]) -> Result<Vec<f64>, OptimError> {
+    let n = x.mu.len();
+    let l = cholesky(&x.cov).ok_or_else(|| OptimError("the covariance matrix is not positive definite".into()))?;
+    let p = vec![vec![0.0; n]; n];
+    let q: Vec<f64> = x.mu.iter().map(|m| -m).collect();
+    // rows: equality, bounds (nonnegative cone), then the cone block [σ; Lᵀw]
+    let eq = vec![(vec![1.0; n], 1.0)];
+    let ineq = bounds(n, upper);
+    let mut soc: Vec<(Vec<f64>, f64)> = vec![(vec![0.0; n], target_vol)];
+    for i in 0..n {
+        // s_i = 0 − (−Lᵀ w)_i = (Lᵀ w)_i
+        soc.push(((0..n).map(|j| -l[j][i]).collect(), 0.0));
+    }
+    qp_cones(&p, &q, &eq, &ineq, &soc)
+}
+
+fn cholesky(a: &[Vec<f64>]) -> Option<Vec<Vec<f64>>> {
+    let n = a.len();
+    let mut l = vec![vec![0.0; n]; n];
+    for j in 0..n {
+        let s = a[j][j] - (0..j).map(|k| l[j][k] * l[j][k]).sum::<f64>();
+        if s <= 0.0 {
+            return None;
+        }
+        l[j][j] = s.sqrt();
+        for i in j + 1..n {
+            l[i][j] = (a[i][j] - (0..j).map(|k| l[i][k] * l[j][k]).sum::<f64>()) / l[j][j];
+        }
+    }
+    Some(l)
+}
+
+/// Like `qp`, with an extra second-order-cone block (first row the bound, the rest the vector).
+fn qp_cones(
+    p: &[Vec<f64>],
+    q: &[f64],
+    eq: &[(Vec<f64>, f64)],
+    ineq: &[(Vec<f64>, f64)],
+    soc: &[(Vec<f64>, f64)],
+) -> Result<Vec<f64>, OptimError> {
+    let n = q.len();
+    let (mut colptr, mut rowval, mut nzval) = (vec![0usize], Vec::new(), Vec::new());
+    for j in 0..n {
+        for (i, row) in p.iter().enumerate().take(j + 1) {
+            if row[j] != 0.0 {
+                rowval.push(i);
+                nzval.push(row[j]);
+            }
+        }
+        colptr.push(rowval.len());
+    }
+    let pm = CscMatrix::new(n, n, colptr, rowval, nzval);
+    let rows: Vec<&(Vec<f64>, f64)> = eq.iter().chain(ineq).chain(soc).collect();
+    let m = rows.len();
+    let (mut colptr, mut rowval, mut nzval) = (vec![0usize], Vec::new(), Vec::new());
+    for j in 0..n {
+        for (i, r) in rows.iter().enumerate() {
+            if r.0[j] != 0.0 {
+                rowval.push(i);
+                nzval.push(r.0[j]);
+            }
+        }
+        colptr.push(rowval.len());
+    }
+    let am = CscMatrix::new(m, n, colptr, rowval, nzval);
+    let b: Vec<f64> = rows.iter().map(|r| r.1).collect();
+    let mut cones = vec![SupportedConeT::ZeroConeT(eq.len()), SupportedConeT::NonnegativeConeT(ineq.len())];
+    if !soc.is_empty() {
+        cones.push(SupportedConeT::SecondOrderConeT(soc.len()));
+    }
+    let settings = DefaultSettingsBuilder::default()
+        .verbose(false)
+        .tol_gap_abs(1e-11)
+        .tol_gap_rel(1e-11)
+        .tol_feas(1e-11)
+        .max_iter(500)
+        .build()
+        .map_err(|e| OptimError(format!("{e:?}")))?;
+    let mut s = DefaultSolver::new(&pm, q, &am, &b, &cones, settings).map_err(|e| OptimError(format!("{e:?}")))?;
+    s.solve();
+    match s.solution.status {
+        SolverStatus::Solved | SolverStatus::AlmostSolved => Ok(s.solution.x.clone()),
+        other => Err(OptimError(format!("{other:?}"))),
+    }
+}
+
+/// Minimum CVaR at level β over historical scenarios (Rockafellar & Uryasev, "Optimization of conditional
+/// value-at-risk", J. Risk 2, 2000): min α + Σ u_t / ((1 − β)T) with u_t ≥ −r_tᵀw − α, u ≥ 0; a linear program.
+pub fn min_cvar(scenarios: &[Vec<f64>], beta: f64, upper: &[f64]) -> Result<Vec<f64>, OptimError> {
+    let n = upper.len();
+    let t = scenarios.len();
+    let nv = n + 1 + t;
+    let p = vec![vec![0.0; nv]; nv];
+    let mut q = vec![0.0; nv];
+    q[n] = 1.0;
+    for v in q.iter_mut().skip(n + 1) {
+        *v = 1.0 / ((1.0 - beta) * t as f64);
+    }
+    let mut eq_row = vec![0.0; nv];
+    eq_row[..n].iter_mut().for_each(|v| *v = 1.0);
+    let mut ineq = Vec::with_capacity(2 * n + 2 * t);
+    for (i, &u) in upper.iter().enumerate() {
+        ineq.push((unit(nv, i, -1.0), 0.0));
+        ineq.push((unit(nv, i, 1.0), u));
+    }
+    for (k, r) in scenarios.iter().enumerate() {
+        // −r·w − α − u_k ≤ 0
+        let mut row = vec![0.0; nv];
+        for i in 0..n {
+            row[i] = -r[i];
+        }
+        row[n] = -1.0;
+        row[n + 1 + k] = -1.0;
+        ineq.push((row, 0.0));
+        ineq.push((unit(nv, n + 1 + k, -1.0), 0.0));
+    }
+    let x = qp_cones(&p, &q, &[(eq_row, 1.0)], &ineq, &[])?;
+    Ok(x[..n].to_vec())
+}
+
+/// Risk parity (equal risk contributions wᵢ(Σw)ᵢ), long only: Newton's method on the convex
+/// ½ yᵀΣy − (1/n) Σ ln yᵢ, whose minimiser normalised to sum 1 has equal contributions (Spinu, "An
+/// algorithm for computing risk parity weights", 2013).
+pub fn risk_parity(cov: &[Vec<f64>]) -> Vec<f64> {
+    let n = cov.len();
+    let b = 1.0 / n as f64;
+    let mut y: Vec<f64> = (0..n).map(|i| 1.0 / cov[i][i].sqrt()).collect();
+    for _ in 0..100 {
+        let sy: Vec<f64> = (0..n).map(|i| (0..n).map(|j| cov[i][j] * y[j]).sum()).collect();
+        let g: Vec<f64> = (0..n).map(|i| sy[i] - b / y[i]).collect();
+        if g.iter().map(|v| v * v).sum::<f64>().sqrt() < 1e-14 {
+            break;
+        }
+        let mut h = cov.to_vec();
+        for i in 0..n {
+            h[i][i] += b / (y[i] * y[i]);
+        }
+        let l = cholesky(&h).expect("Hessian is positive definite");
+        // solve H d = g
+        let mut z = vec![0.0; n];
+        for i in 0..n {
+            z[i] = (g[i] - (0..i).map(|k| l[i][k] * z[k]).sum::<f64>()) / l[i][i];
+        }
+        let mut d = vec![0.0; n];
+        for i in (0..n).rev() {
+            d[i] = (z[i] - (i + 1..n).map(|k| l[k][i] * d[k]).sum::<f64>()) / l[i][i];
+        }
+        // damped step keeping y positive
+        let mut step = 1.0;
+        while (0..n).any(|i| y[i] - step * d[i] <= 0.0) {
+            step *= 0.5;
+        }
+        for i in 0..n {
+            y[i] -= step * d[i];
+        }
+    }
+    let s: f64 = y.iter().sum();
+    y.iter().map(|v| v / s).collect()
+}

@@ -70,3 +70,28 @@ fn hierarchical_risk_parity_matches_pypfopt_weights() {
     }
     assert_eq!(checked, 20);
 }
+
+#[test]
+fn efficient_risk_min_cvar_and_risk_parity_behave() {
+    use allonet_treasury::optim::{efficient_risk, min_cvar, risk_parity};
+    let x = inputs();
+    let up = vec![1.0; x.mu.len()];
+    // at the min-volatility portfolio's risk, efficient risk cannot beat it on volatility, and it returns at least as much
+    let (mr, mv, _) = performance(&x, &min_volatility(&x, &up).unwrap(), 0.02);
+    let w = efficient_risk(&x, 0.2, &up).unwrap();
+    let (r, v, _) = performance(&x, &w, 0.02);
+    assert!(v <= 0.2 + 1e-6 && r > mr && v > mv, "{r} {v}");
+    // max Sharpe's volatility gives back max Sharpe's return (the frontier is consistent)
+    let (sr, sv, _) = performance(&x, &max_sharpe(&x, 0.02, &up).unwrap(), 0.02);
+    let (r2, _, _) = performance(&x, &efficient_risk(&x, sv, &up).unwrap(), 0.02);
+    assert!((r2 - sr).abs() < 1e-5, "{r2} vs {sr}");
+    // risk parity: equal risk contributions
+    let w = risk_parity(&x.cov);
+    let sw: Vec<f64> = (0..w.len()).map(|i| (0..w.len()).map(|j| x.cov[i][j] * w[j]).sum::<f64>() * w[i]).collect();
+    let m = sw.iter().sum::<f64>() / sw.len() as f64;
+    assert!(sw.iter().all(|c| (c - m).abs() < 1e-10 * m.max(1e-12) + 1e-14), "{sw:?}");
+    // min CVaR on scenarios where asset 0 never loses: all weight there
+    let scen: Vec<Vec<f64>> = (0..200).map(|t| vec![0.001, if t % 10 == 0 { -0.2 } else { 0.02 }]).collect();
+    let w = min_cvar(&scen, 0.95, &[1.0, 1.0]).unwrap();
+    assert!((w[0] - 1.0).abs() < 1e-6, "{w:?}");
+}
