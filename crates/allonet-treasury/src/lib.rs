@@ -5,6 +5,7 @@
 //! ([`spending`]), and stress scenarios ([`stress`]). Pure functions; files are read by the caller.
 pub mod optim;
 pub mod policy;
+pub mod rebalance;
 pub mod risk;
 pub mod spending;
 pub mod stress;
@@ -71,5 +72,28 @@ mod tests {
         let e =
             Policy::from_toml("p.toml", &POLICY.replace("tier = 1", "tier = 1\ncolour = 2")).unwrap_err().to_string();
         assert!(e.starts_with("p.toml: line"), "{e}");
+    }
+
+    #[test]
+    fn rebalancing_returns_to_target_in_tranches_and_nets_to_zero() {
+        let p = Policy::from_toml("p.toml", POLICY).unwrap();
+        let h: BTreeMap<String, f64> =
+            [("USDC", 100_000.0), ("ETH", 800_000.0), ("aUSDC", 100_000.0), ("DOGE", 5_000.0)]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect();
+        let plan = crate::rebalance::rebalance(&p, &h, 1_000.0, None);
+        let net: f64 = plan.trades.iter().map(|t| t.amount).sum();
+        assert!(net.abs() < 1e-6, "buys and sells net to zero: {net}");
+        let total: f64 = h.values().sum();
+        for t in &plan.trades {
+            assert!(t.tranches.iter().all(|x| x.abs() <= 0.05 * total + 1e-6));
+            assert!((t.tranches.iter().sum::<f64>() - t.amount).abs() < 1e-6);
+        }
+        assert!(p
+            .violations(&plan.after.iter().map(|(a, w)| (a.clone(), w * total)).collect(), 0.0)
+            .iter()
+            .all(|v| v.rule == "minimum stablecoin share" || v.rule == "runway floor"));
+        assert!(!plan.after.contains_key("DOGE"));
     }
 }
