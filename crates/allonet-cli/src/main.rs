@@ -114,6 +114,9 @@ fn main() {
         Command::Treasury(treasury::TreasuryCommand::Report(a)) => treasury::run_report(a),
         Command::Treasury(treasury::TreasuryCommand::Runway(a)) => treasury::run_runway(a),
         Command::Treasury(treasury::TreasuryCommand::Stress(a)) => treasury::run_stress(a),
+        Command::Treasury(treasury::TreasuryCommand::Optimize(a)) => treasury::run_optimize(a),
+        Command::Treasury(treasury::TreasuryCommand::Rebalance(a)) => treasury::run_rebalance(a),
+        Command::Treasury(treasury::TreasuryCommand::Backtest(a)) => treasury::run_backtest(a),
         Command::Gov(c) => match c {
             gov::GovCommand::Init(a) => gov::run_init(a),
             gov::GovCommand::Propose(a) => gov::run_propose(a),

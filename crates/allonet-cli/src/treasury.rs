@@ -27,6 +27,349 @@ pub enum TreasuryCommand {
     Runway(RunwayArgs),
     /// Named stress scenarios (stablecoin depeg, ETH −80%, correlation break, protocol loss) and the breaches they cause.
     Stress(TreasuryArgs),
+    /// Optimal weights within the policy's caps: min-vol, max-sharpe, efficient-return, efficient-risk, utility, min-cvar, risk-parity, hrp.
+    #[command(
+        after_help = "Example:\n  allonet treasury optimize --policy examples/treasury/policy.toml --prices examples/treasury/prices.csv --method max-sharpe"
+    )]
+    Optimize(OptimizeArgs),
+    /// The trades (in tranches) that bring holdings back inside the bands, and the cost of not trading.
+    Rebalance(RebalanceArgs),
+    /// Backtest the policy's targets (band rebalancing) against a benchmark (default 60/40 ETH/USDC, monthly).
+    #[command(
+        after_help = "Example:\n  allonet treasury backtest --policy examples/treasury/policy.toml --prices examples/treasury/prices.csv --html backtest.html"
+    )]
+    Backtest(BacktestArgs),
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum Method {
+    MinVol,
+    MaxSharpe,
+    EfficientReturn,
+    EfficientRisk,
+    Utility,
+    MinCvar,
+    RiskParity,
+    Hrp,
+}
+
+#[derive(clap::Args)]
+pub struct OptimizeArgs {
+    /// Policy TOML (its caps bound every weight).
+    #[arg(long)]
+    pub policy: PathBuf,
+    /// Daily prices CSV.
+    #[arg(long)]
+    pub prices: PathBuf,
+    /// Method.
+    #[arg(long, value_enum, default_value_t = Method::MinVol)]
+    pub method: Method,
+    /// Target return (efficient-return) or volatility (efficient-risk), annual.
+    #[arg(long)]
+    pub target: Option<f64>,
+    /// Risk-free rate, annual.
+    #[arg(long, default_value_t = 0.02)]
+    pub rf: f64,
+    /// Risk aversion δ for utility.
+    #[arg(long, default_value_t = 2.0)]
+    pub delta: f64,
+    /// Periods per year of the prices (365 for crypto, 252 for equities).
+    #[arg(long, default_value_t = 365.0)]
+    pub frequency: f64,
+    /// JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(clap::Args)]
+pub struct RebalanceArgs {
+    #[command(flatten)]
+    pub t: TreasuryArgs,
+    /// Skip trades smaller than this.
+    #[arg(long, default_value_t = 1000.0)]
+    pub min_trade: f64,
+}
+
+#[derive(clap::Args)]
+pub struct BacktestArgs {
+    /// Policy TOML.
+    #[arg(long)]
+    pub policy: PathBuf,
+    /// Daily prices CSV.
+    #[arg(long)]
+    pub prices: PathBuf,
+    /// Benchmark weights, e.g. ETH=0.6,USDC=0.4 (rebalanced monthly).
+    #[arg(long, default_value = "ETH=0.6,USDC=0.4")]
+    pub benchmark: String,
+    /// Periods per year of the prices.
+    #[arg(long, default_value_t = 365.0)]
+    pub frequency: f64,
+    /// JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// HTML report with value and drawdown charts.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+}
+
+fn read_policy(path: &PathBuf) -> Result<Policy> {
+    let name = path.display().to_string();
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {name}"))?;
+    Ok(Policy::from_toml(&name, &text)?)
+}
+
+fn read_prices(path: &PathBuf) -> Result<Prices> {
+    Ok(prices_from_table(&Table::read(path)?)?)
+}
+
+/// Policy assets with prices, in price-column order, and their caps.
+fn policy_columns(policy: &Policy, p: &Prices) -> Result<(Vec<usize>, Vec<f64>)> {
+    let mut cols = Vec::new();
+    let mut caps = Vec::new();
+    for name in policy.assets.keys() {
+        let c = p
+            .assets
+            .iter()
+            .position(|a| a == name)
+            .with_context(|| format!("the price file has no column for `{name}`"))?;
+        cols.push(c);
+        caps.push(policy.assets[name].cap);
+    }
+    Ok((cols, caps))
+}
+
+pub fn run_optimize(a: &OptimizeArgs) -> Result<()> {
+    use allonet_treasury::optim::*;
+    let policy = read_policy(&a.policy)?;
+    let p = read_prices(&a.prices)?;
+    let (cols, caps) = policy_columns(&policy, &p)?;
+    let names: Vec<String> = policy.assets.keys().cloned().collect();
+    let sub: Vec<Vec<f64>> = cols.iter().map(|&c| p.prices[c].clone()).collect();
+    let x = pypfopt_inputs(&names, &sub, a.frequency);
+    let need = |what: &str| a.target.with_context(|| format!("--target is needed for {what}"));
+    let w = match a.method {
+        Method::MinVol => min_volatility(&x, &caps)?,
+        Method::MaxSharpe => max_sharpe(&x, a.rf, &caps)?,
+        Method::EfficientReturn => efficient_return(&x, need("efficient-return")?, &caps)?,
+        Method::EfficientRisk => efficient_risk(&x, need("efficient-risk")?, &caps)?,
+        Method::Utility => max_quadratic_utility(&x, a.delta, &caps)?,
+        Method::MinCvar => {
+            let r: Vec<Vec<f64>> = sub.iter().map(|s| s.windows(2).map(|w| w[1] / w[0] - 1.0).collect()).collect();
+            let scen: Vec<Vec<f64>> = (0..r[0].len()).map(|t| r.iter().map(|s| s[t]).collect()).collect();
+            min_cvar(&scen, 0.95, &caps)?
+        }
+        Method::RiskParity => risk_parity(&x.cov),
+        Method::Hrp => {
+            let r: Vec<Vec<f64>> = sub.iter().map(|s| s.windows(2).map(|w| w[1] / w[0] - 1.0).collect()).collect();
+            hrp(&pairwise_cov(&r), &pairwise_corr(&r))
+        }
+    };
+    let (ret, vol, sharpe) = performance(&x, &w, a.rf);
+    let over_cap: Vec<&String> =
+        names.iter().zip(&w).zip(&caps).filter(|((_, w), c)| **w > **c + 1e-6).map(|((n, _), _)| n).collect();
+    if a.json {
+        println!(
+            "{}",
+            serde_json::json!({"method": format!("{:?}", a.method), "weights": names.iter().zip(&w).map(|(n, v)| (n.clone(), *v)).collect::<BTreeMap<_, _>>(), "expected_return": ret, "volatility": vol, "sharpe": sharpe, "over_cap": over_cap})
+        );
+        return Ok(());
+    }
+    let mut t = table(&["asset", "weight", "policy target", "cap", "expected return", "volatility"]);
+    for (i, n) in names.iter().enumerate() {
+        let r = &policy.assets[n];
+        t.add_row(vec![
+            n.clone(),
+            format!("{:.2}%", w[i] * 100.0),
+            format!("{:.1}%", r.target * 100.0),
+            format!("{:.0}%", r.cap * 100.0),
+            format!("{:.1}%", x.mu[i] * 100.0),
+            format!("{:.1}%", x.cov[i][i].sqrt() * 100.0),
+        ]);
+    }
+    right(&mut t, &[1, 2, 3, 4, 5]);
+    println!("{t}");
+    println!(
+        "{:?}: expected return {:.2}%, volatility {:.2}%, Sharpe {:.3} (rf {}) — from history, not a forecast",
+        a.method,
+        ret * 100.0,
+        vol * 100.0,
+        sharpe,
+        a.rf
+    );
+    if !over_cap.is_empty() {
+        println!(
+            "note: {} ignores caps and exceeds them for {}",
+            format!("{:?}", a.method),
+            over_cap.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+        );
+    }
+    Ok(())
+}
+
+pub fn run_rebalance(a: &RebalanceArgs) -> Result<()> {
+    let (policy, h, prices) = load(&a.t)?;
+    let cov = match &prices {
+        Some(p) => {
+            let r = returns(p);
+            let c: Vec<Vec<f64>> =
+                sample_cov(&r).into_iter().map(|row| row.into_iter().map(|v| v * 365.0).collect()).collect();
+            Some((p.assets.clone(), c))
+        }
+        None => None,
+    };
+    let plan = allonet_treasury::rebalance::rebalance(
+        &policy,
+        &h,
+        a.min_trade,
+        cov.as_ref().map(|(n, c)| (n.as_slice(), c.as_slice())),
+    );
+    if a.t.json {
+        println!("{}", serde_json::to_string_pretty(&plan)?);
+        return Ok(());
+    }
+    if plan.trades.is_empty() {
+        println!("every asset is inside its band: no trades");
+    } else {
+        let mut t = table(&["asset", "trade", "tranches", "weight after"]);
+        for tr in &plan.trades {
+            t.add_row(vec![
+                tr.asset.clone(),
+                format!(
+                    "{}{}",
+                    if tr.amount >= 0.0 { "buy " } else { "sell " },
+                    group_thousands(&format!("{:.0}", tr.amount.abs()))
+                ),
+                format!("{} × {}", tr.tranches.len(), group_thousands(&format!("{:.0}", tr.tranches[0].abs()))),
+                format!("{:.2}%", plan.after.get(&tr.asset).copied().unwrap_or(0.0) * 100.0),
+            ]);
+        }
+        right(&mut t, &[1, 2, 3]);
+        println!("{t}");
+    }
+    if let Some(te) = plan.tracking_error {
+        println!("cost of not rebalancing: {:.2}% annual tracking error against the targets", te * 100.0);
+    }
+    Ok(())
+}
+
+pub fn run_backtest(a: &BacktestArgs) -> Result<()> {
+    use allonet_treasury::rebalance::{backtest, Rebalancing};
+    let policy = read_policy(&a.policy)?;
+    let p = read_prices(&a.prices)?;
+    let (cols, _) = policy_columns(&policy, &p)?;
+    let mut target = vec![0.0; p.assets.len()];
+    let mut bands = vec![1.0; p.assets.len()];
+    for (name, &c) in policy.assets.keys().zip(&cols) {
+        target[c] = policy.assets[name].target;
+        bands[c] = policy.assets[name].band;
+    }
+    let mut bench = vec![0.0; p.assets.len()];
+    for part in a.benchmark.split(',') {
+        let (n, w) = part.split_once('=').context("--benchmark: expected ASSET=WEIGHT,…")?;
+        let c = p
+            .assets
+            .iter()
+            .position(|x| x == n.trim())
+            .with_context(|| format!("--benchmark: no price column `{n}`"))?;
+        bench[c] = w.trim().parse().with_context(|| format!("--benchmark: `{w}` is not a number"))?;
+    }
+    if (bench.iter().sum::<f64>() - 1.0).abs() > 1e-9 {
+        bail!("--benchmark weights must sum to 1");
+    }
+    let pol = backtest(&p, &target, &Rebalancing::Bands(bands), a.frequency);
+    let ben = backtest(&p, &bench, &Rebalancing::Monthly, a.frequency);
+    if let Some(h) = &a.html {
+        write_atomic(h, backtest_html(&p, &pol, &ben, &a.benchmark).as_bytes())?;
+    }
+    if a.json {
+        println!(
+            "{}",
+            serde_json::json!({"from": p.dates.first(), "to": p.dates.last(), "policy": {"cagr": pol.cagr, "volatility": pol.volatility, "max_drawdown": pol.max_drawdown, "rebalances": pol.rebalances, "turnover": pol.turnover}, "benchmark": {"cagr": ben.cagr, "volatility": ben.volatility, "max_drawdown": ben.max_drawdown, "rebalances": ben.rebalances, "turnover": ben.turnover}})
+        );
+        return Ok(());
+    }
+    let mut t = table(&["portfolio", "CAGR", "volatility", "max drawdown", "rebalances", "turnover"]);
+    for (n, b) in [("policy targets, band rebalancing", &pol), (&*format!("benchmark {} monthly", a.benchmark), &ben)] {
+        t.add_row(vec![
+            n.to_string(),
+            format!("{:.1}%", b.cagr * 100.0),
+            format!("{:.1}%", b.volatility * 100.0),
+            format!("{:.1}%", b.max_drawdown * 100.0),
+            b.rebalances.to_string(),
+            format!("{:.2}", b.turnover),
+        ]);
+    }
+    right(&mut t, &[1, 2, 3, 4, 5]);
+    println!("{t}");
+    println!("{} … {} ({} days)", p.dates.first().unwrap(), p.dates.last().unwrap(), p.dates.len());
+    Ok(())
+}
+
+fn backtest_html(
+    p: &Prices,
+    pol: &allonet_treasury::rebalance::Backtest,
+    ben: &allonet_treasury::rebalance::Backtest,
+    bench: &str,
+) -> String {
+    let (w, h) = (800.0, 260.0);
+    let line = |vals: &[f64], max: f64, min: f64, colour: &str| {
+        let pts: Vec<String> = vals
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                format!(
+                    "{:.1},{:.1}",
+                    50.0 + w * i as f64 / (vals.len() - 1) as f64,
+                    10.0 + h - h * (v - min) / (max - min).max(1e-12)
+                )
+            })
+            .collect();
+        format!("<polyline fill=\"none\" stroke=\"{colour}\" stroke-width=\"1.5\" points=\"{}\"/>", pts.join(" "))
+    };
+    let dd = |v: &[f64]| {
+        let mut peak = f64::NEG_INFINITY;
+        v.iter()
+            .map(|&x| {
+                peak = peak.max(x);
+                x / peak - 1.0
+            })
+            .collect::<Vec<f64>>()
+    };
+    let max = pol.values.iter().chain(&ben.values).cloned().fold(f64::MIN, f64::max);
+    let min = pol.values.iter().chain(&ben.values).cloned().fold(f64::MAX, f64::min);
+    let (dp, db) = (dd(&pol.values), dd(&ben.values));
+    let dmin = dp.iter().chain(&db).cloned().fold(0.0, f64::min);
+    let chart = |title: &str, body: String| {
+        format!(
+            "<h2>{title}</h2><svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{}\" font-family=\"sans-serif\" font-size=\"11\"><rect x=\"50\" y=\"10\" width=\"{w}\" height=\"{h}\" fill=\"none\" stroke=\"#ccd\"/>{body}<text x=\"50\" y=\"{}\">{} … {}</text><text x=\"{}\" y=\"24\" fill=\"#4f6bd8\">policy</text><text x=\"{}\" y=\"40\" fill=\"#d84f6b\">{}</text></svg>",
+            w + 200.0,
+            h + 40.0,
+            h + 30.0,
+            p.dates[0],
+            p.dates[p.dates.len() - 1],
+            w + 60.0,
+            w + 60.0,
+            crate::html::esc(bench)
+        )
+    };
+    let body =
+        chart("Value (start = 1)", line(&pol.values, max, min, "#4f6bd8") + &line(&ben.values, max, min, "#d84f6b"))
+            + &chart("Drawdown", line(&dp, 0.0, dmin, "#4f6bd8") + &line(&db, 0.0, dmin, "#d84f6b"));
+    let summary = vec![
+        format!(
+            "policy: CAGR {:.1}%, volatility {:.1}%, max drawdown {:.1}%",
+            pol.cagr * 100.0,
+            pol.volatility * 100.0,
+            pol.max_drawdown * 100.0
+        ),
+        format!(
+            "benchmark {bench}: CAGR {:.1}%, volatility {:.1}%, max drawdown {:.1}%",
+            ben.cagr * 100.0,
+            ben.volatility * 100.0,
+            ben.max_drawdown * 100.0
+        ),
+    ];
+    crate::html::page("allonet treasury backtest", &summary, &body, &[], &[])
 }
 
 #[derive(clap::Args)]
