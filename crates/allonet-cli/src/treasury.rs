@@ -112,13 +112,13 @@ pub struct BacktestArgs {
     pub html: Option<PathBuf>,
 }
 
-fn read_policy(path: &PathBuf) -> Result<Policy> {
+fn read_policy(path: &std::path::Path) -> Result<Policy> {
     let name = path.display().to_string();
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {name}"))?;
     Ok(Policy::from_toml(&name, &text)?)
 }
 
-fn read_prices(path: &PathBuf) -> Result<Prices> {
+fn read_prices(path: &std::path::Path) -> Result<Prices> {
     Ok(prices_from_table(&Table::read(path)?)?)
 }
 
@@ -198,8 +198,8 @@ pub fn run_optimize(a: &OptimizeArgs) -> Result<()> {
     );
     if !over_cap.is_empty() {
         println!(
-            "note: {} ignores caps and exceeds them for {}",
-            format!("{:?}", a.method),
+            "note: {:?} ignores caps and exceeds them for {}",
+            a.method,
             over_cap.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
         );
     }
