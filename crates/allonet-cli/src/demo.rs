@@ -15,6 +15,8 @@ const RF4_METRICS: &[u8] = include_bytes!("../../../examples/op-rf4/rf4_impact_m
 const RF4_RESULTS: &[u8] = include_bytes!("../../../examples/op-rf4/rf4_results.csv");
 const SNAPSHOT_VOTES: &[u8] = include_bytes!("../../../examples/snapshot-quadratic/votes.json");
 const REGRANTS: &str = include_str!("../../../examples/flow/regrants.toml");
+const TREASURY_POLICY: &str = include_str!("../../../examples/treasury/policy.toml");
+const TREASURY_HOLDINGS: &[u8] = include_bytes!("../../../examples/treasury/holdings.csv");
 
 #[derive(Parser)]
 struct Wrap<T: clap::Args> {
@@ -31,7 +33,7 @@ pub struct DemoArgs {}
 
 pub fn run(_: &DemoArgs) -> Result<()> {
     let progress = Progress::new(false);
-    println!("allonet demo: a QF round three ways, Optimism's Retro Funding 4 from its real ballots, a quadratic vote, an explained AI recommendation,\nfunds flowing through a network, and governance approving the payout by signed quadratic vote.\n");
+    println!("allonet demo: a QF round three ways, Optimism's Retro Funding 4 from its real ballots, a quadratic vote, an explained AI recommendation,\nfunds flowing through a network, governance approving the payout by signed quadratic vote, and a treasury check.\n");
 
     // 1. A round: classic QF, COCM, COCM with passport weighting.
     let base = [
@@ -309,6 +311,46 @@ pub fn run(_: &DemoArgs) -> Result<()> {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
-    println!("\nRun any step yourself: `allonet round --help`, `allonet retro --help`, `allonet tally --help`, `allonet verify --help`, `allonet recommend --help`, `allonet flow --help`, `allonet gov --help`.");
+    // 7. The treasury is checked against its policy before the payout leaves it.
+    {
+        use allonet_treasury::policy::Policy;
+        use allonet_treasury::spending::{runway, spending_path, RunwaySpec};
+        let policy = Policy::from_toml("examples/treasury/policy.toml", TREASURY_POLICY)?;
+        let t = Table::from_bytes("examples/treasury/holdings.csv", TREASURY_HOLDINGS)?;
+        let mut h = std::collections::BTreeMap::new();
+        for row in t.rows() {
+            h.insert(row.get(0).to_string(), t.parse_non_negative(row, 1)?);
+        }
+        let payout = 10_000.0; // the round's matching, in USD
+        *h.get_mut("USDC").expect("the example holds USDC") -= payout;
+        let total: f64 = h.values().sum();
+        let spend = spending_path(&policy.spending, &[total])[0];
+        let v = policy.violations(&h, spend);
+        let r = runway(
+            &policy.spending,
+            &RunwaySpec {
+                value: total,
+                mu: 0.0,
+                sigma: 0.16,
+                months: 60,
+                paths: 100_000,
+                seed: 42,
+                floor_months: policy.runway_floor_months,
+            },
+        );
+        println!("\n7. Treasury check after paying 10,000 USDC (examples/treasury): {} in holdings, spending {} a month (endowment rule)", group_thousands(&format!("{total:.0}")), group_thousands(&format!("{spend:.0}")));
+        for x in &v {
+            println!("   breach: {} — {}", x.rule, x.detail);
+        }
+        println!(
+            "   100,000 seeded paths over 5 years (drift 0, monthly σ 16%): P(value below the {}-month floor) {:.2}%, P(depleted) {:.2}%",
+            policy.runway_floor_months,
+            r.p_below_floor * 100.0,
+            r.p_depleted * 100.0
+        );
+        println!("   `allonet treasury rebalance` gives the trades that bring ETH back inside its band.");
+    }
+
+    println!("\nRun any step yourself: `allonet round --help`, `allonet retro --help`, `allonet tally --help`, `allonet verify --help`, `allonet recommend --help`, `allonet flow --help`, `allonet gov --help`, `allonet treasury --help`.");
     Ok(())
 }

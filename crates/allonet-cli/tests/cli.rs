@@ -756,3 +756,37 @@ fn treasury_report_runway_and_stress_from_the_cli() {
     ]);
     assert!(!o.status.success() && stderr(&o).contains("sum to 1.1"), "{}", stderr(&o));
 }
+
+#[test]
+fn treasury_optimize_rebalance_and_backtest_from_the_cli() {
+    let pp = ["--policy", "examples/treasury/policy.toml", "--prices", "examples/treasury/prices.csv"];
+    for method in ["min-vol", "max-sharpe", "utility", "min-cvar", "risk-parity"] {
+        let o = allonet(&[&["treasury", "optimize"][..], &pp, &["--method", method, "--json"]].concat());
+        assert!(o.status.success(), "{method}: {}", stderr(&o));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        let w = v["weights"].as_object().unwrap();
+        let sum: f64 = w.values().map(|x| x.as_f64().unwrap()).sum();
+        assert!((sum - 1.0).abs() < 1e-6, "{method}: weights sum to {sum}");
+        if method != "risk-parity" {
+            assert!(v["over_cap"].as_array().unwrap().is_empty(), "{method} respects the policy's caps");
+        }
+    }
+    let o = allonet(&[&["treasury", "optimize"][..], &pp, &["--method", "efficient-return"]].concat());
+    assert!(!o.status.success() && stderr(&o).contains("--target"), "{}", stderr(&o));
+    let o = allonet(&[
+        "treasury",
+        "rebalance",
+        "--policy",
+        "examples/treasury/policy.toml",
+        "--holdings",
+        "examples/treasury/holdings.csv",
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let net: f64 = v["trades"].as_array().unwrap().iter().map(|t| t["amount"].as_f64().unwrap()).sum();
+    assert!(net.abs() < 1e-6);
+    let o = allonet(&[&["treasury", "backtest"][..], &pp, &["--json"]].concat());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(v["policy"]["max_drawdown"].as_f64().unwrap() > 0.0 && v["benchmark"]["rebalances"].as_u64().unwrap() > 30);
+}
