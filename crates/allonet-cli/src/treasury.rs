@@ -79,6 +79,9 @@ pub struct OptimizeArgs {
     /// JSON on stdout.
     #[arg(long)]
     pub json: bool,
+    /// HTML report with the allocation chart.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -147,16 +150,22 @@ pub fn run_optimize(a: &OptimizeArgs) -> Result<()> {
     let sub: Vec<Vec<f64>> = cols.iter().map(|&c| p.prices[c].clone()).collect();
     let x = pypfopt_inputs(&names, &sub, a.frequency);
     let need = |what: &str| a.target.with_context(|| format!("--target is needed for {what}"));
+    // the policy's caps and its minimum stablecoin share
+    let stable: Vec<bool> = names.iter().map(|n| policy.assets[n].stable).collect();
+    let lim = Limits {
+        upper: caps.clone(),
+        min_groups: if policy.min_stable_share > 0.0 { vec![(stable, policy.min_stable_share)] } else { vec![] },
+    };
     let w = match a.method {
-        Method::MinVol => min_volatility(&x, &caps)?,
-        Method::MaxSharpe => max_sharpe(&x, a.rf, &caps)?,
-        Method::EfficientReturn => efficient_return(&x, need("efficient-return")?, &caps)?,
-        Method::EfficientRisk => efficient_risk(&x, need("efficient-risk")?, &caps)?,
-        Method::Utility => max_quadratic_utility(&x, a.delta, &caps)?,
+        Method::MinVol => min_volatility(&x, &lim)?,
+        Method::MaxSharpe => max_sharpe(&x, a.rf, &lim)?,
+        Method::EfficientReturn => efficient_return(&x, need("efficient-return")?, &lim)?,
+        Method::EfficientRisk => efficient_risk(&x, need("efficient-risk")?, &lim)?,
+        Method::Utility => max_quadratic_utility(&x, a.delta, &lim)?,
         Method::MinCvar => {
             let r: Vec<Vec<f64>> = sub.iter().map(|s| s.windows(2).map(|w| w[1] / w[0] - 1.0).collect()).collect();
             let scen: Vec<Vec<f64>> = (0..r[0].len()).map(|t| r.iter().map(|s| s[t]).collect()).collect();
-            min_cvar(&scen, 0.95, &caps)?
+            min_cvar(&scen, 0.95, &lim)?
         }
         Method::RiskParity => risk_parity(&x.cov),
         Method::Hrp => {
@@ -165,6 +174,37 @@ pub fn run_optimize(a: &OptimizeArgs) -> Result<()> {
         }
     };
     let (ret, vol, sharpe) = performance(&x, &w, a.rf);
+    if let Some(path) = &a.html {
+        let bars: Vec<crate::html::Bar> = names
+            .iter()
+            .zip(&w)
+            .map(|(n, v)| crate::html::Bar {
+                label: n.clone(),
+                value: *v,
+                text: format!("{:.2}% (target {:.1}%)", v * 100.0, policy.assets[n].target * 100.0),
+            })
+            .collect();
+        let rows: Vec<Vec<String>> = names.iter().zip(&w).map(|(n, v)| vec![n.clone(), format!("{:.4}", v)]).collect();
+        let summary = vec![format!(
+            "{:?}: expected return {:.2}%, volatility {:.2}%, Sharpe {:.3}",
+            a.method,
+            ret * 100.0,
+            vol * 100.0,
+            sharpe
+        )];
+        write_atomic(
+            path,
+            crate::html::report(
+                "allonet treasury optimize",
+                &summary,
+                "Allocation",
+                &bars,
+                &["asset", "weight"],
+                &rows,
+            )
+            .as_bytes(),
+        )?;
+    }
     let over_cap: Vec<&String> =
         names.iter().zip(&w).zip(&caps).filter(|((_, w), c)| **w > **c + 1e-6).map(|((n, _), _)| n).collect();
     if a.json {
@@ -386,6 +426,9 @@ pub struct TreasuryArgs {
     /// JSON on stdout.
     #[arg(long)]
     pub json: bool,
+    /// HTML report with an allocation chart (report).
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -476,6 +519,41 @@ pub fn run_report(a: &TreasuryArgs) -> Result<()> {
             Some((hv, hc, pv, pc, max_drawdown(&value), vols, correlation(&cov), delta, p.clone()))
         }
     };
+    if let Some(path) = &a.html {
+        let bars: Vec<crate::html::Bar> = h
+            .iter()
+            .map(|(n, v)| crate::html::Bar {
+                label: n.clone(),
+                value: *v,
+                text: format!(
+                    "{:.2}% (target {})",
+                    v / total * 100.0,
+                    policy
+                        .assets
+                        .get(n)
+                        .map(|x| format!("{:.1}%", x.target * 100.0))
+                        .unwrap_or_else(|| "not allowed".into())
+                ),
+            })
+            .collect();
+        let rows: Vec<Vec<String>> = violations.iter().map(|v| vec![v.rule.clone(), v.detail.clone()]).collect();
+        let summary = vec![format!(
+            "total {total:.0} · spending {spend:.0} a month · stablecoins cover {:.1} months",
+            stable / spend.max(f64::MIN_POSITIVE)
+        )];
+        write_atomic(
+            path,
+            crate::html::report(
+                "allonet treasury report",
+                &summary,
+                "Allocation",
+                &bars,
+                &["breached rule", "figures"],
+                &rows,
+            )
+            .as_bytes(),
+        )?;
+    }
     if a.json {
         let r = risk.as_ref().map(|(hv, hc, pv, pc, dd, vols, corr, delta, p)| {
             serde_json::json!({"daily_var95_historical": hv, "daily_cvar95_historical": hc, "daily_var95_normal": pv, "daily_cvar95_normal": pc,

@@ -106,43 +106,69 @@ fn unit(n: usize, i: usize, v: f64) -> Vec<f64> {
     r
 }
 
-/// Long-only bounds 0 ≤ wᵢ ≤ upperᵢ as inequality rows over `n` variables (the first `k` of them).
-fn bounds(n: usize, upper: &[f64]) -> Vec<(Vec<f64>, f64)> {
+/// What the optimisers must honour: long only, a cap per asset, and minimum shares for groups of assets
+/// (e.g. the policy's minimum stablecoin share).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Limits {
+    /// Upper bound per asset.
+    pub upper: Vec<f64>,
+    /// (membership per asset, minimum total weight of the members).
+    pub min_groups: Vec<(Vec<bool>, f64)>,
+}
+
+impl Limits {
+    /// Caps only.
+    pub fn upper(upper: Vec<f64>) -> Limits {
+        Limits { upper, min_groups: Vec::new() }
+    }
+}
+
+/// Rows 0 ≤ wᵢ ≤ upperᵢ and Σ_{i∈g} wᵢ ≥ min_g over `n` variables (weights are the first ones).
+fn bounds(n: usize, lim: &Limits) -> Vec<(Vec<f64>, f64)> {
     let mut v = Vec::new();
-    for (i, &u) in upper.iter().enumerate() {
+    for (i, &u) in lim.upper.iter().enumerate() {
         v.push((unit(n, i, -1.0), 0.0));
         v.push((unit(n, i, 1.0), u));
+    }
+    for (members, min) in &lim.min_groups {
+        let mut row = vec![0.0; n];
+        for (i, &m) in members.iter().enumerate() {
+            if m {
+                row[i] = -1.0;
+            }
+        }
+        v.push((row, -min));
     }
     v
 }
 
 /// Minimum volatility: min wᵀΣw, Σw = 1, 0 ≤ w ≤ upper.
-pub fn min_volatility(x: &Inputs, upper: &[f64]) -> Result<Vec<f64>, OptimError> {
+pub fn min_volatility(x: &Inputs, lim: &Limits) -> Result<Vec<f64>, OptimError> {
     let n = x.mu.len();
     let p: Vec<Vec<f64>> = x.cov.iter().map(|r| r.iter().map(|v| 2.0 * v).collect()).collect();
-    qp(&p, &vec![0.0; n], &[(vec![1.0; n], 1.0)], &bounds(n, upper))
+    qp(&p, &vec![0.0; n], &[(vec![1.0; n], 1.0)], &bounds(n, lim))
 }
 
 /// Efficient return: min wᵀΣw subject to μᵀw ≥ target, Σw = 1, bounds.
-pub fn efficient_return(x: &Inputs, target: f64, upper: &[f64]) -> Result<Vec<f64>, OptimError> {
+pub fn efficient_return(x: &Inputs, target: f64, lim: &Limits) -> Result<Vec<f64>, OptimError> {
     let n = x.mu.len();
     let p: Vec<Vec<f64>> = x.cov.iter().map(|r| r.iter().map(|v| 2.0 * v).collect()).collect();
-    let mut ineq = bounds(n, upper);
+    let mut ineq = bounds(n, lim);
     ineq.push((x.mu.iter().map(|m| -m).collect(), -target));
     qp(&p, &vec![0.0; n], &[(vec![1.0; n], 1.0)], &ineq)
 }
 
 /// Maximum quadratic utility: max μᵀw − (δ/2) wᵀΣw, Σw = 1, bounds.
-pub fn max_quadratic_utility(x: &Inputs, delta: f64, upper: &[f64]) -> Result<Vec<f64>, OptimError> {
+pub fn max_quadratic_utility(x: &Inputs, delta: f64, lim: &Limits) -> Result<Vec<f64>, OptimError> {
     let n = x.mu.len();
     let p: Vec<Vec<f64>> = x.cov.iter().map(|r| r.iter().map(|v| delta * v).collect()).collect();
     let q: Vec<f64> = x.mu.iter().map(|m| -m).collect();
-    qp(&p, &q, &[(vec![1.0; n], 1.0)], &bounds(n, upper))
+    qp(&p, &q, &[(vec![1.0; n], 1.0)], &bounds(n, lim))
 }
 
 /// Maximum Sharpe ratio (long only, upper bounds): with y = k·w, min yᵀΣy s.t. (μ − rf)ᵀy = 1,
 /// Σy = k, 0 ≤ y ≤ k·upper, k ≥ 0; then w = y / k.
-pub fn max_sharpe(x: &Inputs, rf: f64, upper: &[f64]) -> Result<Vec<f64>, OptimError> {
+pub fn max_sharpe(x: &Inputs, rf: f64, lim: &Limits) -> Result<Vec<f64>, OptimError> {
     let n = x.mu.len();
     let nv = n + 1;
     let mut p = vec![vec![0.0; nv]; nv];
@@ -156,10 +182,21 @@ pub fn max_sharpe(x: &Inputs, rf: f64, upper: &[f64]) -> Result<Vec<f64>, OptimE
     let mut sum = vec![1.0; nv];
     sum[n] = -1.0;
     let mut ineq = Vec::new();
-    for (i, &u) in upper.iter().enumerate() {
+    for (i, &u) in lim.upper.iter().enumerate() {
         ineq.push((unit(nv, i, -1.0), 0.0));
         let mut r = unit(nv, i, 1.0);
         r[n] = -u;
+        ineq.push((r, 0.0));
+    }
+    for (members, min) in &lim.min_groups {
+        // Σ_g y ≥ min·k
+        let mut r = vec![0.0; nv];
+        for (i, &m) in members.iter().enumerate() {
+            if m {
+                r[i] = -1.0;
+            }
+        }
+        r[n] = *min;
         ineq.push((r, 0.0));
     }
     ineq.push((unit(nv, n, -1.0), 0.0));
@@ -296,14 +333,14 @@ pub fn hrp(cov: &[Vec<f64>], corr: &[Vec<f64>]) -> Vec<f64> {
 
 /// Efficient risk: max μᵀw subject to √(wᵀΣw) ≤ target volatility, Σw = 1, bounds; a second-order cone
 /// program (Σ = LLᵀ, ‖Lᵀw‖ ≤ σ).
-pub fn efficient_risk(x: &Inputs, target_vol: f64, upper: &[f64]) -> Result<Vec<f64>, OptimError> {
+pub fn efficient_risk(x: &Inputs, target_vol: f64, lim: &Limits) -> Result<Vec<f64>, OptimError> {
     let n = x.mu.len();
     let l = cholesky(&x.cov).ok_or_else(|| OptimError("the covariance matrix is not positive definite".into()))?;
     let p = vec![vec![0.0; n]; n];
     let q: Vec<f64> = x.mu.iter().map(|m| -m).collect();
     // rows: equality, bounds (nonnegative cone), then the cone block [σ; Lᵀw]
     let eq = vec![(vec![1.0; n], 1.0)];
-    let ineq = bounds(n, upper);
+    let ineq = bounds(n, lim);
     let mut soc: Vec<(Vec<f64>, f64)> = vec![(vec![0.0; n], target_vol)];
     for i in 0..n {
         // s_i = 0 − (−Lᵀ w)_i = (Lᵀ w)_i
@@ -384,8 +421,8 @@ fn qp_cones(
 
 /// Minimum CVaR at level β over historical scenarios (Rockafellar & Uryasev, "Optimization of conditional
 /// value-at-risk", J. Risk 2, 2000): min α + Σ u_t / ((1 − β)T) with u_t ≥ −r_tᵀw − α, u ≥ 0; a linear program.
-pub fn min_cvar(scenarios: &[Vec<f64>], beta: f64, upper: &[f64]) -> Result<Vec<f64>, OptimError> {
-    let n = upper.len();
+pub fn min_cvar(scenarios: &[Vec<f64>], beta: f64, lim: &Limits) -> Result<Vec<f64>, OptimError> {
+    let n = lim.upper.len();
     let t = scenarios.len();
     let nv = n + 1 + t;
     let p = vec![vec![0.0; nv]; nv];
@@ -396,11 +433,13 @@ pub fn min_cvar(scenarios: &[Vec<f64>], beta: f64, upper: &[f64]) -> Result<Vec<
     }
     let mut eq_row = vec![0.0; nv];
     eq_row[..n].iter_mut().for_each(|v| *v = 1.0);
-    let mut ineq = Vec::with_capacity(2 * n + 2 * t);
-    for (i, &u) in upper.iter().enumerate() {
-        ineq.push((unit(nv, i, -1.0), 0.0));
-        ineq.push((unit(nv, i, 1.0), u));
-    }
+    let mut ineq: Vec<(Vec<f64>, f64)> = bounds(n, lim)
+        .into_iter()
+        .map(|(mut r, b)| {
+            r.resize(nv, 0.0);
+            (r, b)
+        })
+        .collect();
     for (k, r) in scenarios.iter().enumerate() {
         // −r·w − α − u_k ≤ 0
         let mut row = vec![0.0; nv];

@@ -2,7 +2,7 @@
 
 use allonet_core::Table;
 use allonet_treasury::optim::{
-    efficient_return, max_quadratic_utility, max_sharpe, min_volatility, performance, pypfopt_inputs, Inputs,
+    efficient_return, max_quadratic_utility, max_sharpe, min_volatility, performance, pypfopt_inputs, Inputs, Limits,
 };
 use std::path::PathBuf;
 
@@ -28,7 +28,7 @@ fn close(got: (f64, f64, f64), want: (f64, f64, f64), what: &str) {
 #[test]
 fn reproduces_pypfopt_min_volatility_max_sharpe_efficient_return_and_utility() {
     let x = inputs();
-    let up = vec![1.0; x.mu.len()];
+    let up = Limits::upper(vec![1.0; x.mu.len()]);
     let w = min_volatility(&x, &up).unwrap();
     assert!((w.iter().sum::<f64>() - 1.0).abs() < 1e-8);
     close(performance(&x, &w, 0.02), (0.15056821399482578, 0.15915084514118694, 0.8204054077060996), "min volatility");
@@ -75,7 +75,7 @@ fn hierarchical_risk_parity_matches_pypfopt_weights() {
 fn efficient_risk_min_cvar_and_risk_parity_behave() {
     use allonet_treasury::optim::{efficient_risk, min_cvar, risk_parity};
     let x = inputs();
-    let up = vec![1.0; x.mu.len()];
+    let up = Limits::upper(vec![1.0; x.mu.len()]);
     // at the min-volatility portfolio's risk, efficient risk cannot beat it on volatility, and it returns at least as much
     let (mr, mv, _) = performance(&x, &min_volatility(&x, &up).unwrap(), 0.02);
     let w = efficient_risk(&x, 0.2, &up).unwrap();
@@ -92,6 +92,17 @@ fn efficient_risk_min_cvar_and_risk_parity_behave() {
     assert!(sw.iter().all(|c| (c - m).abs() < 1e-10 * m.max(1e-12) + 1e-14), "{sw:?}");
     // min CVaR on scenarios where asset 0 never loses: all weight there
     let scen: Vec<Vec<f64>> = (0..200).map(|t| vec![0.001, if t % 10 == 0 { -0.2 } else { 0.02 }]).collect();
-    let w = min_cvar(&scen, 0.95, &[1.0, 1.0]).unwrap();
+    let w = min_cvar(&scen, 0.95, &Limits::upper(vec![1.0, 1.0])).unwrap();
+    // a minimum share for asset 1 forces it in
+    let lim = Limits { upper: vec![1.0, 1.0], min_groups: vec![(vec![false, true], 0.3)] };
+    let w2 = min_cvar(&scen, 0.95, &lim).unwrap();
+    assert!((w2[1] - 0.3).abs() < 1e-6, "{w2:?}");
+    let ms = max_sharpe(
+        &x,
+        0.02,
+        &Limits { upper: vec![1.0; x.mu.len()], min_groups: vec![((0..x.mu.len()).map(|i| i == 0).collect(), 0.2)] },
+    )
+    .unwrap();
+    assert!(ms[0] >= 0.2 - 1e-7, "{}", ms[0]);
     assert!((w[0] - 1.0).abs() < 1e-6, "{w:?}");
 }
