@@ -426,7 +426,7 @@ pub struct TreasuryArgs {
     /// JSON on stdout.
     #[arg(long)]
     pub json: bool,
-    /// HTML report with an allocation chart (report).
+    /// HTML report: allocation chart (report), fan chart (runway).
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
 }
@@ -450,9 +450,6 @@ pub struct RunwayArgs {
     /// Monthly log-return volatility (default: estimated from --prices).
     #[arg(long)]
     pub sigma: Option<f64>,
-    /// HTML report with the fan chart.
-    #[arg(long, value_name = "FILE")]
-    pub html: Option<PathBuf>,
 }
 
 fn load(a: &TreasuryArgs) -> Result<(Policy, BTreeMap<String, f64>, Option<Prices>)> {
@@ -668,7 +665,7 @@ pub fn run_runway(a: &RunwayArgs) -> Result<()> {
     let t0 = std::time::Instant::now();
     let r = runway(&policy.spending, &spec);
     let secs = t0.elapsed().as_secs_f64();
-    if let Some(p) = &a.html {
+    if let Some(p) = &a.t.html {
         write_atomic(p, fan_html(&r, &spec).as_bytes())?;
     }
     if a.t.json {

@@ -790,3 +790,51 @@ fn treasury_optimize_rebalance_and_backtest_from_the_cli() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert!(v["policy"]["max_drawdown"].as_f64().unwrap() > 0.0 && v["benchmark"]["rebalances"].as_u64().unwrap() > 30);
 }
+
+#[test]
+fn every_command_has_working_help() {
+    // clap's debug assertions (duplicate argument names, bad defaults) fire when a command is built
+    for c in [
+        "round",
+        "retro",
+        "tally",
+        "verify",
+        "demo",
+        "recommend",
+        "model train",
+        "model evaluate",
+        "model explain",
+        "model synth",
+        "flow run",
+        "flow simulate",
+        "flow fit",
+        "flow score",
+        "flow tune",
+        "gov init",
+        "gov propose",
+        "gov vote",
+        "gov delegate",
+        "gov queue",
+        "gov execute",
+        "gov cancel",
+        "gov pause",
+        "gov status",
+        "gov audit verify",
+        "gov keys new",
+        "treasury report",
+        "treasury runway",
+        "treasury stress",
+        "treasury optimize",
+        "treasury rebalance",
+        "treasury backtest",
+        "bench gr9",
+        "bench forest",
+        "bench flow",
+        "bench gov",
+    ] {
+        let mut args: Vec<&str> = c.split(' ').collect();
+        args.push("--help");
+        let o = allonet(&args);
+        assert!(o.status.success(), "`allonet {c} --help` failed: {}", stderr(&o));
+    }
+}
