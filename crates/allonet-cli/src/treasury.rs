@@ -263,6 +263,37 @@ pub fn run_rebalance(a: &RebalanceArgs) -> Result<()> {
         a.min_trade,
         cov.as_ref().map(|(n, c)| (n.as_slice(), c.as_slice())),
     );
+    if let Some(path) = &a.t.html {
+        let bars: Vec<crate::html::Bar> = plan
+            .trades
+            .iter()
+            .map(|t| crate::html::Bar {
+                label: format!("{} {}", if t.amount >= 0.0 { "buy" } else { "sell" }, t.asset),
+                value: t.amount.abs(),
+                text: format!(
+                    "{} in {} tranche(s)",
+                    group_thousands(&format!("{:.0}", t.amount.abs())),
+                    t.tranches.len()
+                ),
+            })
+            .collect();
+        let rows: Vec<Vec<String>> =
+            plan.after.iter().map(|(n, w)| vec![n.clone(), format!("{:.2}%", w * 100.0)]).collect();
+        let summary: Vec<String> = plan
+            .tracking_error
+            .map(|te| format!("cost of not rebalancing: {:.2}% annual tracking error", te * 100.0))
+            .into_iter()
+            .collect();
+        let page = crate::html::report(
+            "allonet treasury rebalance",
+            &summary,
+            "Trades",
+            &bars,
+            &["asset", "weight after"],
+            &rows,
+        );
+        write_atomic(path, page.as_bytes())?;
+    }
     if a.t.json {
         println!("{}", serde_json::to_string_pretty(&plan)?);
         return Ok(());
@@ -426,7 +457,7 @@ pub struct TreasuryArgs {
     /// JSON on stdout.
     #[arg(long)]
     pub json: bool,
-    /// HTML report: allocation chart (report), fan chart (runway).
+    /// HTML report with charts: allocation (report), fan chart (runway), trades (rebalance), losses (stress).
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
 }
@@ -733,6 +764,32 @@ pub fn run_stress(a: &TreasuryArgs) -> Result<()> {
     let (policy, h, _) = load(a)?;
     let spend = monthly_spending(&policy, h.values().sum());
     let results: Vec<_> = builtin(&policy, &h).iter().map(|s| apply(&policy, &h, s, spend)).collect();
+    if let Some(path) = &a.html {
+        let bars: Vec<crate::html::Bar> = results
+            .iter()
+            .map(|r| crate::html::Bar {
+                label: r.scenario.clone(),
+                value: r.before - r.after,
+                text: format!("−{:.1}% · {} breach(es)", (1.0 - r.after / r.before) * 100.0, r.violations.len()),
+            })
+            .collect();
+        let rows: Vec<Vec<String>> = results
+            .iter()
+            .flat_map(|r| r.violations.iter().map(move |v| vec![r.scenario.clone(), v.rule.clone(), v.detail.clone()]))
+            .collect();
+        write_atomic(
+            path,
+            crate::html::report(
+                "allonet treasury stress",
+                &[],
+                "Loss per scenario",
+                &bars,
+                &["scenario", "breached rule", "figures"],
+                &rows,
+            )
+            .as_bytes(),
+        )?;
+    }
     if a.json {
         println!("{}", serde_json::to_string_pretty(&results)?);
         return Ok(());
