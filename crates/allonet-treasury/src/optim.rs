@@ -33,19 +33,7 @@ pub fn pypfopt_inputs(assets: &[String], prices: &[Vec<f64>], frequency: f64) ->
             ok.iter().map(|v| 1.0 + v).product::<f64>().powf(frequency / ok.len() as f64) - 1.0
         })
         .collect();
-    let k = r.len();
-    let mut cov = vec![vec![0.0; k]; k];
-    for i in 0..k {
-        for j in 0..=i {
-            let pairs: Vec<(f64, f64)> =
-                r[i].iter().zip(&r[j]).filter(|(a, b)| a.is_finite() && b.is_finite()).map(|(a, b)| (*a, *b)).collect();
-            let n = pairs.len() as f64;
-            let (ma, mb) = (pairs.iter().map(|p| p.0).sum::<f64>() / n, pairs.iter().map(|p| p.1).sum::<f64>() / n);
-            let c = pairs.iter().map(|(a, b)| (a - ma) * (b - mb)).sum::<f64>() / (n - 1.0) * frequency;
-            cov[i][j] = c;
-            cov[j][i] = c;
-        }
-    }
+    let cov = pairwise_cov(&r).into_iter().map(|row| row.into_iter().map(|c| c * frequency).collect()).collect();
     Inputs { assets: assets.to_vec(), mu, cov }
 }
 
@@ -56,48 +44,7 @@ pub struct OptimError(pub String);
 
 /// min ½xᵀPx + qᵀx subject to equalities E x = e and inequalities G x ≤ g.
 fn qp(p: &[Vec<f64>], q: &[f64], eq: &[(Vec<f64>, f64)], ineq: &[(Vec<f64>, f64)]) -> Result<Vec<f64>, OptimError> {
-    let n = q.len();
-    // upper triangle of P, column by column
-    let (mut colptr, mut rowval, mut nzval) = (vec![0usize], Vec::new(), Vec::new());
-    for j in 0..n {
-        for (i, row) in p.iter().enumerate().take(j + 1) {
-            if row[j] != 0.0 {
-                rowval.push(i);
-                nzval.push(row[j]);
-            }
-        }
-        colptr.push(rowval.len());
-    }
-    let pm = CscMatrix::new(n, n, colptr, rowval, nzval);
-    let rows: Vec<&(Vec<f64>, f64)> = eq.iter().chain(ineq).collect();
-    let m = rows.len();
-    let (mut colptr, mut rowval, mut nzval) = (vec![0usize], Vec::new(), Vec::new());
-    for j in 0..n {
-        for (i, r) in rows.iter().enumerate() {
-            if r.0[j] != 0.0 {
-                rowval.push(i);
-                nzval.push(r.0[j]);
-            }
-        }
-        colptr.push(rowval.len());
-    }
-    let am = CscMatrix::new(m, n, colptr, rowval, nzval);
-    let b: Vec<f64> = rows.iter().map(|r| r.1).collect();
-    let cones = [SupportedConeT::ZeroConeT(eq.len()), SupportedConeT::NonnegativeConeT(ineq.len())];
-    let settings = DefaultSettingsBuilder::default()
-        .verbose(false)
-        .tol_gap_abs(1e-12)
-        .tol_gap_rel(1e-12)
-        .tol_feas(1e-12)
-        .max_iter(500)
-        .build()
-        .map_err(|e| OptimError(format!("{e:?}")))?;
-    let mut s = DefaultSolver::new(&pm, q, &am, &b, &cones, settings).map_err(|e| OptimError(format!("{e:?}")))?;
-    s.solve();
-    match s.solution.status {
-        SolverStatus::Solved | SolverStatus::AlmostSolved => Ok(s.solution.x.clone()),
-        other => Err(OptimError(format!("{other:?}"))),
-    }
+    qp_cones(p, q, eq, ineq, &[])
 }
 
 fn unit(n: usize, i: usize, v: f64) -> Vec<f64> {
@@ -405,9 +352,9 @@ fn qp_cones(
     }
     let settings = DefaultSettingsBuilder::default()
         .verbose(false)
-        .tol_gap_abs(1e-11)
-        .tol_gap_rel(1e-11)
-        .tol_feas(1e-11)
+        .tol_gap_abs(1e-12)
+        .tol_gap_rel(1e-12)
+        .tol_feas(1e-12)
         .max_iter(500)
         .build()
         .map_err(|e| OptimError(format!("{e:?}")))?;
