@@ -484,9 +484,7 @@ pub struct RunwayArgs {
 }
 
 fn load(a: &TreasuryArgs) -> Result<(Policy, BTreeMap<String, f64>, Option<Prices>)> {
-    let name = a.policy.display().to_string();
-    let text = std::fs::read_to_string(&a.policy).with_context(|| format!("cannot read {name}"))?;
-    let policy = Policy::from_toml(&name, &text)?;
+    let policy = read_policy(&a.policy)?;
     let t = Table::read(&a.holdings)?;
     let ac = t.require_one_of(&["asset", "symbol"], "asset")?;
     let vc = t.require_one_of(&["value_usd", "value", "amount"], "value")?;
@@ -497,7 +495,7 @@ fn load(a: &TreasuryArgs) -> Result<(Policy, BTreeMap<String, f64>, Option<Price
             return Err(t.error(row, ac, format!("`{}` appears twice", row.get(ac))).into());
         }
     }
-    let prices = a.prices.as_ref().map(|p| Table::read(p).and_then(|t| prices_from_table(&t))).transpose()?;
+    let prices = a.prices.as_deref().map(read_prices).transpose()?;
     Ok((policy, h, prices))
 }
 

@@ -180,42 +180,17 @@ pub fn propagate(net: &Network, injections: &[(u32, u128)], o: &PropagateOptions
         for &v in &active {
             let amount = std::mem::take(&mut pending[v as usize]);
             is_active[v as usize] = false;
-            let node = &net.nodes[v as usize];
-            let k = match (&node.rule, net.pinch, o.trace) {
-                // hot path: plain weights, no pinch, no trace: split straight into `incoming`
-                (Rule::Splits { receivers } | Rule::Weights { receivers }, None, false) => {
-                    let mut cum: u64 = 0;
-                    let mut given: u128 = 0;
-                    for &(u, w) in receivers {
-                        cum += w as u64;
-                        let target = cum_part(amount, cum);
-                        let a = target - given;
-                        given = target;
-                        if a > 0 {
-                            let slot = &mut incoming[u as usize];
-                            if *slot == 0 {
-                                next_active.push(u);
-                            }
-                            *slot += a;
-                        }
-                    }
-                    amount - given
+            out.clear();
+            let k = dispatch(net, v, amount, &mut out);
+            for &(u, a) in &out {
+                if incoming[u as usize] == 0 {
+                    next_active.push(u);
                 }
-                _ => {
-                    out.clear();
-                    let k = dispatch(net, v, amount, &mut out);
-                    for &(u, a) in &out {
-                        if incoming[u as usize] == 0 {
-                            next_active.push(u);
-                        }
-                        incoming[u as usize] += a;
-                        if o.trace {
-                            trace.push(Transfer { hop: hops, from: v, to: u, amount: a });
-                        }
-                    }
-                    k
+                incoming[u as usize] += a;
+                if o.trace {
+                    trace.push(Transfer { hop: hops, from: v, to: u, amount: a });
                 }
-            };
+            }
             kept[v as usize] += k;
             passed[v as usize] += amount - k;
         }

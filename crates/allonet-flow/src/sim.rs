@@ -147,14 +147,20 @@ fn run_into(net: &Network, spec: &SimSpec, run: u64, acc: &mut Acc) {
     acc.4.push(kept);
 }
 
+/// The flat-array fast path, when the network has only splits and weights and per-run totals stay far below
+/// 2⁶³ (a generous bound on the log-normal injections).
+fn fast_path(net: &Network, spec: &SimSpec) -> Option<crate::propagate::Csr> {
+    let bound: f64 = spec.inject.iter().map(|i| i.median * (6.0 * i.sigma).exp()).sum::<f64>() * spec.steps as f64;
+    crate::propagate::csr(net).filter(|_| bound < 1e17)
+}
+
 /// One run's trajectory: `(kept, received)`, each `steps × nodes` (row-major by step), exactly as that run
 /// contributes to [`simulate`]'s means. For per-run result tables (run, step, node, metrics).
 pub fn trajectory(net: &Network, spec: &SimSpec, run: u64) -> (Vec<u128>, Vec<u128>) {
     let n = net.nodes.len();
     let mut acc: Acc =
         (vec![0u128; spec.steps * n], vec![0u128; spec.steps * n], vec![0u128; spec.steps], 0, Vec::new());
-    let bound: f64 = spec.inject.iter().map(|i| i.median * (6.0 * i.sigma).exp()).sum::<f64>() * spec.steps as f64;
-    match crate::propagate::csr(net).filter(|_| bound < 1e17) {
+    match fast_path(net, spec) {
         Some(g) => run_into_fast(&g, net, spec, run, &mut acc),
         None => run_into(net, spec, run, &mut acc),
     }
@@ -194,9 +200,7 @@ pub fn simulate(net: &Network, spec: &SimSpec) -> Vec<SimResult> {
                 (vec![0u128; spec.steps * n], vec![0u128; spec.steps * n], vec![0u128; spec.steps], 0u128, Vec::new())
             };
             // the fast path needs splits/weights only and per-run totals far below 2^63
-            let bound: f64 =
-                spec.inject.iter().map(|i| i.median * (6.0 * i.sigma).exp()).sum::<f64>() * spec.steps as f64;
-            let fast = crate::propagate::csr(&net).filter(|_| bound < 1e17);
+            let fast = fast_path(&net, spec);
             let (kept, received, flight, injected, finals) = (0..spec.runs as u64)
                 .into_par_iter()
                 .fold(zero, |mut acc, r| {

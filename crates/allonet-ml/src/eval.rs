@@ -35,10 +35,15 @@ pub struct Comparison {
 
 /// Compares a fitted forest with the mean and linear baselines fitted on `train`, scored on `test`.
 pub fn compare(forest: &Forest, train: &Dataset, test: &Dataset) -> Comparison {
+    compare_predictions(&forest.predict(test), train, test)
+}
+
+/// Compares any model's predictions on `test` with the mean and linear baselines fitted on `train`.
+pub fn compare_predictions(pred: &[f64], train: &Dataset, test: &Dataset) -> Comparison {
     let m = train.y.iter().sum::<f64>() / train.y.len() as f64;
     let lin = Linear::fit(train);
     Comparison {
-        forest: Scores::of(&test.y, &forest.predict(test)),
+        forest: Scores::of(&test.y, pred),
         mean: Scores::of(&test.y, &vec![m; test.rows()]),
         linear: Scores::of(&test.y, &lin.predict(test)),
     }

@@ -5,7 +5,7 @@
 //! model id is the keccak-256 of the file's bytes, so a governance vote can name exactly one model.
 
 use crate::data::{Dataset, ReadSpec};
-use crate::eval::{compare, cross_validate, interval_coverage, permutation_importances, split, Comparison, Scores};
+use crate::eval::{compare_predictions, cross_validate, interval_coverage, permutation_importances, split, Comparison};
 use crate::forest::{FitError, Forest, ForestParams};
 use crate::shap::forest_shap;
 use allonet_core::{canonical_json, Digest, InputError, Table};
@@ -303,15 +303,7 @@ pub fn train(d: &Dataset, o: &TrainOptions, threads: Option<usize>) -> Result<Mo
     let (tr, te) = split(d, o.test_fraction, seed);
     let eval_model = fit_family(&tr, o, threads)?;
     let pred = eval_model.predict(&te);
-    let held_out = match &eval_model.point {
-        PointModel::Forest(f) => compare(f, &tr, &te),
-        PointModel::Gbm(_) => {
-            let mut c =
-                compare(&Forest::fit(&tr, &ForestParams { n_trees: 1, ..o.forest.clone() }, threads)?, &tr, &te);
-            c.forest = Scores::of(&te.y, &pred);
-            c
-        }
-    };
+    let held_out = compare_predictions(&pred, &tr, &te);
     let interval_coverage =
         eval_model.quantile.as_ref().and_then(|q| interval_coverage(q, &te, o.interval.0, o.interval.1));
     let permutation = match &eval_model.point {
