@@ -1,0 +1,14 @@
+//! On-chain execution for allonet: bindings to the committed contract artifacts, one [`Chain`] interface with
+//! two backends (the embedded `revm` EVM and any node over JSON-RPC via `alloy`), payout plans executed in
+//! gas-sized, idempotent batches, and Safe Transaction Builder export.
+
+pub mod chain;
+pub mod contracts;
+pub mod deploy;
+pub mod embedded;
+pub mod payout;
+pub mod plan;
+
+pub use chain::{read, transact, Chain, ChainError, LogFilter, LogRecord, Receipt, Tx};
+pub use embedded::Embedded;
+pub use plan::{Payment, PayoutPlan, PlanToken};
