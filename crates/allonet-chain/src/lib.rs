@@ -2,13 +2,16 @@
 //! two backends (the embedded `revm` EVM and any node over JSON-RPC via `alloy`), payout plans executed in
 //! gas-sized, idempotent batches, and Safe Transaction Builder export.
 
+pub mod anvil;
 pub mod chain;
 pub mod contracts;
 pub mod deploy;
 pub mod embedded;
 pub mod payout;
 pub mod plan;
+pub mod rpc;
 
 pub use chain::{read, transact, Chain, ChainError, LogFilter, LogRecord, Receipt, Tx};
 pub use embedded::Embedded;
 pub use plan::{Payment, PayoutPlan, PlanToken};
+pub use rpc::Rpc;

@@ -1,0 +1,88 @@
+//! Starting a local `anvil` node (from the npm package `@foundry-rs/anvil-linux-amd64`, pinned in
+//! `contracts/package.json`) on 127.0.0.1 and a free port; the node stops when the handle drops.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::chain::ChainError;
+
+/// anvil's first two default dev accounts (mnemonic "test test ... junk"), public test keys.
+pub const DEV_KEYS: [&str; 2] = [
+    "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80",
+    "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d",
+];
+
+/// The `contracts/` folder of this checkout.
+pub fn contracts_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../contracts")
+}
+
+/// Path to the anvil binary; runs `npm ci` in `contracts/` when it is not installed yet.
+/// `Ok(None)` when npm itself is missing.
+pub fn anvil_binary() -> Result<Option<PathBuf>, ChainError> {
+    let dir = contracts_dir();
+    let bin = dir.join("node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil");
+    if bin.exists() {
+        return Ok(Some(bin));
+    }
+    if Command::new("npm").arg("--version").output().is_err() {
+        return Ok(None);
+    }
+    let st = Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund"])
+        .current_dir(&dir)
+        .status()
+        .map_err(|e| ChainError::Config(format!("npm ci: {e}")))?;
+    if !st.success() || !bin.exists() {
+        return Err(ChainError::Config("npm ci in contracts/ did not install anvil".into()));
+    }
+    Ok(Some(bin))
+}
+
+/// A running anvil node.
+#[derive(Debug)]
+pub struct Anvil {
+    child: Child,
+    pub port: u16,
+    pub chain_id: u64,
+}
+
+impl Anvil {
+    /// Start anvil with `chain_id` on a free loopback port and wait until it answers.
+    pub fn start(bin: &std::path::Path, chain_id: u64) -> Result<Self, ChainError> {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(|e| ChainError::Config(format!("no free port: {e}")))?
+            .port();
+        let child = Command::new(bin)
+            .args(["--host", "127.0.0.1", "--port", &port.to_string(), "--chain-id", &chain_id.to_string()])
+            .args(["--gas-limit", "100000000", "--silent"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| ChainError::Config(format!("starting {}: {e}", bin.display())))?;
+        let anvil = Anvil { child, port, chain_id };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if Instant::now() > deadline {
+                return Err(ChainError::Config(format!("anvil did not open port {port} within 20 s")));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(anvil)
+    }
+
+    /// The node's HTTP endpoint.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Anvil {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
