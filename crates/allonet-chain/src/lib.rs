@@ -10,6 +10,7 @@ pub mod embedded;
 pub mod payout;
 pub mod plan;
 pub mod rpc;
+pub mod safe;
 
 pub use chain::{read, transact, Chain, ChainError, LogFilter, LogRecord, Receipt, Tx};
 pub use embedded::Embedded;

@@ -118,7 +118,12 @@ pub struct SafeExport {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SafeError {
     /// No payment of the plan is on the chosen chain.
-    #[error("plan {digest} has no payments on {} (it has payments on: {})", chain_label(.chain), .available.join(", "))]
+    #[error(
+        "plan {} has no payments on {} (it has payments on: {})",
+        .digest,
+        chain_label(.chain),
+        .available.join(", ")
+    )]
     NoPayments { digest: String, chain: Option<String>, available: Vec<String> },
     /// `SafeMode::Allocator` with `chunk == 0`.
     #[error("the allocator batch size must be at least 1 recipient")]
@@ -359,7 +364,7 @@ type Built = (Vec<Pay>, Vec<(SafeCall, BatchTransaction)>);
 fn build(plan: &PayoutPlan, opts: &SafeExport) -> Result<Built, SafeError> {
     check_options(opts)?;
     let pays = select(plan, &opts.chain)?;
-    let txs = match opts.mode {
+    let txs: Vec<(SafeCall, BatchTransaction)> = match opts.mode {
         SafeMode::Transfer { asset: None } => pays
             .iter()
             .map(|p| {
@@ -465,7 +470,8 @@ pub fn export_safe_batch(plan: &PayoutPlan, opts: &SafeExport) -> Result<BatchFi
         how
     );
     if total != plan.total {
-        let _ = write!(description, " The whole plan pays {} {} across all its chains.", token.format(plan.total), token.symbol);
+        let whole = token.format(plan.total);
+        let _ = write!(description, " The whole plan pays {whole} {} across all its chains.", token.symbol);
     }
 
     let file = BatchFile {

@@ -404,3 +404,123 @@ pub fn run_gov(args: &GovBenchArgs) -> Result<()> {
     );
     Ok(())
 }
+
+#[derive(clap::Args, Clone, Debug)]
+pub struct PayoutBenchArgs {
+    /// Recipients in the plan.
+    #[arg(long, default_value_t = 10_000)]
+    pub recipients: u64,
+    /// Target gas per batch.
+    #[arg(long, default_value_t = 15_000_000)]
+    pub batch_gas: u64,
+    /// Print the figures as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// A plan of `n` distinct recipients on a fresh embedded chain; returns the chain, deployment and payments.
+fn payout_fixture(
+    n: u64,
+) -> Result<(allonet_chain::Embedded, allonet_chain::deploy::Deployment, Vec<allonet_chain::plan::Pay>)> {
+    use allonet_chain::deploy::{deploy, Asset, DeployConfig};
+    use alloy_primitives::{keccak256, Address, U256};
+    let (owner, agent) = (Address::repeat_byte(0x0a), Address::repeat_byte(0x0b));
+    let mut c = allonet_chain::Embedded::new();
+    c.fund(owner, U256::from(10u64).pow(U256::from(24)));
+    c.fund(agent, U256::from(10u64).pow(U256::from(24)));
+    let supply = U256::from(10u64).pow(U256::from(18));
+    let cfg = DeployConfig {
+        deployer: owner,
+        agent,
+        guardian: owner,
+        asset: Asset::NewToken { symbol: "USDC".into(), decimals: 6, supply },
+        epoch_length: 86_400,
+        epoch_cap: supply,
+        recipient_cap: supply,
+        holders: vec![(owner, U256::from(1u64))],
+        voting_delay: 1,
+        voting_period: 10,
+        quorum_percent: 4,
+        timelock_delay: 60,
+        fund: supply,
+        hand_to_timelock: false,
+    };
+    let (d, _) = deploy(&mut c, &cfg)?;
+    let pays = (0..n)
+        .map(|i| allonet_chain::plan::Pay {
+            recipient: Address::from_word(keccak256(i.to_be_bytes())),
+            amount: U256::from(1_000_000 + i * 7),
+        })
+        .collect();
+    Ok((c, d, pays))
+}
+
+pub fn run_payout(a: &PayoutBenchArgs) -> Result<()> {
+    use allonet_chain::contracts::AIAllocator;
+    use allonet_chain::payout::{execute, PayoutOptions, Target};
+    use alloy_primitives::keccak256;
+    let n = a.recipients.max(1);
+    let (mut c, d, pays) = payout_fixture(n)?;
+    let digest = keccak256(b"bench plan");
+    let target = Target { allocator: d.allocator, payer: d.agent, from_block: d.from_block };
+    let opts = PayoutOptions { batch_gas: a.batch_gas, ..Default::default() };
+    let t = Instant::now();
+    let report = execute(&mut c, &target, digest, &pays, &opts, &mut |_, _| {})?;
+    let batch_s = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let again = execute(&mut c, &target, digest, &pays, &opts, &mut |_, _| {})?;
+    let rerun_s = t.elapsed().as_secs_f64();
+    anyhow::ensure!(again.recipients_now == 0, "re-run paid again");
+
+    let (mut c2, d2, pays2) = payout_fixture(n)?;
+    let t = Instant::now();
+    let mut single_gas = 0u64;
+    for p in &pays2 {
+        let r = allonet_chain::transact(
+            &mut c2,
+            d2.agent,
+            d2.allocator,
+            &AIAllocator::allocateFundsCall { recipient: p.recipient, amount: p.amount },
+        )?;
+        single_gas += r.gas_used;
+    }
+    let single_s = t.elapsed().as_secs_f64();
+    let batch_gas_pr = report.gas_used as f64 / n as f64;
+    let single_gas_pr = single_gas as f64 / n as f64;
+    if a.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "recipients": n, "batches": report.batches.len(), "batch_seconds": batch_s, "rerun_seconds": rerun_s,
+                "batch_gas_per_recipient": batch_gas_pr, "single_seconds": single_s, "single_gas_per_recipient": single_gas_pr,
+            })
+        );
+        return Ok(());
+    }
+    println!("Payout of {n} recipients (ERC-20, 6 decimals) on the embedded EVM (revm), agent within caps");
+    let mut t = table(&["method", "transactions", "wall time", "recipients/s", "gas/recipient", "gas total"]);
+    let g = |x: u64| crate::output::group_thousands(&x.to_string());
+    t.add_row(vec![
+        format!("allocateBatch (≤{} gas)", g(a.batch_gas)),
+        report.batches.len().to_string(),
+        format!("{batch_s:.2} s"),
+        format!("{:.0}", n as f64 / batch_s),
+        format!("{batch_gas_pr:.0}"),
+        g(report.gas_used),
+    ]);
+    t.add_row(vec![
+        "allocateFunds, one per recipient".into(),
+        n.to_string(),
+        format!("{single_s:.2} s"),
+        format!("{:.0}", n as f64 / single_s),
+        format!("{single_gas_pr:.0}"),
+        g(single_gas),
+    ]);
+    right(&mut t, &[1, 2, 3, 4, 5]);
+    println!("{t}");
+    println!(
+        "batch/single gas per recipient: {:.2} (the batch also writes the plan ledger that makes re-runs safe); re-run of the finished plan: {rerun_s:.2} s, nothing sent",
+        batch_gas_pr / single_gas_pr
+    );
+    Ok(())
+}

@@ -1,6 +1,7 @@
 //! The `allonet` command-line tool: parses arguments, calls the library crates, prints. No logic of its own.
 
 mod bench;
+mod chain;
 mod demo;
 mod flow;
 mod gov;
@@ -71,6 +72,14 @@ enum Command {
     /// Treasury: policy breaches, risk, runway Monte Carlo, stress tests.
     #[command(subcommand)]
     Treasury(treasury::TreasuryCommand),
+    /// On-chain execution: deploy the contracts (embedded EVM or any chain), plan, status, Safe export.
+    #[command(subcommand)]
+    Chain(chain::ChainCommand),
+    /// Execute a payout plan through AIAllocator: checked whole first, batched by gas, idempotent, multi-chain.
+    #[command(
+        after_help = "Examples:\n  allonet chain deploy --embedded -o deployment.json\n  allonet payout plan.json --deployment deployment.json\n  allonet payout plan.json --dry-run\n  ALLONET_KEY=0x... allonet payout plan.json --deployment live.json --batch-gas 8000000\n  allonet payout plan.json --chains chains.toml   # payments name their chain\n\nRe-running a plan pays only what is missing (read back from the allocator's events); the contract refuses to pay a recipient twice under one plan."
+    )]
+    Payout(chain::PayoutArgs),
     /// Benchmarks that print figures (and ratios against a Python peer where one exists).
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -86,6 +95,8 @@ enum BenchCommand {
     Flow(bench::FlowBenchArgs),
     /// Signed votes ingested per second: signature check, tally, durable storage.
     Gov(bench::GovBenchArgs),
+    /// Payouts on the embedded EVM: a 10,000-recipient plan, gas per recipient, batch vs single calls.
+    Payout(bench::PayoutBenchArgs),
 }
 
 fn main() {
@@ -105,6 +116,12 @@ fn main() {
         Command::Bench(BenchCommand::Forest(a)) => model::run_forest_bench(a),
         Command::Bench(BenchCommand::Flow(a)) => bench::run_flow(a),
         Command::Bench(BenchCommand::Gov(a)) => bench::run_gov(a),
+        Command::Bench(BenchCommand::Payout(a)) => bench::run_payout(a),
+        Command::Chain(chain::ChainCommand::Deploy(a)) => chain::run_deploy(a),
+        Command::Chain(chain::ChainCommand::Plan(a)) => chain::run_plan(a),
+        Command::Chain(chain::ChainCommand::Status(a)) => chain::run_status(a),
+        Command::Chain(chain::ChainCommand::ExportSafe(a)) => chain::run_export_safe(a),
+        Command::Payout(a) => chain::run_payout(a),
         Command::Model(model::ModelCommand::Train(a)) => model::run_train(a),
         Command::Model(model::ModelCommand::Evaluate(a)) => model::run_evaluate(a),
         Command::Model(model::ModelCommand::Explain(a)) => model::run_explain(a),
