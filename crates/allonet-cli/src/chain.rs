@@ -298,6 +298,11 @@ fn deploy_with(open: &mut Open, a: &DeployArgs) -> Result<(Deployment, Vec<allon
     Ok(deploy(chain, &cfg)?)
 }
 
+/// Exact amount with thousands separators (payouts are never rounded for display).
+fn exact(token: &Token, units: U256) -> String {
+    crate::output::group_thousands(&token.format(TokenAmount(units)))
+}
+
 fn short(h: &str) -> String {
     if h.len() > 14 {
         format!("{}…{}", &h[..10], &h[h.len() - 4..])
@@ -600,7 +605,7 @@ pub fn run_payout(a: &PayoutArgs) -> Result<()> {
                     "  batch {:>3}: {:>5} recipients, {} {}, gas {}, tx {}",
                     b.index,
                     b.count,
-                    crate::output::show_amount(&token, TokenAmount(b.total), 2),
+                    exact(&token, b.total),
                     token.symbol,
                     crate::output::group_thousands(&b.gas_used.to_string()),
                     b.tx_hash.map(|h| short(&h.to_string())).unwrap_or_else(|| "(dry run)".into())
@@ -657,7 +662,7 @@ fn print_report(r: &PayoutReport, token: &Token, plan: &PayoutPlan, streamed: bo
             t.add_row(vec![
                 b.index.to_string(),
                 b.count.to_string(),
-                crate::output::show_amount(token, TokenAmount(b.total), 2),
+                exact(token, b.total),
                 crate::output::group_thousands(&b.gas_used.to_string()),
                 crate::output::group_thousands(&(b.gas_used / b.count.max(1) as u64).to_string()),
                 b.tx_hash.map(|h| short(&h.to_string())).unwrap_or_else(|| "(dry run)".into()),
@@ -669,7 +674,7 @@ fn print_report(r: &PayoutReport, token: &Token, plan: &PayoutPlan, streamed: bo
     if !r.batches.is_empty() {
         println!(
             "  paid now {} {} to {} recipients ({} already paid before this run), gas {}",
-            crate::output::show_amount(token, TokenAmount(r.paid_now), 2),
+            exact(token, r.paid_now),
             token.symbol,
             r.recipients_now,
             r.already_paid,
