@@ -19,26 +19,33 @@ pub fn contracts_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../contracts")
 }
 
-/// Path to the anvil binary; runs `npm ci` in `contracts/` when it is not installed yet.
-/// `Ok(None)` when npm itself is missing.
-pub fn anvil_binary() -> Result<Option<PathBuf>, ChainError> {
+/// Install `contracts/`'s pinned npm packages (solc, OpenZeppelin, anvil) unless `marker` exists already.
+/// `Ok(false)` when npm is missing. One install at a time per process.
+pub fn npm_install(marker: &str) -> Result<bool, ChainError> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let dir = contracts_dir();
-    let bin = dir.join("node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil");
-    if bin.exists() {
-        return Ok(Some(bin));
+    if dir.join(marker).exists() {
+        return Ok(true);
     }
     if Command::new("npm").arg("--version").output().is_err() {
-        return Ok(None);
+        return Ok(false);
     }
     let st = Command::new("npm")
         .args(["ci", "--no-audit", "--no-fund"])
         .current_dir(&dir)
         .status()
         .map_err(|e| ChainError::Config(format!("npm ci: {e}")))?;
-    if !st.success() || !bin.exists() {
-        return Err(ChainError::Config("npm ci in contracts/ did not install anvil".into()));
+    if !st.success() || !dir.join(marker).exists() {
+        return Err(ChainError::Config(format!("npm ci in contracts/ did not install {marker}")));
     }
-    Ok(Some(bin))
+    Ok(true)
+}
+
+/// Path to the anvil binary, installed by `npm ci` in `contracts/` when missing; `Ok(None)` without npm.
+pub fn anvil_binary() -> Result<Option<PathBuf>, ChainError> {
+    const BIN: &str = "node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil";
+    Ok(npm_install(BIN)?.then(|| contracts_dir().join(BIN)))
 }
 
 /// A running anvil node.

@@ -1,11 +1,8 @@
 //! The committed artifacts must be what the pinned solc-js makes of the committed sources.
 
-use std::path::PathBuf;
 use std::process::Command;
 
-fn contracts_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../contracts")
-}
+use allonet_chain::anvil::contracts_dir;
 
 #[test]
 fn committed_artifacts_match_a_fresh_compile() {

@@ -33,7 +33,7 @@ pub struct DemoArgs {}
 
 pub fn run(_: &DemoArgs) -> Result<()> {
     let progress = Progress::new(false);
-    println!("allonet demo: a QF round three ways, Optimism's Retro Funding 4 from its real ballots, a quadratic vote, an explained AI recommendation,\nfunds flowing through a network, governance approving the payout by signed quadratic vote, and a treasury check.\n");
+    println!("allonet demo: a QF round three ways, Optimism's Retro Funding 4 from its real ballots, a quadratic vote, an explained AI recommendation,\nfunds flowing through a network, governance approving the payout by signed quadratic vote, a treasury check,\nand the payout itself executed through AIAllocator on the embedded EVM.\n");
 
     // 1. A round: classic QF, COCM, COCM with passport weighting.
     let base = [
@@ -351,6 +351,120 @@ pub fn run(_: &DemoArgs) -> Result<()> {
         println!("   `allonet treasury rebalance` gives the trades that bring ETH back inside its band.");
     }
 
-    println!("\nRun any step yourself: `allonet round --help`, `allonet retro --help`, `allonet tally --help`, `allonet verify --help`, `allonet recommend --help`, `allonet flow --help`, `allonet gov --help`, `allonet treasury --help`.");
+    // 8. The approved plan is paid on the embedded EVM through AIAllocator.
+    pay_on_embedded_evm(qf)?;
+
+    println!("\nRun any step yourself: `allonet round --help`, `allonet retro --help`, `allonet tally --help`, `allonet verify --help`, `allonet recommend --help`, `allonet flow --help`, `allonet gov --help`, `allonet treasury --help`, `allonet chain --help`, `allonet payout --help`.");
+    Ok(())
+}
+
+/// Demo step 8: deploy the contracts on the embedded EVM, turn the QF result into a payout plan (recipient
+/// addresses derived from the project ids, since the example round has none), and pay it as the agent.
+fn pay_on_embedded_evm(qf: &allonet_mechanisms::round::RoundResult) -> Result<()> {
+    use allonet_chain::deploy::{deploy, Asset, DeployConfig};
+    use allonet_chain::payout::{execute, PayoutOptions, Target};
+    use allonet_chain::plan::{Payment, PayoutPlan, PlanToken};
+    use allonet_chain::{read, transact, Embedded};
+    use alloy_primitives::{keccak256, Address, U256};
+    let token = &qf.config.token;
+    let payments: Vec<Payment> = qf
+        .lines
+        .iter()
+        .filter(|l| !l.matched.is_zero())
+        .map(|l| Payment {
+            recipient: allonet_core::Address(Address::from_word(keccak256(format!(
+                "allonet demo recipient {}",
+                l.project
+            ))))
+            .to_checksum(),
+            amount: l.matched,
+            chain: None,
+            label: Some(l.project.clone()),
+        })
+        .collect();
+    let plan = PayoutPlan::new(
+        PlanToken { symbol: token.symbol.clone(), decimals: token.decimals },
+        Some(qf.output_digest),
+        payments,
+    )?;
+    let (owner, agent) = (Address::repeat_byte(0xa1), Address::repeat_byte(0xa9));
+    let mut chain = Embedded::new();
+    chain.fund(owner, U256::from(10u64).pow(U256::from(24)));
+    chain.fund(agent, U256::from(10u64).pow(U256::from(24)));
+    let usdc = |whole: u64| U256::from(whole) * U256::from(10u64).pow(U256::from(token.decimals));
+    let cfg = DeployConfig {
+        deployer: owner,
+        agent,
+        guardian: owner,
+        asset: Asset::NewToken { symbol: token.symbol.clone(), decimals: token.decimals, supply: usdc(1_000_000) },
+        epoch_length: 86_400,
+        epoch_cap: usdc(10_000),
+        recipient_cap: usdc(2_500),
+        holders: vec![(owner, U256::from(10u64).pow(U256::from(24)))],
+        voting_delay: 1,
+        voting_period: 50,
+        quorum_percent: 4,
+        timelock_delay: 2 * 86_400,
+        fund: usdc(20_000),
+        hand_to_timelock: true,
+    };
+    let (d, steps) = deploy(&mut chain, &cfg)?;
+    println!(
+        "\n8. On-chain payout on the embedded EVM (revm; contracts compiled by solc {}, OpenZeppelin 5.7.0)",
+        d.compiler.split('+').next().unwrap_or(&d.compiler)
+    );
+    println!(
+        "   deployed AIAllocator, AlloToken, TimelockController, AlloGovernor and a USDC test token in {} transactions ({} gas);",
+        steps.len(),
+        group_thousands(&steps.iter().map(|s| s.gas_used).sum::<u64>().to_string())
+    );
+    println!("   the timelock owns the allocator; the agent may pay 10,000 USDC a day, at most 2,500 per recipient");
+    println!(
+        "   plan {} pays {} USDC to {} projects (source: the QF result {} approved in step 6)",
+        plan.digest,
+        show_amount(token, plan.total, 2),
+        plan.payments.len(),
+        qf.output_digest
+    );
+    let target = Target { allocator: d.allocator, payer: agent, from_block: d.from_block };
+    let pays: Vec<_> = plan.by_chain().into_values().flatten().collect();
+    let opts = PayoutOptions { max_batch: 4, ..Default::default() };
+    let report = execute(&mut chain, &target, plan.digest_bytes(), &pays, &opts, &mut |_, _| {})?;
+    let mut t = table(&["batch", "recipients", "USDC", "gas", "tx"]);
+    for b in &report.batches {
+        t.add_row(vec![
+            b.index.to_string(),
+            b.count.to_string(),
+            group_thousands(&token.format(allonet_core::TokenAmount(b.total))),
+            group_thousands(&b.gas_used.to_string()),
+            b.tx_hash.map(|h| h.to_string()).unwrap_or_default(),
+        ]);
+    }
+    right(&mut t, &[0, 1, 2, 3]);
+    println!("{t}");
+    let digest = report.onchain_digest.unwrap_or_default();
+    println!(
+        "   on-chain plan digest (BatchPaid event) {digest}: equals the plan's: {}",
+        digest == plan.digest_bytes()
+    );
+    let again = execute(&mut chain, &target, plan.digest_bytes(), &pays, &opts, &mut |_, _| {})?;
+    println!(
+        "   re-running the plan sends nothing ({} of {} already paid, read back from events)",
+        again.already_paid,
+        pays.len()
+    );
+    transact(&mut chain, owner, d.allocator, &allonet_chain::contracts::AIAllocator::pauseCall {})?;
+    let paused = transact(
+        &mut chain,
+        agent,
+        d.allocator,
+        &allonet_chain::contracts::AIAllocator::allocateFundsCall { recipient: owner, amount: usdc(1) },
+    );
+    let left = read(&mut chain, d.allocator, &allonet_chain::contracts::AIAllocator::remainingEpochAllowanceCall {})?;
+    println!(
+        "   guardian pauses the allocator: the agent's next payment reverts ({}); agent allowance left today {} USDC",
+        paused.err().and_then(|e| e.revert_reason().map(str::to_string)).unwrap_or_default(),
+        show_amount(token, allonet_core::TokenAmount(left), 2)
+    );
     Ok(())
 }

@@ -796,6 +796,12 @@ fn every_command_has_working_help() {
     // clap's debug assertions (duplicate argument names, bad defaults) fire when a command is built
     for c in [
         "round",
+        "chain deploy",
+        "chain plan",
+        "chain status",
+        "chain export-safe",
+        "payout",
+        "bench payout",
         "retro",
         "tally",
         "verify",
