@@ -129,10 +129,13 @@ impl Embedded {
             .build_fill()
     }
 
-    fn block_env(&self) -> BlockEnv {
+    /// The latest block (`pending = false`, for calls) or the block the next transaction will be mined in
+    /// (for gas estimates, so a transaction that crosses into a new cap epoch is estimated as it will run).
+    fn block_env(&self, pending: bool) -> BlockEnv {
+        let k = u64::from(pending);
         BlockEnv {
-            number: U256::from(self.number),
-            timestamp: U256::from(self.timestamp),
+            number: U256::from(self.number + k),
+            timestamp: U256::from(self.timestamp + k * BLOCK_TIME),
             gas_limit: BLOCK_GAS_LIMIT,
             basefee: 0,
             ..Default::default()
@@ -140,12 +143,12 @@ impl Embedded {
     }
 
     /// Run `tx` against the next block; commit when `commit`.
-    fn run(&mut self, tx: &Tx, gas: u64, commit: bool) -> Result<ExecutionResult, ChainError> {
+    fn run(&mut self, tx: &Tx, gas: u64, commit: bool, pending: bool) -> Result<ExecutionResult, ChainError> {
         let mut cfg: CfgEnv = CfgEnv::default();
         cfg.chain_id = EMBEDDED_CHAIN_ID;
         cfg.disable_nonce_check = !commit;
         cfg.tx_gas_limit_cap = Some(BLOCK_GAS_LIMIT);
-        let block = self.block_env();
+        let block = self.block_env(pending);
         let env = self.tx_env(tx, gas);
         let db = std::mem::take(&mut self.db);
         let mut evm = Context::mainnet().with_db(db).with_block(block).with_cfg(cfg).build_mainnet();
@@ -281,12 +284,12 @@ impl Chain for Embedded {
 
     fn call(&mut self, from: Address, to: Address, data: Bytes) -> Result<Bytes, ChainError> {
         let tx = Tx { from, to: Some(to), data, ..Default::default() };
-        let (_, out, _, _) = outcome(self.run(&tx, BLOCK_GAS_LIMIT, false)?)?;
+        let (_, out, _, _) = outcome(self.run(&tx, BLOCK_GAS_LIMIT, false, false)?)?;
         Ok(out)
     }
 
     fn estimate_gas(&mut self, tx: &Tx) -> Result<u64, ChainError> {
-        let (gas, _, _, _) = outcome(self.run(tx, BLOCK_GAS_LIMIT, false)?)?;
+        let (gas, _, _, _) = outcome(self.run(tx, BLOCK_GAS_LIMIT, false, true)?)?;
         // Refunds are paid only at the end, and EIP-150 keeps 1/64 back at every call: start from the gas
         // spent before refunds and leave headroom, as nodes' estimators do.
         Ok(gas.spent + gas.spent / 10)
@@ -301,9 +304,9 @@ impl Chain for Embedded {
             None => self.estimate_gas(&tx)?,
         };
         let nonce = self.account(tx.from).nonce;
+        let result = self.run(&tx, gas, true, true)?;
         self.number += 1;
         self.timestamp += BLOCK_TIME;
-        let result = self.run(&tx, gas, true)?;
         let tx_hash = keccak256(
             [EMBEDDED_CHAIN_ID.to_be_bytes(), self.number.to_be_bytes(), nonce.to_be_bytes()]
                 .concat()

@@ -332,7 +332,9 @@ pub fn execute(
             BatchReport { index, count: n, total, gas_used: gas, tx_hash: None, block: 0 }
         } else {
             let mut tx = batch_tx(payer, allocator, plan_digest, index, slice);
-            tx.gas = Some(gas);
+            // Headroom for state that changes between estimate and inclusion (a new cap epoch writes a fresh
+            // epochSpent slot: +20,000 gas). Unused gas is not charged.
+            tx.gas = Some(gas + 50_000);
             let r = chain.send(tx)?;
             report.paid_now += total;
             report.recipients_now += n;

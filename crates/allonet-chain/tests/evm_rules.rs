@@ -494,3 +494,19 @@ fn pay_token_reports_its_decimals() {
     assert_eq!(d.asset_decimals, 6);
     assert_eq!(AIAllocator::FundsAllocated::SIGNATURE, "FundsAllocated(address,uint256)");
 }
+
+#[test]
+fn gas_is_estimated_in_the_block_the_transaction_lands_in() {
+    // The first payment of a new epoch writes fresh cap slots (20,000 gas each more than the epoch before):
+    // an estimate made against the previous block would run out of gas.
+    let (mut c, d) = setup(1_000_000, 1_000_000);
+    pay(&mut c, &d, AGENT, recipient(1), 10).unwrap();
+    let now = c.timestamp().unwrap();
+    let boundary = (now / DAY + 1) * DAY;
+    c.warp(boundary - now - 6);
+    let e0 = read(&mut c, d.allocator, &AIAllocator::currentEpochCall {}).unwrap();
+    pay(&mut c, &d, AGENT, recipient(1), 10).unwrap();
+    let e1 = read(&mut c, d.allocator, &AIAllocator::currentEpochCall {}).unwrap();
+    assert_eq!(e1, e0 + U256::from(1), "the payment landed in the next epoch");
+    assert_eq!(read(&mut c, d.allocator, &AIAllocator::epochSpentCall(e1)).unwrap(), U256::from(10));
+}

@@ -465,7 +465,7 @@ pub fn run_payout(a: &PayoutBenchArgs) -> Result<()> {
     let target = Target { allocator: d.allocator, payer: d.agent, from_block: d.from_block };
     let opts = PayoutOptions { batch_gas: a.batch_gas, ..Default::default() };
     let t = Instant::now();
-    let report = execute(&mut c, &target, digest, &pays, &opts, &mut |_, _| {})?;
+    let report = execute(&mut c, &target, digest, &pays, &opts, &mut |_, _| {}).context("batched payout")?;
     let batch_s = t.elapsed().as_secs_f64();
     let t = Instant::now();
     let again = execute(&mut c, &target, digest, &pays, &opts, &mut |_, _| {})?;
@@ -475,13 +475,14 @@ pub fn run_payout(a: &PayoutBenchArgs) -> Result<()> {
     let (mut c2, d2, pays2) = payout_fixture(n)?;
     let t = Instant::now();
     let mut single_gas = 0u64;
-    for p in &pays2 {
+    for (i, p) in pays2.iter().enumerate() {
         let r = allonet_chain::transact(
             &mut c2,
             d2.agent,
             d2.allocator,
             &AIAllocator::allocateFundsCall { recipient: p.recipient, amount: p.amount },
-        )?;
+        )
+        .with_context(|| format!("single payment #{i}"))?;
         single_gas += r.gas_used;
     }
     let single_s = t.elapsed().as_secs_f64();
