@@ -206,16 +206,13 @@ contract AIAllocator is Ownable, ReentrancyGuard, Pausable {
         allocatedFunds[r] += amount;
         emit FundsAllocated(r, amount);
         if (asset == address(0)) {
-            (bool ok, bytes memory ret) = r.call{value: amount}("");
-            if (!ok) {
-                // Bubble the recipient's own revert (e.g. a reentrancy guard hit) so callers see why.
-                if (ret.length > 0) {
-                    assembly {
-                        revert(add(ret, 32), mload(ret))
-                    }
-                }
-                revert NativeTransferFailed(r);
+            // No return data is copied: a recipient can neither bomb the batch with a huge revert payload
+            // nor pass its own revert off as one of ours.
+            bool ok;
+            assembly {
+                ok := call(gas(), r, amount, 0, 0, 0, 0)
             }
+            if (!ok) revert NativeTransferFailed(r);
         } else {
             IERC20(asset).safeTransfer(r, amount);
         }

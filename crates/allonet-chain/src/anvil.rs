@@ -28,7 +28,29 @@ pub fn npm_install(marker: &str) -> Result<bool, ChainError> {
     if dir.join(marker).exists() {
         return Ok(true);
     }
+    // Across processes (cargo nextest runs tests as separate processes): a lock file, stale after 10 minutes.
+    let lock = dir.join(".npm-install.lock");
+    let deadline = std::time::Instant::now() + Duration::from_secs(600);
+    while std::fs::OpenOptions::new().write(true).create_new(true).open(&lock).is_err() {
+        if std::time::Instant::now() > deadline {
+            let _ = std::fs::remove_file(&lock);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    struct Unlock(PathBuf);
+    impl Drop for Unlock {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+    let _unlock = Unlock(lock);
+    if dir.join(marker).exists() {
+        return Ok(true);
+    }
     if Command::new("npm").arg("--version").output().is_err() {
+        if std::env::var_os("ALLONET_REQUIRE_NPM").is_some() {
+            return Err(ChainError::Config("ALLONET_REQUIRE_NPM is set but npm is not installed".into()));
+        }
         return Ok(false);
     }
     let st = Command::new("npm")

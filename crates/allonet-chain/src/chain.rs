@@ -74,13 +74,15 @@ impl LogRecord {
     }
 }
 
-/// Which logs to fetch: one emitter, any of `topic0`, optionally a fixed topic 1, from a block on.
-#[derive(Debug, Clone)]
+/// Which logs to fetch: one emitter, any of `topic0`, optionally a fixed topic 1, over a block range
+/// (`to_block: None` = up to the latest).
+#[derive(Debug, Clone, Default)]
 pub struct LogFilter {
     pub address: Address,
     pub topic0: Vec<B256>,
     pub topic1: Option<B256>,
     pub from_block: u64,
+    pub to_block: Option<u64>,
 }
 
 impl LogFilter {
@@ -88,6 +90,7 @@ impl LogFilter {
     pub fn matches(&self, log: &LogRecord) -> bool {
         log.address == self.address
             && log.block >= self.from_block
+            && self.to_block.is_none_or(|b| log.block <= b)
             && log.topics.first().is_some_and(|t| self.topic0.is_empty() || self.topic0.contains(t))
             && self.topic1.is_none_or(|t1| log.topics.get(1) == Some(&t1))
     }

@@ -18,6 +18,18 @@ use crate::chain::{read, Chain, ChainError, LogFilter, Tx};
 use crate::contracts::{AIAllocator, PayToken};
 use crate::plan::Pay;
 
+/// Token amounts in reports serialise as decimal strings (base units), like `TokenAmount` everywhere else.
+fn dec<S: serde::Serializer>(v: &U256, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&v.to_string())
+}
+
+fn dec_opt<S: serde::Serializer>(v: &Option<U256>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(v) => s.serialize_str(&v.to_string()),
+        None => s.serialize_none(),
+    }
+}
+
 /// Errors of a payout.
 #[derive(Debug, thiserror::Error)]
 pub enum PayoutError {
@@ -65,7 +77,9 @@ pub struct PlanStatus {
     pub paused: bool,
     pub recipients: usize,
     pub paid_recipients: usize,
+    #[serde(serialize_with = "dec")]
     pub paid: U256,
+    #[serde(serialize_with = "dec")]
     pub missing: U256,
     /// Batches already on chain for this plan.
     pub batches: usize,
@@ -75,8 +89,11 @@ pub struct PlanStatus {
     /// Payments still to make, in plan order.
     #[serde(skip)]
     pub remaining: Vec<Pay>,
+    #[serde(serialize_with = "dec")]
     pub balance: U256,
+    #[serde(serialize_with = "dec")]
     pub epoch: U256,
+    #[serde(serialize_with = "dec_opt")]
     pub epoch_allowance: Option<U256>,
 }
 
@@ -85,6 +102,7 @@ pub struct PlanStatus {
 pub struct BatchReport {
     pub index: u64,
     pub count: usize,
+    #[serde(serialize_with = "dec")]
     pub total: U256,
     pub gas_used: u64,
     pub tx_hash: Option<B256>,
@@ -98,6 +116,7 @@ pub struct PayoutReport {
     pub plan_digest: B256,
     pub already_paid: usize,
     pub batches: Vec<BatchReport>,
+    #[serde(serialize_with = "dec")]
     pub paid_now: U256,
     pub recipients_now: usize,
     pub gas_used: u64,
@@ -106,7 +125,11 @@ pub struct PayoutReport {
     pub complete: bool,
 }
 
-/// What each recipient has received under `plan_digest`, from the allocator's events.
+/// What each recipient has received under `plan_digest`, from the allocator's events: the `BatchPaid` logs
+/// carrying the digest, and in each of their blocks the `FundsAllocated` logs that precede each such
+/// `BatchPaid` in its transaction (the batch's `count` of them, so a transaction that carried other payments
+/// too, e.g. a Safe multisend, is attributed correctly). Returns (paid per recipient, next batch index,
+/// batches found).
 pub fn paid_from_events(
     chain: &mut dyn Chain,
     allocator: Address,
@@ -118,27 +141,38 @@ pub fn paid_from_events(
         topic0: vec![AIAllocator::BatchPaid::SIGNATURE_HASH],
         topic1: Some(plan_digest),
         from_block,
+        to_block: None,
     })?;
     let mut next_batch = 0u64;
-    let mut txs = BTreeSet::new();
     for log in &batches {
         if let Some(ev) = log.decode::<AIAllocator::BatchPaid>() {
             next_batch = next_batch.max(ev.batchIndex.saturating_to::<u64>() + 1);
-            txs.insert(log.tx_hash);
         }
     }
+    let blocks: BTreeSet<u64> = batches.iter().map(|l| l.block).collect();
     let mut paid = BTreeMap::new();
-    if !txs.is_empty() {
-        let first = batches.iter().map(|l| l.block).min().unwrap_or(from_block);
-        let allocs = chain.logs(&LogFilter {
+    for block in blocks {
+        let mut logs = chain.logs(&LogFilter {
             address: allocator,
-            topic0: vec![AIAllocator::FundsAllocated::SIGNATURE_HASH],
+            topic0: vec![AIAllocator::FundsAllocated::SIGNATURE_HASH, AIAllocator::BatchPaid::SIGNATURE_HASH],
             topic1: None,
-            from_block: first,
+            from_block: block,
+            to_block: Some(block),
         })?;
-        for log in allocs.iter().filter(|l| txs.contains(&l.tx_hash)) {
+        logs.sort_by_key(|l| l.log_index);
+        let mut pending: BTreeMap<B256, Vec<(Address, U256)>> = BTreeMap::new();
+        for log in &logs {
+            let tx = pending.entry(log.tx_hash).or_default();
             if let Some(ev) = log.decode::<AIAllocator::FundsAllocated>() {
-                *paid.entry(ev.recipient).or_insert(U256::ZERO) += ev.amount;
+                tx.push((ev.recipient, ev.amount));
+            } else if let Some(ev) = log.decode::<AIAllocator::BatchPaid>() {
+                let mine = std::mem::take(tx);
+                if ev.planDigest == plan_digest {
+                    let n = ev.count.saturating_to::<usize>().min(mine.len());
+                    for &(r, a) in &mine[mine.len() - n..] {
+                        *paid.entry(r).or_insert(U256::ZERO) += a;
+                    }
+                }
             }
         }
     }
@@ -181,6 +215,9 @@ pub fn check(
         problems.push(format!("{payer} is neither the allocator's owner ({owner}) nor its agent ({agent})"));
         "none"
     };
+    if !chain.signers().contains(&payer) {
+        problems.push(format!("{payer} is not an account this backend can send from (no key for it)"));
+    }
     if paused {
         problems.push("the allocator is paused (guardian kill switch): no funds move until governance unpauses".into());
     }
@@ -296,7 +333,7 @@ pub fn execute(
     on_batch: &mut dyn FnMut(&BatchReport, &PlanStatus),
 ) -> Result<PayoutReport, PayoutError> {
     let status = check(chain, target, plan_digest, pays)?;
-    let Target { allocator, payer, from_block } = *target;
+    let Target { allocator, payer, .. } = *target;
     let mut report = PayoutReport {
         chain_id: chain.chain_id(),
         plan_digest,
@@ -309,18 +346,30 @@ pub fn execute(
         complete: status.remaining.is_empty(),
     };
     if status.remaining.is_empty() {
-        report.onchain_digest = onchain_digest(chain, allocator, plan_digest, from_block)?;
         return Ok(report);
     }
     let rest = &status.remaining;
-    let size = size_batches(chain, allocator, payer, plan_digest, rest, opts)?;
+    let size = match size_batches(chain, allocator, payer, plan_digest, rest, opts) {
+        Ok(s) => s,
+        Err(e @ ChainError::Reverted { .. }) => {
+            let probe = &rest[..rest.len().min(16)];
+            return Err(culprit(chain, target, plan_digest, status.next_batch, probe, e));
+        }
+        Err(e) => return Err(e.into()),
+    };
     let mut index = status.next_batch;
     let mut start = 0;
     while start < rest.len() {
         let mut n = size.min(rest.len() - start);
         // Re-estimate the actual batch; shrink it when the recipients are costlier than the probe's.
         let gas = loop {
-            let g = chain.estimate_gas(&batch_tx(payer, allocator, plan_digest, index, &rest[start..start + n]))?;
+            let g = match chain.estimate_gas(&batch_tx(payer, allocator, plan_digest, index, &rest[start..start + n])) {
+                Ok(g) => g,
+                Err(e @ ChainError::Reverted { .. }) => {
+                    return Err(culprit(chain, target, plan_digest, index, &rest[start..start + n], e));
+                }
+                Err(e) => return Err(e.into()),
+            };
             if g <= opts.batch_gas || n == 1 {
                 break g;
             }
@@ -332,10 +381,14 @@ pub fn execute(
             BatchReport { index, count: n, total, gas_used: gas, tx_hash: None, block: 0 }
         } else {
             let mut tx = batch_tx(payer, allocator, plan_digest, index, slice);
-            // Headroom for state that changes between estimate and inclusion (a new cap epoch writes a fresh
-            // epochSpent slot: +20,000 gas). Unused gas is not charged.
-            tx.gas = Some(gas + 50_000);
+            // Headroom for state that changes between estimate and inclusion (a new cap epoch writes fresh
+            // slots: +20,000 gas each). Unused gas is not charged; EIP-7825 caps a transaction at 2^24.
+            tx.gas = Some((gas + gas / 10 + 50_000).min(1 << 24).max(gas));
             let r = chain.send(tx)?;
+            // The digest as the chain recorded it, decoded from this transaction's own BatchPaid event.
+            if let Some(ev) = r.events::<AIAllocator::BatchPaid>().last() {
+                report.onchain_digest = Some(ev.planDigest);
+            }
             report.paid_now += total;
             report.recipients_now += n;
             report.gas_used += r.gas_used;
@@ -351,23 +404,41 @@ pub fn execute(
     }
     if !opts.dry_run {
         report.complete = true;
-        report.onchain_digest = onchain_digest(chain, allocator, plan_digest, from_block)?;
     }
     Ok(report)
 }
 
-/// The plan digest as the chain recorded it (topic 1 of `BatchPaid`), if any batch landed.
-pub fn onchain_digest(
+/// A batch reverted in its estimate although the whole-plan check passed: find the first recipient that
+/// cannot be paid on its own (a blacklisted address, a contract that refuses the coin) by bisection.
+fn culprit(
     chain: &mut dyn Chain,
-    allocator: Address,
-    plan_digest: B256,
-    from_block: u64,
-) -> Result<Option<B256>, ChainError> {
-    let logs = chain.logs(&LogFilter {
-        address: allocator,
-        topic0: vec![AIAllocator::BatchPaid::SIGNATURE_HASH],
-        topic1: Some(plan_digest),
-        from_block,
-    })?;
-    Ok(logs.last().and_then(|l| l.topics.get(1).copied()))
+    target: &Target,
+    digest: B256,
+    index: u64,
+    pays: &[Pay],
+    err: ChainError,
+) -> PayoutError {
+    let mut slice = pays;
+    let mut reason = err.to_string();
+    while slice.len() > 1 {
+        let (a, b) = slice.split_at(slice.len() / 2);
+        match chain.estimate_gas(&batch_tx(target.payer, target.allocator, digest, index, a)) {
+            Err(e @ ChainError::Reverted { .. }) => {
+                reason = e.to_string();
+                slice = a;
+            }
+            _ => slice = b,
+        }
+    }
+    if let Err(e @ ChainError::Reverted { .. }) =
+        chain.estimate_gas(&batch_tx(target.payer, target.allocator, digest, index, slice))
+    {
+        reason = e.to_string();
+    }
+    PayoutError::Refused(vec![format!(
+        "recipient {} ({} units) cannot be paid: {reason}; batches before it landed, nothing after it was sent. \
+         Re-run with `--skip {}` to pay the others under the same plan digest (a new plan would have a new \
+         digest, and recipients already paid would not be recognised)",
+        slice[0].recipient, slice[0].amount, slice[0].recipient
+    )])
 }

@@ -21,6 +21,9 @@ use crate::chain::{Chain, ChainError, LogFilter, LogRecord, Receipt, Tx};
 /// How long to wait for a receipt before giving up (the transaction may still land; re-run to reconcile).
 pub const RECEIPT_TIMEOUT: Duration = Duration::from_secs(120);
 
+/// Blocks per eth_getLogs request.
+pub const LOG_WINDOW: u64 = 10_000;
+
 /// A node over HTTP JSON-RPC.
 pub struct Rpc {
     url: String,
@@ -230,29 +233,37 @@ impl Chain for Rpc {
     }
 
     fn logs(&mut self, filter: &LogFilter) -> Result<Vec<LogRecord>, ChainError> {
-        let mut f =
-            Filter::new().address(filter.address).from_block(filter.from_block).to_block(BlockNumberOrTag::Latest);
-        if !filter.topic0.is_empty() {
-            f = f.event_signature(filter.topic0.clone());
-        }
-        if let Some(t1) = filter.topic1 {
-            f = f.topic1(t1);
-        }
-        let logs = self.retry(|p| {
-            let f = f.clone();
-            async move { p.get_logs(&f).await }
-        })?;
-        Ok(logs
-            .into_iter()
-            .map(|l| LogRecord {
+        // Public endpoints cap eth_getLogs ranges (often 10,000 blocks): query in windows up to the latest block.
+        let latest = match filter.to_block {
+            Some(b) => b,
+            None => self.block_number()?,
+        };
+        let mut out = Vec::new();
+        let mut from = filter.from_block;
+        while from <= latest {
+            let to = (from + LOG_WINDOW - 1).min(latest);
+            let mut f = Filter::new().address(filter.address).from_block(from).to_block(to);
+            if !filter.topic0.is_empty() {
+                f = f.event_signature(filter.topic0.clone());
+            }
+            if let Some(t1) = filter.topic1 {
+                f = f.topic1(t1);
+            }
+            let logs = self.retry(|p| {
+                let f = f.clone();
+                async move { p.get_logs(&f).await }
+            })?;
+            out.extend(logs.into_iter().map(|l| LogRecord {
                 address: l.address(),
                 topics: l.topics().to_vec(),
                 data: l.data().data.clone(),
                 block: l.block_number.unwrap_or_default(),
                 tx_hash: l.transaction_hash.unwrap_or_default(),
                 log_index: l.log_index.unwrap_or_default(),
-            })
-            .collect())
+            }));
+            from = to + 1;
+        }
+        Ok(out)
     }
 
     fn signers(&self) -> Vec<Address> {

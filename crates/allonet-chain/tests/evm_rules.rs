@@ -292,6 +292,21 @@ fn a_reentrant_native_receiver_cannot_double_pay() {
         amounts: vec![U256::from(700)],
     }
     .abi_encode();
+    // Control: armed with a harmless call, the same kind of payment to the same contract goes through.
+    let harmless = AIAllocator::pausedCall {}.abi_encode();
+    transact(&mut c, OWNER, attacker, &ReentrantReceiver::armCall { target_: d.allocator, data_: harmless.into() })
+        .unwrap();
+    let first = AIAllocator::allocateBatchCall {
+        planDigest: alloy_primitives::B256::repeat_byte(1),
+        batchIndex: U256::ZERO,
+        recipients: vec![attacker],
+        amounts: vec![U256::from(300)],
+    }
+    .abi_encode();
+    transact(&mut c, OWNER, attacker, &ReentrantReceiver::callCall { target_: d.allocator, data_: first.into() })
+        .unwrap();
+    assert_eq!(c.balance(attacker).unwrap(), U256::from(300));
+    // Armed to re-enter: the guard reverts the inner call, the receive hook fails, the whole payment reverts.
     transact(
         &mut c,
         OWNER,
@@ -301,9 +316,9 @@ fn a_reentrant_native_receiver_cannot_double_pay() {
     .unwrap();
     let go =
         transact(&mut c, OWNER, attacker, &ReentrantReceiver::callCall { target_: d.allocator, data_: again.into() });
-    assert_eq!(reason(go), "ReentrancyGuardReentrantCall");
-    assert_eq!(c.balance(attacker).unwrap(), U256::ZERO);
-    assert_eq!(c.balance(d.allocator).unwrap(), U256::from(100_000));
+    assert_eq!(reason(go), format!("NativeTransferFailed {{ recipient: {attacker:?} }}"));
+    assert_eq!(c.balance(attacker).unwrap(), U256::from(300), "paid once, by the control payment");
+    assert_eq!(c.balance(d.allocator).unwrap(), U256::from(100_000 - 300));
 }
 
 #[test]
@@ -509,4 +524,53 @@ fn gas_is_estimated_in_the_block_the_transaction_lands_in() {
     let e1 = read(&mut c, d.allocator, &AIAllocator::currentEpochCall {}).unwrap();
     assert_eq!(e1, e0 + U256::from(1), "the payment landed in the next epoch");
     assert_eq!(read(&mut c, d.allocator, &AIAllocator::epochSpentCall(e1)).unwrap(), U256::from(10));
+}
+
+#[test]
+fn a_recipient_that_cannot_be_paid_is_named_and_can_be_skipped_under_the_same_plan() {
+    let mut c = chain();
+    let (d, _) = deploy(&mut c, &config(Asset::Native, 1_000_000, 1_000_000, 1_000_000)).unwrap();
+    // A contract without a receive function refuses native coin.
+    let refuser = c
+        .send(Tx {
+            from: OWNER,
+            data: deploy_code(
+                &PayToken::BYTECODE,
+                &PayToken::constructorCall {
+                    name_: "X".into(),
+                    symbol_: "X".into(),
+                    decimals_: 0,
+                    holder: OWNER,
+                    supply: U256::from(1),
+                },
+            ),
+            ..Default::default()
+        })
+        .unwrap()
+        .contract_address
+        .unwrap();
+    let mut pays = plan_from(30_000, 20);
+    pays[17].recipient = refuser;
+    let digest = keccak256(b"plan with a refuser");
+    let opts = PayoutOptions { max_batch: 5, ..Default::default() };
+    let err = execute(&mut c, &target(&d, AGENT), digest, &pays, &opts, &mut |_, _| {}).unwrap_err().to_string();
+    assert!(
+        err.contains(&format!("recipient {refuser}")) && err.contains("NativeTransferFailed") && err.contains("--skip"),
+        "{err}"
+    );
+    let (paid, _, _) = paid_from_events(&mut c, d.allocator, digest, 0).unwrap();
+    assert_eq!(paid.len(), 15, "the three batches before the refuser landed");
+    let others: Vec<Pay> = pays.iter().copied().filter(|p| p.recipient != refuser).collect();
+    let r = execute(&mut c, &target(&d, AGENT), digest, &others, &opts, &mut |_, _| {}).unwrap();
+    assert_eq!((r.already_paid, r.recipients_now), (15, 4));
+    // A refuser inside the sizing probe is named before anything is sent.
+    let mut early = plan_from(40_000, 20);
+    early[3].recipient = refuser;
+    let block = c.block_number().unwrap();
+    let err = execute(&mut c, &target(&d, AGENT), keccak256(b"early"), &early, &opts, &mut |_, _| {}).unwrap_err();
+    assert!(err.to_string().contains(&format!("recipient {refuser}")), "{err}");
+    assert_eq!(c.block_number().unwrap(), block);
+    for p in &others {
+        assert_eq!(c.balance(p.recipient).unwrap(), p.amount);
+    }
 }

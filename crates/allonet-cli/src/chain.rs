@@ -120,8 +120,14 @@ fn dev_address(i: usize) -> Address {
     signer_from_hex(DEV_KEYS[i]).expect("dev key").address()
 }
 
-/// Open a chain from flags; embedded chains fund anvil's two dev accounts on first use.
+/// Open a chain from flags; embedded chains fund anvil's two dev accounts on first use. On RPC the key comes
+/// from `--key-file`, else from the environment variable `key_env`.
 pub fn open(c: &ConnectArgs, endpoint: Option<&Endpoint>) -> Result<(Open, Endpoint)> {
+    open_with_key(c, endpoint, "ALLONET_KEY")
+}
+
+/// [`open`] with the key read from another environment variable.
+pub fn open_with_key(c: &ConnectArgs, endpoint: Option<&Endpoint>, key_env: &str) -> Result<(Open, Endpoint)> {
     let endpoint = match (&c.rpc, c.embedded, endpoint) {
         (Some(url), _, _) => Endpoint::Rpc { url: url.clone() },
         (None, true, _) => Endpoint::Embedded { state: c.state.clone() },
@@ -143,8 +149,12 @@ pub fn open(c: &ConnectArgs, endpoint: Option<&Endpoint>) -> Result<(Open, Endpo
             Open::Embedded(e)
         }
         Endpoint::Rpc { url } => {
-            let signer = load_signer(c.key_file.as_deref(), "ALLONET_KEY")?;
-            Open::Rpc(Rpc::connect(url, c.chain_id, vec![signer])?)
+            // Reading needs no key; sending without one is refused by the payout check.
+            let signers = match (&c.key_file, std::env::var(key_env)) {
+                (None, Err(_)) => vec![],
+                _ => vec![load_signer(c.key_file.as_deref(), key_env)?],
+            };
+            Open::Rpc(Rpc::connect(url, c.chain_id, signers)?)
         }
     };
     Ok((open, endpoint))
@@ -468,6 +478,10 @@ pub struct PayoutArgs {
     /// Check the plan against the chain and size the batches; send nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Leave out this recipient (repeatable), e.g. one the token refuses; the plan and its digest stay the
+    /// same, so a later run without --skip pays it and nobody else twice.
+    #[arg(long, value_name = "ADDRESS")]
+    pub skip: Vec<String>,
     /// Print the reports as JSON.
     #[arg(long)]
     pub json: bool,
@@ -485,6 +499,8 @@ struct ChainsFile {
 struct ChainEntry {
     deployment: PathBuf,
     rpc: Option<String>,
+    /// Embedded EVM state file (when there is no `rpc`).
+    state: Option<PathBuf>,
     chain_id: Option<u64>,
     key_file: Option<PathBuf>,
     key_env: Option<String>,
@@ -492,7 +508,17 @@ struct ChainEntry {
 
 pub fn run_payout(a: &PayoutArgs) -> Result<()> {
     let plan = PayoutPlan::load(&a.plan)?;
-    let groups = plan.by_chain();
+    let mut groups = plan.by_chain();
+    let skip: Vec<Address> = a.skip.iter().map(|s| parse_address(s, "--skip")).collect::<Result<_>>()?;
+    for s in &skip {
+        if !groups.values().flatten().any(|p| p.recipient == *s) {
+            bail!("--skip {s}: not a recipient of this plan");
+        }
+    }
+    for pays in groups.values_mut() {
+        pays.retain(|p| !skip.contains(&p.recipient));
+    }
+    groups.retain(|_, pays| !pays.is_empty());
     let chains: Option<ChainsFile> = match &a.chains {
         Some(p) => {
             let text = std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?;
@@ -504,8 +530,8 @@ pub fn run_payout(a: &PayoutArgs) -> Result<()> {
     let base = a.chains.as_ref().and_then(|p| p.parent()).map(Path::to_path_buf).unwrap_or_default();
     let mut targets = Vec::new();
     for (name, pays) in &groups {
-        let (dep_path, connect) = match name {
-            None => (a.deployment.clone(), a.connect.clone()),
+        let (dep_path, connect, key_env) = match name {
+            None => (a.deployment.clone(), a.connect.clone(), "ALLONET_KEY".to_string()),
             Some(n) => {
                 let entry = chains
                     .as_ref()
@@ -526,17 +552,19 @@ pub fn run_payout(a: &PayoutArgs) -> Result<()> {
                     }
                 }
                 let connect = ConnectArgs {
-                    embedded: entry.rpc.is_none(),
+                    // No rpc and no state: reconnect where the deployment file says it lives.
+                    embedded: entry.rpc.is_none() && entry.state.is_some(),
                     rpc: entry.rpc.clone(),
                     chain_id: entry.chain_id,
                     key_file: entry.key_file.as_ref().map(|k| base.join(k)),
-                    ..a.connect.clone()
+                    state: entry.state.as_ref().map(|p| base.join(p)).unwrap_or_else(|| a.connect.state.clone()),
                 };
-                (base.join(&entry.deployment), connect)
+                let key_env = entry.key_env.clone().unwrap_or_else(|| "ALLONET_KEY".into());
+                (base.join(&entry.deployment), connect, key_env)
             }
         };
         let dep = DeploymentFile::load(&dep_path)?;
-        targets.push((name.clone(), dep, connect, pays.clone()));
+        targets.push((name.clone(), dep, connect, pays.clone(), key_env));
     }
     let opts = PayoutOptions {
         batch_gas: a.batch_gas,
@@ -545,16 +573,13 @@ pub fn run_payout(a: &PayoutArgs) -> Result<()> {
         dry_run: a.dry_run,
     };
     let token = Token::new(plan.token.symbol.clone(), plan.token.decimals);
-    let mut reports = Vec::new();
-    for (name, dep, connect, pays) in targets {
+    // Connect to every chain and check its part of the plan before paying on any of them.
+    let mut ready = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for (name, dep, connect, pays, key_env) in targets {
         let label = name.clone().unwrap_or_else(|| "default".into());
-        let key_env = a
-            .chains
-            .as_ref()
-            .and(chains.as_ref())
-            .and_then(|c| name.as_ref().and_then(|n| c.chains.get(n)))
-            .and_then(|e| e.key_env.clone());
-        let (mut open, _) = with_key_env(key_env.as_deref(), || open(&connect, Some(&dep.endpoint)))?;
+        let (mut open, _) =
+            open_with_key(&connect, Some(&dep.endpoint), &key_env).map_err(|e| anyhow!("chain {label:?}: {e:#}"))?;
         let d = &dep.deployment;
         if open.chain().chain_id() != d.chain_id {
             bail!(
@@ -575,9 +600,28 @@ pub fn run_payout(a: &PayoutArgs) -> Result<()> {
         let payer = match (&open, a.role.as_str()) {
             (Open::Embedded(_), "owner") => read(open.chain(), d.allocator, &AIAllocator::ownerCall {})?,
             (Open::Embedded(_), _) => d.agent,
-            (Open::Rpc(r), _) => r.signers()[0],
+            (Open::Rpc(r), _) => *r
+                .signers()
+                .first()
+                .ok_or_else(|| anyhow!("chain {label:?}: no signing key (set {key_env} or pass --key-file)"))?,
         };
         let target = Target { allocator: d.allocator, payer, from_block: d.from_block };
+        if !seen.insert((d.chain_id, d.allocator)) {
+            bail!(
+                "chain {label:?} resolves to allocator {} on chain {}, which another group of this plan already uses: \
+                 give each payment one chain name",
+                d.allocator,
+                d.chain_id
+            );
+        }
+        allonet_chain::payout::check(open.chain(), &target, plan.digest_bytes(), &pays)
+            .map_err(|e| anyhow!("chain {label:?}: {e}"))?;
+        ready.push((label, open, dep, target, pays));
+    }
+    let mut reports = Vec::new();
+    for (label, mut open, dep, target, pays) in ready {
+        let d = &dep.deployment;
+        let payer = target.payer;
         let total: usize = pays.len();
         let bar = if std::io::stderr().is_terminal() && !a.json {
             ProgressBar::new(total as u64)
@@ -631,25 +675,6 @@ pub fn run_payout(a: &PayoutArgs) -> Result<()> {
     Ok(())
 }
 
-fn with_key_env<T>(env: Option<&str>, f: impl FnOnce() -> Result<T>) -> Result<T> {
-    // A chain's key may live in its own variable; the RPC backend reads ALLONET_KEY.
-    match env.filter(|e| *e != "ALLONET_KEY") {
-        Some(e) => {
-            let old = std::env::var("ALLONET_KEY").ok();
-            let key = std::env::var(e).map_err(|_| anyhow!("environment variable {e} is not set"))?;
-            // SAFETY: the CLI is single-threaded here; the variable is restored right after use.
-            unsafe { std::env::set_var("ALLONET_KEY", key) };
-            let r = f();
-            match old {
-                Some(v) => unsafe { std::env::set_var("ALLONET_KEY", v) },
-                None => unsafe { std::env::remove_var("ALLONET_KEY") },
-            }
-            r
-        }
-        None => f(),
-    }
-}
-
 fn print_report(r: &PayoutReport, token: &Token, plan: &PayoutPlan, streamed: bool) {
     if r.batches.is_empty() {
         println!(
@@ -696,6 +721,9 @@ pub struct StatusArgs {
     /// Also show how much of this plan is paid.
     #[arg(long, value_name = "FILE")]
     pub plan: Option<PathBuf>,
+    /// With --plan: the plan's payments for this chain name (default: those without a chain).
+    #[arg(long)]
+    pub chain: Option<String>,
     #[command(flatten)]
     pub connect: ConnectArgs,
     #[arg(long)]
@@ -735,7 +763,7 @@ pub fn run_status(a: &StatusArgs) -> Result<()> {
     let mut plan_json = serde_json::Value::Null;
     if let Some(p) = &a.plan {
         let plan = PayoutPlan::load(p)?;
-        let pays: Vec<_> = plan.by_chain().into_values().flatten().collect();
+        let pays = plan.by_chain().remove(&a.chain).unwrap_or_default();
         let (paid, next, batches) = paid_from_events(c, al, plan.digest_bytes(), d.from_block)?;
         let done = pays.iter().filter(|p| paid.get(&p.recipient) == Some(&p.amount)).count();
         let sum: U256 = paid.values().copied().sum();
@@ -819,6 +847,26 @@ pub fn run_export_safe(a: &ExportSafeArgs) -> Result<()> {
         };
         SafeMode::Transfer { asset: Some(token) }
     };
+    if let Some(d) = &dep {
+        if !a.via_allocator && a.token.is_none() && !a.native && d.deployment.asset_decimals != plan.token.decimals {
+            bail!(
+                "the plan pays {} with {} decimals but the deployment's asset {} has {}",
+                plan.token.symbol,
+                plan.token.decimals,
+                d.deployment.asset_symbol,
+                d.deployment.asset_decimals
+            );
+        }
+        if a.via_allocator && d.deployment.asset_decimals != plan.token.decimals {
+            bail!(
+                "the plan pays {} with {} decimals but the allocator pays {} with {}",
+                plan.token.symbol,
+                plan.token.decimals,
+                d.deployment.asset_symbol,
+                d.deployment.asset_decimals
+            );
+        }
+    }
     let created_at_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis() as u64;
     let opts = SafeExport { chain_id, safe, created_at_ms, mode, chain: a.chain.clone() };
     let batch = export_safe_batch(&plan, &opts)?;

@@ -75,6 +75,7 @@ fn assert_paid_once(chain: &mut Rpc, allocator: Address, asset: Address, from_bl
             topic0: vec![AIAllocator::FundsAllocated::SIGNATURE_HASH],
             topic1: None,
             from_block,
+            ..Default::default()
         })
         .unwrap();
     let mut count = std::collections::BTreeMap::new();
@@ -108,15 +109,18 @@ fn embedded_deploy_plan_pay_status_export() {
     std::fs::write(dir.join("edited.json"), text).unwrap();
     let err = fails(&dir, &["payout", "edited.json", "--deployment", "dep.json"]);
     assert!(err.contains("the file was edited after it was made") || err.contains("payments sum to"), "{err}");
-    let out = ok(&dir, &["payout", "plan.json", "--deployment", "dep.json", "--max-batch", "10"]);
-    assert!(out.contains("paid now 325.000325 USDC to 25 recipients"), "{out}");
+    let skip = recipient(0).to_string();
+    let out = ok(&dir, &["payout", "plan.json", "--deployment", "dep.json", "--max-batch", "10", "--skip", &skip]);
+    assert!(out.contains("paid now 324.000324 USDC to 24 recipients"), "{out}");
     assert!(out.contains("matches the plan: true"), "{out}");
+    let out = ok(&dir, &["payout", "plan.json", "--deployment", "dep.json"]);
+    assert!(out.contains("paid now 1.000001 USDC to 1 recipients (24 already paid before this run)"), "{out}");
     let out = ok(&dir, &["payout", "plan.json", "--deployment", "dep.json"]);
     assert!(out.contains("nothing to send"), "{out}");
     let out = ok(&dir, &["chain", "status", "--deployment", "dep.json", "--plan", "plan.json", "--json"]);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["plan_status"]["paid_recipients"], 25);
-    assert_eq!(v["plan_status"]["batches"], 3);
+    assert_eq!(v["plan_status"]["batches"], 4);
     ok(
         &dir,
         &[
@@ -162,6 +166,7 @@ fn anvil_payout_killed_midway_then_rerun_pays_everyone_once() {
                 topic0: vec![AIAllocator::BatchPaid::SIGNATURE_HASH],
                 topic1: None,
                 from_block,
+                ..Default::default()
             })
             .unwrap()
             .len()
@@ -223,6 +228,49 @@ fn one_plan_across_two_anvil_chains() {
         .unwrap();
     let err = String::from_utf8_lossy(&o.stderr).to_string();
     assert!(!o.status.success() && err.contains("but chain 10 was expected"), "{err}");
+    let (alpha_allocator, _, _, alpha_from) = deployment(&dir, "alpha.json");
+    let signer = allonet_chain::rpc::signer_from_hex(DEV_KEYS[0]).unwrap();
+    let mut alpha = Rpc::connect(&a.url(), Some(31_337), vec![signer]).unwrap();
+    let sent = alpha
+        .logs(&LogFilter {
+            address: alpha_allocator,
+            topic0: vec![AIAllocator::BatchPaid::SIGNATURE_HASH],
+            topic1: None,
+            from_block: alpha_from,
+            ..Default::default()
+        })
+        .unwrap();
+    assert!(sent.is_empty(), "nothing was paid on alpha when beta was misconfigured");
+    // Kill the multi-chain payout while it is still on the first chain, then re-run it.
+    let mut child = Command::new(bin())
+        .args(["payout", "plan.json", "--chains", "chains.toml", "--max-batch", "10", "--interval-ms", "200"])
+        .current_dir(&dir)
+        .env("ALLONET_KEY", DEV_KEYS[0])
+        .env("ALPHA_KEY", DEV_KEYS[0])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let n = alpha
+            .logs(&LogFilter {
+                address: alpha_allocator,
+                topic0: vec![AIAllocator::BatchPaid::SIGNATURE_HASH],
+                from_block: alpha_from,
+                ..Default::default()
+            })
+            .unwrap()
+            .len();
+        if n >= 2 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no batches landed on alpha");
+        assert!(child.try_wait().unwrap().is_none(), "payout ended before it could be killed");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
     let o = Command::new(bin())
         .args(["payout", "plan.json", "--chains", "chains.toml", "--json"])
         .current_dir(&dir)
@@ -235,6 +283,9 @@ fn one_plan_across_two_anvil_chains() {
     let names: Vec<_> =
         v["chains"].as_array().unwrap().iter().map(|c| c["chain"].as_str().unwrap().to_string()).collect();
     assert_eq!(names, ["alpha", "beta"]);
+    let resumed = v["chains"][0]["report"]["already_paid"].as_u64().unwrap();
+    assert!((20..60).contains(&resumed), "alpha resumed after {resumed} payments");
+    assert_eq!(v["chains"][1]["report"]["already_paid"], 0);
     for (node, file, chain_id, parity) in [(&a, "alpha.json", 31_337, 0), (&b, "beta.json", 31_338, 1)] {
         let (allocator, asset, _, from_block) = deployment(&dir, file);
         let signer = allonet_chain::rpc::signer_from_hex(DEV_KEYS[0]).unwrap();
@@ -245,5 +296,14 @@ fn one_plan_across_two_anvil_chains() {
         let bal = read(&mut chain, asset, &PayToken::balanceOfCall { account: recipient(other) }).unwrap();
         assert_eq!(bal, U256::ZERO, "the other chain's recipients are not paid here");
     }
+    let o = Command::new(bin())
+        .args(["payout", "plan.json", "--chains", "chains.toml"])
+        .current_dir(&dir)
+        .env("ALPHA_KEY", DEV_KEYS[0])
+        .env("ALLONET_KEY", DEV_KEYS[0])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(out.matches("nothing to send").count(), 2, "{out}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
