@@ -194,6 +194,7 @@ impl Chain for Rpc {
             Some(g) => g,
             None => self.estimate_gas(&tx)?,
         };
+        let (from, to, data, value) = (tx.from, tx.to, tx.data.clone(), tx.value);
         let req = Self::request(&Tx { gas: Some(gas), ..tx });
         let provider = self.provider.clone();
         let receipt = self.rt.block_on(async move {
@@ -218,8 +219,24 @@ impl Chain for Rpc {
             })
             .collect();
         if !receipt.status() {
+            // The state moved between the preflight and inclusion: replay the call at the parent block to
+            // recover the reason (best effort; some nodes prune old state).
+            let block = receipt.block_number.unwrap_or_default().saturating_sub(1);
+            let replay = TransactionRequest::default().with_from(from).with_input(data.clone()).with_value(value);
+            let replay = match to {
+                Some(t) => replay.with_to(t),
+                None => replay.into_create(),
+            };
+            let provider = self.provider.clone();
+            let why = self
+                .rt
+                .block_on(async move { provider.call(replay).block(block.into()).await })
+                .map_err(rpc_err)
+                .err()
+                .and_then(|e| e.revert_reason().map(str::to_string))
+                .unwrap_or_else(|| "no reason recovered".into());
             return Err(ChainError::Reverted {
-                reason: format!("transaction {} reverted on chain", receipt.transaction_hash),
+                reason: format!("transaction {} reverted on chain: {why}", receipt.transaction_hash),
                 data: Bytes::new(),
             });
         }

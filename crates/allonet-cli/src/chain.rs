@@ -195,6 +195,10 @@ pub struct DeployArgs {
     pub quorum_percent: u64,
     #[arg(long, default_value_t = 172_800)]
     pub timelock_delay: u64,
+    /// CSV `address,amount` of governance token (ALLO, 18 decimals, whole tokens) holders; default: 1,000,000
+    /// to the deployer alone, which makes every vote the deployer's (fine for trials, not for a DAO).
+    #[arg(long, value_name = "FILE")]
+    pub holders: Option<PathBuf>,
     /// Keep the deployer as the allocator's owner instead of handing it to the timelock (testing only).
     #[arg(long)]
     pub keep_owner: bool,
@@ -297,7 +301,10 @@ fn deploy_with(open: &mut Open, a: &DeployArgs) -> Result<(Deployment, Vec<allon
         epoch_length: a.epoch_length,
         epoch_cap: whole(&a.epoch_cap, decimals, "--epoch-cap")?,
         recipient_cap: whole(&a.recipient_cap, decimals, "--recipient-cap")?,
-        holders: vec![(sender, whole("1000000", 18, "supply")?)],
+        holders: match &a.holders {
+            None => vec![(sender, whole("1000000", 18, "supply")?)],
+            Some(p) => read_holders(p)?,
+        },
         voting_delay: a.voting_delay,
         voting_period: a.voting_period,
         quorum_percent: a.quorum_percent,
@@ -311,6 +318,26 @@ fn deploy_with(open: &mut Open, a: &DeployArgs) -> Result<(Deployment, Vec<allon
 /// Exact amount with thousands separators (payouts are never rounded for display).
 fn exact(token: &Token, units: U256) -> String {
     crate::output::group_thousands(&token.format(TokenAmount(units)))
+}
+
+/// `address,amount` rows (whole ALLO tokens), each address once.
+fn read_holders(path: &Path) -> Result<Vec<(Address, U256)>> {
+    let t = allonet_core::Table::read(path)?;
+    let a = t.require_one_of(&["address", "holder", "account"], "address")?;
+    let n = t.require_one_of(&["amount", "balance", "tokens"], "amount")?;
+    let mut out: Vec<(Address, U256)> = Vec::new();
+    for row in t.rows() {
+        let addr = allonet_core::Address::parse(row.get(a)).map_err(|e| t.error(row, a, e.to_string()))?.0;
+        let amount = Token::new("ALLO", 18).parse(row.get(n)).map_err(|e| t.error(row, n, e.to_string()))?.units();
+        if out.iter().any(|(x, _)| *x == addr) {
+            return Err(t.error(row, a, format!("{addr} listed twice")).into());
+        }
+        out.push((addr, amount));
+    }
+    if out.is_empty() {
+        bail!("{}: no holders", path.display());
+    }
+    Ok(out)
 }
 
 fn short(h: &str) -> String {

@@ -141,6 +141,30 @@ fn embedded_deploy_plan_pay_status_export() {
     assert_eq!(b["transactions"].as_array().unwrap().len(), 25);
     assert_eq!(b["transactions"][0]["contractMethod"]["name"], "transfer");
     assert_eq!(b["transactions"][0]["contractInputsValues"]["value"], "1000001");
+    // Governance tokens to the DAO's holders, not the deployer.
+    let (h1, h2) = (recipient(7001), recipient(7002));
+    std::fs::write(dir.join("holders.csv"), format!("address,amount\n{h1},600000\n{h2},400000.5\n")).unwrap();
+    ok(
+        &dir,
+        &["chain", "deploy", "--embedded", "--state", "gov.json", "--holders", "holders.csv", "-o", "gov-dep.json"],
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("gov-dep.json")).unwrap()).unwrap();
+    let gov: Address = v["gov_token"].as_str().unwrap().parse().unwrap();
+    let mut c = allonet_chain::Embedded::open(&dir.join("gov.json")).unwrap();
+    let e18 = U256::from(10u64).pow(U256::from(18));
+    let bal = |c: &mut allonet_chain::Embedded, a| {
+        read(c, gov, &allonet_chain::contracts::AlloToken::balanceOfCall { account: a }).unwrap()
+    };
+    assert_eq!(bal(&mut c, h1), U256::from(600_000u64) * e18);
+    assert_eq!(bal(&mut c, h2), U256::from(400_000u64) * e18 + e18 / U256::from(2));
+    std::fs::write(dir.join("dup.csv"), format!("address,amount\n{h1},1\n{h1},2\n")).unwrap();
+    let err = fails(
+        &dir,
+        &["chain", "deploy", "--embedded", "--state", "dup.json", "--holders", "dup.csv", "-o", "dup-dep.json"],
+    );
+    assert!(err.contains("dup.csv:3") && err.contains("listed twice"), "{err}");
+    assert!(!dir.join("dup-dep.json").exists());
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
