@@ -319,10 +319,16 @@ pub fn grow(w: &[u32], sorted: &[Vec<Sorted>], params: &TreeParams, rng: &mut Rn
                 }
                 let wr = sw - wl;
                 let swyr = swy - swyl;
-                let proxy = swyl * swyl / wl + swyr * swyr / wr;
-                if proxy > best_proxy {
-                    best_proxy = proxy;
-                    found = Some((nl, e.x, xn));
+                // proxy = swyl²/wl + swyr²/wr > best, tested without dividing (wl, wr > 0): the division
+                // happens only when a better split is found, which is rare once the scan is under way.
+                let num = swyl * swyl * wr + swyr * swyr * wl;
+                let den = wl * wr;
+                if num > best_proxy * den {
+                    let proxy = swyl * swyl / wl + swyr * swyr / wr;
+                    if proxy > best_proxy {
+                        best_proxy = proxy;
+                        found = Some((nl, e.x, xn));
+                    }
                 }
             }
             if let Some((nl, xi, xn)) = found {
