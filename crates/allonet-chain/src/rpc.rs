@@ -72,6 +72,17 @@ fn rpc_err(e: RpcError<TransportErrorKind>) -> ChainError {
     ChainError::Rpc(e.to_string())
 }
 
+fn record(l: &alloy_rpc_types_eth::Log) -> LogRecord {
+    LogRecord {
+        address: l.address(),
+        topics: l.topics().to_vec(),
+        data: l.data().data.clone(),
+        block: l.block_number.unwrap_or_default(),
+        tx_hash: l.transaction_hash.unwrap_or_default(),
+        log_index: l.log_index.unwrap_or_default(),
+    }
+}
+
 fn transient(e: &ChainError) -> bool {
     matches!(e, ChainError::Rpc(m) if m.contains("error sending request") || m.contains("connection") || m.contains("timed out") || m.contains("429") || m.contains("503"))
 }
@@ -205,19 +216,7 @@ impl Chain for Rpc {
                 .await
                 .map_err(|e| ChainError::Rpc(format!("waiting for the receipt: {e}")))
         })?;
-        let logs = receipt
-            .inner
-            .logs()
-            .iter()
-            .map(|l| LogRecord {
-                address: l.address(),
-                topics: l.topics().to_vec(),
-                data: l.data().data.clone(),
-                block: l.block_number.unwrap_or_default(),
-                tx_hash: l.transaction_hash.unwrap_or_default(),
-                log_index: l.log_index.unwrap_or_default(),
-            })
-            .collect();
+        let logs = receipt.inner.logs().iter().map(record).collect();
         if !receipt.status() {
             // The state moved between the preflight and inclusion: replay the call at the parent block to
             // recover the reason (best effort; some nodes prune old state).
@@ -270,14 +269,7 @@ impl Chain for Rpc {
                 let f = f.clone();
                 async move { p.get_logs(&f).await }
             })?;
-            out.extend(logs.into_iter().map(|l| LogRecord {
-                address: l.address(),
-                topics: l.topics().to_vec(),
-                data: l.data().data.clone(),
-                block: l.block_number.unwrap_or_default(),
-                tx_hash: l.transaction_hash.unwrap_or_default(),
-                log_index: l.log_index.unwrap_or_default(),
-            }));
+            out.extend(logs.iter().map(record));
             from = to + 1;
         }
         Ok(out)
