@@ -512,6 +512,64 @@ pub struct PayoutArgs {
     /// Print the reports as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Also write an HTML report (gas per batch, every transaction) to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+}
+
+/// The payout as a self-contained page: a bar per batch (gas), and every batch with its transaction.
+fn payout_html(plan: &PayoutPlan, token: &Token, reports: &[(String, PayoutReport)], skip: &[Address]) -> String {
+    use crate::html::{report, Bar};
+    let mut bars = Vec::new();
+    let mut rows = Vec::new();
+    for (chain, r) in reports {
+        for b in &r.batches {
+            bars.push(Bar {
+                label: format!("{chain} · batch {} · {} recipients", b.index, b.count),
+                value: b.gas_used as f64,
+                text: format!("{} gas ({}/recipient)", b.gas_used, b.gas_used / b.count.max(1) as u64),
+            });
+            rows.push(vec![
+                chain.clone(),
+                b.index.to_string(),
+                b.count.to_string(),
+                exact(token, b.total),
+                b.gas_used.to_string(),
+                b.tx_hash.map(|h| h.to_string()).unwrap_or_else(|| "(dry run)".into()),
+            ]);
+        }
+    }
+    let mut summary = vec![format!(
+        "plan {} · {} payments · {} {}",
+        plan.digest,
+        plan.payments.len(),
+        exact(token, plan.total.units()),
+        token.symbol
+    )];
+    for (chain, r) in reports {
+        summary.push(format!(
+            "chain {chain} (id {}): paid now {} {} to {} recipients in {} batches, {} already paid before, gas {}; on-chain digest {}",
+            r.chain_id,
+            exact(token, r.paid_now),
+            token.symbol,
+            r.recipients_now,
+            r.batches.len(),
+            r.already_paid,
+            r.gas_used,
+            r.onchain_digest.map(|d| d.to_string()).unwrap_or_else(|| "-".into())
+        ));
+    }
+    if !skip.is_empty() {
+        summary.push(format!("skipped: {}", skip.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(", ")));
+    }
+    report(
+        "allonet payout",
+        &summary,
+        "Gas per batch",
+        &bars,
+        &["chain", "batch", "recipients", "amount", "gas", "transaction"],
+        &rows,
+    )
 }
 
 /// `[chains.NAME]` entries of a chains config.
@@ -694,6 +752,9 @@ pub fn run_payout(a: &PayoutArgs) -> Result<()> {
             print_report(&report, &token, &plan, streamed);
         }
         reports.push((label, report));
+    }
+    if let Some(path) = &a.html {
+        write_atomic(path, payout_html(&plan, &token, &reports, &skip).as_bytes())?;
     }
     if a.json {
         let v: Vec<_> = reports.iter().map(|(n, r)| serde_json::json!({"chain": n, "report": r})).collect();

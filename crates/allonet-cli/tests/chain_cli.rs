@@ -110,7 +110,25 @@ fn embedded_deploy_plan_pay_status_export() {
     let err = fails(&dir, &["payout", "edited.json", "--deployment", "dep.json"]);
     assert!(err.contains("the file was edited after it was made") || err.contains("payments sum to"), "{err}");
     let skip = recipient(0).to_string();
-    let out = ok(&dir, &["payout", "plan.json", "--deployment", "dep.json", "--max-batch", "10", "--skip", &skip]);
+    let out = ok(
+        &dir,
+        &[
+            "payout",
+            "plan.json",
+            "--deployment",
+            "dep.json",
+            "--max-batch",
+            "10",
+            "--skip",
+            &skip,
+            "--html",
+            "pay.html",
+        ],
+    );
+    let html = std::fs::read_to_string(dir.join("pay.html")).unwrap();
+    assert!(
+        html.contains("<svg") && html.contains("batch 2 · 4 recipients") && html.contains(&format!("skipped: {skip}"))
+    );
     assert!(out.contains("paid now 324.000324 USDC to 24 recipients"), "{out}");
     assert!(out.contains("matches the plan: true"), "{out}");
     let out = ok(&dir, &["payout", "plan.json", "--deployment", "dep.json"]);
