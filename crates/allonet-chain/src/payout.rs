@@ -333,6 +333,19 @@ pub fn execute(
     on_batch: &mut dyn FnMut(&BatchReport, &PlanStatus),
 ) -> Result<PayoutReport, PayoutError> {
     let status = check(chain, target, plan_digest, pays)?;
+    execute_checked(chain, target, plan_digest, &status, opts, on_batch)
+}
+
+/// [`execute`] from a status [`check`] has just returned (callers that check several chains before paying any
+/// pass each chain's status on instead of reading it again).
+pub fn execute_checked(
+    chain: &mut dyn Chain,
+    target: &Target,
+    plan_digest: B256,
+    status: &PlanStatus,
+    opts: &PayoutOptions,
+    on_batch: &mut dyn FnMut(&BatchReport, &PlanStatus),
+) -> Result<PayoutReport, PayoutError> {
     let Target { allocator, payer, .. } = *target;
     let mut report = PayoutReport {
         chain_id: chain.chain_id(),
@@ -394,7 +407,7 @@ pub fn execute(
             report.gas_used += r.gas_used;
             BatchReport { index, count: n, total, gas_used: r.gas_used, tx_hash: Some(r.tx_hash), block: r.block }
         };
-        on_batch(&batch, &status);
+        on_batch(&batch, status);
         report.batches.push(batch);
         index += 1;
         start += n;

@@ -9,7 +9,7 @@ use std::time::Duration;
 use allonet_chain::anvil::DEV_KEYS;
 use allonet_chain::contracts::AIAllocator;
 use allonet_chain::deploy::{deploy, Asset, DeployConfig, Deployment};
-use allonet_chain::payout::{execute, paid_from_events, PayoutOptions, PayoutReport, Target};
+use allonet_chain::payout::{execute_checked, paid_from_events, PayoutOptions, PayoutReport, Target};
 use allonet_chain::plan::{read_address_book, Payment, PayoutPlan, PlanToken};
 use allonet_chain::rpc::{load_signer, signer_from_hex};
 use allonet_chain::{read, Chain, Embedded, Rpc};
@@ -699,12 +699,12 @@ pub fn run_payout(a: &PayoutArgs) -> Result<()> {
                 d.chain_id
             );
         }
-        allonet_chain::payout::check(open.chain(), &target, plan.digest_bytes(), &pays)
+        let status = allonet_chain::payout::check(open.chain(), &target, plan.digest_bytes(), &pays)
             .map_err(|e| anyhow!("chain {label:?}: {e}"))?;
-        ready.push((label, open, dep, target, pays));
+        ready.push((label, open, dep, target, pays, status));
     }
     let mut reports = Vec::new();
-    for (label, mut open, dep, target, pays) in ready {
+    for (label, mut open, dep, target, pays, status) in ready {
         let d = &dep.deployment;
         let payer = target.payer;
         let total: usize = pays.len();
@@ -744,7 +744,7 @@ pub fn run_payout(a: &PayoutArgs) -> Result<()> {
         if !a.json {
             println!("chain {label}: {} · allocator {} · paying as {payer}", open.chain().describe(), d.allocator);
         }
-        let result = execute(open.chain(), &target, plan.digest_bytes(), &pays, &opts, &mut on_batch);
+        let result = execute_checked(open.chain(), &target, plan.digest_bytes(), &status, &opts, &mut on_batch);
         bar.finish_and_clear();
         open.save()?;
         let report = result.map_err(|e| anyhow!("chain {label}: {e}"))?;

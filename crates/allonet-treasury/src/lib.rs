@@ -39,14 +39,18 @@ mod tests {
         protocol = "aave"
     "#;
 
+    /// ETH far over its cap, stablecoins short, and an asset the policy does not allow.
+    fn holdings() -> BTreeMap<String, f64> {
+        [("USDC", 100_000.0), ("ETH", 800_000.0), ("aUSDC", 100_000.0), ("DOGE", 5_000.0)]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect()
+    }
+
     #[test]
     fn violations_list_every_breach_with_figures() {
         let p = Policy::from_toml("p.toml", POLICY).unwrap();
-        let h: BTreeMap<String, f64> =
-            [("USDC", 100_000.0), ("ETH", 800_000.0), ("aUSDC", 100_000.0), ("DOGE", 5_000.0)]
-                .into_iter()
-                .map(|(k, v)| (k.to_string(), v))
-                .collect();
+        let h = holdings();
         let v = p.violations(&h, 50_000.0);
         let rules: Vec<&str> = v.iter().map(|x| x.rule.as_str()).collect();
         for want in ["allowed assets", "cap of ETH", "band of ETH", "band of USDC", "minimum stablecoin share"] {
@@ -77,11 +81,7 @@ mod tests {
     #[test]
     fn rebalancing_returns_to_target_in_tranches_and_nets_to_zero() {
         let p = Policy::from_toml("p.toml", POLICY).unwrap();
-        let h: BTreeMap<String, f64> =
-            [("USDC", 100_000.0), ("ETH", 800_000.0), ("aUSDC", 100_000.0), ("DOGE", 5_000.0)]
-                .into_iter()
-                .map(|(k, v)| (k.to_string(), v))
-                .collect();
+        let h = holdings();
         let plan = crate::rebalance::rebalance(&p, &h, 1_000.0, None);
         let net: f64 = plan.trades.iter().map(|t| t.amount).sum();
         assert!(net.abs() < 1e-6, "buys and sells net to zero: {net}");

@@ -9,24 +9,35 @@ use allonet_ml::data::Rng;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+impl SpendingRule {
+    /// Spending before the first period (S_0 of the endowment rule; 0 otherwise).
+    pub fn initial(&self) -> f64 {
+        match self {
+            SpendingRule::Endowment { initial, .. } => *initial,
+            _ => 0.0,
+        }
+    }
+
+    /// This period's spending given last period's (`prev`) and the value now.
+    pub fn next(&self, prev: f64, value: f64) -> f64 {
+        match self {
+            SpendingRule::Fixed { amount } => *amount,
+            SpendingRule::Percent { rate } => rate * value,
+            SpendingRule::Endowment { smoothing: w, rate: r, inflation: pi, .. } => {
+                w * prev * (1.0 + pi) + (1.0 - w) * r * value
+            }
+        }
+    }
+}
+
 /// Spending for each period given the treasury's value at each period.
 pub fn spending_path(rule: &SpendingRule, values: &[f64]) -> Vec<f64> {
-    let mut prev = match rule {
-        SpendingRule::Endowment { initial, .. } => *initial,
-        _ => 0.0,
-    };
+    let mut prev = rule.initial();
     values
         .iter()
         .map(|&v| {
-            let s = match rule {
-                SpendingRule::Fixed { amount } => *amount,
-                SpendingRule::Percent { rate } => rate * v,
-                SpendingRule::Endowment { smoothing: w, rate: r, inflation: pi, .. } => {
-                    w * prev * (1.0 + pi) + (1.0 - w) * r * v
-                }
-            };
-            prev = s;
-            s
+            prev = rule.next(prev, v);
+            prev
         })
         .collect()
 }
@@ -72,22 +83,13 @@ pub fn runway(rule: &SpendingRule, spec: &RunwaySpec) -> Runway {
         .map(|p| {
             let mut rng = Rng::new(spec.seed, p);
             let mut v = spec.value;
-            let mut prev = match rule {
-                SpendingRule::Endowment { initial, .. } => *initial,
-                _ => 0.0,
-            };
+            let mut prev = rule.initial();
             let mut vals = Vec::with_capacity(m);
             let mut breached = false;
             let mut depleted = None;
             for t in 0..m {
                 v *= (spec.mu + spec.sigma * rng.normal()).exp();
-                let s = match rule {
-                    SpendingRule::Fixed { amount } => *amount,
-                    SpendingRule::Percent { rate } => rate * v,
-                    SpendingRule::Endowment { smoothing: w, rate: r, inflation: pi, .. } => {
-                        w * prev * (1.0 + pi) + (1.0 - w) * r * v
-                    }
-                };
+                let s = rule.next(prev, v);
                 prev = s;
                 if v < spec.floor_months * s {
                     breached = true;
