@@ -307,12 +307,15 @@ impl Chain for Embedded {
         let result = self.run(&tx, gas, true, true)?;
         self.number += 1;
         self.timestamp += BLOCK_TIME;
+        // An id for the embedded transaction: keccak(chain id ‖ block ‖ nonce ‖ sender).
         let tx_hash = keccak256(
-            [EMBEDDED_CHAIN_ID.to_be_bytes(), self.number.to_be_bytes(), nonce.to_be_bytes()]
-                .concat()
-                .into_iter()
-                .chain(tx.from.0)
-                .collect::<Vec<u8>>(),
+            [
+                &EMBEDDED_CHAIN_ID.to_be_bytes()[..],
+                &self.number.to_be_bytes(),
+                &nonce.to_be_bytes(),
+                tx.from.as_slice(),
+            ]
+            .concat(),
         );
         let (gas_used, _, created, logs) = outcome(result)?;
         let first = self.logs.len() as u64;

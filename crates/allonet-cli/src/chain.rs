@@ -257,10 +257,9 @@ pub fn run_deploy(a: &DeployArgs) -> Result<()> {
 }
 
 fn deploy_with(open: &mut Open, a: &DeployArgs) -> Result<(Deployment, Vec<allonet_chain::deploy::Step>)> {
-    let chain = open.chain();
-    let sender = *chain.signers().first().ok_or_else(|| anyhow!("no sender"))?;
     let embedded = matches!(open, Open::Embedded(_));
     let chain = open.chain();
+    let sender = *chain.signers().first().ok_or_else(|| anyhow!("no sender"))?;
     let asset = match a.asset.as_str() {
         "native" | "eth" | "ETH" => Asset::Native,
         s if s.starts_with("new:") => {
