@@ -152,16 +152,18 @@ impl Rng {
         use rand_core::RngCore;
         self.0.next_u64()
     }
-    /// Uniform in `0..n` (n > 0), unbiased (Lemire's multiply-and-reject).
+    /// Uniform in `0..n` (n > 0), unbiased: Lemire's multiply-and-reject ("Fast Random Integer Generation
+    /// in an Interval", ACM TOMACS 2019), which divides only when the low half falls below `n`.
     pub fn below(&mut self, n: usize) -> usize {
         let n = n as u64;
-        loop {
-            let m = (self.next_u64() as u128) * (n as u128);
-            let lo = m as u64;
-            if lo >= n.wrapping_neg() % n {
-                return (m >> 64) as usize;
+        let mut m = (self.next_u64() as u128) * (n as u128);
+        if (m as u64) < n {
+            let t = n.wrapping_neg() % n;
+            while (m as u64) < t {
+                m = (self.next_u64() as u128) * (n as u128);
             }
         }
+        (m >> 64) as usize
     }
     /// Uniform in [0, 1).
     pub fn unit(&mut self) -> f64 {
@@ -172,6 +174,22 @@ impl Rng {
         let u1 = 1.0 - self.unit();
         let u2 = self.unit();
         (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
+    }
+    /// Fisher–Yates shuffle of a short slice from one 64-bit draw when the number of orders is at most
+    /// 2³² (up to 12 elements): each index is the high word of the running 128-bit product and the low
+    /// word carries on (Brackett-Rozinsky and Lemire, "Batched Ranged Random Integer Generation",
+    /// Software: Practice and Experience, 2024), so every order's probability is within 2⁻³² of uniform.
+    /// Longer slices fall back to [`Rng::shuffle`].
+    pub fn shuffle_short<T>(&mut self, v: &mut [T]) {
+        if v.len() > 12 {
+            return self.shuffle(v);
+        }
+        let mut x = self.next_u64();
+        for i in (1..v.len()).rev() {
+            let m = (x as u128) * (i as u128 + 1);
+            v.swap(i, (m >> 64) as usize);
+            x = m as u64;
+        }
     }
     /// Fisher–Yates shuffle.
     pub fn shuffle<T>(&mut self, v: &mut [T]) {

@@ -126,7 +126,7 @@ impl Forest {
             return Err(FitError::NotFinite { feature: d.target.clone(), row });
         }
         let run = || {
-            let sorted = presort(&d.x, &d.y);
+            let sorted = presort(&d.x);
             (0..params.n_trees)
                 .into_par_iter()
                 .map_init(Scratch::default, |scratch, t| {
@@ -139,7 +139,7 @@ impl Forest {
                     } else {
                         w.iter_mut().for_each(|v| *v = 1);
                     }
-                    let tree = grow(&w, &sorted, &params.tree, &mut rng, scratch);
+                    let tree = grow(&w, &d.x, &d.y, &sorted, &params.tree, &mut rng, scratch);
                     let members = params.keep_leaf_members.then(|| leaf_members(&tree, &d.x));
                     // out-of-bag predictions of this tree
                     let oob: Vec<(u32, f64)> = if params.oob {
