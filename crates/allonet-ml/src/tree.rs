@@ -316,12 +316,22 @@ struct Stat {
     yw: f64,
 }
 
-/// One histogram bin: Σw, Σw·y and the number of distinct in-bag rows.
+/// One histogram bin in 16 bytes (a feature's 256 bins fit in 4 KiB): Σw·y, and the number of distinct
+/// in-bag rows (high half) beside Σw (low half, the integer bootstrap counts) in one word, so a row is
+/// added with two adds and a child is subtracted from its parent exactly.
 #[derive(Clone, Copy, Debug, Default)]
 struct Bin {
-    w: f64,
     yw: f64,
-    n: u32,
+    nw: u64,
+}
+
+impl Bin {
+    fn w(&self) -> f64 {
+        (self.nw & 0xffff_ffff) as f64
+    }
+    fn n(&self) -> usize {
+        (self.nw >> 32) as usize
+    }
 }
 
 /// Working memory of [`grow`], reused across the trees a thread grows (no re-allocation, no page faults).
@@ -371,13 +381,41 @@ fn fill_hist(h: &mut [Bin], ids: &[u32], rows: &[u32], codes: &[u8], d: usize, s
     for &id in ids {
         let r = rows[id as usize] as usize;
         let s = stat[id as usize];
+        let nw = 1 << 32 | s.w as u64;
         for (f, &c) in codes[r * d..r * d + d].iter().enumerate() {
             let b = &mut h[f * BINS + c as usize];
-            b.w += s.w;
             b.yw += s.yw;
-            b.n += 1;
+            b.nw += nw;
         }
     }
+}
+
+/// The best boundary in one feature's sorted entries of a node: (position p, so that p + 1 rows go left;
+/// proxy) for the first boundary with the highest proxy (Σwy)²/Σw left + right above `floor`, ties between equal
+/// values and boundaries outside `lo..hi` (leaf-size limits) excluded. Sums run in sorted order.
+fn scan_one(seg: &[Entry], stat: &[Stat], sw: f64, swy: f64, lo: usize, hi: usize, floor: f64) -> (Option<usize>, f64) {
+    let (mut wl, mut swyl) = (0.0, 0.0);
+    let mut best = floor;
+    let mut found = None;
+    for (p, pair) in seg.windows(2).enumerate() {
+        let s = stat[pair[0].id as usize];
+        wl += s.w;
+        swyl += s.yw;
+        if pair[1].rank == pair[0].rank || p < lo || p >= hi {
+            continue;
+        }
+        let (wr, swyr) = (sw - wl, swy - swyl);
+        // proxy > best tested without dividing (wl, wr > 0): the division happens only when a better
+        // split is found, which is rare once the scan is under way
+        if swyl * swyl * wr + swyr * swyr * wl > best * (wl * wr) {
+            let proxy = swyl * swyl / wl + swyr * swyr / wr;
+            if proxy > best {
+                best = proxy;
+                found = Some(p);
+            }
+        }
+    }
+    (found, best)
 }
 
 /// Whether a node stops growing (scikit-learn's stopping rules).
@@ -475,7 +513,7 @@ pub fn grow(
             let mut found = None;
             let mut non_constant = false;
             for (bi, bin) in bins.iter().enumerate() {
-                if bin.n == 0 {
+                if bin.nw == 0 {
                     continue;
                 }
                 if let Some(pb) = prev {
@@ -489,9 +527,9 @@ pub fn grow(
                         }
                     }
                 }
-                wl += bin.w;
+                wl += bin.w();
                 swyl += bin.yw;
-                nl += bin.n as usize;
+                nl += bin.n();
                 prev = Some(bi);
             }
             if !non_constant {
@@ -541,9 +579,8 @@ pub fn grow(
         let mut hs = new_hist(hists);
         fill_hist(&mut hs, &ids[small.1..small.2], rows, &pre.codes, d, stat);
         for (p, c) in hist.iter_mut().zip(&hs) {
-            p.w -= c.w;
             p.yw -= c.yw;
-            p.n -= c.n;
+            p.nw -= c.nw;
         }
         let small_hist = small.2 - small.1 >= HIST_MIN_ROWS;
         if small_hist {
@@ -557,32 +594,33 @@ pub fn grow(
     }
 
     // ---- exact phase: sorted lists of each remaining subtree, in one stable pass per feature
+    // rows in no subtree (out of bag, or in a leaf of the histogram phase) go to a sink: one spare slot
+    // past the end that is overwritten again and again, which keeps the pass free of branches
+    let sink = exact.len() as u64;
     slot.clear();
-    slot.resize(w.len(), u64::MAX);
-    let mut cursor: Vec<usize> = Vec::with_capacity(exact.len());
+    slot.resize(w.len(), sink << 32);
+    let mut cursor: Vec<usize> = Vec::with_capacity(exact.len() + 1);
     for (s, &(_, start, end, _)) in exact.iter().enumerate() {
         for &id in &ids[start..end] {
             slot[rows[id as usize] as usize] = (s as u64) << 32 | id as u64;
         }
         cursor.push(start);
     }
+    cursor.push(m);
     ord.resize_with(d, Vec::new);
     alt.resize_with(d, Vec::new);
     let mut at = cursor.clone();
     for ((v, a), s) in ord.iter_mut().zip(alt.iter_mut()).zip(&pre.sorted) {
-        v.clear();
-        v.resize(m, Entry::default());
-        a.clear();
-        a.resize(m, Entry::default());
+        // every position a node reads is written first (by this pass or by a partition), so stale
+        // entries from the previous tree need no clearing
+        v.resize(m + 1, Entry::default());
+        a.resize(m + 1, Entry::default());
         at.copy_from_slice(&cursor);
         for e in s {
             let sl = slot[e.row as usize];
-            if sl == u64::MAX {
-                continue;
-            }
             let p = (sl >> 32) as usize;
             v[at[p]] = Entry { id: sl as u32, rank: e.rank };
-            at[p] += 1;
+            at[p] += (p as u64 != sink) as usize;
         }
     }
     left_bits.clear();
@@ -620,8 +658,10 @@ pub fn grow(
             tree.right[node] = r as u32;
             continue;
         }
-        let mut best: Option<Best> = None;
+        // the first k non-constant features in the drawn order (scikit-learn's rule)
         let mut visited = 0;
+        let mut best: Option<Best> = None;
+        let (lo, hi) = (min_leaf - 1, n - min_leaf);
         for &f in feats.iter() {
             if visited >= k {
                 break;
@@ -631,34 +671,9 @@ pub fn grow(
                 continue; // constant in this node
             }
             visited += 1;
-            let (mut wl, mut swyl) = (0.0, 0.0);
-            let mut best_proxy = best.as_ref().map(|b| b.proxy).unwrap_or(f64::NEG_INFINITY);
-            let mut found: Option<usize> = None;
-            // a boundary after position p leaves p + 1 rows on the left: allowed for p in [lo, hi)
-            let (lo, hi) = (min_leaf - 1, n - min_leaf);
-            for (p, pair) in seg.windows(2).enumerate() {
-                let s = stat[pair[0].id as usize];
-                wl += s.w;
-                swyl += s.yw;
-                if pair[1].rank == pair[0].rank || p < lo || p >= hi {
-                    continue;
-                }
-                let wr = sw - wl;
-                let swyr = swy - swyl;
-                // proxy = swyl²/wl + swyr²/wr > best, tested without dividing (wl, wr > 0): the division
-                // happens only when a better split is found, which is rare once the scan is under way.
-                let num = swyl * swyl * wr + swyr * swyr * wl;
-                let den = wl * wr;
-                if num > best_proxy * den {
-                    let proxy = swyl * swyl / wl + swyr * swyr / wr;
-                    if proxy > best_proxy {
-                        best_proxy = proxy;
-                        found = Some(p);
-                    }
-                }
-            }
-            if let Some(p) = found {
-                best = Some(Best { feature: f, pos: start + p + 1, proxy: best_proxy });
+            let floor = best.as_ref().map(|b| b.proxy).unwrap_or(f64::NEG_INFINITY);
+            if let (Some(p), proxy) = scan_one(seg, stat, sw, swy, lo, hi, floor) {
+                best = Some(Best { feature: f, pos: start + p + 1, proxy });
             }
         }
         let Some(b) = best else { continue };
