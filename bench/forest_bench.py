@@ -132,10 +132,8 @@ def main():
         t0 = time.perf_counter()
         write_csv(train_csv, x_train, y_train)
         write_csv(test_csv, x_test, y_test)
-        # Flush the fresh CSVs to disk before timing anything: on small VMs the
-        # kernel's write-back of ~25 MB of dirty pages competes with whichever
-        # engine runs first (measured: allonet's fit 4.4 s with the files just
-        # written vs 3.4 s after a sync).
+        # Flush the fresh CSVs to disk before timing anything, so the kernel's
+        # write-back of ~25 MB of dirty pages does not overlap the first engine.
         os.sync()
         print(f"data: Friedman-1, {args.n} train / {N_TEST} test rows, 10 features, "
               f"{args.trees} trees (CSV written in {time.perf_counter() - t0:.2f} s to {tmp})",

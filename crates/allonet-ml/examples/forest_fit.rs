@@ -35,10 +35,12 @@ fn main() {
     let t0 = std::time::Instant::now();
     let f = Forest::fit(&train, &p, threads).expect("fit");
     let fit = t0.elapsed().as_secs_f64();
+    let t1 = std::time::Instant::now();
     let pred = f.predict(&test);
+    let predict = t1.elapsed().as_secs_f64();
     let nodes: usize = f.trees.iter().map(|t| t.len()).sum();
     println!(
-        "fit {fit:.3} s · R² {:.5} · {:.0} nodes/tree · digest {}",
+        "fit {fit:.3} s · predict {predict:.3} s · R² {:.5} · {:.0} nodes/tree · digest {}",
         r2(&test.y, &pred),
         nodes as f64 / trees as f64,
         if std::env::var_os("DIGEST").is_some() { allonet_core::digest(&f.trees).to_string() } else { "-".into() }

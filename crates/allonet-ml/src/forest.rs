@@ -3,7 +3,9 @@
 //! (Meinshausen, "Quantile Regression Forests", JMLR 7, 2006).
 
 use crate::data::{r2, Dataset, Rng};
-use crate::tree::{grow, predict_packed, presort, MaxFeatures, PackedNode, Scratch, Tree, TreeParams};
+use crate::tree::{
+    add_packed_predictions, grow, predict_packed, presort, MaxFeatures, PackedNode, Scratch, Tree, TreeParams,
+};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -225,9 +227,7 @@ impl Forest {
             }
             if self.packed.0.len() == self.trees.len() {
                 for p in &self.packed.0 {
-                    for (r, acc) in chunk.iter_mut().enumerate() {
-                        *acc += predict_packed(p, &buf[r * k..(r + 1) * k]);
-                    }
+                    add_packed_predictions(p, &buf, k, chunk);
                 }
             } else {
                 for t in &self.trees {

@@ -184,6 +184,40 @@ pub fn predict_packed(nodes: &[PackedNode], row: &[f64]) -> f64 {
     n.threshold
 }
 
+/// Adds one packed tree's prediction for every row of `buf` (row-major, `k` features per row) to `acc`.
+/// Eight rows walk down together, one level per step, so the cache misses of their node loads overlap
+/// instead of following one another; each row's result is exactly [`predict_packed`]'s.
+pub fn add_packed_predictions(nodes: &[PackedNode], buf: &[f64], k: usize, acc: &mut [f64]) {
+    const LANES: usize = 8;
+    let mut chunks = acc.chunks_exact_mut(LANES);
+    let mut r0 = 0;
+    for lanes in chunks.by_ref() {
+        let mut at = [0u32; LANES];
+        loop {
+            let mut moved = false;
+            for (l, a) in at.iter_mut().enumerate() {
+                let n = &nodes[*a as usize];
+                if n.feature != LEAF {
+                    let go_right = buf[(r0 + l) * k + n.feature as usize] > n.threshold;
+                    *a = n.left + go_right as u32;
+                    moved = true;
+                }
+            }
+            if !moved {
+                break;
+            }
+        }
+        for (v, a) in lanes.iter_mut().zip(at) {
+            *v += nodes[a as usize].threshold;
+        }
+        r0 += LANES;
+    }
+    for (i, v) in chunks.into_remainder().iter_mut().enumerate() {
+        let r = r0 + i;
+        *v += predict_packed(nodes, &buf[r * k..(r + 1) * k]);
+    }
+}
+
 /// One row as a feature's presorted list holds it: the row and its tie group (rows whose values are
 /// within [`FEATURE_THRESHOLD`] of their sorted neighbour share a group, and no split falls inside one).
 #[derive(Clone, Copy, Debug)]
@@ -801,6 +835,22 @@ mod tests {
         let again = grow(&w, &x, &y, &pre, &TreeParams::default(), &mut Rng::new(1, 0), &mut scratch);
         assert_eq!(g(1), again);
         assert_ne!(g(1), g(2));
+    }
+
+    #[test]
+    fn walking_eight_rows_together_predicts_what_one_row_at_a_time_does() {
+        let (x, y) = large(2 * HIST_MIN_ROWS + 13, 3);
+        let w: Vec<u32> = (0..y.len()).map(|i| (i % 2) as u32).collect();
+        let t = grow(&w, &x, &y, &presort(&x), &TreeParams::default(), &mut Rng::new(3, 0), &mut Scratch::default());
+        let packed = t.packed();
+        let k = x.len();
+        let buf: Vec<f64> = (0..y.len()).flat_map(|i| x.iter().map(move |c| c[i])).collect();
+        let mut acc = vec![1.0; y.len()]; // the sum continues from what is already there
+        add_packed_predictions(&packed, &buf, k, &mut acc);
+        for (i, a) in acc.iter().enumerate() {
+            assert_eq!(*a, 1.0 + predict_packed(&packed, &buf[i * k..(i + 1) * k]), "row {i}");
+            assert_eq!(predict_packed(&packed, &buf[i * k..(i + 1) * k]), t.predict(&buf[i * k..(i + 1) * k]));
+        }
     }
 
     #[test]
