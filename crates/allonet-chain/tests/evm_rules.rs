@@ -79,6 +79,16 @@ fn pay(
     transact(c, from, d.allocator, &AIAllocator::allocateFundsCall { recipient: to, amount: U256::from(amount) })
 }
 
+/// `allocateBatch` of one batch (index 0) of the plan whose digest is `digest` repeated.
+fn batch_call(digest: u8, pays: &[(Address, u64)]) -> AIAllocator::allocateBatchCall {
+    AIAllocator::allocateBatchCall {
+        planDigest: alloy_primitives::B256::repeat_byte(digest),
+        batchIndex: U256::ZERO,
+        recipients: pays.iter().map(|p| p.0).collect(),
+        amounts: pays.iter().map(|p| U256::from(p.1)).collect(),
+    }
+}
+
 fn batch(
     c: &mut Embedded,
     d: &Deployment,
@@ -86,17 +96,7 @@ fn batch(
     digest: u8,
     pays: &[(Address, u64)],
 ) -> Result<allonet_chain::Receipt, ChainError> {
-    transact(
-        c,
-        from,
-        d.allocator,
-        &AIAllocator::allocateBatchCall {
-            planDigest: alloy_primitives::B256::repeat_byte(digest),
-            batchIndex: U256::ZERO,
-            recipients: pays.iter().map(|p| p.0).collect(),
-            amounts: pays.iter().map(|p| U256::from(p.1)).collect(),
-        },
-    )
+    transact(c, from, d.allocator, &batch_call(digest, pays))
 }
 
 #[test]
@@ -285,24 +285,12 @@ fn a_reentrant_native_receiver_cannot_double_pay() {
         .unwrap();
     // A compromised agent contract pays itself and re-enters from its receive hook.
     transact(&mut c, OWNER, d.allocator, &AIAllocator::setAgentCall { agent_: attacker }).unwrap();
-    let again = AIAllocator::allocateBatchCall {
-        planDigest: alloy_primitives::B256::repeat_byte(2),
-        batchIndex: U256::ZERO,
-        recipients: vec![attacker],
-        amounts: vec![U256::from(700)],
-    }
-    .abi_encode();
+    let again = batch_call(2, &[(attacker, 700)]).abi_encode();
     // Control: armed with a harmless call, the same kind of payment to the same contract goes through.
     let harmless = AIAllocator::pausedCall {}.abi_encode();
     transact(&mut c, OWNER, attacker, &ReentrantReceiver::armCall { target_: d.allocator, data_: harmless.into() })
         .unwrap();
-    let first = AIAllocator::allocateBatchCall {
-        planDigest: alloy_primitives::B256::repeat_byte(1),
-        batchIndex: U256::ZERO,
-        recipients: vec![attacker],
-        amounts: vec![U256::from(300)],
-    }
-    .abi_encode();
+    let first = batch_call(1, &[(attacker, 300)]).abi_encode();
     transact(&mut c, OWNER, attacker, &ReentrantReceiver::callCall { target_: d.allocator, data_: first.into() })
         .unwrap();
     assert_eq!(c.balance(attacker).unwrap(), U256::from(300));

@@ -40,6 +40,18 @@ fn fails(dir: &Path, args: &[&str]) -> String {
     text
 }
 
+/// `allonet payout plan.json --chains FILE ARGS…` in `dir`, with the dev key for the default and the
+/// alpha chain's `key_env`.
+fn multi_chain_payout(dir: &Path, chains: &str, args: &[&str]) -> Command {
+    let mut c = Command::new(bin());
+    c.args(["payout", "plan.json", "--chains", chains])
+        .args(args)
+        .current_dir(dir)
+        .env("ALLONET_KEY", DEV_KEYS[0])
+        .env("ALPHA_KEY", DEV_KEYS[0]);
+    c
+}
+
 fn recipient(i: u64) -> Address {
     Address::from_word(keccak256((i + 1_000_000).to_be_bytes()))
 }
@@ -261,13 +273,7 @@ fn one_plan_across_two_anvil_chains() {
     ok(&dir, &["chain", "plan", "--payments", "pays.csv", "-o", "plan.json"]);
     // A config whose chain id disagrees with the node is refused before anything is sent.
     std::fs::write(dir.join("wrong.toml"), config.replace("chain_id = 31338", "chain_id = 10")).unwrap();
-    let o = Command::new(bin())
-        .args(["payout", "plan.json", "--chains", "wrong.toml"])
-        .current_dir(&dir)
-        .env("ALLONET_KEY", DEV_KEYS[0])
-        .env("ALPHA_KEY", DEV_KEYS[0])
-        .output()
-        .unwrap();
+    let o = multi_chain_payout(&dir, "wrong.toml", &[]).output().unwrap();
     let err = String::from_utf8_lossy(&o.stderr).to_string();
     assert!(!o.status.success() && err.contains("but chain 10 was expected"), "{err}");
     let (alpha_allocator, _, _, alpha_from) = deployment(&dir, "alpha.json");
@@ -284,11 +290,7 @@ fn one_plan_across_two_anvil_chains() {
         .unwrap();
     assert!(sent.is_empty(), "nothing was paid on alpha when beta was misconfigured");
     // Kill the multi-chain payout while it is still on the first chain, then re-run it.
-    let mut child = Command::new(bin())
-        .args(["payout", "plan.json", "--chains", "chains.toml", "--max-batch", "10", "--interval-ms", "200"])
-        .current_dir(&dir)
-        .env("ALLONET_KEY", DEV_KEYS[0])
-        .env("ALPHA_KEY", DEV_KEYS[0])
+    let mut child = multi_chain_payout(&dir, "chains.toml", &["--max-batch", "10", "--interval-ms", "200"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -313,13 +315,7 @@ fn one_plan_across_two_anvil_chains() {
     }
     child.kill().unwrap();
     child.wait().unwrap();
-    let o = Command::new(bin())
-        .args(["payout", "plan.json", "--chains", "chains.toml", "--json"])
-        .current_dir(&dir)
-        .env("ALLONET_KEY", DEV_KEYS[0])
-        .env("ALPHA_KEY", DEV_KEYS[0])
-        .output()
-        .unwrap();
+    let o = multi_chain_payout(&dir, "chains.toml", &["--json"]).output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let names: Vec<_> =
@@ -338,13 +334,7 @@ fn one_plan_across_two_anvil_chains() {
         let bal = read(&mut chain, asset, &PayToken::balanceOfCall { account: recipient(other) }).unwrap();
         assert_eq!(bal, U256::ZERO, "the other chain's recipients are not paid here");
     }
-    let o = Command::new(bin())
-        .args(["payout", "plan.json", "--chains", "chains.toml"])
-        .current_dir(&dir)
-        .env("ALPHA_KEY", DEV_KEYS[0])
-        .env("ALLONET_KEY", DEV_KEYS[0])
-        .output()
-        .unwrap();
+    let o = multi_chain_payout(&dir, "chains.toml", &[]).output().unwrap();
     let out = String::from_utf8_lossy(&o.stdout);
     assert_eq!(out.matches("nothing to send").count(), 2, "{out}");
     std::fs::remove_dir_all(&dir).unwrap();

@@ -143,6 +143,23 @@ impl Tree {
         self.impurity.push(impurity);
         self.feature.len() - 1
     }
+
+    /// Makes `node` an inner node on `feature` with two new leaf children, each given as (Σw, Σw·y,
+    /// variance, distinct rows); returns (left, right). The threshold is set by the caller.
+    fn split(
+        &mut self,
+        node: usize,
+        feature: usize,
+        l: (f64, f64, f64, usize),
+        r: (f64, f64, f64, usize),
+    ) -> (usize, usize) {
+        let left = self.push(l.1 / l.0, l.0, l.3 as u32, l.2);
+        let right = self.push(r.1 / r.0, r.0, r.3 as u32, r.2);
+        self.feature[node] = feature as u32;
+        self.left[node] = left as u32;
+        self.right[node] = right as u32;
+        (left, right)
+    }
 }
 
 /// A node laid out for fast traversal: inner nodes hold (threshold, feature, left child; the right child
@@ -533,7 +550,7 @@ pub fn grow(
             continue;
         }
         rng.shuffle_short(&mut feats);
-        // (feature, last bin going left, proxy, rows going left)
+        // (feature, last bin going left, first bin going right, proxy, rows going left)
         let mut best: Option<(usize, usize, usize, f64, usize)> = None;
         let mut visited = 0;
         for &f in feats.iter() {
@@ -593,17 +610,11 @@ pub fn grow(
         let mid = start + nl;
         let (lw, lwy, limp) = node_stats(ids[start..mid].iter().copied(), stat, yyw);
         let (rw, rwy, rimp) = node_stats(ids[mid..end].iter().copied(), stat, yyw);
-        let lnode = tree.push(lwy / lw, lw, nl as u32, limp);
-        let rnode = tree.push(rwy / rw, rw, (end - mid) as u32, rimp);
-        tree.feature[node] = f as u32;
+        let (lnode, rnode) = tree.split(node, f, (lw, lwy, limp, nl), (rw, rwy, rimp, end - mid));
         tree.threshold[node] = thr;
-        tree.left[node] = lnode as u32;
-        tree.right[node] = rnode as u32;
-        let (nr, child_depth) = (end - mid, depth + 1);
-        let (small_is_left, big_n) = if nl <= nr { (true, nr) } else { (false, nl) };
-        let (ls, rs) = ((lnode, start, mid, child_depth), (rnode, mid, end, child_depth));
-        let (small, big) = if small_is_left { (ls, rs) } else { (rs, ls) };
-        if big_n < HIST_MIN_ROWS {
+        let (ls, rs) = ((lnode, start, mid, depth + 1), (rnode, mid, end, depth + 1));
+        let (small, big) = if nl <= end - mid { (ls, rs) } else { (rs, ls) };
+        if big.2 - big.1 < HIST_MIN_ROWS {
             hists.push(hist);
             exact.push(rs);
             exact.push(ls);
@@ -616,8 +627,7 @@ pub fn grow(
             p.yw -= c.yw;
             p.nw -= c.nw;
         }
-        let small_hist = small.2 - small.1 >= HIST_MIN_ROWS;
-        if small_hist {
+        if small.2 - small.1 >= HIST_MIN_ROWS {
             hstack.push((big.0, big.1, big.2, big.3, hist));
             hstack.push((small.0, small.1, small.2, small.3, hs));
         } else {
@@ -685,11 +695,7 @@ pub fn grow(
             pending.push((node as u32, rows[seg[0].id as usize], rows[seg[1].id as usize]));
             let (lw, lwy, limp) = seg_stats(&seg[..1], stat, yyw);
             let (rw, rwy, rimp) = seg_stats(&seg[1..], stat, yyw);
-            let l = tree.push(lwy / lw, lw, 1, limp);
-            let r = tree.push(rwy / rw, rw, 1, rimp);
-            tree.feature[node] = f as u32;
-            tree.left[node] = l as u32;
-            tree.right[node] = r as u32;
+            tree.split(node, f, (lw, lwy, limp, 1), (rw, rwy, rimp, 1));
             continue;
         }
         // the first k non-constant features in the drawn order (scikit-learn's rule)
@@ -714,11 +720,7 @@ pub fn grow(
         let nl = b.pos - start;
         let (lw, lwy, limp) = seg_stats(&src[b.feature][start..b.pos], stat, yyw);
         let (rw, rwy, rimp) = seg_stats(&src[b.feature][b.pos..end], stat, yyw);
-        let l = tree.push(lwy / lw, lw, nl as u32, limp);
-        let r = tree.push(rwy / rw, rw, (end - b.pos) as u32, rimp);
-        tree.feature[node] = b.feature as u32;
-        tree.left[node] = l as u32;
-        tree.right[node] = r as u32;
+        let (l, r) = tree.split(node, b.feature, (lw, lwy, limp, nl), (rw, rwy, rimp, end - b.pos));
         let seg = &src[b.feature];
         pending.push((node as u32, rows[seg[b.pos - 1].id as usize], rows[seg[b.pos].id as usize]));
         let grow_left = !is_final(nl, depth + 1, limp, params);
