@@ -363,8 +363,8 @@ struct Entry {
 /// Per in-bag row: bootstrap weight and weight·target (looked up together by the split scan).
 #[derive(Clone, Copy, Debug, Default)]
 struct Stat {
-    w: f64,
     yw: f64,
+    w: u64,
 }
 
 /// One histogram bin in 16 bytes (a feature's 256 bins fit in 4 KiB): Σw·y, and the number of distinct
@@ -405,6 +405,8 @@ pub struct Scratch {
     slot: Vec<u64>,
     /// Spare histograms.
     hists: Vec<Vec<Bin>>,
+    /// 1/k for every weight sum k a node can have (the split scan multiplies instead of dividing).
+    inv: Vec<f64>,
     /// One bit per in-bag id: goes left at the split being applied.
     left_bits: Vec<u64>,
 }
@@ -414,7 +416,7 @@ fn node_stats(ids: impl Iterator<Item = u32>, stat: &[Stat], yyw: &[f64]) -> (f6
     let (mut sw, mut swy, mut swyy) = (0.0, 0.0, 0.0);
     for id in ids {
         let s = stat[id as usize];
-        sw += s.w;
+        sw += s.w as f64;
         swy += s.yw;
         swyy += yyw[id as usize];
     }
@@ -432,7 +434,7 @@ fn fill_hist(h: &mut [Bin], ids: &[u32], rows: &[u32], codes: &[u8], d: usize, s
     for &id in ids {
         let r = rows[id as usize] as usize;
         let s = stat[id as usize];
-        let nw = 1 << 32 | s.w as u64;
+        let nw = 1 << 32 | s.w;
         for (f, &c) in codes[r * d..r * d + d].iter().enumerate() {
             let b = &mut h[f * BINS + c as usize];
             b.yw += s.yw;
@@ -442,31 +444,73 @@ fn fill_hist(h: &mut [Bin], ids: &[u32], rows: &[u32], codes: &[u8], d: usize, s
 }
 
 /// The best boundary in one feature's sorted entries of a node: (position p, so that p + 1 rows go left;
-/// proxy) for the first boundary with the highest proxy (Σwy)²/Σw left + right above `floor`, ties between equal
-/// values and boundaries outside `lo..hi` (leaf-size limits) excluded. Sums run in sorted order.
-fn scan_one(seg: &[Entry], stat: &[Stat], sw: f64, swy: f64, lo: usize, hi: usize, floor: f64) -> (Option<usize>, f64) {
-    let (mut wl, mut swyl) = (0.0, 0.0);
-    let mut best = floor;
-    let mut found = None;
-    for (p, pair) in seg.windows(2).enumerate() {
-        let s = stat[pair[0].id as usize];
+/// proxy) for the first boundary with the highest proxy (Σwy)²/Σw left + right above `floor`, ties between
+/// equal values and boundaries outside `lo..hi` (leaf-size limits) excluded. Sums run in sorted order; the
+/// weights are integers, so 1/Σw comes from the table `inv` instead of two divisions per boundary.
+#[allow(clippy::too_many_arguments)]
+#[inline(never)]
+fn scan_one(
+    seg: &[Entry],
+    stat: &[Stat],
+    inv: &[f64],
+    sw: u64,
+    swy: f64,
+    lo: usize,
+    hi: usize,
+    floor: f64,
+) -> (Option<usize>, f64) {
+    // every weight sum met below is at most sw; every id is below m (entries are made from in-bag ids)
+    assert!((sw as usize) < inv.len());
+    debug_assert!(seg.iter().all(|e| (e.id as usize) < stat.len()));
+    // SAFETY: the two facts just asserted bound every index below
+    let stat_of = |e: &Entry| unsafe { *stat.get_unchecked(e.id as usize) };
+    let inv_of = |k: u64| unsafe { *inv.get_unchecked(k as usize) };
+    let (mut wl, mut swyl) = (0u64, 0.0);
+    for e in &seg[..lo] {
+        let s = stat_of(e);
         wl += s.w;
         swyl += s.yw;
-        if pair[1].rank == pair[0].rank || p < lo || p >= hi {
-            continue;
-        }
-        let (wr, swyr) = (sw - wl, swy - swyl);
-        // proxy > best tested without dividing (wl, wr > 0): the division happens only when a better
-        // split is found, which is rare once the scan is under way
-        if swyl * swyl * wr + swyr * swyr * wl > best * (wl * wr) {
-            let proxy = swyl * swyl / wl + swyr * swyr / wr;
-            if proxy > best {
-                best = proxy;
-                found = Some(p);
-            }
+    }
+    let mut best = floor;
+    let mut found = None;
+    for (p, pair) in seg[lo..=hi].windows(2).enumerate() {
+        let s = stat_of(&pair[0]);
+        wl += s.w;
+        swyl += s.yw;
+        let swyr = swy - swyl;
+        // written asymmetrically so the compiler keeps it in four scalar multiplies
+        let proxy = (swyl * inv_of(wl)) * swyl + swyr * (swyr * inv_of(sw - wl));
+        // no boundary inside a tie group
+        if proxy > best && pair[1].rank != pair[0].rank {
+            (best, found) = improved(proxy, lo + p);
         }
     }
     (found, best)
+}
+
+/// A new best boundary. Out of line and cold, so that the scan tests `proxy > best` with a branch that is
+/// rarely taken rather than a conditional move that would chain each boundary to the one before.
+#[cold]
+#[inline(never)]
+fn improved(proxy: f64, p: usize) -> (f64, Option<usize>) {
+    (proxy, Some(p))
+}
+
+/// Writes `s` into `t` stably: entries whose bit is set in `left_bits` (`nl` of them) to `t[..nl]`, the
+/// others after. Branch-free, as the side is a coin flip to the branch predictor; `left_bits.len()` is a
+/// power of two, so the masked index and the clamped store need no bounds checks.
+fn partition(s: &[Entry], t: &mut [Entry], nl: usize, left_bits: &[u64]) {
+    debug_assert!(left_bits.len().is_power_of_two());
+    let (mask, Some(last)) = (left_bits.len() - 1, t.len().checked_sub(1)) else { return };
+    let left_bits = &left_bits[..=mask];
+    let (mut l, mut r) = (0usize, nl);
+    for &e in s {
+        let go_left = left_bits[(e.id as usize >> 6) & mask] >> (e.id & 63) & 1 != 0;
+        t[(if go_left { l } else { r }).min(last)] = e;
+        l += go_left as usize;
+        r += !go_left as usize;
+    }
+    debug_assert_eq!(l, nl);
 }
 
 /// Whether a node stops growing (scikit-learn's stopping rules).
@@ -496,7 +540,7 @@ pub fn grow(
     scratch: &mut Scratch,
 ) -> Tree {
     let d = pre.sorted.len();
-    let Scratch { ord, alt, rows, stat, yyw, ids, ids_buf, slot, hists, left_bits } = scratch;
+    let Scratch { ord, alt, rows, stat, yyw, inv, ids, ids_buf, slot, hists, left_bits } = scratch;
     rows.clear();
     stat.clear();
     yyw.clear();
@@ -505,11 +549,16 @@ pub fn grow(
             rows.push(i as u32);
             let wf = wi as f64;
             let yw = wf * y[i];
-            stat.push(Stat { w: wf, yw });
+            stat.push(Stat { yw, w: wi as u64 });
             yyw.push(yw * yw / wf);
         }
     }
     let m = rows.len();
+    let total_w: u64 = w.iter().map(|&v| v as u64).sum();
+    if inv.len() <= total_w as usize {
+        inv.clear();
+        inv.extend((0..=total_w).map(|k| 1.0 / k as f64));
+    }
     let mut tree = Tree {
         feature: vec![],
         threshold: vec![],
@@ -668,7 +717,7 @@ pub fn grow(
         }
     }
     left_bits.clear();
-    left_bits.resize(m / 64 + 1, 0);
+    left_bits.resize((m / 64 + 1).next_power_of_two(), 0);
     // thresholds are filled in at the end, all at once: the two values of each are far apart in memory,
     // and independent loads overlap where loads inside the split loop would each stall it
     let mut pending: Vec<(u32, u32, u32)> = Vec::new();
@@ -712,7 +761,7 @@ pub fn grow(
             }
             visited += 1;
             let floor = best.as_ref().map(|b| b.proxy).unwrap_or(f64::NEG_INFINITY);
-            if let (Some(p), proxy) = scan_one(seg, stat, sw, swy, lo, hi, floor) {
+            if let (Some(p), proxy) = scan_one(seg, stat, inv, sw as u64, swy, lo, hi, floor) {
                 best = Some(Best { feature: f, pos: start + p + 1, proxy });
             }
         }
@@ -738,14 +787,7 @@ pub fn grow(
                 t.copy_from_slice(s);
                 continue;
             }
-            let (mut l, mut r) = (0usize, nl);
-            // branch-free: the side is a coin flip to the branch predictor
-            for &e in s {
-                let go_left = (left_bits[e.id as usize >> 6] >> (e.id & 63)) & 1 != 0;
-                t[if go_left { l } else { r }] = e;
-                l += go_left as usize;
-                r += !go_left as usize;
-            }
+            partition(s, t, nl, left_bits);
         }
         for e in &src[b.feature][start..b.pos] {
             left_bits[e.id as usize >> 6] = 0;
