@@ -407,19 +407,20 @@ pub struct Scratch {
     hists: Vec<Vec<Bin>>,
     /// 1/k for every weight sum k a node can have (the split scan multiplies instead of dividing).
     inv: Vec<f64>,
-    /// One bit per in-bag id: goes left at the split being applied.
-    left_bits: Vec<u64>,
+    /// Per in-bag id (padded to a power of two): goes left at the split being applied.
+    goes_left: Vec<bool>,
 }
 
 /// (Σw, Σw·y, weighted variance) of a node's rows.
 fn node_stats(ids: impl Iterator<Item = u32>, stat: &[Stat], yyw: &[f64]) -> (f64, f64, f64) {
-    let (mut sw, mut swy, mut swyy) = (0.0, 0.0, 0.0);
+    let (mut sw, mut swy, mut swyy) = (0u64, 0.0, 0.0);
     for id in ids {
         let s = stat[id as usize];
-        sw += s.w as f64;
+        sw += s.w;
         swy += s.yw;
         swyy += yyw[id as usize];
     }
+    let sw = sw as f64;
     let mean = swy / sw;
     (sw, swy, (swyy / sw - mean * mean).max(0.0))
 }
@@ -496,16 +497,16 @@ fn improved(proxy: f64, p: usize) -> (f64, Option<usize>) {
     (proxy, Some(p))
 }
 
-/// Writes `s` into `t` stably: entries whose bit is set in `left_bits` (`nl` of them) to `t[..nl]`, the
-/// others after. Branch-free, as the side is a coin flip to the branch predictor; `left_bits.len()` is a
-/// power of two, so the masked index and the clamped store need no bounds checks.
-fn partition(s: &[Entry], t: &mut [Entry], nl: usize, left_bits: &[u64]) {
-    debug_assert!(left_bits.len().is_power_of_two());
-    let (mask, Some(last)) = (left_bits.len() - 1, t.len().checked_sub(1)) else { return };
-    let left_bits = &left_bits[..=mask];
+/// Writes `s` into `t` stably: entries marked in `goes_left` (`nl` of them) to `t[..nl]`, the others
+/// after. Branch-free, as the side is a coin flip to the branch predictor; `goes_left.len()` is a power of
+/// two, so the masked index and the clamped store need no bounds checks.
+fn partition(s: &[Entry], t: &mut [Entry], nl: usize, goes_left: &[bool]) {
+    debug_assert!(goes_left.len().is_power_of_two());
+    let (mask, Some(last)) = (goes_left.len() - 1, t.len().checked_sub(1)) else { return };
+    let goes_left = &goes_left[..=mask];
     let (mut l, mut r) = (0usize, nl);
     for &e in s {
-        let go_left = left_bits[(e.id as usize >> 6) & mask] >> (e.id & 63) & 1 != 0;
+        let go_left = goes_left[e.id as usize & mask];
         t[(if go_left { l } else { r }).min(last)] = e;
         l += go_left as usize;
         r += !go_left as usize;
@@ -540,7 +541,7 @@ pub fn grow(
     scratch: &mut Scratch,
 ) -> Tree {
     let d = pre.sorted.len();
-    let Scratch { ord, alt, rows, stat, yyw, inv, ids, ids_buf, slot, hists, left_bits } = scratch;
+    let Scratch { ord, alt, rows, stat, yyw, inv, ids, ids_buf, slot, hists, goes_left } = scratch;
     rows.clear();
     stat.clear();
     yyw.clear();
@@ -716,8 +717,8 @@ pub fn grow(
             at[p] += (p as u64 != sink) as usize;
         }
     }
-    left_bits.clear();
-    left_bits.resize((m / 64 + 1).next_power_of_two(), 0);
+    goes_left.clear();
+    goes_left.resize(m.next_power_of_two(), false);
     // thresholds are filled in at the end, all at once: the two values of each are far apart in memory,
     // and independent loads overlap where loads inside the split loop would each stall it
     let mut pending: Vec<(u32, u32, u32)> = Vec::new();
@@ -779,7 +780,7 @@ pub fn grow(
         }
         // partition every feature's entries stably around the split, into the other buffer
         for e in &src[b.feature][start..b.pos] {
-            left_bits[e.id as usize >> 6] |= 1u64 << (e.id & 63);
+            goes_left[e.id as usize] = true;
         }
         for (f, (s, t)) in src.iter().zip(dst.iter_mut()).enumerate() {
             let (s, t) = (&s[start..end], &mut t[start..end]);
@@ -787,10 +788,10 @@ pub fn grow(
                 t.copy_from_slice(s);
                 continue;
             }
-            partition(s, t, nl, left_bits);
+            partition(s, t, nl, goes_left);
         }
         for e in &src[b.feature][start..b.pos] {
-            left_bits[e.id as usize >> 6] = 0;
+            goes_left[e.id as usize] = false;
         }
         if grow_right {
             stack.push((r, b.pos, end, depth + 1, !in_alt));
