@@ -152,7 +152,9 @@ impl Forest {
                     } else {
                         Vec::new()
                     };
-                    (tree, members, oob)
+                    // the traversal layout too, while this worker has the tree in cache
+                    let packed = tree.packed();
+                    (tree, members, oob, packed)
                 })
                 .collect::<Vec<_>>()
         };
@@ -167,28 +169,29 @@ impl Forest {
         let mut sum = vec![0.0; n];
         let mut cnt = vec![0u32; n];
         let mut trees = Vec::with_capacity(grown.len());
+        let mut packed = Vec::with_capacity(grown.len());
         let mut members = Vec::new();
-        for (tree, m, oob) in grown {
+        for (tree, m, oob, p) in grown {
             for (i, p) in oob {
                 sum[i as usize] += p;
                 cnt[i as usize] += 1;
             }
             trees.push(tree);
+            packed.push(p);
             if let Some(m) = m {
                 members.push(m);
             }
         }
         let oob_prediction = sum.iter().zip(&cnt).map(|(s, &c)| (c > 0).then(|| s / c as f64)).collect();
-        let mut forest = Forest {
+        let forest = Forest {
             params: params.clone(),
             n_features: d.n_features(),
             trees,
             train_y: if params.keep_leaf_members { d.y.clone() } else { Vec::new() },
             leaf_members: members,
             oob_prediction,
-            packed: Packed::default(),
+            packed: Packed(packed),
         };
-        forest.prepare();
         Ok(forest)
     }
 
