@@ -355,16 +355,13 @@ fn midpoint(xi: f64, xn: f64) -> f64 {
 /// tie group. Eight bytes, so a node's lists are scanned and partitioned with little memory traffic; the
 /// weights and targets are looked up by `id` in small per-tree arrays.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
-#[repr(C)]
 struct Entry {
     id: u32,
     rank: u32,
 }
 
-/// Per in-bag row: bootstrap weight and weight·target (looked up together by the split scan; the vector
-/// scan gathers the two fields at byte offsets 0 and 8).
+/// Per in-bag row: bootstrap weight and weight·target (looked up together by the split scan).
 #[derive(Clone, Copy, Debug, Default)]
-#[repr(C)]
 struct Stat {
     yw: f64,
     w: u64,
@@ -408,6 +405,8 @@ pub struct Scratch {
     slot: Vec<u64>,
     /// Spare histograms.
     hists: Vec<Vec<Bin>>,
+    /// 1/k for every weight sum k a node can have (the split scan multiplies instead of dividing).
+    inv: Vec<f64>,
     /// Per in-bag id (padded to a power of two): goes left at the split being applied.
     goes_left: Vec<bool>,
 }
@@ -447,222 +446,73 @@ fn fill_hist(h: &mut [Bin], ids: &[u32], rows: &[u32], codes: &[u8], d: usize, s
 }
 
 /// The best boundary in one feature's sorted entries of a node: (position p, so that p + 1 rows go left;
-/// proxy) for the first boundary with the highest proxy (Σwy)²/Σw left + right, ties between equal values
-/// and boundaries outside `lo..hi` (leaf-size limits) excluded. Sums run in sorted order. A boundary is
-/// first tested without dividing, (Σwy_l)²·Σw_r + (Σwy_r)²·Σw_l > best·Σw_l·Σw_r, and its proxy is computed
-/// only when that holds, which is rare once the scan is under way.
-///
-/// This is the definition; [`scan_lanes_avx512`] computes the same numbers for eight features at once with
-/// the same operations in the same order, so a model does not depend on the CPU it was grown on.
-fn scan_feature(seg: &[Entry], stat: &[Stat], sw: f64, swy: f64, lo: usize, hi: usize) -> (Option<usize>, f64) {
-    let (mut wl, mut sl) = (0u64, 0.0);
-    let (mut best, mut found) = (f64::NEG_INFINITY, None);
-    for (p, pair) in seg[..=hi].windows(2).enumerate() {
-        let s = stat[pair[0].id as usize];
+/// proxy) for the first boundary with the highest proxy (Σwy)²/Σw left + right above `floor`, ties between
+/// equal values and boundaries outside `lo..hi` (leaf-size limits) excluded. Sums run in sorted order; the
+/// weights are integers, so 1/Σw comes from the table `inv` instead of two divisions per boundary.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn scan_one(
+    seg: &[Entry],
+    stat: &[Stat],
+    inv: &[f64],
+    sw: u64,
+    swy: f64,
+    lo: usize,
+    hi: usize,
+    floor: f64,
+) -> (Option<usize>, f64) {
+    // every weight sum met below is at most sw; every id is below m (entries are made from in-bag ids)
+    assert!((sw as usize) < inv.len());
+    debug_assert!(seg.iter().all(|e| (e.id as usize) < stat.len()));
+    // SAFETY: the two facts just asserted bound every index below
+    let stat_of = |e: &Entry| unsafe { *stat.get_unchecked(e.id as usize) };
+    let inv_of = |k: u64| unsafe { *inv.get_unchecked(k as usize) };
+    let (mut wl, mut swyl) = (0u64, 0.0);
+    for e in &seg[..lo] {
+        let s = stat_of(e);
         wl += s.w;
-        sl += s.yw;
-        if p < lo || pair[1].rank == pair[0].rank {
-            continue;
-        }
-        let (wlf, sr) = (wl as f64, swy - sl);
-        let wr = sw - wlf;
-        if (sl * sl) * wr + (sr * sr) * wlf > best * (wlf * wr) {
-            let proxy = (sl * sl) / wlf + (sr * sr) / wr;
-            if proxy > best {
-                best = proxy;
-                found = Some(p);
-            }
+        swyl += s.yw;
+    }
+    let mut best = floor;
+    let mut found = None;
+    for (p, pair) in seg[lo..=hi].windows(2).enumerate() {
+        let s = stat_of(&pair[0]);
+        wl += s.w;
+        swyl += s.yw;
+        let swyr = swy - swyl;
+        // written asymmetrically so the compiler keeps it in four scalar multiplies
+        let proxy = (swyl * inv_of(wl)) * swyl + swyr * (swyr * inv_of(sw - wl));
+        // no boundary inside a tie group
+        if proxy > best && pair[1].rank != pair[0].rank {
+            (best, found) = improved(proxy, lo + p);
         }
     }
     (found, best)
 }
 
-/// [`scan_feature`] for every feature in `list`: `out[i]` is feature `list[i]`'s result. On CPUs with
-/// AVX-512 eight features are scanned together, one per lane.
-#[allow(clippy::too_many_arguments)]
-fn scan_features(
-    src: &[Vec<Entry>],
-    list: &[usize],
-    range: std::ops::Range<usize>,
-    stat: &[Stat],
-    sw: f64,
-    swy: f64,
-    lo: usize,
-    hi: usize,
-    out: &mut Vec<(Option<usize>, f64)>,
-) {
-    out.clear();
-    assert!(lo <= hi && hi < range.len());
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("avx512dq") {
-        for group in list.chunks(8) {
-            let mut segs: [&[Entry]; 8] = [&[]; 8];
-            for (s, &f) in segs.iter_mut().zip(group) {
-                *s = &src[f][range.clone()];
-            }
-            let mut res = [(None, f64::NEG_INFINITY); 8];
-            // SAFETY: the features were just detected; the segments are `range.len()` long (> hi) and
-            // their ids index `stat` (they are in-bag ids), as the kernel requires
-            unsafe { scan_lanes_avx512(&segs[..group.len()], stat, sw, swy, lo, hi, &mut res) };
-            out.extend_from_slice(&res[..group.len()]);
-        }
-        return;
-    }
-    out.extend(list.iter().map(|&f| scan_feature(&src[f][range.clone()], stat, sw, swy, lo, hi)));
-}
-
-/// [`scan_feature`] for up to eight segments of equal length, one per 64-bit lane: each step gathers the
-/// next entry of every lane, then its weight and weighted target, and tests all eight boundaries at once;
-/// the rare lanes that pass the test are finished one by one with the same scalar operations.
-///
-/// # Safety
-/// The CPU supports AVX-512F and AVX-512DQ; `segs.len() <= 8`, every segment is longer than `hi`, and every
-/// id in them is below `stat.len()`.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512dq")]
-unsafe fn scan_lanes_avx512(
-    segs: &[&[Entry]],
-    stat: &[Stat],
-    sw: f64,
-    swy: f64,
-    lo: usize,
-    hi: usize,
-    out: &mut [(Option<usize>, f64); 8],
-) {
-    use std::arch::x86_64::*;
-    let lanes: __mmask8 = ((1u32 << segs.len()) - 1) as u8;
-    if segs.is_empty() {
-        return;
-    }
-    // byte offsets of each lane's segment from the first one
-    let base = segs[0].as_ptr() as *const i64;
-    let mut off = [0i64; 8];
-    for (o, s) in off.iter_mut().zip(segs) {
-        *o = (s.as_ptr() as isize - base as isize) as i64;
-    }
-    let mut at = _mm512_loadu_si512(off.as_ptr() as *const __m512i);
-    let step = _mm512_set1_epi64(std::mem::size_of::<Entry>() as i64);
-    let zero = _mm512_setzero_si512();
-    let low = _mm512_set1_epi64(0xffff_ffff);
-    let yw_base = stat.as_ptr() as *const f64;
-    let w_base = (stat.as_ptr() as *const i64).add(1);
-    let (swv, swyv) = (_mm512_set1_pd(sw), _mm512_set1_pd(swy));
-    let mut best_a = [f64::NEG_INFINITY; 8];
-    let mut found_a = [usize::MAX; 8];
-    let mut best = _mm512_set1_pd(f64::NEG_INFINITY);
-    let (mut wl, mut sl) = (zero, _mm512_setzero_pd());
-    let mut cur = _mm512_mask_i64gather_epi64::<1>(zero, lanes, at, base);
-    let mut cur_rank = _mm512_srli_epi64::<32>(cur);
-    for p in 0..hi {
-        at = _mm512_add_epi64(at, step);
-        let next = _mm512_mask_i64gather_epi64::<1>(zero, lanes, at, base);
-        let next_rank = _mm512_srli_epi64::<32>(next);
-        // Stat is (yw: f64, w: u64), 16 bytes: id·2 in units of 8 bytes
-        let idx = _mm512_slli_epi64::<1>(_mm512_and_si512(cur, low));
-        let yw = _mm512_mask_i64gather_pd::<8>(_mm512_setzero_pd(), lanes, idx, yw_base);
-        let w = _mm512_mask_i64gather_epi64::<8>(zero, lanes, idx, w_base);
-        wl = _mm512_add_epi64(wl, w);
-        sl = _mm512_add_pd(sl, yw);
-        let valid = _mm512_mask_cmpneq_epi64_mask(lanes, cur_rank, next_rank);
-        if p >= lo && valid != 0 {
-            let wlf = _mm512_cvtepi64_pd(wl);
-            let wr = _mm512_sub_pd(swv, wlf);
-            let sr = _mm512_sub_pd(swyv, sl);
-            let lhs =
-                _mm512_add_pd(_mm512_mul_pd(_mm512_mul_pd(sl, sl), wr), _mm512_mul_pd(_mm512_mul_pd(sr, sr), wlf));
-            let rhs = _mm512_mul_pd(best, _mm512_mul_pd(wlf, wr));
-            let mut hit = _mm512_mask_cmp_pd_mask::<_CMP_GT_OQ>(valid, lhs, rhs);
-            if hit != 0 {
-                let (mut a_sl, mut a_sr, mut a_wl, mut a_wr) = ([0.0; 8], [0.0; 8], [0.0; 8], [0.0; 8]);
-                _mm512_storeu_pd(a_sl.as_mut_ptr(), sl);
-                _mm512_storeu_pd(a_sr.as_mut_ptr(), sr);
-                _mm512_storeu_pd(a_wl.as_mut_ptr(), wlf);
-                _mm512_storeu_pd(a_wr.as_mut_ptr(), wr);
-                while hit != 0 {
-                    let l = hit.trailing_zeros() as usize;
-                    hit &= hit - 1;
-                    let proxy = (a_sl[l] * a_sl[l]) / a_wl[l] + (a_sr[l] * a_sr[l]) / a_wr[l];
-                    if proxy > best_a[l] {
-                        best_a[l] = proxy;
-                        found_a[l] = p;
-                    }
-                }
-                best = _mm512_loadu_pd(best_a.as_ptr());
-            }
-        }
-        cur = next;
-        cur_rank = next_rank;
-    }
-    for (o, (b, f)) in out.iter_mut().zip(best_a.into_iter().zip(found_a)) {
-        *o = ((f != usize::MAX).then_some(f), b);
-    }
+/// A new best boundary. Out of line and cold, so that the scan tests `proxy > best` with a branch that is
+/// rarely taken rather than a conditional move that would chain each boundary to the one before.
+#[cold]
+#[inline(never)]
+fn improved(proxy: f64, p: usize) -> (f64, Option<usize>) {
+    (proxy, Some(p))
 }
 
 /// Writes `s` into `t` stably: entries marked in `goes_left` (`nl` of them) to `t[..nl]`, the others
-/// after. On CPUs with AVX-512 eight entries move at a time ([`partition_avx512`]); the result is the
-/// same either way. `goes_left.len()` is a power of two, at least three bytes longer than the largest id.
+/// after. Branch-free, as the side is a coin flip to the branch predictor; `goes_left.len()` is a power of
+/// two, so the masked index and the clamped store need no bounds checks.
 fn partition(s: &[Entry], t: &mut [Entry], nl: usize, goes_left: &[bool]) {
-    assert_eq!(s.len(), t.len());
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("avx512vl") {
-        // SAFETY: the features were just detected; the kernel's other preconditions are asserted above
-        // (equal lengths) and in `grow` (the padding of `goes_left`)
-        let (done, l, r) = unsafe { partition_avx512(s, t, nl, goes_left) };
-        let (l, r) = partition_scalar(&s[done..], t, l, r, goes_left);
-        assert!(l == nl && r == s.len(), "the split's sides have the counts it was given");
-        return;
-    }
-    let (l, r) = partition_scalar(s, t, 0, nl, goes_left);
-    assert!(l == nl && r == s.len(), "the split's sides have the counts it was given");
-}
-
-/// The portable partition, continuing at left position `l` and right position `r` of `t`; returns where
-/// they end. Branch-free, as the side is a coin flip to the branch predictor; the masked index and the
-/// clamped store need no bounds checks.
-fn partition_scalar(s: &[Entry], t: &mut [Entry], mut l: usize, mut r: usize, goes_left: &[bool]) -> (usize, usize) {
     debug_assert!(goes_left.len().is_power_of_two());
-    let (mask, Some(last)) = (goes_left.len() - 1, t.len().checked_sub(1)) else { return (l, r) };
+    let (mask, Some(last)) = (goes_left.len() - 1, t.len().checked_sub(1)) else { return };
     let goes_left = &goes_left[..=mask];
+    let (mut l, mut r) = (0usize, nl);
     for &e in s {
         let go_left = goes_left[e.id as usize & mask];
         t[(if go_left { l } else { r }).min(last)] = e;
         l += go_left as usize;
         r += !go_left as usize;
     }
-    (l, r)
-}
-
-/// Partitions the first multiple of eight entries of `s` eight at a time: one gather reads their sides,
-/// two compresses pack the left and the right ones, and two masked stores write exactly those lanes.
-/// Returns (entries done, next left position, next right position).
-///
-/// # Safety
-/// The CPU supports AVX-512F and AVX-512VL; `s.len() == t.len()`; every id in `s` is at most
-/// `goes_left.len() - 4` (the gather reads four bytes at each id). Positions are checked before every
-/// store, so wrong marks panic instead of writing out of bounds.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512vl,popcnt")]
-unsafe fn partition_avx512(s: &[Entry], t: &mut [Entry], nl: usize, goes_left: &[bool]) -> (usize, usize, usize) {
-    use std::arch::x86_64::*;
-    let n = s.len();
-    let (mut l, mut r) = (0usize, nl);
-    let (src, dst) = (s.as_ptr() as *const i64, t.as_mut_ptr() as *mut i64);
-    let base = goes_left.as_ptr() as *const i32;
-    let ids = _mm512_set1_epi64(0xffff_ffff);
-    let byte = _mm256_set1_epi32(0xff);
-    let done = n / 8 * 8;
-    for c in (0..done).step_by(8) {
-        let v = _mm512_loadu_si512(src.add(c) as *const __m512i);
-        let side = _mm512_i64gather_epi32::<1>(_mm512_and_si512(v, ids), base);
-        let k: __mmask8 = _mm256_test_epi32_mask(side, byte);
-        let cl = k.count_ones() as usize;
-        assert!(l + cl <= nl && r + 8 - cl <= n, "the split's sides have the counts it was given");
-        _mm512_mask_storeu_epi64(dst.add(l), ((1u32 << cl) - 1) as u8, _mm512_maskz_compress_epi64(k, v));
-        _mm512_mask_storeu_epi64(dst.add(r), ((1u32 << (8 - cl)) - 1) as u8, _mm512_maskz_compress_epi64(!k, v));
-        l += cl;
-        r += 8 - cl;
-    }
-    (done, l, r)
+    assert!(l == nl && r == s.len(), "the split's sides have the counts it was given");
 }
 
 /// Whether a node stops growing (scikit-learn's stopping rules).
@@ -692,7 +542,7 @@ pub fn grow(
     scratch: &mut Scratch,
 ) -> Tree {
     let d = pre.sorted.len();
-    let Scratch { ord, alt, rows, stat, yyw, ids, ids_buf, slot, hists, goes_left } = scratch;
+    let Scratch { ord, alt, rows, stat, yyw, inv, ids, ids_buf, slot, hists, goes_left } = scratch;
     rows.clear();
     stat.clear();
     yyw.clear();
@@ -706,6 +556,11 @@ pub fn grow(
         }
     }
     let m = rows.len();
+    let total_w: u64 = w.iter().map(|&v| v as u64).sum();
+    if inv.len() <= total_w as usize {
+        inv.clear();
+        inv.extend((0..=total_w).map(|k| 1.0 / k as f64));
+    }
     let mut tree = Tree {
         feature: vec![],
         threshold: vec![],
@@ -717,8 +572,6 @@ pub fn grow(
         impurity: vec![],
     };
     let mut feats: Vec<usize> = (0..d).collect();
-    // the features a node scans, and what each scan found
-    let (scan_list, scanned) = (&mut Vec::with_capacity(d), &mut Vec::with_capacity(d));
     let k = params.max_features.resolve(d);
     let min_leaf = params.min_samples_leaf.max(1);
     let (sw, swy, imp) = node_stats(0..m as u32, stat, yyw);
@@ -866,8 +719,7 @@ pub fn grow(
         }
     }
     goes_left.clear();
-    // padded: the vector partition reads four bytes at each id
-    goes_left.resize((m + 4).next_power_of_two(), false);
+    goes_left.resize(m.next_power_of_two(), false);
     // thresholds are filled in at the end, all at once: the two values of each are far apart in memory,
     // and independent loads overlap where loads inside the split loop would each stall it
     let mut pending: Vec<(u32, u32, u32)> = Vec::new();
@@ -897,18 +749,22 @@ pub fn grow(
             tree.split(node, f, (lw, lwy, limp, 1), (rw, rwy, rimp, 1));
             continue;
         }
-        // the first k non-constant features in the drawn order (scikit-learn's rule), each scanned on its
-        // own, then compared in that order: the first strictly best one wins
-        scan_list.clear();
-        scan_list.extend(feats.iter().copied().filter(|&f| src[f][start].rank != src[f][end - 1].rank).take(k));
-        let (lo, hi) = (min_leaf - 1, n - min_leaf);
-        scan_features(src, scan_list, start..end, stat, sw, swy, lo, hi, scanned);
+        // the first k non-constant features in the drawn order (scikit-learn's rule)
+        let mut visited = 0;
         let mut best: Option<Best> = None;
-        for (&f, &(found, proxy)) in scan_list.iter().zip(scanned.iter()) {
-            if let Some(p) = found {
-                if best.as_ref().is_none_or(|b| proxy > b.proxy) {
-                    best = Some(Best { feature: f, pos: start + p + 1, proxy });
-                }
+        let (lo, hi) = (min_leaf - 1, n - min_leaf);
+        for &f in feats.iter() {
+            if visited >= k {
+                break;
+            }
+            let seg = &src[f][start..end];
+            if seg[n - 1].rank == seg[0].rank {
+                continue; // constant in this node
+            }
+            visited += 1;
+            let floor = best.as_ref().map(|b| b.proxy).unwrap_or(f64::NEG_INFINITY);
+            if let (Some(p), proxy) = scan_one(seg, stat, inv, sw as u64, swy, lo, hi, floor) {
+                best = Some(Best { feature: f, pos: start + p + 1, proxy });
             }
         }
         let Some(b) = best else { continue };
@@ -1044,28 +900,25 @@ mod tests {
     }
 
     #[test]
-    fn the_vector_partition_moves_entries_as_the_portable_one_does() {
+    fn a_partition_is_stable_with_the_left_side_first() {
         let mut rng = Rng::new(11, 0);
         for n in [0usize, 1, 7, 8, 9, 64, 203] {
             let m = n + 5;
             let s: Vec<Entry> = (0..n).map(|i| Entry { id: ((i * 7 + 3) % m) as u32, rank: i as u32 }).collect();
-            let mut goes_left = vec![false; (m + 4).next_power_of_two()];
+            let mut goes_left = vec![false; m.next_power_of_two()];
             for e in &s {
                 goes_left[e.id as usize] = rng.below(2) == 1;
             }
             let nl = s.iter().filter(|e| goes_left[e.id as usize]).count();
-            let mut via_dispatch = vec![Entry::default(); n];
-            partition(&s, &mut via_dispatch, nl, &goes_left);
-            let mut portable = vec![Entry::default(); n];
-            assert_eq!(partition_scalar(&s, &mut portable, 0, nl, &goes_left), (nl, n));
+            let mut t = vec![Entry::default(); n];
+            partition(&s, &mut t, nl, &goes_left);
             let expected: Vec<Entry> = s
                 .iter()
                 .filter(|e| goes_left[e.id as usize])
                 .chain(s.iter().filter(|e| !goes_left[e.id as usize]))
                 .copied()
                 .collect();
-            assert_eq!(portable, expected, "stable, left side first (n = {n})");
-            assert_eq!(via_dispatch, expected, "n = {n}");
+            assert_eq!(t, expected, "n = {n}");
         }
     }
 
@@ -1073,61 +926,9 @@ mod tests {
     #[should_panic(expected = "the split's sides have the counts it was given")]
     fn a_partition_refuses_a_wrong_left_count() {
         let s: Vec<Entry> = (0..16).map(|i| Entry { id: i, rank: i }).collect();
-        let goes_left = vec![true; 32];
+        let goes_left = vec![true; 16];
         let mut t = vec![Entry::default(); 16];
         partition(&s, &mut t, 4, &goes_left); // 16 marked, 4 claimed
-    }
-
-    #[test]
-    fn the_vector_scan_finds_what_the_portable_one_does() {
-        let mut rng = Rng::new(5, 0);
-        let m = 300;
-        let stat: Vec<Stat> = (0..m).map(|_| Stat { yw: rng.normal() * 3.0, w: 1 + rng.below(3) as u64 }).collect();
-        for (n, d, lo) in [(2usize, 1usize, 0usize), (3, 3, 0), (9, 8, 0), (17, 10, 2), (64, 13, 0), (250, 9, 5)] {
-            // every feature orders n distinct ids its own way, with runs of tied values
-            let src: Vec<Vec<Entry>> = (0..d)
-                .map(|f| {
-                    let mut ids: Vec<u32> = (0..n as u32).map(|i| (i * 37 + 11) % m as u32).collect();
-                    rng.shuffle(&mut ids);
-                    let mut rank = 0;
-                    ids.into_iter()
-                        .map(|id| {
-                            rank += (f == 0 || rng.below(4) > 0) as u32; // feature 0 has no ties
-                            Entry { id, rank }
-                        })
-                        .collect()
-                })
-                .collect();
-            let hi = n - 1 - lo;
-            let (sw, swy) = src[0].iter().fold((0.0, 0.0), |(a, b), e| {
-                let s = stat[e.id as usize];
-                (a + s.w as f64, b + s.yw)
-            });
-            let list: Vec<usize> = (0..d).rev().collect();
-            let mut out = Vec::new();
-            scan_features(&src, &list, 0..n, &stat, sw, swy, lo, hi, &mut out);
-            assert_eq!(out.len(), d);
-            for (&f, &(found, best)) in list.iter().zip(&out) {
-                let (pf, bf) = scan_feature(&src[f], &stat, sw, swy, lo, hi);
-                assert_eq!((found, best.to_bits()), (pf, bf.to_bits()), "n {n}, feature {f}");
-                if let Some(p) = found {
-                    assert!(p >= lo && p < hi && src[f][p].rank != src[f][p + 1].rank);
-                }
-                // the best proxy, by brute force over the valid boundaries
-                let brute = (lo..hi)
-                    .filter(|&p| src[f][p].rank != src[f][p + 1].rank)
-                    .map(|p| {
-                        let (wl, sl) = src[f][..=p].iter().fold((0.0, 0.0), |(a, b), e| {
-                            let s = stat[e.id as usize];
-                            (a + s.w as f64, b + s.yw)
-                        });
-                        sl * sl / wl + (swy - sl) * (swy - sl) / (sw - wl)
-                    })
-                    .fold(f64::NEG_INFINITY, f64::max);
-                assert!((best - brute).abs() <= 1e-9 * brute.abs().max(1.0), "n {n}, feature {f}: {best} vs {brute}");
-            }
-            assert!(out[d - 1].0.is_some() || n < 2, "feature 0 (no ties) always has a boundary");
-        }
     }
 
     #[test]
