@@ -132,6 +132,17 @@ impl Tree {
         d(self, 0)
     }
 
+    fn shrink_to_fit(&mut self) {
+        self.feature.shrink_to_fit();
+        self.threshold.shrink_to_fit();
+        self.left.shrink_to_fit();
+        self.right.shrink_to_fit();
+        self.value.shrink_to_fit();
+        self.cover.shrink_to_fit();
+        self.n_samples.shrink_to_fit();
+        self.impurity.shrink_to_fit();
+    }
+
     fn push(&mut self, value: f64, cover: f64, n: u32, impurity: f64) -> usize {
         self.feature.push(LEAF);
         self.threshold.push(0.0);
@@ -377,8 +388,8 @@ struct Bin {
 }
 
 impl Bin {
-    fn w(&self) -> f64 {
-        (self.nw & 0xffff_ffff) as f64
+    fn w(&self) -> u64 {
+        self.nw & 0xffff_ffff
     }
     fn n(&self) -> usize {
         (self.nw >> 32) as usize
@@ -561,15 +572,18 @@ pub fn grow(
         inv.clear();
         inv.extend((0..=total_w).map(|k| 1.0 / k as f64));
     }
+    // a tree on m distinct rows has at most 2m − 1 nodes: reserved once (untouched pages cost nothing), so
+    // the arrays are never copied while the tree grows; trimmed at the end
+    let cap = 2 * m;
     let mut tree = Tree {
-        feature: vec![],
-        threshold: vec![],
-        left: vec![],
-        right: vec![],
-        value: vec![],
-        cover: vec![],
-        n_samples: vec![],
-        impurity: vec![],
+        feature: Vec::with_capacity(cap),
+        threshold: Vec::with_capacity(cap),
+        left: Vec::with_capacity(cap),
+        right: Vec::with_capacity(cap),
+        value: Vec::with_capacity(cap),
+        cover: Vec::with_capacity(cap),
+        n_samples: Vec::with_capacity(cap),
+        impurity: Vec::with_capacity(cap),
     };
     let mut feats: Vec<usize> = (0..d).collect();
     let k = params.max_features.resolve(d);
@@ -609,7 +623,9 @@ pub fn grow(
                 break;
             }
             let bins = &hist[f * BINS..f * BINS + pre.lower[f].len()];
-            let (mut wl, mut swyl, mut nl) = (0.0, 0.0, 0usize);
+            // weights sum as integers, so 1/Σw comes from the table as in the exact scan
+            let (mut wl, mut swyl, mut nl) = (0u64, 0.0, 0usize);
+            let sw_int = sw as u64;
             let mut prev: Option<usize> = None;
             let mut best_proxy = best.map(|b| b.3).unwrap_or(f64::NEG_INFINITY);
             let mut found = None;
@@ -621,8 +637,8 @@ pub fn grow(
                 if let Some(pb) = prev {
                     non_constant = true;
                     if nl >= min_leaf && n - nl >= min_leaf {
-                        let (wr, swyr) = (sw - wl, swy - swyl);
-                        let proxy = swyl * swyl / wl + swyr * swyr / wr;
+                        let swyr = swy - swyl;
+                        let proxy = (swyl * inv[wl as usize]) * swyl + swyr * (swyr * inv[(sw_int - wl) as usize]);
                         if proxy > best_proxy {
                             best_proxy = proxy;
                             found = Some((pb, bi, nl));
@@ -805,6 +821,7 @@ pub fn grow(
         let f = tree.feature[node as usize] as usize;
         tree.threshold[node as usize] = midpoint(x[f][lo as usize], x[f][hi as usize]);
     }
+    tree.shrink_to_fit();
     tree
 }
 
