@@ -411,9 +411,10 @@ pub struct Scratch {
     /// In-bag ids of the histogram-split nodes (contiguous ranges), and a partition buffer.
     ids: Vec<u32>,
     ids_buf: Vec<u32>,
-    /// Training row → (exactly split subtree << 32 | in-bag id); `u64::MAX`: out of bag or in a leaf of
-    /// the histogram phase.
+    /// Training row → (exactly split subtree, in-bag id) packed in one word; the subtree is the sink for
+    /// rows out of bag or in a leaf of the histogram phase. `slot32` when both fit in 32 bits.
     slot: Vec<u64>,
+    slot32: Vec<u32>,
     /// Spare histograms.
     hists: Vec<Vec<Bin>>,
     /// 1/k for every weight sum k a node can have (the split scan multiplies instead of dividing).
@@ -526,6 +527,29 @@ fn partition(s: &[Entry], t: &mut [Entry], nl: usize, goes_left: &[bool]) {
     assert!(l == nl && r == s.len(), "the split's sides have the counts it was given");
 }
 
+/// One feature's sorted lists of every exactly split subtree, cut out of its presorted rows in one stable
+/// pass: row r goes to position `at[subtree]` of `v`, where `slot[r]` = subtree << `shift` | in-bag id.
+/// Rows of no subtree go to the sink (the last subtree), whose one slot is overwritten again and again,
+/// which keeps the pass free of branches.
+fn cut_lists<T: Copy + Into<u64>>(
+    sorted: &[Sorted],
+    slot: &[T],
+    shift: u32,
+    cursor: &[usize],
+    at: &mut [usize],
+    v: &mut [Entry],
+) {
+    let sink = cursor.len() - 1;
+    let mask = (1u64 << shift) - 1;
+    at.copy_from_slice(cursor);
+    for e in sorted {
+        let sl: u64 = slot[e.row as usize].into();
+        let p = (sl >> shift) as usize;
+        v[at[p]] = Entry { id: (sl & mask) as u32, rank: e.rank };
+        at[p] += (p != sink) as usize;
+    }
+}
+
 /// Whether a node stops growing (scikit-learn's stopping rules).
 fn is_final(n: usize, depth: usize, impurity: f64, params: &TreeParams) -> bool {
     n < params.min_samples_split
@@ -553,7 +577,7 @@ pub fn grow(
     scratch: &mut Scratch,
 ) -> Tree {
     let d = pre.sorted.len();
-    let Scratch { ord, alt, rows, stat, yyw, inv, ids, ids_buf, slot, hists, goes_left } = scratch;
+    let Scratch { ord, alt, rows, stat, yyw, inv, ids, ids_buf, slot, slot32, hists, goes_left } = scratch;
     rows.clear();
     stat.clear();
     yyw.clear();
@@ -707,13 +731,27 @@ pub fn grow(
     // ---- exact phase: sorted lists of each remaining subtree, in one stable pass per feature
     // rows in no subtree (out of bag, or in a leaf of the histogram phase) go to a sink: one spare slot
     // past the end that is overwritten again and again, which keeps the pass free of branches
-    let sink = exact.len() as u64;
-    slot.clear();
-    slot.resize(w.len(), sink << 32);
+    // each training row's (subtree, in-bag id), packed in 32 bits when both fit (half the random reads of
+    // this memory-bound pass), else in 64
+    let sink = exact.len();
+    let shift = usize::BITS - m.leading_zeros();
+    let narrow = (shift + (usize::BITS - sink.leading_zeros())) <= 32;
     let mut cursor: Vec<usize> = Vec::with_capacity(exact.len() + 1);
+    slot.clear();
+    slot32.clear();
+    if narrow {
+        slot32.resize(w.len(), (sink as u32) << shift);
+    } else {
+        slot.resize(w.len(), (sink as u64) << shift);
+    }
     for (s, &(_, start, end, _)) in exact.iter().enumerate() {
         for &id in &ids[start..end] {
-            slot[rows[id as usize] as usize] = (s as u64) << 32 | id as u64;
+            let row = rows[id as usize] as usize;
+            if narrow {
+                slot32[row] = (s as u32) << shift | id;
+            } else {
+                slot[row] = (s as u64) << shift | id as u64;
+            }
         }
         cursor.push(start);
     }
@@ -726,12 +764,10 @@ pub fn grow(
         // entries from the previous tree need no clearing
         v.resize(m + 1, Entry::default());
         a.resize(m + 1, Entry::default());
-        at.copy_from_slice(&cursor);
-        for e in s {
-            let sl = slot[e.row as usize];
-            let p = (sl >> 32) as usize;
-            v[at[p]] = Entry { id: sl as u32, rank: e.rank };
-            at[p] += (p as u64 != sink) as usize;
+        if narrow {
+            cut_lists(s, slot32, shift, &cursor, &mut at, v);
+        } else {
+            cut_lists(s, slot, shift, &cursor, &mut at, v);
         }
     }
     goes_left.clear();
@@ -946,6 +982,38 @@ mod tests {
         let goes_left = vec![true; 16];
         let mut t = vec![Entry::default(); 16];
         partition(&s, &mut t, 4, &goes_left); // 16 marked, 4 claimed
+    }
+
+    #[test]
+    fn subtree_lists_are_cut_the_same_from_narrow_and_wide_slots() {
+        // rows 0..10 sorted by some feature; rows 2 and 7 are in no subtree (the sink, subtree 2)
+        let order = [3u32, 0, 7, 9, 1, 2, 8, 5, 6, 4];
+        let sorted: Vec<Sorted> = order.iter().enumerate().map(|(k, &row)| Sorted { row, rank: k as u32 }).collect();
+        let subtree = [0u32, 1, 2, 0, 1, 0, 1, 2, 0, 1];
+        let shift = 4;
+        // in-bag ids are numbered per subtree in row order (any distinct ids would do)
+        let mut ids = [0u32; 10];
+        let mut next = [0u32, 4];
+        for r in 0..10 {
+            if subtree[r] < 2 {
+                ids[r] = next[subtree[r] as usize];
+                next[subtree[r] as usize] += 1;
+            }
+        }
+        let narrow: Vec<u32> = (0..10).map(|r| subtree[r] << shift | ids[r]).collect();
+        let wide: Vec<u64> = narrow.iter().map(|&v| v as u64).collect();
+        let cursor = [0usize, 4, 8]; // subtree 0 holds 4 rows, subtree 1 holds 4, the sink slot is 8
+        let (mut a, mut b) = ([0usize; 3], [0usize; 3]);
+        let (mut va, mut vb) = (vec![Entry::default(); 9], vec![Entry::default(); 9]);
+        cut_lists(&sorted, &narrow, shift, &cursor, &mut a, &mut va);
+        cut_lists(&sorted, &wide, shift, &cursor, &mut b, &mut vb);
+        assert_eq!(va[..8], vb[..8]);
+        assert_eq!(a, [4, 8, 8]);
+        // each subtree's rows in sorted order: subtree 0 has rows 3, 0, 8, 5 (ranks 0, 1, 6, 7)
+        let ranks: Vec<u32> = va[..4].iter().map(|e| e.rank).collect();
+        assert_eq!(ranks, [0, 1, 6, 7]);
+        let ranks: Vec<u32> = va[4..8].iter().map(|e| e.rank).collect();
+        assert_eq!(ranks, [3, 4, 8, 9]);
     }
 
     #[test]
