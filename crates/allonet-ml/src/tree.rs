@@ -491,15 +491,21 @@ fn scan_one(
         let s = stat_of(&pair[0]);
         wl += s.w;
         swyl += s.yw;
-        let swyr = swy - swyl;
-        // written asymmetrically so the compiler keeps it in four scalar multiplies
-        let proxy = (swyl * inv_of(wl)) * swyl + swyr * (swyr * inv_of(sw - wl));
+        let proxy = proxy(swyl, swy - swyl, inv_of(wl), inv_of(sw - wl));
         // no boundary inside a tie group
         if proxy > best && pair[1].rank != pair[0].rank {
             (best, found) = improved(proxy, lo + p);
         }
     }
     (found, best)
+}
+
+/// The split proxy (Σwy_l)²/Σw_l + (Σwy_r)²/Σw_r from the two sides' sums and the reciprocals of their
+/// weights (scikit-learn's `proxy_impurity_improvement` for squared error), shared by both splitters.
+/// Written asymmetrically so the compiler keeps it in four scalar multiplies.
+#[inline(always)]
+fn proxy(swyl: f64, swyr: f64, inv_wl: f64, inv_wr: f64) -> f64 {
+    (swyl * inv_wl) * swyl + swyr * (swyr * inv_wr)
 }
 
 /// A new best boundary. Out of line and cold, so that the scan tests `proxy > best` with a branch that is
@@ -661,8 +667,7 @@ pub fn grow(
                 if let Some(pb) = prev {
                     non_constant = true;
                     if nl >= min_leaf && n - nl >= min_leaf {
-                        let swyr = swy - swyl;
-                        let proxy = (swyl * inv[wl as usize]) * swyl + swyr * (swyr * inv[(sw_int - wl) as usize]);
+                        let proxy = proxy(swyl, swy - swyl, inv[wl as usize], inv[(sw_int - wl) as usize]);
                         if proxy > best_proxy {
                             best_proxy = proxy;
                             found = Some((pb, bi, nl));
@@ -729,8 +734,6 @@ pub fn grow(
     }
 
     // ---- exact phase: sorted lists of each remaining subtree, in one stable pass per feature
-    // rows in no subtree (out of bag, or in a leaf of the histogram phase) go to a sink: one spare slot
-    // past the end that is overwritten again and again, which keeps the pass free of branches
     // each training row's (subtree, in-bag id), packed in 32 bits when both fit (half the random reads of
     // this memory-bound pass), else in 64
     let sink = exact.len();
@@ -746,11 +749,11 @@ pub fn grow(
     }
     for (s, &(_, start, end, _)) in exact.iter().enumerate() {
         for &id in &ids[start..end] {
-            let row = rows[id as usize] as usize;
+            let (row, packed) = (rows[id as usize] as usize, (s as u64) << shift | id as u64);
             if narrow {
-                slot32[row] = (s as u32) << shift | id;
+                slot32[row] = packed as u32;
             } else {
-                slot[row] = (s as u64) << shift | id as u64;
+                slot[row] = packed;
             }
         }
         cursor.push(start);
