@@ -500,6 +500,56 @@ fn scan_one(
     (found, best)
 }
 
+/// The best boundary between two occupied bins of one feature's histogram over a node of `n` rows:
+/// whether at least two bins are occupied (else the feature is constant as far as the histogram can
+/// tell), and the first boundary with the highest proxy above `floor` as (proxy, last bin going left,
+/// first bin going right, rows going left), boundaries that leave fewer than `min_leaf` (≥ 1) rows on a
+/// side excluded. Branch-free but for a new best: a node's bins are a coin flip between empty and
+/// occupied, so the proxy is computed at every bin and kept only where the bin is occupied.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn scan_bins(
+    bins: &[Bin],
+    inv: &[f64],
+    n: usize,
+    sw: u64,
+    swy: f64,
+    min_leaf: usize,
+    floor: f64,
+) -> (bool, Option<(f64, usize, usize, usize)>) {
+    debug_assert!(min_leaf >= 1);
+    // every weight sum met below is at most sw
+    assert!((sw as usize) < inv.len());
+    // SAFETY: just asserted
+    let inv_of = |k: u64| unsafe { *inv.get_unchecked(k as usize) };
+    let (mut wl, mut swyl, mut nl, mut last, mut occupied) = (0u64, 0.0, 0usize, 0usize, 0usize);
+    let mut best = floor;
+    let mut found = None;
+    for (bi, bin) in bins.iter().enumerate() {
+        let occ = bin.nw != 0;
+        // the boundary before this bin; with min_leaf ≥ 1 rows on the left, an earlier bin (`last`) is
+        // occupied. Where a side is empty its 1/Σw is infinite and the proxy NaN, which never compares
+        // greater
+        let proxy = proxy(swyl, swy - swyl, inv_of(wl), inv_of(sw - wl));
+        if occ & (nl >= min_leaf) & (nl + min_leaf <= n) & (proxy > best) {
+            (best, found) = improved_bins(proxy, last, bi, nl);
+        }
+        wl += bin.w();
+        swyl += bin.yw;
+        nl += bin.n();
+        last = if occ { bi } else { last };
+        occupied += occ as usize;
+    }
+    (occupied >= 2, found)
+}
+
+/// A new best boundary in [`scan_bins`] (out of line for the reason given at [`improved`]).
+#[cold]
+#[inline(never)]
+fn improved_bins(proxy: f64, last: usize, bi: usize, nl: usize) -> (f64, Option<(f64, usize, usize, usize)>) {
+    (proxy, Some((proxy, last, bi, nl)))
+}
+
 /// The split proxy (Σwy_l)²/Σw_l + (Σwy_r)²/Σw_r from the two sides' sums and the reciprocals of their
 /// weights (scikit-learn's `proxy_impurity_improvement` for squared error), shared by both splitters.
 /// Written asymmetrically so the compiler keeps it in four scalar multiplies.
@@ -653,38 +703,14 @@ pub fn grow(
                 break;
             }
             let bins = &hist[f * BINS..f * BINS + pre.lower[f].len()];
-            // weights sum as integers, so 1/Σw comes from the table as in the exact scan
-            let (mut wl, mut swyl, mut nl) = (0u64, 0.0, 0usize);
-            let sw_int = sw as u64;
-            let mut prev: Option<usize> = None;
-            let mut best_proxy = best.map(|b| b.3).unwrap_or(f64::NEG_INFINITY);
-            let mut found = None;
-            let mut non_constant = false;
-            for (bi, bin) in bins.iter().enumerate() {
-                if bin.nw == 0 {
-                    continue;
-                }
-                if let Some(pb) = prev {
-                    non_constant = true;
-                    if nl >= min_leaf && n - nl >= min_leaf {
-                        let proxy = proxy(swyl, swy - swyl, inv[wl as usize], inv[(sw_int - wl) as usize]);
-                        if proxy > best_proxy {
-                            best_proxy = proxy;
-                            found = Some((pb, bi, nl));
-                        }
-                    }
-                }
-                wl += bin.w();
-                swyl += bin.yw;
-                nl += bin.n();
-                prev = Some(bi);
-            }
+            let floor = best.map(|b| b.3).unwrap_or(f64::NEG_INFINITY);
+            let (non_constant, found) = scan_bins(bins, inv, n, sw as u64, swy, min_leaf, floor);
             if !non_constant {
                 continue; // one bin only: constant as far as the histogram can tell
             }
             visited += 1;
-            if let Some((lb, rb, nl)) = found {
-                best = Some((f, lb, rb, best_proxy, nl));
+            if let Some((proxy, lb, rb, nl)) = found {
+                best = Some((f, lb, rb, proxy, nl));
             }
         }
         let Some((f, lb, rb, _, nl)) = best else {
