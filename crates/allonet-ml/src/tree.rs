@@ -457,6 +457,44 @@ fn fill_hist(h: &mut [Bin], ids: &[u32], rows: &[u32], codes: &[u8], d: usize, s
     }
 }
 
+/// The best exact split of the node whose entries are `lists[f][start..end]`, over the first `k`
+/// non-constant features in the drawn order `feats` (scikit-learn's rule). Not inlined into [`grow`]: on
+/// its own, the scan keeps its pointers and sums in registers.
+#[allow(clippy::too_many_arguments)]
+#[inline(never)]
+fn best_exact(
+    lists: &[Vec<Entry>],
+    start: usize,
+    end: usize,
+    feats: &[usize],
+    k: usize,
+    stat: &[Stat],
+    inv: &[f64],
+    sw: u64,
+    swy: f64,
+    min_leaf: usize,
+) -> Option<Best> {
+    let n = end - start;
+    let (lo, hi) = (min_leaf - 1, n - min_leaf);
+    let mut visited = 0;
+    let mut best: Option<Best> = None;
+    for &f in feats {
+        if visited >= k {
+            break;
+        }
+        let seg = &lists[f][start..end];
+        if seg[n - 1].rank == seg[0].rank {
+            continue; // constant in this node
+        }
+        visited += 1;
+        let floor = best.as_ref().map(|b| b.proxy).unwrap_or(f64::NEG_INFINITY);
+        if let (Some(p), proxy) = scan_one(seg, stat, inv, sw, swy, lo, hi, floor) {
+            best = Some(Best { feature: f, pos: start + p + 1, proxy });
+        }
+    }
+    best
+}
+
 /// The best boundary in one feature's sorted entries of a node: (position p, so that p + 1 rows go left;
 /// proxy) for the first boundary with the highest proxy (Σwy)²/Σw left + right above `floor`, ties between
 /// equal values and boundaries outside `lo..hi` (leaf-size limits) excluded. Sums run in sorted order; the
@@ -487,14 +525,19 @@ fn scan_one(
     }
     let mut best = floor;
     let mut found = None;
-    for (p, pair) in seg[lo..=hi].windows(2).enumerate() {
-        let s = stat_of(&pair[0]);
+    // a plain index loop: the boundary after entry p, whose successor seg[p + 1] exists as p < hi < n
+    assert!(hi < seg.len());
+    for p in lo..hi {
+        // SAFETY: p < hi < seg.len(), asserted above
+        let (e, next) = unsafe { (seg.get_unchecked(p), seg.get_unchecked(p + 1)) };
+        let s = stat_of(e);
         wl += s.w;
         swyl += s.yw;
         let proxy = proxy(swyl, swy - swyl, inv_of(wl), inv_of(sw - wl));
         // no boundary inside a tie group
-        if proxy > best && pair[1].rank != pair[0].rank {
-            (best, found) = improved(proxy, lo + p);
+        if proxy > best && next.rank != e.rank {
+            std::hint::cold_path();
+            (best, found) = (proxy, Some(p));
         }
     }
     (found, best)
@@ -532,7 +575,8 @@ fn scan_bins(
         // greater
         let proxy = proxy(swyl, swy - swyl, inv_of(wl), inv_of(sw - wl));
         if occ & (nl >= min_leaf) & (nl + min_leaf <= n) & (proxy > best) {
-            (best, found) = improved_bins(proxy, last, bi, nl);
+            std::hint::cold_path();
+            (best, found) = (proxy, Some((proxy, last, bi, nl)));
         }
         wl += bin.w();
         swyl += bin.yw;
@@ -543,27 +587,12 @@ fn scan_bins(
     (occupied >= 2, found)
 }
 
-/// A new best boundary in [`scan_bins`] (out of line for the reason given at [`improved`]).
-#[cold]
-#[inline(never)]
-fn improved_bins(proxy: f64, last: usize, bi: usize, nl: usize) -> (f64, Option<(f64, usize, usize, usize)>) {
-    (proxy, Some((proxy, last, bi, nl)))
-}
-
 /// The split proxy (Σwy_l)²/Σw_l + (Σwy_r)²/Σw_r from the two sides' sums and the reciprocals of their
 /// weights (scikit-learn's `proxy_impurity_improvement` for squared error), shared by both splitters.
 /// Written asymmetrically so the compiler keeps it in four scalar multiplies.
 #[inline(always)]
 fn proxy(swyl: f64, swyr: f64, inv_wl: f64, inv_wr: f64) -> f64 {
     (swyl * inv_wl) * swyl + swyr * (swyr * inv_wr)
-}
-
-/// A new best boundary. Out of line and cold, so that the scan tests `proxy > best` with a branch that is
-/// rarely taken rather than a conditional move that would chain each boundary to the one before.
-#[cold]
-#[inline(never)]
-fn improved(proxy: f64, p: usize) -> (f64, Option<usize>) {
-    (proxy, Some(p))
 }
 
 /// Writes `s` into `t` stably: entries marked in `goes_left` (`nl` of them) to `t[..nl]`, the others
@@ -830,24 +859,7 @@ pub fn grow(
             tree.split(node, f, (lw, lwy, limp, 1), (rw, rwy, rimp, 1));
             continue;
         }
-        // the first k non-constant features in the drawn order (scikit-learn's rule)
-        let mut visited = 0;
-        let mut best: Option<Best> = None;
-        let (lo, hi) = (min_leaf - 1, n - min_leaf);
-        for &f in feats.iter() {
-            if visited >= k {
-                break;
-            }
-            let seg = &src[f][start..end];
-            if seg[n - 1].rank == seg[0].rank {
-                continue; // constant in this node
-            }
-            visited += 1;
-            let floor = best.as_ref().map(|b| b.proxy).unwrap_or(f64::NEG_INFINITY);
-            if let (Some(p), proxy) = scan_one(seg, stat, inv, sw as u64, swy, lo, hi, floor) {
-                best = Some(Best { feature: f, pos: start + p + 1, proxy });
-            }
-        }
+        let best = best_exact(src, start, end, &feats, k, stat, inv, sw as u64, swy, min_leaf);
         let Some(b) = best else { continue };
         let nl = b.pos - start;
         let (lw, lwy, limp) = seg_stats(&src[b.feature][start..b.pos], stat, yyw);
