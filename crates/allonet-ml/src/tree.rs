@@ -6,11 +6,13 @@
 //! Two splitters share one tree. Nodes with at least [`HIST_MIN_ROWS`] in-bag rows are split on
 //! histograms of one-byte quantile bins (LightGBM's method, with the smaller child's histogram built and
 //! the larger one's subtracted from the parent's); features with at most 256 distinct values are binned
-//! one value per bin, so on them this is exact too. Smaller nodes — the great majority of a fully grown
-//! tree's nodes — are split exactly, as scikit-learn does: every feature's rows are sorted once per forest,
-//! each subtree's sorted lists are cut out of those in one pass, and each split partitions them stably,
-//! so a node is scanned in O(n·d) with no sorting. On 100k × 10 Friedman-1 the forest's held-out R²
-//! stays within 0.001 of scikit-learn's (`bench/forest_bench.py`).
+//! one value per bin, so on them this is exact too. Below a few thousand rows a node's bins are merged in
+//! runs (32–128 bins per feature, about one per 16 rows, see [`bin_level`]), so its histogram costs about
+//! as much as its rows. Smaller nodes — the great majority of a fully grown tree's nodes — are split
+//! exactly, as scikit-learn does: every feature's rows are sorted once per forest, each subtree's sorted
+//! lists are cut out of those in one pass, and each split partitions them stably, so a node is scanned in
+//! O(n·d) with no sorting. On 100k × 10 Friedman-1 the forest's held-out R² stays within 0.001 of
+//! scikit-learn's (`bench/forest_bench.py`).
 
 use crate::data::Rng;
 use serde::{Deserialize, Serialize};
@@ -257,7 +259,12 @@ struct Sorted {
 /// Histogram bins per feature (codes are one byte).
 const BINS: usize = 256;
 /// Nodes with at least this many distinct in-bag rows are split on histograms, smaller ones exactly.
-pub const HIST_MIN_ROWS: usize = 256;
+pub const HIST_MIN_ROWS: usize = 64;
+/// A node's histogram has about one bin per this many of its rows ([`bin_level`]) ...
+const HIST_ROWS_PER_BIN: usize = 16;
+/// ... but at least 256 >> this many bins per feature (32): coarser bins cost held-out R² on small
+/// training sets (0.012 on `tests/forest.rs`' 800-row Friedman-1 with min_samples_leaf 5 at 16 bins).
+const MAX_LEVEL: u32 = 3;
 
 /// What a forest computes once from its training features and every tree reuses: each feature's rows in
 /// sorted order with tie groups (for exact splits), and a one-byte quantile bin per row and feature with
@@ -268,6 +275,22 @@ pub struct Presorted {
     codes: Vec<u8>,
     lower: Vec<Vec<f64>>,
     upper: Vec<Vec<f64>>,
+}
+
+impl Presorted {
+    /// How far feature f's codes are shifted at histogram level `level` ([`bin_level`]): by the level,
+    /// less for a feature with fewer than 256 bins, so that it keeps at most 256 >> level bins, and a
+    /// feature with few distinct values keeps them apart.
+    fn shift(&self, f: usize, level: u32) -> u32 {
+        let bits = usize::BITS - (self.lower[f].len().max(1) - 1).leading_zeros();
+        level.saturating_sub(8 - bits)
+    }
+
+    /// Feature f's number of bins at histogram level `level`.
+    fn bins(&self, f: usize, level: u32) -> usize {
+        let sh = self.shift(f, level);
+        (self.lower[f].len() + (1 << sh) - 1) >> sh
+    }
 }
 
 /// One feature presorted: sorted rows, each row's bin, and each bin's smallest and largest value.
@@ -441,18 +464,78 @@ fn seg_stats(seg: &[Entry], stat: &[Stat], yyw: &[f64]) -> (f64, f64, f64) {
     node_stats(seg.iter().map(|e| e.id), stat, yyw)
 }
 
-/// The histogram of a node's rows: `d` blocks of [`BINS`] bins.
-fn fill_hist(h: &mut [Bin], ids: &[u32], rows: &[u32], codes: &[u8], d: usize, stat: &[Stat]) {
-    h.fill(Bin::default());
+/// The histogram of a node's rows: `d` blocks of [`BINS`] bins, feature f's codes shifted right by
+/// `shifts[f]` into its first `counts[f]` bins (merged bins, see [`bin_level`]); the rest of each block
+/// is left as it was and never read.
+fn fill_hist(
+    h: &mut [Bin],
+    ids: &[u32],
+    rows: &[u32],
+    codes: &[u8],
+    (shifts, counts): (&[u32], &[usize]),
+    stat: &[Stat],
+) {
+    for (hf, &c) in h.chunks_exact_mut(BINS).zip(counts) {
+        hf[..c].fill(Bin::default());
+    }
+    // the full-resolution fill (the largest nodes, most of the work) without the shifts
+    if shifts.iter().all(|&s| s == 0) {
+        fill_hist_at::<false>(h, ids, rows, codes, shifts, stat)
+    } else {
+        fill_hist_at::<true>(h, ids, rows, codes, shifts, stat)
+    }
+}
+
+#[inline(always)]
+fn fill_hist_at<const SHIFTED: bool>(
+    h: &mut [Bin],
+    ids: &[u32],
+    rows: &[u32],
+    codes: &[u8],
+    shifts: &[u32],
+    stat: &[Stat],
+) {
+    let d = shifts.len();
     for &id in ids {
         let r = rows[id as usize] as usize;
         let s = stat[id as usize];
         let nw = 1 << 32 | s.w;
         // a feature's bins are one 256-long block and a code is one byte: no bounds checks
-        for (hf, &c) in h.chunks_exact_mut(BINS).zip(&codes[r * d..r * d + d]) {
-            let b = &mut hf[c as usize];
+        for ((hf, &c), &sh) in h.chunks_exact_mut(BINS).zip(&codes[r * d..r * d + d]).zip(shifts) {
+            let b = &mut hf[if SHIFTED { (c >> sh) as usize } else { c as usize }];
             b.yw += s.yw;
             b.nw += nw;
+        }
+    }
+}
+
+/// The resolution of a node's histogram, as a level: at level l a feature's bins are merged 2^l at a
+/// time, down to at most 256 >> l bins (features with fewer bins are merged less, see
+/// [`Presorted::shift`]). A node of n rows gets level log2(256·[`HIST_ROWS_PER_BIN`] / n), capped at
+/// [`MAX_LEVEL`]: scanning, clearing and subtracting its histogram then costs about as much as its rows
+/// rather than 256 bins per feature, which is what lets histograms split nodes down to [`HIST_MIN_ROWS`]
+/// rows for less than the exact splitter. Bins are merged in the sorted order, so a merged bin is still a
+/// run of values and its boundaries are boundaries of the fine bins.
+fn bin_level(n: usize) -> u32 {
+    let full = usize::BITS - 1 - (BINS * HIST_ROWS_PER_BIN).leading_zeros();
+    full.saturating_sub(usize::BITS - 1 - n.max(1).leading_zeros()).min(MAX_LEVEL)
+}
+
+/// Merges each feature's bins in place from level `from` to level `to` ([`bin_level`]).
+fn coarsen(h: &mut [Bin], pre: &Presorted, from: u32, to: u32) {
+    for (f, hf) in h.chunks_exact_mut(BINS).enumerate().take(pre.lower.len()) {
+        let (a, b) = (pre.shift(f, from), pre.shift(f, to));
+        if b == a {
+            continue;
+        }
+        let (per, count) = (1usize << (b - a), pre.bins(f, from));
+        for j in 0..pre.bins(f, to) {
+            let mut sum = hf[j * per];
+            for c in &hf[j * per + 1..((j + 1) * per).min(count)] {
+                sum.yw += c.yw;
+                sum.nw += c.nw;
+            }
+            hf[j] = sum;
         }
     }
 }
@@ -647,8 +730,8 @@ fn is_final(n: usize, depth: usize, impurity: f64, params: &TreeParams) -> bool 
 ///
 /// Nodes with at least [`HIST_MIN_ROWS`] in-bag rows are split on histograms of the one-byte bins (the
 /// smaller child's histogram is built from its rows and the larger one's is the parent's minus it, as
-/// in LightGBM); the best boundary between two non-empty bins is taken, with the threshold midway between
-/// the two bins' nearest values. Smaller nodes are split exactly, like scikit-learn: every boundary between
+/// in LightGBM; both at the larger child's level of merged bins, [`bin_level`]); the best boundary between
+/// two non-empty bins is taken, with the threshold midway between the two bins' nearest values. Smaller nodes are split exactly, like scikit-learn: every boundary between
 /// distinct values is tried, over per-feature lists sorted once per forest and partitioned at each split.
 /// `pre` comes from [`presort`] of the same `x`; `rng` draws the feature order of each node (which also
 /// breaks ties between equally good splits, as in scikit-learn).
@@ -707,21 +790,31 @@ pub fn grow(
     ids.extend(0..m as u32);
     ids_buf.resize(m, 0);
     let new_hist = |hists: &mut Vec<Vec<Bin>>| hists.pop().unwrap_or_else(|| vec![Bin::default(); d * BINS]);
-    let mut hstack: Vec<(usize, usize, usize, usize, Vec<Bin>)> = Vec::new();
+    // each feature's shift at each histogram level
+    let shifts: Vec<Vec<u32>> = (0..8).map(|l| (0..d).map(|f| pre.shift(f, l)).collect()).collect();
+    let counts: Vec<Vec<usize>> = (0..8).map(|l| (0..d).map(|f| pre.bins(f, l)).collect()).collect();
+    let at_level = |l: u32| (&shifts[l as usize][..], &counts[l as usize][..]);
+    // (node, start, end, depth, histogram, its level)
+    let mut hstack: Vec<(usize, usize, usize, usize, Vec<Bin>, u32)> = Vec::new();
     if m >= HIST_MIN_ROWS && d > 0 {
         let mut h = new_hist(hists);
-        fill_hist(&mut h, ids, rows, &pre.codes, d, stat);
-        hstack.push((root, 0, m, 0, h));
+        let level = bin_level(m);
+        fill_hist(&mut h, ids, rows, &pre.codes, at_level(level), stat);
+        hstack.push((root, 0, m, 0, h, level));
     } else {
         exact.push((root, 0, m, 0));
     }
-    while let Some((node, start, end, depth, mut hist)) = hstack.pop() {
+    while let Some((node, start, end, depth, mut hist, mut level)) = hstack.pop() {
         let n = end - start;
         let sw = tree.cover[node];
         let swy = tree.value[node] * sw;
         if is_final(n, depth, tree.impurity[node], params) {
             hists.push(hist);
             continue;
+        }
+        if bin_level(n) > level {
+            coarsen(&mut hist, pre, level, bin_level(n));
+            level = bin_level(n);
         }
         rng.shuffle_short(&mut feats);
         // (feature, last bin going left, first bin going right, proxy, rows going left)
@@ -731,7 +824,7 @@ pub fn grow(
             if visited >= k {
                 break;
             }
-            let bins = &hist[f * BINS..f * BINS + pre.lower[f].len()];
+            let bins = &hist[f * BINS..f * BINS + pre.bins(f, level)];
             let floor = best.map(|b| b.3).unwrap_or(f64::NEG_INFINITY);
             let (non_constant, found) = scan_bins(bins, inv, n, sw as u64, swy, min_leaf, floor);
             if !non_constant {
@@ -748,11 +841,13 @@ pub fn grow(
             hists.push(hist);
             continue;
         };
-        let thr = midpoint(pre.upper[f][lb], pre.lower[f][rb]);
+        // the bins' nearest values: the last fine bin of lb and the first of rb
+        let sh = pre.shift(f, level);
+        let thr = midpoint(pre.upper[f][(((lb + 1) << sh) - 1).min(pre.lower[f].len() - 1)], pre.lower[f][rb << sh]);
         // stable partition of the node's ids by bin
         let (mut l, mut r) = (start, start + nl);
         for &id in &ids[start..end] {
-            let go_left = pre.codes[rows[id as usize] as usize * d + f] as usize <= lb;
+            let go_left = (pre.codes[rows[id as usize] as usize * d + f] >> sh) as usize <= lb;
             ids_buf[if go_left { l } else { r }] = id;
             l += go_left as usize;
             r += !go_left as usize;
@@ -771,20 +866,27 @@ pub fn grow(
             exact.push(ls);
             continue;
         }
-        // the smaller child's histogram from its rows, the larger one's by subtraction
+        // the smaller child's histogram from its rows, the larger one's by subtraction, both at the
+        // larger one's level
+        if bin_level(big.2 - big.1) > level {
+            coarsen(&mut hist, pre, level, bin_level(big.2 - big.1));
+            level = bin_level(big.2 - big.1);
+        }
         let mut hs = new_hist(hists);
-        fill_hist(&mut hs, &ids[small.1..small.2], rows, &pre.codes, d, stat);
-        for (p, c) in hist.iter_mut().zip(&hs) {
-            p.yw -= c.yw;
-            p.nw -= c.nw;
+        fill_hist(&mut hs, &ids[small.1..small.2], rows, &pre.codes, at_level(level), stat);
+        for ((hp, hc), &count) in hist.chunks_exact_mut(BINS).zip(hs.chunks_exact(BINS)).zip(&counts[level as usize]) {
+            for (p, c) in hp[..count].iter_mut().zip(&hc[..count]) {
+                p.yw -= c.yw;
+                p.nw -= c.nw;
+            }
         }
         if small.2 - small.1 >= HIST_MIN_ROWS {
-            hstack.push((big.0, big.1, big.2, big.3, hist));
-            hstack.push((small.0, small.1, small.2, small.3, hs));
+            hstack.push((big.0, big.1, big.2, big.3, hist, level));
+            hstack.push((small.0, small.1, small.2, small.3, hs, level));
         } else {
             hists.push(hs);
             exact.push((small.0, small.1, small.2, small.3));
-            hstack.push((big.0, big.1, big.2, big.3, hist));
+            hstack.push((big.0, big.1, big.2, big.3, hist, level));
         }
     }
 
@@ -991,6 +1093,42 @@ mod tests {
             assert_eq!(*a, 1.0 + predict_packed(&packed, &buf[i * k..(i + 1) * k]), "row {i}");
             assert_eq!(predict_packed(&packed, &buf[i * k..(i + 1) * k]), t.predict(&buf[i * k..(i + 1) * k]));
         }
+    }
+
+    #[test]
+    fn a_merged_histogram_is_the_histogram_of_merged_bins() {
+        // feature 0 has about 256 bins, feature 1 two values, feature 2 forty
+        let n = 3000;
+        let x = vec![
+            (0..n).map(|i| ((i * 7919) % n) as f64).collect::<Vec<_>>(),
+            (0..n).map(|i| (i % 2) as f64).collect(),
+            (0..n).map(|i| (i % 40) as f64).collect(),
+        ];
+        let pre = presort(&x);
+        let d = x.len();
+        let stat: Vec<Stat> = (0..n).map(|i| Stat { yw: (i as f64).sin(), w: 1 + (i % 3) as u64 }).collect();
+        let (rows, ids): (Vec<u32>, Vec<u32>) = ((0..n as u32).collect(), (0..n as u32).step_by(3).collect());
+        let at = |l: u32| -> (Vec<u32>, Vec<usize>) {
+            ((0..d).map(|f| pre.shift(f, l)).collect(), (0..d).map(|f| pre.bins(f, l)).collect())
+        };
+        assert_eq!(at(3).1, vec![32, 2, 20], "a feature with few values keeps them apart");
+        assert_eq!(at(0).1, vec![pre.lower[0].len(), 2, 40]);
+        let (mut fine, mut coarse) = (vec![Bin::default(); d * BINS], vec![Bin::default(); d * BINS]);
+        let (s0, c0) = at(0);
+        fill_hist(&mut fine, &ids, &rows, &pre.codes, (&s0, &c0), &stat);
+        coarsen(&mut fine, &pre, 0, 3);
+        let (s3, c3) = at(3);
+        fill_hist(&mut coarse, &ids, &rows, &pre.codes, (&s3, &c3), &stat);
+        for f in 0..d {
+            for b in 0..c3[f] {
+                let (p, q) = (fine[f * BINS + b], coarse[f * BINS + b]);
+                assert_eq!(p.nw, q.nw, "feature {f} bin {b}");
+                assert!((p.yw - q.yw).abs() <= 1e-9, "feature {f} bin {b}");
+            }
+        }
+        assert_eq!(bin_level(100_000), 0);
+        assert_eq!(bin_level(2048), 1);
+        assert_eq!(bin_level(100), MAX_LEVEL);
     }
 
     #[test]
