@@ -446,18 +446,46 @@ pub struct Scratch {
     goes_left: Vec<bool>,
 }
 
+/// A node's sums over its rows: Σw (integer bootstrap counts), Σw·y and Σ(w·y)²/w.
+#[derive(Clone, Copy, Debug, Default)]
+struct Sums {
+    w: u64,
+    wy: f64,
+    wyy: f64,
+}
+
+impl Sums {
+    #[inline(always)]
+    fn add(&mut self, s: Stat, yyw: f64) {
+        self.w += s.w;
+        self.wy += s.yw;
+        self.wyy += yyw;
+    }
+
+    /// The sums of a node's rows other than `part`'s (a child's sibling).
+    fn without(self, part: Sums) -> Sums {
+        Sums { w: self.w - part.w, wy: self.wy - part.wy, wyy: self.wyy - part.wyy }
+    }
+
+    /// (Σw, Σw·y, weighted variance).
+    fn stats(self) -> (f64, f64, f64) {
+        let sw = self.w as f64;
+        let mean = self.wy / sw;
+        (sw, self.wy, (self.wyy / sw - mean * mean).max(0.0))
+    }
+}
+
+fn node_sums(ids: impl Iterator<Item = u32>, stat: &[Stat], yyw: &[f64]) -> Sums {
+    let mut sums = Sums::default();
+    for id in ids {
+        sums.add(stat[id as usize], yyw[id as usize]);
+    }
+    sums
+}
+
 /// (Σw, Σw·y, weighted variance) of a node's rows.
 fn node_stats(ids: impl Iterator<Item = u32>, stat: &[Stat], yyw: &[f64]) -> (f64, f64, f64) {
-    let (mut sw, mut swy, mut swyy) = (0u64, 0.0, 0.0);
-    for id in ids {
-        let s = stat[id as usize];
-        sw += s.w;
-        swy += s.yw;
-        swyy += yyw[id as usize];
-    }
-    let sw = sw as f64;
-    let mean = swy / sw;
-    (sw, swy, (swyy / sw - mean * mean).max(0.0))
+    node_sums(ids, stat, yyw).stats()
 }
 
 fn seg_stats(seg: &[Entry], stat: &[Stat], yyw: &[f64]) -> (f64, f64, f64) {
@@ -473,19 +501,20 @@ fn fill_hist(
     rows: &[u32],
     codes: &[u8],
     (shifts, counts): (&[u32], &[usize]),
-    stat: &[Stat],
-) {
+    (stat, yyw): (&[Stat], &[f64]),
+) -> Sums {
     for (hf, &c) in h.chunks_exact_mut(BINS).zip(counts) {
         hf[..c].fill(Bin::default());
     }
     // the full-resolution fill (the largest nodes, most of the work) without the shifts
     if shifts.iter().all(|&s| s == 0) {
-        fill_hist_at::<false>(h, ids, rows, codes, shifts, stat)
+        fill_hist_at::<false>(h, ids, rows, codes, shifts, (stat, yyw))
     } else {
-        fill_hist_at::<true>(h, ids, rows, codes, shifts, stat)
+        fill_hist_at::<true>(h, ids, rows, codes, shifts, (stat, yyw))
     }
 }
 
+/// [`fill_hist`]'s loop, which also sums the rows it adds.
 #[inline(always)]
 fn fill_hist_at<const SHIFTED: bool>(
     h: &mut [Bin],
@@ -493,12 +522,14 @@ fn fill_hist_at<const SHIFTED: bool>(
     rows: &[u32],
     codes: &[u8],
     shifts: &[u32],
-    stat: &[Stat],
-) {
+    (stat, yyw): (&[Stat], &[f64]),
+) -> Sums {
     let d = shifts.len();
+    let mut sums = Sums::default();
     for &id in ids {
         let r = rows[id as usize] as usize;
         let s = stat[id as usize];
+        sums.add(s, yyw[id as usize]);
         let nw = 1 << 32 | s.w;
         // a feature's bins are one 256-long block and a code is one byte: no bounds checks
         for ((hf, &c), &sh) in h.chunks_exact_mut(BINS).zip(&codes[r * d..r * d + d]).zip(shifts) {
@@ -507,6 +538,7 @@ fn fill_hist_at<const SHIFTED: bool>(
             b.nw += nw;
         }
     }
+    sums
 }
 
 /// The resolution of a node's histogram, as a level: at level l a feature's bins are merged 2^l at a
@@ -718,6 +750,18 @@ fn cut_lists<T: Copy + Into<u64>>(
     }
 }
 
+/// A node waiting in the histogram phase: its rows `ids[start..end]`, its histogram at `level`
+/// ([`bin_level`]) and its sums.
+struct HistNode {
+    node: usize,
+    start: usize,
+    end: usize,
+    depth: usize,
+    hist: Vec<Bin>,
+    level: u32,
+    sums: Sums,
+}
+
 /// Whether a node stops growing (scikit-learn's stopping rules).
 fn is_final(n: usize, depth: usize, impurity: f64, params: &TreeParams) -> bool {
     n < params.min_samples_split
@@ -780,7 +824,8 @@ pub fn grow(
     let mut feats: Vec<usize> = (0..d).collect();
     let k = params.max_features.resolve(d);
     let min_leaf = params.min_samples_leaf.max(1);
-    let (sw, swy, imp) = node_stats(0..m as u32, stat, yyw);
+    let root_sums = node_sums(0..m as u32, stat, yyw);
+    let (sw, swy, imp) = root_sums.stats();
     let root = tree.push(swy / sw, sw, m as u32, imp);
 
     // ---- histogram phase: large nodes; its unfinished small nodes become the exact phase's subtrees
@@ -794,17 +839,16 @@ pub fn grow(
     let shifts: Vec<Vec<u32>> = (0..8).map(|l| (0..d).map(|f| pre.shift(f, l)).collect()).collect();
     let counts: Vec<Vec<usize>> = (0..8).map(|l| (0..d).map(|f| pre.bins(f, l)).collect()).collect();
     let at_level = |l: u32| (&shifts[l as usize][..], &counts[l as usize][..]);
-    // (node, start, end, depth, histogram, its level)
-    let mut hstack: Vec<(usize, usize, usize, usize, Vec<Bin>, u32)> = Vec::new();
+    let mut hstack: Vec<HistNode> = Vec::new();
     if m >= HIST_MIN_ROWS && d > 0 {
         let mut h = new_hist(hists);
         let level = bin_level(m);
-        fill_hist(&mut h, ids, rows, &pre.codes, at_level(level), stat);
-        hstack.push((root, 0, m, 0, h, level));
+        fill_hist(&mut h, ids, rows, &pre.codes, at_level(level), (stat, yyw));
+        hstack.push(HistNode { node: root, start: 0, end: m, depth: 0, hist: h, level, sums: root_sums });
     } else {
         exact.push((root, 0, m, 0));
     }
-    while let Some((node, start, end, depth, mut hist, mut level)) = hstack.pop() {
+    while let Some(HistNode { node, start, end, depth, mut hist, mut level, sums }) = hstack.pop() {
         let n = end - start;
         let sw = tree.cover[node];
         let swy = tree.value[node] * sw;
@@ -854,39 +898,65 @@ pub fn grow(
         }
         ids[start..end].copy_from_slice(&ids_buf[start..end]);
         let mid = start + nl;
-        let (lw, lwy, limp) = node_stats(ids[start..mid].iter().copied(), stat, yyw);
-        let (rw, rwy, rimp) = node_stats(ids[mid..end].iter().copied(), stat, yyw);
+        let (ls, rs) = ((start, mid, depth + 1), (mid, end, depth + 1));
+        let small_is_left = nl <= end - mid;
+        let (small, big) = if small_is_left { (ls, rs) } else { (rs, ls) };
+        // the children's sums, and the smaller one's histogram if the larger one stays in this phase
+        let (lsums, rsums, small_hist) = if big.1 - big.0 < HIST_MIN_ROWS {
+            hists.push(hist);
+            (
+                node_sums(ids[start..mid].iter().copied(), stat, yyw),
+                node_sums(ids[mid..end].iter().copied(), stat, yyw),
+                None,
+            )
+        } else {
+            // the smaller child's histogram (and sums) from its rows, the larger one's by subtraction,
+            // both at the larger one's level
+            if bin_level(big.1 - big.0) > level {
+                coarsen(&mut hist, pre, level, bin_level(big.1 - big.0));
+                level = bin_level(big.1 - big.0);
+            }
+            let mut hs = new_hist(hists);
+            let small_sums = fill_hist(&mut hs, &ids[small.0..small.1], rows, &pre.codes, at_level(level), (stat, yyw));
+            for ((hp, hc), &count) in
+                hist.chunks_exact_mut(BINS).zip(hs.chunks_exact(BINS)).zip(&counts[level as usize])
+            {
+                for (p, c) in hp[..count].iter_mut().zip(&hc[..count]) {
+                    p.yw -= c.yw;
+                    p.nw -= c.nw;
+                }
+            }
+            let big_sums = sums.without(small_sums);
+            let (l, r) = if small_is_left { (small_sums, big_sums) } else { (big_sums, small_sums) };
+            (l, r, Some((hs, hist)))
+        };
+        let ((lw, lwy, limp), (rw, rwy, rimp)) = (lsums.stats(), rsums.stats());
         let (lnode, rnode) = tree.split(node, f, (lw, lwy, limp, nl), (rw, rwy, rimp, end - mid));
         tree.threshold[node] = thr;
-        let (ls, rs) = ((lnode, start, mid, depth + 1), (rnode, mid, end, depth + 1));
-        let (small, big) = if nl <= end - mid { (ls, rs) } else { (rs, ls) };
-        if big.2 - big.1 < HIST_MIN_ROWS {
-            hists.push(hist);
-            exact.push(rs);
-            exact.push(ls);
+        let (lnode_sums, rnode_sums) = ((lnode, lsums), (rnode, rsums));
+        let ((small_node, small_sums), (big_node, big_sums)) =
+            if small_is_left { (lnode_sums, rnode_sums) } else { (rnode_sums, lnode_sums) };
+        let Some((hs, hist)) = small_hist else {
+            exact.push((rnode, mid, end, depth + 1));
+            exact.push((lnode, start, mid, depth + 1));
             continue;
-        }
-        // the smaller child's histogram from its rows, the larger one's by subtraction, both at the
-        // larger one's level
-        if bin_level(big.2 - big.1) > level {
-            coarsen(&mut hist, pre, level, bin_level(big.2 - big.1));
-            level = bin_level(big.2 - big.1);
-        }
-        let mut hs = new_hist(hists);
-        fill_hist(&mut hs, &ids[small.1..small.2], rows, &pre.codes, at_level(level), stat);
-        for ((hp, hc), &count) in hist.chunks_exact_mut(BINS).zip(hs.chunks_exact(BINS)).zip(&counts[level as usize]) {
-            for (p, c) in hp[..count].iter_mut().zip(&hc[..count]) {
-                p.yw -= c.yw;
-                p.nw -= c.nw;
-            }
-        }
-        if small.2 - small.1 >= HIST_MIN_ROWS {
-            hstack.push((big.0, big.1, big.2, big.3, hist, level));
-            hstack.push((small.0, small.1, small.2, small.3, hs, level));
+        };
+        let big = HistNode { node: big_node, start: big.0, end: big.1, depth: big.2, hist, level, sums: big_sums };
+        if small.1 - small.0 >= HIST_MIN_ROWS {
+            hstack.push(big);
+            hstack.push(HistNode {
+                node: small_node,
+                start: small.0,
+                end: small.1,
+                depth: small.2,
+                hist: hs,
+                level,
+                sums: small_sums,
+            });
         } else {
             hists.push(hs);
-            exact.push((small.0, small.1, small.2, small.3));
-            hstack.push((big.0, big.1, big.2, big.3, hist, level));
+            exact.push((small_node, small.0, small.1, small.2));
+            hstack.push(big);
         }
     }
 
@@ -1115,10 +1185,11 @@ mod tests {
         assert_eq!(at(0).1, vec![pre.lower[0].len(), 2, 40]);
         let (mut fine, mut coarse) = (vec![Bin::default(); d * BINS], vec![Bin::default(); d * BINS]);
         let (s0, c0) = at(0);
-        fill_hist(&mut fine, &ids, &rows, &pre.codes, (&s0, &c0), &stat);
+        let yyw = vec![0.0; n];
+        fill_hist(&mut fine, &ids, &rows, &pre.codes, (&s0, &c0), (&stat, &yyw));
         coarsen(&mut fine, &pre, 0, 3);
         let (s3, c3) = at(3);
-        fill_hist(&mut coarse, &ids, &rows, &pre.codes, (&s3, &c3), &stat);
+        fill_hist(&mut coarse, &ids, &rows, &pre.codes, (&s3, &c3), (&stat, &yyw));
         for f in 0..d {
             for b in 0..c3[f] {
                 let (p, q) = (fine[f * BINS + b], coarse[f * BINS + b]);
