@@ -727,6 +727,32 @@ fn partition(s: &[Entry], t: &mut [Entry], nl: usize, goes_left: &[bool]) {
     assert!(l == nl && r == s.len(), "the split's sides have the counts it was given");
 }
 
+/// Partitions a histogram node's in-bag ids stably by bin, in place (through `buf`): ids whose row's
+/// code (`codes[row * d]`, the split feature's) shifted right by `sh` is at most `lb` first, `nl` of them.
+/// On its own so that the slices stay in registers.
+#[allow(clippy::too_many_arguments)]
+#[inline(never)]
+fn partition_ids(
+    ids: &mut [u32],
+    buf: &mut [u32],
+    nl: usize,
+    rows: &[u32],
+    codes: &[u8],
+    d: usize,
+    sh: u32,
+    lb: usize,
+) {
+    let (mut l, mut r) = (0, nl);
+    for &id in ids.iter() {
+        let go_left = (codes[rows[id as usize] as usize * d] >> sh) as usize <= lb;
+        buf[if go_left { l } else { r }] = id;
+        l += go_left as usize;
+        r += !go_left as usize;
+    }
+    assert!(l == nl && r == ids.len(), "the split's sides have the counts it was given");
+    ids.copy_from_slice(buf);
+}
+
 /// One feature's sorted lists of every exactly split subtree, cut out of its presorted rows in one stable
 /// pass: row r goes to position `at[subtree]` of `v`, where `slot[r]` = subtree << `shift` | in-bag id.
 /// Rows of no subtree go to the sink (the last subtree), whose one slot is overwritten again and again,
@@ -888,15 +914,7 @@ pub fn grow(
         // the bins' nearest values: the last fine bin of lb and the first of rb
         let sh = pre.shift(f, level);
         let thr = midpoint(pre.upper[f][(((lb + 1) << sh) - 1).min(pre.lower[f].len() - 1)], pre.lower[f][rb << sh]);
-        // stable partition of the node's ids by bin
-        let (mut l, mut r) = (start, start + nl);
-        for &id in &ids[start..end] {
-            let go_left = (pre.codes[rows[id as usize] as usize * d + f] >> sh) as usize <= lb;
-            ids_buf[if go_left { l } else { r }] = id;
-            l += go_left as usize;
-            r += !go_left as usize;
-        }
-        ids[start..end].copy_from_slice(&ids_buf[start..end]);
+        partition_ids(&mut ids[start..end], &mut ids_buf[start..end], nl, rows, &pre.codes[f..], d, sh, lb);
         let mid = start + nl;
         let (ls, rs) = ((start, mid, depth + 1), (mid, end, depth + 1));
         let small_is_left = nl <= end - mid;
