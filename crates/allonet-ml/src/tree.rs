@@ -1020,8 +1020,9 @@ pub fn grow(
     }
     goes_left.clear();
     goes_left.resize(m.next_power_of_two(), false);
-    // thresholds are filled in at the end, all at once: the two values of each are far apart in memory,
-    // and independent loads overlap where loads inside the split loop would each stall it
+    // thresholds are filled in at the end, all at once, from (node, in-bag ids of the two rows around the
+    // split): each value is two dependent loads far apart in memory, and independent loads overlap where
+    // loads inside the split loop would each stall it
     let mut pending: Vec<(u32, u32, u32)> = Vec::new();
     // (node, start, end, depth, whether the node's lists are in `alt`)
     let mut stack: Vec<(usize, usize, usize, usize, bool)> =
@@ -1043,7 +1044,7 @@ pub fn grow(
                 continue;
             };
             let seg = &src[f][start..end];
-            pending.push((node as u32, rows[seg[0].id as usize], rows[seg[1].id as usize]));
+            pending.push((node as u32, seg[0].id, seg[1].id));
             let (lw, lwy, limp) = seg_stats(&seg[..1], stat, yyw);
             let (rw, rwy, rimp) = seg_stats(&seg[1..], stat, yyw);
             tree.split(node, f, (lw, lwy, limp, 1), (rw, rwy, rimp, 1));
@@ -1056,7 +1057,7 @@ pub fn grow(
         let (rw, rwy, rimp) = seg_stats(&src[b.feature][b.pos..end], stat, yyw);
         let (l, r) = tree.split(node, b.feature, (lw, lwy, limp, nl), (rw, rwy, rimp, end - b.pos));
         let seg = &src[b.feature];
-        pending.push((node as u32, rows[seg[b.pos - 1].id as usize], rows[seg[b.pos].id as usize]));
+        pending.push((node as u32, seg[b.pos - 1].id, seg[b.pos].id));
         let grow_left = !is_final(nl, depth + 1, limp, params);
         let grow_right = !is_final(end - b.pos, depth + 1, rimp, params);
         if !grow_left && !grow_right {
@@ -1086,7 +1087,8 @@ pub fn grow(
     }
     for &(node, lo, hi) in &pending {
         let f = tree.feature[node as usize] as usize;
-        tree.threshold[node as usize] = midpoint(x[f][lo as usize], x[f][hi as usize]);
+        let (lo, hi) = (rows[lo as usize] as usize, rows[hi as usize] as usize);
+        tree.threshold[node as usize] = midpoint(x[f][lo], x[f][hi]);
     }
     tree.shrink_to_fit();
     tree
