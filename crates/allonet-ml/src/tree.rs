@@ -589,6 +589,27 @@ fn best_exact(
     swy: f64,
     min_leaf: usize,
 ) -> Option<Best> {
+    if end - start == 3 {
+        return best_exact_3(lists, start, feats, k, stat, inv, sw, swy);
+    }
+    best_exact_scan(lists, start, end, feats, k, stat, inv, sw, swy, min_leaf)
+}
+
+/// [`best_exact`] by scanning every boundary of every feature in the drawn order.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn best_exact_scan(
+    lists: &[Vec<Entry>],
+    start: usize,
+    end: usize,
+    feats: &[usize],
+    k: usize,
+    stat: &[Stat],
+    inv: &[f64],
+    sw: u64,
+    swy: f64,
+    min_leaf: usize,
+) -> Option<Best> {
     let n = end - start;
     let (lo, hi) = (min_leaf - 1, n - min_leaf);
     let mut visited = 0;
@@ -605,6 +626,66 @@ fn best_exact(
         let floor = best.as_ref().map(|b| b.proxy).unwrap_or(f64::NEG_INFINITY);
         if let (Some(p), proxy) = scan_one(seg, stat, inv, sw, swy, lo, hi, floor) {
             best = Some(Best { feature: f, pos: start + p + 1, proxy });
+        }
+    }
+    best
+}
+
+/// [`best_exact`] for a node of three rows (so min_samples_leaf is 1), with the same result. A feature's
+/// two boundaries put its first row alone on the left or its last row alone on the right, and the
+/// proxies the scan would compute for these depend on that row only (a sum of two terms does not depend
+/// on their order), so the six are computed once per node rather than twice per feature; and once a
+/// feature reaches the largest of them no later feature can beat it (ties keep the first), so the rest
+/// are skipped.
+#[allow(clippy::too_many_arguments)]
+fn best_exact_3(
+    lists: &[Vec<Entry>],
+    start: usize,
+    feats: &[usize],
+    k: usize,
+    stat: &[Stat],
+    inv: &[f64],
+    sw: u64,
+    swy: f64,
+) -> Option<Best> {
+    let ids = {
+        let seg = &lists[feats[0]][start..start + 3];
+        [seg[0].id, seg[1].id, seg[2].id]
+    };
+    let st = ids.map(|id| stat[id as usize]);
+    let p = |wl: u64, swyl: f64| proxy(swyl, swy - swyl, inv[wl as usize], inv[(sw - wl) as usize]);
+    // alone on the left (first) or on the right (last): the scan's sums 0 + yw_i and yw_j + yw_k
+    let first = [0, 1, 2].map(|i| p(st[i].w, st[i].yw));
+    let last = [0, 1, 2].map(|i| {
+        let (j, k) = ((i + 1) % 3, (i + 2) % 3);
+        p(st[j].w + st[k].w, st[j].yw + st[k].yw)
+    });
+    let top = first.iter().chain(&last).fold(f64::NEG_INFINITY, |a, &b| a.max(b));
+    let local = |id: u32| (id == ids[1]) as usize + 2 * (id == ids[2]) as usize;
+    let (mut visited, mut best): (usize, Option<Best>) = (0, None);
+    for &f in feats {
+        if visited >= k {
+            break;
+        }
+        let seg = &lists[f][start..start + 3];
+        if seg[2].rank == seg[0].rank {
+            continue; // constant in this node
+        }
+        visited += 1;
+        let floor = best.as_ref().map(|b| b.proxy).unwrap_or(f64::NEG_INFINITY);
+        let (a, c) = (first[local(seg[0].id)], last[local(seg[2].id)]);
+        let mut here = None;
+        if a > floor && seg[1].rank != seg[0].rank {
+            here = Some((1, a));
+        }
+        if c > here.map_or(floor, |h| h.1) && seg[2].rank != seg[1].rank {
+            here = Some((2, c));
+        }
+        if let Some((nl, proxy)) = here {
+            best = Some(Best { feature: f, pos: start + nl, proxy });
+            if proxy == top {
+                break; // nothing later is strictly better
+            }
         }
     }
     best
@@ -1220,6 +1301,39 @@ mod tests {
         assert_eq!(bin_level(100_000), 0);
         assert_eq!(bin_level(2048), 1);
         assert_eq!(bin_level(100), MAX_LEVEL);
+    }
+
+    #[test]
+    fn three_row_nodes_get_the_split_the_scan_finds() {
+        let mut rng = Rng::new(7, 0);
+        for trial in 0..2000 {
+            let d = 1 + rng.below(6);
+            let stat: Vec<Stat> =
+                (0..3).map(|_| Stat { yw: rng.below(5) as f64 - 2.0, w: 1 + rng.below(3) as u64 }).collect();
+            let (sw, swy) = (stat.iter().map(|s| s.w).sum::<u64>(), stat.iter().map(|s| s.yw).sum::<f64>());
+            let inv: Vec<f64> = (0..=sw).map(|k| 1.0 / k as f64).collect();
+            // each feature: the three ids in a random order, with random ties between neighbours
+            let lists: Vec<Vec<Entry>> = (0..d)
+                .map(|_| {
+                    let mut ids = [0u32, 1, 2];
+                    rng.shuffle(&mut ids);
+                    let mut rank = 0;
+                    ids.iter()
+                        .map(|&id| {
+                            rank += rng.below(2) as u32;
+                            Entry { id, rank }
+                        })
+                        .collect()
+                })
+                .collect();
+            let feats: Vec<usize> = (0..d).collect();
+            for k in 1..=d {
+                let fast = best_exact_3(&lists, 0, &feats, k, &stat, &inv, sw, swy);
+                let scan = best_exact_scan(&lists, 0, 3, &feats, k, &stat, &inv, sw, swy, 1);
+                let key = |b: Option<Best>| b.map(|b| (b.feature, b.pos, b.proxy.to_bits()));
+                assert_eq!(key(fast), key(scan), "trial {trial}, k {k}");
+            }
+        }
     }
 
     #[test]
