@@ -837,7 +837,8 @@ fn partition_ids(
 /// One feature's sorted lists of every exactly split subtree, cut out of its presorted rows in one stable
 /// pass: row r goes to position `at[subtree]` of `v`, where `slot[r]` = subtree << `shift` | in-bag id.
 /// Rows of no subtree go to the sink (the last subtree), whose one slot is overwritten again and again,
-/// which keeps the pass free of branches.
+/// which keeps the pass free of branches. `at` is scratch of `cursor.len() + 1` positions.
+#[inline(never)]
 fn cut_lists<T: Copy + Into<u64>>(
     sorted: &[Sorted],
     slot: &[T],
@@ -848,12 +849,15 @@ fn cut_lists<T: Copy + Into<u64>>(
 ) {
     let sink = cursor.len() - 1;
     let mask = (1u64 << shift) - 1;
-    at.copy_from_slice(cursor);
+    // `at` has one more slot than `cursor`, which the sink's advances go to and nothing reads: the sink's
+    // position is read unchanged every time, so its many rows do not wait on each other's stores
+    at[..=sink].copy_from_slice(cursor);
     for e in sorted {
         let sl: u64 = slot[e.row as usize].into();
         let p = (sl >> shift) as usize;
-        v[at[p]] = Entry { id: (sl & mask) as u32, rank: e.rank };
-        at[p] += (p != sink) as usize;
+        let a = at[p];
+        v[a] = Entry { id: (sl & mask) as u32, rank: e.rank };
+        at[if p == sink { sink + 1 } else { p }] = a + 1;
     }
 }
 
@@ -1087,7 +1091,7 @@ pub fn grow(
     cursor.push(m);
     ord.resize_with(d, Vec::new);
     alt.resize_with(d, Vec::new);
-    let mut at = cursor.clone();
+    let mut at = vec![0; cursor.len() + 1];
     for ((v, a), s) in ord.iter_mut().zip(alt.iter_mut()).zip(&pre.sorted) {
         // every position a node reads is written first (by this pass or by a partition), so stale
         // entries from the previous tree need no clearing
@@ -1387,12 +1391,12 @@ mod tests {
         let narrow: Vec<u32> = (0..10).map(|r| subtree[r] << shift | ids[r]).collect();
         let wide: Vec<u64> = narrow.iter().map(|&v| v as u64).collect();
         let cursor = [0usize, 4, 8]; // subtree 0 holds 4 rows, subtree 1 holds 4, the sink slot is 8
-        let (mut a, mut b) = ([0usize; 3], [0usize; 3]);
+        let (mut a, mut b) = ([0usize; 4], [0usize; 4]);
         let (mut va, mut vb) = (vec![Entry::default(); 9], vec![Entry::default(); 9]);
         cut_lists(&sorted, &narrow, shift, &cursor, &mut a, &mut va);
         cut_lists(&sorted, &wide, shift, &cursor, &mut b, &mut vb);
         assert_eq!(va[..8], vb[..8]);
-        assert_eq!(a, [4, 8, 8]);
+        assert_eq!(a[..3], [4, 8, 8]);
         // each subtree's rows in sorted order: subtree 0 has rows 3, 0, 8, 5 (ranks 0, 1, 6, 7)
         let ranks: Vec<u32> = va[..4].iter().map(|e| e.rank).collect();
         assert_eq!(ranks, [0, 1, 6, 7]);
