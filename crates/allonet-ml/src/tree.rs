@@ -572,44 +572,34 @@ fn coarsen(h: &mut [Bin], pre: &Presorted, from: u32, to: u32) {
     }
 }
 
+/// What an exact node's split search reads besides its lists: the drawn feature order and how many
+/// non-constant features to visit, the in-bag rows' stats and the 1/k table, the node's Σw and Σw·y, and
+/// min_samples_leaf.
+struct Search<'a> {
+    feats: &'a [usize],
+    k: usize,
+    stat: &'a [Stat],
+    inv: &'a [f64],
+    sw: u64,
+    swy: f64,
+    min_leaf: usize,
+}
+
 /// The best exact split of the node whose entries are `lists[f][start..end]`, over the first `k`
 /// non-constant features in the drawn order `feats` (scikit-learn's rule). Not inlined into [`grow`]: on
 /// its own, the scan keeps its pointers and sums in registers.
-#[allow(clippy::too_many_arguments)]
 #[inline(never)]
-fn best_exact(
-    lists: &[Vec<Entry>],
-    start: usize,
-    end: usize,
-    feats: &[usize],
-    k: usize,
-    stat: &[Stat],
-    inv: &[f64],
-    sw: u64,
-    swy: f64,
-    min_leaf: usize,
-) -> Option<Best> {
+fn best_exact(lists: &[Vec<Entry>], start: usize, end: usize, s: &Search) -> Option<Best> {
     if end - start == 3 {
-        return best_exact_3(lists, start, feats, k, stat, inv, sw, swy);
+        return best_exact_3(lists, start, s);
     }
-    best_exact_scan(lists, start, end, feats, k, stat, inv, sw, swy, min_leaf)
+    best_exact_scan(lists, start, end, s)
 }
 
 /// [`best_exact`] by scanning every boundary of every feature in the drawn order.
-#[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn best_exact_scan(
-    lists: &[Vec<Entry>],
-    start: usize,
-    end: usize,
-    feats: &[usize],
-    k: usize,
-    stat: &[Stat],
-    inv: &[f64],
-    sw: u64,
-    swy: f64,
-    min_leaf: usize,
-) -> Option<Best> {
+fn best_exact_scan(lists: &[Vec<Entry>], start: usize, end: usize, s: &Search) -> Option<Best> {
+    let &Search { feats, k, stat, inv, sw, swy, min_leaf } = s;
     let n = end - start;
     let (lo, hi) = (min_leaf - 1, n - min_leaf);
     let mut visited = 0;
@@ -637,17 +627,8 @@ fn best_exact_scan(
 /// on their order), so the six are computed once per node rather than twice per feature; and once a
 /// feature reaches the largest of them no later feature can beat it (ties keep the first), so the rest
 /// are skipped.
-#[allow(clippy::too_many_arguments)]
-fn best_exact_3(
-    lists: &[Vec<Entry>],
-    start: usize,
-    feats: &[usize],
-    k: usize,
-    stat: &[Stat],
-    inv: &[f64],
-    sw: u64,
-    swy: f64,
-) -> Option<Best> {
+fn best_exact_3(lists: &[Vec<Entry>], start: usize, s: &Search) -> Option<Best> {
+    let &Search { feats, k, stat, inv, sw, swy, .. } = s;
     let ids = {
         let seg = &lists[feats[0]][start..start + 3];
         [seg[0].id, seg[1].id, seg[2].id]
@@ -1135,7 +1116,8 @@ pub fn grow(
             tree.split(node, f, (lw, lwy, limp, 1), (rw, rwy, rimp, 1));
             continue;
         }
-        let best = best_exact(src, start, end, &feats, k, stat, inv, sw as u64, swy, min_leaf);
+        let search = Search { feats: &feats, k, stat, inv, sw: sw as u64, swy, min_leaf };
+        let best = best_exact(src, start, end, &search);
         let Some(b) = best else { continue };
         let nl = b.pos - start;
         let (lw, lwy, limp) = seg_stats(&src[b.feature][start..b.pos], stat, yyw);
@@ -1332,8 +1314,8 @@ mod tests {
                 .collect();
             let feats: Vec<usize> = (0..d).collect();
             for k in 1..=d {
-                let fast = best_exact_3(&lists, 0, &feats, k, &stat, &inv, sw, swy);
-                let scan = best_exact_scan(&lists, 0, 3, &feats, k, &stat, &inv, sw, swy, 1);
+                let search = Search { feats: &feats, k, stat: &stat, inv: &inv, sw, swy, min_leaf: 1 };
+                let (fast, scan) = (best_exact_3(&lists, 0, &search), best_exact_scan(&lists, 0, 3, &search));
                 let key = |b: Option<Best>| b.map(|b| (b.feature, b.pos, b.proxy.to_bits()));
                 assert_eq!(key(fast), key(scan), "trial {trial}, k {k}");
             }
