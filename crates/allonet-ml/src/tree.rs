@@ -145,6 +145,7 @@ impl Tree {
         self.impurity.shrink_to_fit();
     }
 
+    #[inline(always)]
     fn push(&mut self, value: f64, cover: f64, n: u32, impurity: f64) -> usize {
         self.feature.push(LEAF);
         self.threshold.push(0.0);
@@ -590,7 +591,7 @@ struct Search<'a> {
 /// its own, the scan keeps its pointers and sums in registers.
 #[inline(never)]
 fn best_exact(lists: &[Vec<Entry>], start: usize, end: usize, s: &Search) -> Option<Best> {
-    if end - start == 3 {
+    if end - start == 3 && !s.feats.is_empty() {
         return best_exact_3(lists, start, s);
     }
     best_exact_scan(lists, start, end, s)
@@ -724,8 +725,9 @@ fn scan_one(
 /// whether at least two bins are occupied (else the feature is constant as far as the histogram can
 /// tell), and the first boundary with the highest proxy above `floor` as (proxy, last bin going left,
 /// first bin going right, rows going left), boundaries that leave fewer than `min_leaf` (≥ 1) rows on a
-/// side excluded. Branch-free but for a new best: a node's bins are a coin flip between empty and
-/// occupied, so the proxy is computed at every bin and kept only where the bin is occupied.
+/// side excluded. Written without a branch on occupancy, which is a coin flip in a sparse histogram: the
+/// proxy is computed at every bin and kept only where the bin is occupied (the compiler may still skip
+/// it for empty bins), and a new best is the one branch.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn scan_bins(
@@ -867,8 +869,9 @@ fn is_final(n: usize, depth: usize, impurity: f64, params: &TreeParams) -> bool 
 /// Nodes with at least [`HIST_MIN_ROWS`] in-bag rows are split on histograms of the one-byte bins (the
 /// smaller child's histogram is built from its rows and the larger one's is the parent's minus it, as
 /// in LightGBM; both at the larger child's level of merged bins, [`bin_level`]); the best boundary between
-/// two non-empty bins is taken, with the threshold midway between the two bins' nearest values. Smaller nodes are split exactly, like scikit-learn: every boundary between
-/// distinct values is tried, over per-feature lists sorted once per forest and partitioned at each split.
+/// two non-empty bins is taken, with the threshold midway between the two bins' nearest values. Smaller
+/// nodes are split exactly, like scikit-learn: every boundary between distinct values is tried, over
+/// per-feature lists sorted once per forest and partitioned at each split.
 /// `pre` comes from [`presort`] of the same `x`; `rng` draws the feature order of each node (which also
 /// breaks ties between equally good splits, as in scikit-learn).
 pub fn grow(
