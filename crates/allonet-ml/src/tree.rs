@@ -276,6 +276,8 @@ pub struct Presorted {
     codes: Vec<u8>,
     lower: Vec<Vec<f64>>,
     upper: Vec<Vec<f64>>,
+    /// Per histogram level ([`bin_level`], 0 to [`MAX_LEVEL`]): each feature's code shift and bin count.
+    levels: Vec<(Vec<u32>, Vec<usize>)>,
 }
 
 impl Presorted {
@@ -283,14 +285,18 @@ impl Presorted {
     /// less for a feature with fewer than 256 bins, so that it keeps at most 256 >> level bins, and a
     /// feature with few distinct values keeps them apart.
     fn shift(&self, f: usize, level: u32) -> u32 {
-        let bits = usize::BITS - (self.lower[f].len().max(1) - 1).leading_zeros();
-        level.saturating_sub(8 - bits)
+        self.levels[level as usize].0[f]
     }
 
     /// Feature f's number of bins at histogram level `level`.
     fn bins(&self, f: usize, level: u32) -> usize {
-        let sh = self.shift(f, level);
-        (self.lower[f].len() + (1 << sh) - 1) >> sh
+        self.levels[level as usize].1[f]
+    }
+
+    /// Every feature's (shift, bin count) at histogram level `level`, as [`fill_hist`] takes them.
+    fn at_level(&self, level: u32) -> (&[u32], &[usize]) {
+        let (shifts, counts) = &self.levels[level as usize];
+        (shifts, counts)
     }
 }
 
@@ -360,12 +366,24 @@ pub fn presort(x: &[Vec<f64>]) -> Presorted {
             codes[i * d + f] = b;
         }
     }
-    let mut pre = Presorted { sorted: Vec::new(), codes, lower: Vec::new(), upper: Vec::new() };
+    let mut pre = Presorted { sorted: Vec::new(), codes, lower: Vec::new(), upper: Vec::new(), levels: Vec::new() };
     for (s, _, l, u) in per {
         pre.sorted.push(s);
         pre.lower.push(l);
         pre.upper.push(u);
     }
+    pre.levels = (0..=MAX_LEVEL)
+        .map(|level| {
+            pre.lower
+                .iter()
+                .map(|l| {
+                    let bits = usize::BITS - (l.len().max(1) - 1).leading_zeros();
+                    let sh = level.saturating_sub(8 - bits);
+                    (sh, (l.len() + (1 << sh) - 1) >> sh)
+                })
+                .unzip()
+        })
+        .collect();
     pre
 }
 
@@ -417,6 +435,16 @@ impl Bin {
     }
     fn n(&self) -> usize {
         (self.nw >> 32) as usize
+    }
+    #[inline(always)]
+    fn add(&mut self, c: Bin) {
+        self.yw += c.yw;
+        self.nw += c.nw;
+    }
+    #[inline(always)]
+    fn sub(&mut self, c: Bin) {
+        self.yw -= c.yw;
+        self.nw -= c.nw;
     }
 }
 
@@ -531,12 +559,10 @@ fn fill_hist_at<const SHIFTED: bool>(
         let r = rows[id as usize] as usize;
         let s = stat[id as usize];
         sums.add(s, yyw[id as usize]);
-        let nw = 1 << 32 | s.w;
+        let row = Bin { yw: s.yw, nw: 1 << 32 | s.w };
         // a feature's bins are one 256-long block and a code is one byte: no bounds checks
         for ((hf, &c), &sh) in h.chunks_exact_mut(BINS).zip(&codes[r * d..r * d + d]).zip(shifts) {
-            let b = &mut hf[if SHIFTED { (c >> sh) as usize } else { c as usize }];
-            b.yw += s.yw;
-            b.nw += nw;
+            hf[if SHIFTED { (c >> sh) as usize } else { c as usize }].add(row);
         }
     }
     sums
@@ -564,9 +590,8 @@ fn coarsen(h: &mut [Bin], pre: &Presorted, from: u32, to: u32) {
         let (per, count) = (1usize << (b - a), pre.bins(f, from));
         for j in 0..pre.bins(f, to) {
             let mut sum = hf[j * per];
-            for c in &hf[j * per + 1..((j + 1) * per).min(count)] {
-                sum.yw += c.yw;
-                sum.nw += c.nw;
+            for &c in &hf[j * per + 1..((j + 1) * per).min(count)] {
+                sum.add(c);
             }
             hf[j] = sum;
         }
@@ -930,15 +955,11 @@ pub fn grow(
     ids.extend(0..m as u32);
     ids_buf.resize(m, 0);
     let new_hist = |hists: &mut Vec<Vec<Bin>>| hists.pop().unwrap_or_else(|| vec![Bin::default(); d * BINS]);
-    // each feature's shift at each histogram level
-    let shifts: Vec<Vec<u32>> = (0..8).map(|l| (0..d).map(|f| pre.shift(f, l)).collect()).collect();
-    let counts: Vec<Vec<usize>> = (0..8).map(|l| (0..d).map(|f| pre.bins(f, l)).collect()).collect();
-    let at_level = |l: u32| (&shifts[l as usize][..], &counts[l as usize][..]);
     let mut hstack: Vec<HistNode> = Vec::new();
     if m >= HIST_MIN_ROWS && d > 0 {
         let mut h = new_hist(hists);
         let level = bin_level(m);
-        fill_hist(&mut h, ids, rows, &pre.codes, at_level(level), (stat, yyw));
+        fill_hist(&mut h, ids, rows, &pre.codes, pre.at_level(level), (stat, yyw));
         hstack.push(HistNode { node: root, start: 0, end: m, depth: 0, hist: h, level, sums: root_sums });
     } else {
         exact.push((root, 0, m, 0));
@@ -1004,13 +1025,12 @@ pub fn grow(
                 level = bin_level(big.1 - big.0);
             }
             let mut hs = new_hist(hists);
-            let small_sums = fill_hist(&mut hs, &ids[small.0..small.1], rows, &pre.codes, at_level(level), (stat, yyw));
-            for ((hp, hc), &count) in
-                hist.chunks_exact_mut(BINS).zip(hs.chunks_exact(BINS)).zip(&counts[level as usize])
+            let small_sums =
+                fill_hist(&mut hs, &ids[small.0..small.1], rows, &pre.codes, pre.at_level(level), (stat, yyw));
+            for ((hp, hc), &count) in hist.chunks_exact_mut(BINS).zip(hs.chunks_exact(BINS)).zip(pre.at_level(level).1)
             {
-                for (p, c) in hp[..count].iter_mut().zip(&hc[..count]) {
-                    p.yw -= c.yw;
-                    p.nw -= c.nw;
+                for (p, &c) in hp[..count].iter_mut().zip(&hc[..count]) {
+                    p.sub(c);
                 }
             }
             let big_sums = sums.without(small_sums);
