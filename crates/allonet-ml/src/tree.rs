@@ -17,6 +17,7 @@
 use crate::data::Rng;
 use serde::{Deserialize, Serialize};
 
+mod simd;
 /// Marks a leaf in [`Tree::feature`].
 pub const LEAF: u32 = u32::MAX;
 /// Two feature values closer than this are the same value (scikit-learn's `FEATURE_THRESHOLD`).
@@ -408,6 +409,7 @@ fn midpoint(xi: f64, xn: f64) -> f64 {
 /// tie group. Eight bytes, so a node's lists are scanned and partitioned with little memory traffic; the
 /// weights and targets are looked up by `id` in small per-tree arrays.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[repr(C)]
 struct Entry {
     id: u32,
     rank: u32,
@@ -471,8 +473,12 @@ pub struct Scratch {
     hists: Vec<Vec<Bin>>,
     /// 1/k for every weight sum k a node can have (the split scan multiplies instead of dividing).
     inv: Vec<f64>,
-    /// Per in-bag id (padded to a power of two): goes left at the split being applied.
-    goes_left: Vec<bool>,
+    /// Per in-bag id (padded to a power of two): 1 where the row goes left at the split being applied.
+    goes_left: Vec<u8>,
+    /// Use the portable kernels even where the AVX-512 ones run (the tests compare the two).
+    pub(crate) portable: bool,
+    /// `stat`, `yyw` and `rows` renumbered for the exact phase (in-bag id = position in `ids`).
+    renumbered: (Vec<Stat>, Vec<f64>, Vec<u32>),
 }
 
 /// A node's sums over its rows: Σw (integer bootstrap counts), Σw·y and Σ(w·y)²/w.
@@ -802,13 +808,13 @@ fn proxy(swyl: f64, swyr: f64, inv_wl: f64, inv_wr: f64) -> f64 {
 /// Writes `s` into `t` stably: entries marked in `goes_left` (`nl` of them) to `t[..nl]`, the others
 /// after. Branch-free, as the side is a coin flip to the branch predictor; `goes_left.len()` is a power of
 /// two, so the masked index and the clamped store need no bounds checks.
-fn partition(s: &[Entry], t: &mut [Entry], nl: usize, goes_left: &[bool]) {
+fn partition(s: &[Entry], t: &mut [Entry], nl: usize, goes_left: &[u8]) {
     debug_assert!(goes_left.len().is_power_of_two());
     let (mask, Some(last)) = (goes_left.len() - 1, t.len().checked_sub(1)) else { return };
     let goes_left = &goes_left[..=mask];
     let (mut l, mut r) = (0usize, nl);
     for &e in s {
-        let go_left = goes_left[e.id as usize & mask];
+        let go_left = goes_left[e.id as usize & mask] != 0;
         t[(if go_left { l } else { r }).min(last)] = e;
         l += go_left as usize;
         r += !go_left as usize;
@@ -881,6 +887,30 @@ struct HistNode {
     sums: Sums,
 }
 
+/// The split of a node of two rows, in-bag ids `pair`, whose entries are among `lists[f][start..end]` (its
+/// own lists, or its parent's): the first feature in the drawn order `feats` on which the two differ
+/// separates them, as every such feature does equally well. Returns that feature and the two ids in its
+/// sorted order, or None where the rows are equal in every feature.
+fn split_pair(
+    lists: &[Vec<Entry>],
+    start: usize,
+    end: usize,
+    pair: (u32, u32),
+    feats: &[usize],
+) -> Option<(usize, u32, u32)> {
+    feats.iter().find_map(|&f| {
+        let mut two = lists[f][start..end].iter().filter(|e| e.id == pair.0 || e.id == pair.1);
+        let (a, b) = (*two.next()?, *two.next()?);
+        (a.rank != b.rank).then_some((f, a.id, b.id))
+    })
+}
+
+/// A one-row child's (Σw, Σw·y, variance, rows) for [`Tree::split`].
+fn single(id: u32, stat: &[Stat], yyw: &[f64]) -> (f64, f64, f64, usize) {
+    let (w, wy, imp) = node_stats(std::iter::once(id), stat, yyw);
+    (w, wy, imp, 1)
+}
+
 /// Whether a node stops growing (scikit-learn's stopping rules).
 fn is_final(n: usize, depth: usize, impurity: f64, params: &TreeParams) -> bool {
     n < params.min_samples_split
@@ -909,7 +939,9 @@ pub fn grow(
     scratch: &mut Scratch,
 ) -> Tree {
     let d = pre.sorted.len();
-    let Scratch { ord, alt, rows, stat, yyw, inv, ids, ids_buf, slot, slot32, hists, goes_left } = scratch;
+    let Scratch { ord, alt, rows, stat, yyw, inv, ids, ids_buf, slot, slot32, hists, goes_left, portable, renumbered } =
+        scratch;
+    let avx512 = !*portable && simd::available();
     rows.clear();
     stat.clear();
     yyw.clear();
@@ -947,7 +979,6 @@ pub fn grow(
     let root_sums = node_sums(0..m as u32, stat, yyw);
     let (sw, swy, imp) = root_sums.stats();
     let root = tree.push(swy / sw, sw, m as u32, imp);
-
     // ---- histogram phase: large nodes; its unfinished small nodes become the exact phase's subtrees
     // (node, start, end, depth) over `ids` (histogram phase) and over the sorted lists (exact phase)
     let mut exact: Vec<(usize, usize, usize, usize)> = Vec::new();
@@ -1066,7 +1097,6 @@ pub fn grow(
             hstack.push(big);
         }
     }
-
     // ---- exact phase: sorted lists of each remaining subtree, in one stable pass per feature
     // each training row's (subtree, in-bag id), packed in 32 bits when both fit (half the random reads of
     // this memory-bound pass), else in 64
@@ -1082,8 +1112,8 @@ pub fn grow(
         slot.resize(w.len(), (sink as u64) << shift);
     }
     for (s, &(_, start, end, _)) in exact.iter().enumerate() {
-        for &id in &ids[start..end] {
-            let (row, packed) = (rows[id as usize] as usize, (s as u64) << shift | id as u64);
+        for (pos, &id) in (start..end).zip(&ids[start..end]) {
+            let (row, packed) = (rows[id as usize] as usize, (s as u64) << shift | pos as u64);
             if narrow {
                 slot32[row] = packed as u32;
             } else {
@@ -1093,6 +1123,19 @@ pub fn grow(
         cursor.push(start);
     }
     cursor.push(m);
+    // from here on an in-bag row's id is its position in `ids`: each subtree's rows are then consecutive
+    // ids, so its stats and marks are a few cache lines rather than a line per row scattered over arrays
+    // larger than the L1 cache
+    let (stat, yyw, rows) = {
+        let (st, yy, rw) = renumbered;
+        st.clear();
+        st.extend(ids.iter().map(|&id| stat[id as usize]));
+        yy.clear();
+        yy.extend(ids.iter().map(|&id| yyw[id as usize]));
+        rw.clear();
+        rw.extend(ids.iter().map(|&id| rows[id as usize]));
+        (&*st, &*yy, &*rw)
+    };
     ord.resize_with(d, Vec::new);
     alt.resize_with(d, Vec::new);
     let mut at = vec![0; cursor.len() + 1];
@@ -1108,7 +1151,7 @@ pub fn grow(
         }
     }
     goes_left.clear();
-    goes_left.resize(m.next_power_of_two(), false);
+    goes_left.resize(m.next_power_of_two(), 0);
     // thresholds are filled in at the end, all at once, from (node, in-bag ids of the two rows around the
     // split): each value is two dependent loads far apart in memory, and independent loads overlap where
     // loads inside the split loop would each stall it
@@ -1127,16 +1170,11 @@ pub fn grow(
         // draw features in random order; stop after k non-constant ones (scikit-learn's rule)
         rng.shuffle_short(&mut feats);
         if n == 2 {
-            // both children are single rows: the first non-constant feature splits them (every such
-            // feature separates them equally well), and nothing needs partitioning
-            let Some(f) = feats.iter().copied().find(|&f| src[f][start].rank != src[f][start + 1].rank) else {
-                continue;
-            };
-            let seg = &src[f][start..end];
-            pending.push((node as u32, seg[0].id, seg[1].id));
-            let (lw, lwy, limp) = seg_stats(&seg[..1], stat, yyw);
-            let (rw, rwy, rimp) = seg_stats(&seg[1..], stat, yyw);
-            tree.split(node, f, (lw, lwy, limp, 1), (rw, rwy, rimp, 1));
+            let seg = &src[feats[0]][start..end];
+            if let Some((f, a, b)) = split_pair(src, start, end, (seg[0].id, seg[1].id), &feats) {
+                pending.push((node as u32, a, b));
+                tree.split(node, f, single(a, stat, yyw), single(b, stat, yyw));
+            }
             continue;
         }
         let search = Search { feats: &feats, k, stat, inv, sw: sw as u64, swy, min_leaf };
@@ -1153,20 +1191,39 @@ pub fn grow(
         if !grow_left && !grow_right {
             continue; // two leaves: nothing to partition
         }
+        if nl <= 2 && end - b.pos <= 2 {
+            // children of two rows are split right here from this node's lists (in the order the stack
+            // would pop them, left first), so these lists need no partitioning
+            for (child, lo, hi, grows) in [(l, start, b.pos, grow_left), (r, b.pos, end, grow_right)] {
+                if !grows {
+                    continue;
+                }
+                rng.shuffle_short(&mut feats);
+                let seg = &src[b.feature][lo..hi];
+                if let Some((f, a, b)) = split_pair(src, start, end, (seg[0].id, seg[1].id), &feats) {
+                    pending.push((child as u32, a, b));
+                    tree.split(child, f, single(a, stat, yyw), single(b, stat, yyw));
+                }
+            }
+            continue;
+        }
         // partition every feature's entries stably around the split, into the other buffer
         for e in &src[b.feature][start..b.pos] {
-            goes_left[e.id as usize] = true;
+            goes_left[e.id as usize] = 1;
         }
         for (f, (s, t)) in src.iter().zip(dst.iter_mut()).enumerate() {
             let (s, t) = (&s[start..end], &mut t[start..end]);
             if f == b.feature {
                 t.copy_from_slice(s);
-                continue;
+            } else if avx512 {
+                // SAFETY: the CPU has AVX-512
+                unsafe { simd::partition(s, t, nl, goes_left) }
+            } else {
+                partition(s, t, nl, goes_left);
             }
-            partition(s, t, nl, goes_left);
         }
         for e in &src[b.feature][start..b.pos] {
-            goes_left[e.id as usize] = false;
+            goes_left[e.id as usize] = 0;
         }
         if grow_right {
             stack.push((r, b.pos, end, depth + 1, !in_alt));
@@ -1187,6 +1244,34 @@ pub fn grow(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_avx512_kernels_grow_the_same_trees_as_the_portable_ones() {
+        if !simd::available() {
+            eprintln!("no AVX-512 on this CPU: only the portable kernels run here");
+            return;
+        }
+        let mut rng = Rng::new(5, 0);
+        for (n, d, levels) in [(3000usize, 6usize, 0usize), (2000, 4, 7), (500, 3, 5)] {
+            // continuous features, or a few values each (many ties)
+            let x: Vec<Vec<f64>> = (0..d)
+                .map(|_| {
+                    (0..n)
+                        .map(|_| if levels == 0 { rng.below(1 << 30) as f64 } else { rng.below(levels) as f64 })
+                        .collect()
+                })
+                .collect();
+            let y: Vec<f64> = (0..n).map(|i| x[0][i] * 0.5 + rng.below(100) as f64).collect();
+            let w: Vec<u32> = (0..n).map(|_| rng.below(3) as u32).collect();
+            let pre = presort(&x);
+            let params = TreeParams::default();
+            let fast = grow(&w, &x, &y, &pre, &params, &mut Rng::new(9, 1), &mut Scratch::default());
+            let mut portable = Scratch { portable: true, ..Default::default() };
+            let slow = grow(&w, &x, &y, &pre, &params, &mut Rng::new(9, 1), &mut portable);
+            assert_eq!(fast, slow, "n {n}, d {d}, levels {levels}");
+            assert!(fast.len() > 100, "the tree grew: {} nodes", fast.len());
+        }
+    }
 
     #[test]
     fn a_full_tree_fits_its_training_data() {
@@ -1351,20 +1436,26 @@ mod tests {
         for n in [0usize, 1, 7, 8, 9, 64, 203] {
             let m = n + 5;
             let s: Vec<Entry> = (0..n).map(|i| Entry { id: ((i * 7 + 3) % m) as u32, rank: i as u32 }).collect();
-            let mut goes_left = vec![false; m.next_power_of_two()];
+            let mut goes_left = vec![0u8; m.next_power_of_two()];
             for e in &s {
-                goes_left[e.id as usize] = rng.below(2) == 1;
+                goes_left[e.id as usize] = rng.below(2) as u8;
             }
-            let nl = s.iter().filter(|e| goes_left[e.id as usize]).count();
-            let mut t = vec![Entry::default(); n];
-            partition(&s, &mut t, nl, &goes_left);
+            let nl = s.iter().filter(|e| goes_left[e.id as usize] != 0).count();
             let expected: Vec<Entry> = s
                 .iter()
-                .filter(|e| goes_left[e.id as usize])
-                .chain(s.iter().filter(|e| !goes_left[e.id as usize]))
+                .filter(|e| goes_left[e.id as usize] != 0)
+                .chain(s.iter().filter(|e| goes_left[e.id as usize] == 0))
                 .copied()
                 .collect();
+            let mut t = vec![Entry::default(); n];
+            partition(&s, &mut t, nl, &goes_left);
             assert_eq!(t, expected, "n = {n}");
+            if simd::available() {
+                let mut t = vec![Entry::default(); n];
+                // SAFETY: the CPU has AVX-512
+                unsafe { simd::partition(&s, &mut t, nl, &goes_left) };
+                assert_eq!(t, expected, "n = {n}, AVX-512");
+            }
         }
     }
 
@@ -1372,7 +1463,7 @@ mod tests {
     #[should_panic(expected = "the split's sides have the counts it was given")]
     fn a_partition_refuses_a_wrong_left_count() {
         let s: Vec<Entry> = (0..16).map(|i| Entry { id: i, rank: i }).collect();
-        let goes_left = vec![true; 16];
+        let goes_left = vec![1u8; 16];
         let mut t = vec![Entry::default(); 16];
         partition(&s, &mut t, 4, &goes_left); // 16 marked, 4 claimed
     }
