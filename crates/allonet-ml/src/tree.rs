@@ -250,12 +250,24 @@ pub fn add_packed_predictions(nodes: &[PackedNode], buf: &[f64], k: usize, acc: 
     }
 }
 
-/// One row as a feature's presorted list holds it: the row and its tie group (rows whose values are
-/// within [`FEATURE_THRESHOLD`] of their sorted neighbour share a group, and no split falls inside one).
-#[derive(Clone, Copy, Debug)]
-struct Sorted {
-    row: u32,
-    rank: u32,
+/// One row as a feature's presorted list holds it: the row (low 31 bits) and whether its tie group has
+/// other rows (the top bit, [`SHARED`]). Rows whose values are within [`FEATURE_THRESHOLD`] of their sorted
+/// neighbour share a tie group, and no split falls inside one.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[repr(transparent)]
+struct Sorted(u32);
+
+/// The top bit of [`Sorted`] and [`Entry`]: the row's tie group holds other rows too. Most rows of a
+/// continuous feature are alone in theirs, and a boundary next to such a row is never inside a group, so
+/// the lists need not carry the groups; the rare rows that share one look theirs up ([`Ties`]).
+const SHARED: u32 = 1 << 31;
+/// The low 31 bits of [`Sorted`] and [`Entry`]: a row or an in-bag id.
+const ID_BITS: u32 = SHARED - 1;
+
+impl Sorted {
+    fn row(self) -> usize {
+        (self.0 & ID_BITS) as usize
+    }
 }
 
 /// Histogram bins per feature (codes are one byte).
@@ -273,6 +285,8 @@ const MAX_LEVEL: u32 = 3;
 /// each bin's smallest and largest value (for histogram splits of large nodes).
 pub struct Presorted {
     sorted: Vec<Vec<Sorted>>,
+    /// Each feature's tie group of every row, by row.
+    group: Vec<Vec<u32>>,
     /// Bin of every (row, feature), row-major: a row's codes share a cache line.
     codes: Vec<u8>,
     lower: Vec<Vec<f64>>,
@@ -301,8 +315,9 @@ impl Presorted {
     }
 }
 
-/// One feature presorted: sorted rows, each row's bin, and each bin's smallest and largest value.
-type SortedFeature = (Vec<Sorted>, Vec<u8>, Vec<f64>, Vec<f64>);
+/// One feature presorted: sorted rows, each row's tie group and bin, and each bin's smallest and largest
+/// value.
+type SortedFeature = (Vec<Sorted>, Vec<u32>, Vec<u8>, Vec<f64>, Vec<f64>);
 
 /// Sorts every feature once (ties by row index) and bins it.
 ///
@@ -313,6 +328,7 @@ pub fn presort(x: &[Vec<f64>]) -> Presorted {
     use rayon::prelude::*;
     let d = x.len();
     let n = x.first().map(|c| c.len()).unwrap_or(0);
+    assert!(n <= ID_BITS as usize, "at most 2^31 - 1 training rows");
     let per: Vec<SortedFeature> = x
         .par_iter()
         .map(|col| {
@@ -327,9 +343,10 @@ pub fn presort(x: &[Vec<f64>]) -> Presorted {
                 })
                 .collect();
             keyed.sort_unstable();
+            // (row, tie group) in sorted order
             let mut rank = 0u32;
             let mut prev = f64::NEG_INFINITY;
-            let sorted: Vec<Sorted> = keyed
+            let ranked: Vec<(u32, u32)> = keyed
                 .into_iter()
                 .map(|(_, i)| {
                     let v = col[i as usize];
@@ -337,39 +354,55 @@ pub fn presort(x: &[Vec<f64>]) -> Presorted {
                         rank += 1;
                     }
                     prev = v;
-                    Sorted { row: i, rank }
+                    (i, rank)
                 })
                 .collect();
             let groups = rank as usize;
+            let mut group = vec![0u32; n];
+            let sorted: Vec<Sorted> = (0..ranked.len())
+                .map(|k| {
+                    let (row, g) = ranked[k];
+                    group[row as usize] = g;
+                    let shared = (k > 0 && ranked[k - 1].1 == g) || ranked.get(k + 1).is_some_and(|r| r.1 == g);
+                    Sorted(row | if shared { SHARED } else { 0 })
+                })
+                .collect();
             let target = n.div_ceil(BINS).max(1);
             let (mut code, mut lower, mut upper) = (vec![0u8; n], Vec::new(), Vec::<f64>::new());
             let (mut count, mut prev_rank) = (0usize, 0u32);
-            for e in &sorted {
-                let v = col[e.row as usize];
-                if e.rank != prev_rank
-                    && (lower.is_empty() || groups <= BINS || (count >= target && lower.len() < BINS))
+            for &(row, rank) in &ranked {
+                let v = col[row as usize];
+                if rank != prev_rank && (lower.is_empty() || groups <= BINS || (count >= target && lower.len() < BINS))
                 {
                     lower.push(v);
                     upper.push(v);
                     count = 0;
                 }
-                prev_rank = e.rank;
+                prev_rank = rank;
                 count += 1;
                 *upper.last_mut().expect("a bin is open") = v;
-                code[e.row as usize] = (lower.len() - 1) as u8;
+                code[row as usize] = (lower.len() - 1) as u8;
             }
-            (sorted, code, lower, upper)
+            (sorted, group, code, lower, upper)
         })
         .collect();
     let mut codes = vec![0u8; n * d];
-    for (f, (_, c, _, _)) in per.iter().enumerate() {
+    for (f, (_, _, c, _, _)) in per.iter().enumerate() {
         for (i, &b) in c.iter().enumerate() {
             codes[i * d + f] = b;
         }
     }
-    let mut pre = Presorted { sorted: Vec::new(), codes, lower: Vec::new(), upper: Vec::new(), levels: Vec::new() };
-    for (s, _, l, u) in per {
+    let mut pre = Presorted {
+        sorted: Vec::new(),
+        group: Vec::new(),
+        codes,
+        lower: Vec::new(),
+        upper: Vec::new(),
+        levels: Vec::new(),
+    };
+    for (s, g, _, l, u) in per {
         pre.sorted.push(s);
+        pre.group.push(g);
         pre.lower.push(l);
         pre.upper.push(u);
     }
@@ -405,14 +438,36 @@ fn midpoint(xi: f64, xn: f64) -> f64 {
     }
 }
 
-/// One in-bag sample as a feature's sorted list holds it: its index among the tree's in-bag rows and its
-/// tie group. Eight bytes, so a node's lists are scanned and partitioned with little memory traffic; the
-/// weights and targets are looked up by `id` in small per-tree arrays.
+/// One in-bag sample as a feature's sorted list holds it: its index among the tree's in-bag rows (low 31
+/// bits) and the [`SHARED`] bit. Four bytes, so a node's lists are scanned and partitioned with little
+/// memory traffic; the weights and targets are looked up by id in small per-tree arrays.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
-#[repr(C)]
-struct Entry {
-    id: u32,
-    rank: u32,
+#[repr(transparent)]
+struct Entry(u32);
+
+impl Entry {
+    #[inline(always)]
+    fn id(self) -> usize {
+        (self.0 & ID_BITS) as usize
+    }
+}
+
+/// Where the tie group of a row marked [`SHARED`] is looked up: each feature's group by training row, and
+/// the training row of each in-bag id.
+#[derive(Clone, Copy)]
+struct Ties<'a> {
+    group: &'a [Vec<u32>],
+    rows: &'a [u32],
+}
+
+impl Ties<'_> {
+    /// Whether entries `a` and `b` of feature f's lists are in different tie groups, so that a boundary
+    /// between them may split them: certainly where either row is alone in its group.
+    #[inline(always)]
+    fn apart(&self, f: usize, a: Entry, b: Entry) -> bool {
+        let group = |e: Entry| self.group[f][self.rows[e.id()] as usize];
+        a != b && (a.0 & b.0 & SHARED == 0 || group(a) != group(b))
+    }
 }
 
 /// Per in-bag row: bootstrap weight and weight·target (looked up together by the split scan).
@@ -524,7 +579,7 @@ fn node_stats(ids: impl Iterator<Item = u32>, stat: &[Stat], yyw: &[f64]) -> (f6
 }
 
 fn seg_stats(seg: &[Entry], stat: &[Stat], yyw: &[f64]) -> (f64, f64, f64) {
-    node_stats(seg.iter().map(|e| e.id), stat, yyw)
+    node_stats(seg.iter().map(|e| e.id() as u32), stat, yyw)
 }
 
 /// The histogram of a node's rows: `d` blocks of [`BINS`] bins, feature f's codes shifted right by
@@ -609,6 +664,7 @@ fn coarsen(h: &mut [Bin], pre: &Presorted, from: u32, to: u32) {
 /// min_samples_leaf.
 struct Search<'a> {
     feats: &'a [usize],
+    ties: Ties<'a>,
     k: usize,
     stat: &'a [Stat],
     inv: &'a [f64],
@@ -631,7 +687,7 @@ fn best_exact(lists: &[Vec<Entry>], start: usize, end: usize, s: &Search) -> Opt
 /// [`best_exact`] by scanning every boundary of every feature in the drawn order.
 #[inline(always)]
 fn best_exact_scan(lists: &[Vec<Entry>], start: usize, end: usize, s: &Search) -> Option<Best> {
-    let &Search { feats, k, stat, inv, sw, swy, min_leaf } = s;
+    let &Search { feats, ties, k, stat, inv, sw, swy, min_leaf } = s;
     let n = end - start;
     let (lo, hi) = (min_leaf - 1, n - min_leaf);
     let mut visited = 0;
@@ -641,12 +697,12 @@ fn best_exact_scan(lists: &[Vec<Entry>], start: usize, end: usize, s: &Search) -
             break;
         }
         let seg = &lists[f][start..end];
-        if seg[n - 1].rank == seg[0].rank {
+        if !ties.apart(f, seg[0], seg[n - 1]) {
             continue; // constant in this node
         }
         visited += 1;
         let floor = best.as_ref().map(|b| b.proxy).unwrap_or(f64::NEG_INFINITY);
-        if let (Some(p), proxy) = scan_one(seg, stat, inv, sw, swy, lo, hi, floor) {
+        if let (Some(p), proxy) = scan_one(seg, (f, ties), stat, inv, sw, swy, lo, hi, floor) {
             best = Some(Best { feature: f, pos: start + p + 1, proxy });
         }
     }
@@ -660,12 +716,12 @@ fn best_exact_scan(lists: &[Vec<Entry>], start: usize, end: usize, s: &Search) -
 /// feature reaches the largest of them no later feature can beat it (ties keep the first), so the rest
 /// are skipped.
 fn best_exact_3(lists: &[Vec<Entry>], start: usize, s: &Search) -> Option<Best> {
-    let &Search { feats, k, stat, inv, sw, swy, .. } = s;
+    let &Search { feats, ties, k, stat, inv, sw, swy, .. } = s;
     let ids = {
         let seg = &lists[feats[0]][start..start + 3];
-        [seg[0].id, seg[1].id, seg[2].id]
+        [seg[0].id(), seg[1].id(), seg[2].id()]
     };
-    let st = ids.map(|id| stat[id as usize]);
+    let st = ids.map(|id| stat[id]);
     let p = |wl: u64, swyl: f64| proxy(swyl, swy - swyl, inv[wl as usize], inv[(sw - wl) as usize]);
     // alone on the left (first) or on the right (last): the scan's sums 0 + yw_i and yw_j + yw_k
     let first = [0, 1, 2].map(|i| p(st[i].w, st[i].yw));
@@ -674,24 +730,24 @@ fn best_exact_3(lists: &[Vec<Entry>], start: usize, s: &Search) -> Option<Best> 
         p(st[j].w + st[k].w, st[j].yw + st[k].yw)
     });
     let top = first.iter().chain(&last).fold(f64::NEG_INFINITY, |a, &b| a.max(b));
-    let local = |id: u32| (id == ids[1]) as usize + 2 * (id == ids[2]) as usize;
+    let local = |e: Entry| (e.id() == ids[1]) as usize + 2 * (e.id() == ids[2]) as usize;
     let (mut visited, mut best): (usize, Option<Best>) = (0, None);
     for &f in feats {
         if visited >= k {
             break;
         }
         let seg = &lists[f][start..start + 3];
-        if seg[2].rank == seg[0].rank {
+        if !ties.apart(f, seg[0], seg[2]) {
             continue; // constant in this node
         }
         visited += 1;
         let floor = best.as_ref().map(|b| b.proxy).unwrap_or(f64::NEG_INFINITY);
-        let (a, c) = (first[local(seg[0].id)], last[local(seg[2].id)]);
+        let (a, c) = (first[local(seg[0])], last[local(seg[2])]);
         let mut here = None;
-        if a > floor && seg[1].rank != seg[0].rank {
+        if a > floor && ties.apart(f, seg[0], seg[1]) {
             here = Some((1, a));
         }
-        if c > here.map_or(floor, |h| h.1) && seg[2].rank != seg[1].rank {
+        if c > here.map_or(floor, |h| h.1) && ties.apart(f, seg[1], seg[2]) {
             here = Some((2, c));
         }
         if let Some((nl, proxy)) = here {
@@ -712,6 +768,7 @@ fn best_exact_3(lists: &[Vec<Entry>], start: usize, s: &Search) -> Option<Best> 
 #[inline(always)]
 fn scan_one(
     seg: &[Entry],
+    (f, ties): (usize, Ties),
     stat: &[Stat],
     inv: &[f64],
     sw: u64,
@@ -722,9 +779,9 @@ fn scan_one(
 ) -> (Option<usize>, f64) {
     // every weight sum met below is at most sw; every id is below m (entries are made from in-bag ids)
     assert!((sw as usize) < inv.len());
-    debug_assert!(seg.iter().all(|e| (e.id as usize) < stat.len()));
+    debug_assert!(seg.iter().all(|e| e.id() < stat.len()));
     // SAFETY: the two facts just asserted bound every index below
-    let stat_of = |e: &Entry| unsafe { *stat.get_unchecked(e.id as usize) };
+    let stat_of = |e: &Entry| unsafe { *stat.get_unchecked(e.id()) };
     let inv_of = |k: u64| unsafe { *inv.get_unchecked(k as usize) };
     let (mut wl, mut swyl) = (0u64, 0.0);
     for e in &seg[..lo] {
@@ -744,7 +801,7 @@ fn scan_one(
         swyl += s.yw;
         let proxy = proxy(swyl, swy - swyl, inv_of(wl), inv_of(sw - wl));
         // no boundary inside a tie group
-        if proxy > best && next.rank != e.rank {
+        if proxy > best && ties.apart(f, *e, *next) {
             std::hint::cold_path();
             (best, found) = (proxy, Some(p));
         }
@@ -814,7 +871,7 @@ fn partition(s: &[Entry], t: &mut [Entry], nl: usize, goes_left: &[u8]) {
     let goes_left = &goes_left[..=mask];
     let (mut l, mut r) = (0usize, nl);
     for &e in s {
-        let go_left = goes_left[e.id as usize & mask] != 0;
+        let go_left = goes_left[e.0 as usize & mask] != 0;
         t[(if go_left { l } else { r }).min(last)] = e;
         l += go_left as usize;
         r += !go_left as usize;
@@ -866,11 +923,11 @@ fn cut_lists<T: Copy + Into<u64>>(
     // `at` has one more slot than `cursor`, which the sink's advances go to and nothing reads: the sink's
     // position is read unchanged every time, so its many rows do not wait on each other's stores
     at[..=sink].copy_from_slice(cursor);
-    for e in sorted {
-        let sl: u64 = slot[e.row as usize].into();
+    for &e in sorted {
+        let sl: u64 = slot[e.row()].into();
         let p = (sl >> shift) as usize;
         let a = at[p];
-        v[a] = Entry { id: (sl & mask) as u32, rank: e.rank };
+        v[a] = Entry((sl & mask) as u32 | (e.0 & SHARED));
         at[if p == sink { sink + 1 } else { p }] = a + 1;
     }
 }
@@ -897,11 +954,12 @@ fn split_pair(
     end: usize,
     pair: (u32, u32),
     feats: &[usize],
+    ties: Ties,
 ) -> Option<(usize, u32, u32)> {
     feats.iter().find_map(|&f| {
-        let mut two = lists[f][start..end].iter().filter(|e| e.id == pair.0 || e.id == pair.1);
+        let mut two = lists[f][start..end].iter().filter(|e| e.id() as u32 == pair.0 || e.id() as u32 == pair.1);
         let (a, b) = (*two.next()?, *two.next()?);
-        (a.rank != b.rank).then_some((f, a.id, b.id))
+        ties.apart(f, a, b).then_some((f, a.id() as u32, b.id() as u32))
     })
 }
 
@@ -1136,6 +1194,7 @@ pub fn grow(
         rw.extend(ids.iter().map(|&id| rows[id as usize]));
         (&*st, &*yy, &*rw)
     };
+    let ties = Ties { group: &pre.group, rows };
     ord.resize_with(d, Vec::new);
     alt.resize_with(d, Vec::new);
     let mut at = vec![0; cursor.len() + 1];
@@ -1171,13 +1230,14 @@ pub fn grow(
         rng.shuffle_short(&mut feats);
         if n == 2 {
             let seg = &src[feats[0]][start..end];
-            if let Some((f, a, b)) = split_pair(src, start, end, (seg[0].id, seg[1].id), &feats) {
+            if let Some((f, a, b)) = split_pair(src, start, end, (seg[0].id() as u32, seg[1].id() as u32), &feats, ties)
+            {
                 pending.push((node as u32, a, b));
                 tree.split(node, f, single(a, stat, yyw), single(b, stat, yyw));
             }
             continue;
         }
-        let search = Search { feats: &feats, k, stat, inv, sw: sw as u64, swy, min_leaf };
+        let search = Search { feats: &feats, ties, k, stat, inv, sw: sw as u64, swy, min_leaf };
         let best = best_exact(src, start, end, &search);
         let Some(b) = best else { continue };
         let nl = b.pos - start;
@@ -1185,7 +1245,7 @@ pub fn grow(
         let (rw, rwy, rimp) = seg_stats(&src[b.feature][b.pos..end], stat, yyw);
         let (l, r) = tree.split(node, b.feature, (lw, lwy, limp, nl), (rw, rwy, rimp, end - b.pos));
         let seg = &src[b.feature];
-        pending.push((node as u32, seg[b.pos - 1].id, seg[b.pos].id));
+        pending.push((node as u32, seg[b.pos - 1].id() as u32, seg[b.pos].id() as u32));
         let grow_left = !is_final(nl, depth + 1, limp, params);
         let grow_right = !is_final(end - b.pos, depth + 1, rimp, params);
         if !grow_left && !grow_right {
@@ -1200,7 +1260,9 @@ pub fn grow(
                 }
                 rng.shuffle_short(&mut feats);
                 let seg = &src[b.feature][lo..hi];
-                if let Some((f, a, b)) = split_pair(src, start, end, (seg[0].id, seg[1].id), &feats) {
+                if let Some((f, a, b)) =
+                    split_pair(src, start, end, (seg[0].id() as u32, seg[1].id() as u32), &feats, ties)
+                {
                     pending.push((child as u32, a, b));
                     tree.split(child, f, single(a, stat, yyw), single(b, stat, yyw));
                 }
@@ -1209,7 +1271,7 @@ pub fn grow(
         }
         // partition every feature's entries stably around the split, into the other buffer
         for e in &src[b.feature][start..b.pos] {
-            goes_left[e.id as usize] = 1;
+            goes_left[e.id()] = 1;
         }
         for (f, (s, t)) in src.iter().zip(dst.iter_mut()).enumerate() {
             let (s, t) = (&s[start..end], &mut t[start..end]);
@@ -1223,7 +1285,7 @@ pub fn grow(
             }
         }
         for e in &src[b.feature][start..b.pos] {
-            goes_left[e.id as usize] = 0;
+            goes_left[e.id()] = 0;
         }
         if grow_right {
             stack.push((r, b.pos, end, depth + 1, !in_alt));
@@ -1270,6 +1332,51 @@ mod tests {
             let slow = grow(&w, &x, &y, &pre, &params, &mut Rng::new(9, 1), &mut portable);
             assert_eq!(fast, slow, "n {n}, d {d}, levels {levels}");
             assert!(fast.len() > 100, "the tree grew: {} nodes", fast.len());
+        }
+    }
+
+    #[test]
+    fn no_split_falls_inside_a_tie_group() {
+        // values in clusters of distinct floats closer than FEATURE_THRESHOLD: each cluster is one tie
+        // group, and a split may not separate a node's rows of one group (scikit-learn's rule)
+        let mut rng = Rng::new(3, 0);
+        for n in [40usize, 300, 3000] {
+            let d = 3;
+            let cluster: Vec<Vec<usize>> = (0..d).map(|_| (0..n).map(|_| rng.below(n / 4 + 2)).collect()).collect();
+            let x: Vec<Vec<f64>> = cluster
+                .iter()
+                .map(|c| c.iter().map(|&k| k as f64 * 0.01 + rng.below(50) as f64 * 1e-9).collect())
+                .collect();
+            let y: Vec<f64> = (0..n).map(|_| rng.unit()).collect();
+            let w: Vec<u32> = (0..n).map(|_| rng.below(3) as u32).collect();
+            let t =
+                grow(&w, &x, &y, &presort(&x), &TreeParams::default(), &mut Rng::new(4, 0), &mut Scratch::default());
+            // the in-bag rows of every node
+            let mut rows_of: Vec<Vec<usize>> = vec![Vec::new(); t.len()];
+            for i in (0..n).filter(|&i| w[i] > 0) {
+                let mut node = 0;
+                loop {
+                    rows_of[node].push(i);
+                    if t.is_leaf(node) {
+                        break;
+                    }
+                    let f = t.feature[node] as usize;
+                    node = if x[f][i] <= t.threshold[node] { t.left[node] } else { t.right[node] } as usize;
+                }
+            }
+            let mut splits = 0;
+            for node in (0..t.len()).filter(|&i| !t.is_leaf(i)) {
+                let (f, thr) = (t.feature[node] as usize, t.threshold[node]);
+                splits += 1;
+                for &i in &rows_of[node] {
+                    for &j in &rows_of[node] {
+                        if cluster[f][i] == cluster[f][j] {
+                            assert_eq!(x[f][i] <= thr, x[f][j] <= thr, "n {n}: node {node} splits a tie group");
+                        }
+                    }
+                }
+            }
+            assert!(splits > n / 20, "n {n}: the tree split ({splits} splits)");
         }
     }
 
@@ -1406,23 +1513,27 @@ mod tests {
                 (0..3).map(|_| Stat { yw: rng.below(5) as f64 - 2.0, w: 1 + rng.below(3) as u64 }).collect();
             let (sw, swy) = (stat.iter().map(|s| s.w).sum::<u64>(), stat.iter().map(|s| s.yw).sum::<f64>());
             let inv: Vec<f64> = (0..=sw).map(|k| 1.0 / k as f64).collect();
-            // each feature: the three ids in a random order, with random ties between neighbours
-            let lists: Vec<Vec<Entry>> = (0..d)
-                .map(|_| {
-                    let mut ids = [0u32, 1, 2];
-                    rng.shuffle(&mut ids);
-                    let mut rank = 0;
-                    ids.iter()
-                        .map(|&id| {
-                            rank += rng.below(2) as u32;
-                            Entry { id, rank }
-                        })
-                        .collect()
-                })
-                .collect();
+            // each feature: the three ids (rows) in a random order, with random ties between neighbours
+            let (mut lists, mut group) = (Vec::new(), Vec::new());
+            for _ in 0..d {
+                let mut ids = [0u32, 1, 2];
+                rng.shuffle(&mut ids);
+                let mut g = [0u32; 3];
+                for k in 1..3 {
+                    g[k] = g[k - 1] + rng.below(2) as u32;
+                }
+                let shared = |k: usize| (k > 0 && g[k - 1] == g[k]) || (k < 2 && g[k + 1] == g[k]);
+                lists.push((0..3).map(|k| Entry(ids[k] | if shared(k) { SHARED } else { 0 })).collect::<Vec<_>>());
+                let mut by_row = vec![0u32; 3];
+                for k in 0..3 {
+                    by_row[ids[k] as usize] = g[k];
+                }
+                group.push(by_row);
+            }
+            let ties = Ties { group: &group, rows: &[0, 1, 2] };
             let feats: Vec<usize> = (0..d).collect();
             for k in 1..=d {
-                let search = Search { feats: &feats, k, stat: &stat, inv: &inv, sw, swy, min_leaf: 1 };
+                let search = Search { feats: &feats, ties, k, stat: &stat, inv: &inv, sw, swy, min_leaf: 1 };
                 let (fast, scan) = (best_exact_3(&lists, 0, &search), best_exact_scan(&lists, 0, 3, &search));
                 let key = |b: Option<Best>| b.map(|b| (b.feature, b.pos, b.proxy.to_bits()));
                 assert_eq!(key(fast), key(scan), "trial {trial}, k {k}");
@@ -1435,16 +1546,17 @@ mod tests {
         let mut rng = Rng::new(11, 0);
         for n in [0usize, 1, 7, 8, 9, 64, 203] {
             let m = n + 5;
-            let s: Vec<Entry> = (0..n).map(|i| Entry { id: ((i * 7 + 3) % m) as u32, rank: i as u32 }).collect();
+            let s: Vec<Entry> =
+                (0..n).map(|i| Entry(((i * 7 + 3) % m) as u32 | if i % 3 == 0 { SHARED } else { 0 })).collect();
             let mut goes_left = vec![0u8; m.next_power_of_two()];
             for e in &s {
-                goes_left[e.id as usize] = rng.below(2) as u8;
+                goes_left[e.id()] = rng.below(2) as u8;
             }
-            let nl = s.iter().filter(|e| goes_left[e.id as usize] != 0).count();
+            let nl = s.iter().filter(|e| goes_left[e.id()] != 0).count();
             let expected: Vec<Entry> = s
                 .iter()
-                .filter(|e| goes_left[e.id as usize] != 0)
-                .chain(s.iter().filter(|e| goes_left[e.id as usize] == 0))
+                .filter(|e| goes_left[e.id()] != 0)
+                .chain(s.iter().filter(|e| goes_left[e.id()] == 0))
                 .copied()
                 .collect();
             let mut t = vec![Entry::default(); n];
@@ -1462,7 +1574,7 @@ mod tests {
     #[test]
     #[should_panic(expected = "the split's sides have the counts it was given")]
     fn a_partition_refuses_a_wrong_left_count() {
-        let s: Vec<Entry> = (0..16).map(|i| Entry { id: i, rank: i }).collect();
+        let s: Vec<Entry> = (0..16).map(Entry).collect();
         let goes_left = vec![1u8; 16];
         let mut t = vec![Entry::default(); 16];
         partition(&s, &mut t, 4, &goes_left); // 16 marked, 4 claimed
@@ -1472,7 +1584,9 @@ mod tests {
     fn subtree_lists_are_cut_the_same_from_narrow_and_wide_slots() {
         // rows 0..10 sorted by some feature; rows 2 and 7 are in no subtree (the sink, subtree 2)
         let order = [3u32, 0, 7, 9, 1, 2, 8, 5, 6, 4];
-        let sorted: Vec<Sorted> = order.iter().enumerate().map(|(k, &row)| Sorted { row, rank: k as u32 }).collect();
+        // rows 0 and 9 share a tie group
+        let sorted: Vec<Sorted> =
+            order.iter().map(|&row| Sorted(row | if row % 9 == 0 { SHARED } else { 0 })).collect();
         let subtree = [0u32, 1, 2, 0, 1, 0, 1, 2, 0, 1];
         let shift = 4;
         // in-bag ids are numbered per subtree in row order (any distinct ids would do)
@@ -1493,11 +1607,10 @@ mod tests {
         cut_lists(&sorted, &wide, shift, &cursor, &mut b, &mut vb);
         assert_eq!(va[..8], vb[..8]);
         assert_eq!(a[..3], [4, 8, 8]);
-        // each subtree's rows in sorted order: subtree 0 has rows 3, 0, 8, 5 (ranks 0, 1, 6, 7)
-        let ranks: Vec<u32> = va[..4].iter().map(|e| e.rank).collect();
-        assert_eq!(ranks, [0, 1, 6, 7]);
-        let ranks: Vec<u32> = va[4..8].iter().map(|e| e.rank).collect();
-        assert_eq!(ranks, [3, 4, 8, 9]);
+        // each subtree's rows in sorted order, as in-bag ids: subtree 0 has rows 3, 0, 8, 5 (ids 1, 0, 3, 2),
+        // subtree 1 rows 9, 1, 6, 4 (ids 7, 4, 6, 5); the rows sharing a tie group keep the mark
+        assert_eq!(va[..4], [Entry(1), Entry(SHARED), Entry(3), Entry(2)]);
+        assert_eq!(va[4..8], [Entry(7 | SHARED), Entry(4), Entry(6), Entry(5)]);
     }
 
     #[test]
