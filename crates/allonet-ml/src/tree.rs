@@ -790,7 +790,7 @@ fn scan_one(
         swyl += s.yw;
     }
     let mut best = floor;
-    let mut found = None;
+    let mut found = usize::MAX;
     // a plain index loop: the boundary after entry p, whose successor seg[p + 1] exists as p < hi < n
     assert!(hi < seg.len());
     for p in lo..hi {
@@ -800,13 +800,15 @@ fn scan_one(
         wl += s.w;
         swyl += s.yw;
         let proxy = proxy(swyl, swy - swyl, inv_of(wl), inv_of(sw - wl));
-        // no boundary inside a tie group
-        if proxy > best && ties.apart(f, *e, *next) {
-            std::hint::cold_path();
-            (best, found) = (proxy, Some(p));
-        }
+        // no boundary inside a tie group (looked up only where both rows share theirs, which is rare)
+        let apart = e.0 & next.0 & SHARED == 0 || ties.apart(f, *e, *next);
+        let proxy = if apart { proxy } else { f64::NEG_INFINITY };
+        // without a branch: a new best is a coin flip early in a scan
+        let better = proxy > best;
+        found = if better { p } else { found };
+        best = if better { proxy } else { best };
     }
-    (found, best)
+    ((found != usize::MAX).then_some(found), best)
 }
 
 /// The best boundary between two occupied bins of one feature's histogram over a node of `n` rows:
