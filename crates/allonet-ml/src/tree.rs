@@ -864,19 +864,55 @@ fn proxy(swyl: f64, swyr: f64, inv_wl: f64, inv_wr: f64) -> f64 {
     (swyl * inv_wl) * swyl + swyr * (swyr * inv_wr)
 }
 
-/// Writes `s` into `t` stably: entries marked in `goes_left` (`nl` of them) to `t[..nl]`, the others
-/// after. Branch-free, as the side is a coin flip to the branch predictor; `goes_left.len()` is a power of
-/// two, so the masked index and the clamped store need no bounds checks.
-fn partition(s: &[Entry], t: &mut [Entry], nl: usize, goes_left: &[u8]) {
-    debug_assert!(goes_left.len().is_power_of_two());
-    let (mask, Some(last)) = (goes_left.len() - 1, t.len().checked_sub(1)) else { return };
-    let goes_left = &goes_left[..=mask];
+/// Which of a node's entries go left at the split being applied.
+#[derive(Clone, Copy)]
+enum Side<'a> {
+    /// Bit `id - base` of the word, where all the node's ids lie in `base..base + 64` (a subtree of at
+    /// most 64 rows, whose in-bag ids are consecutive).
+    Bits(u64, u32),
+    /// A mark per in-bag id (a power-of-two length, so a masked id needs no bounds check).
+    Marks(&'a [u8]),
+}
+
+impl Side<'_> {
+    /// Whether entry `e` goes left. For `Bits`, `e.0 - base` keeps the id's offset in its low six bits
+    /// (ids are at least `base`, and the [`SHARED`] bit lies above).
+    #[inline(always)]
+    fn left(self, e: Entry) -> bool {
+        match self {
+            Side::Bits(bits, base) => bits >> (e.0.wrapping_sub(base) & 63) & 1 != 0,
+            Side::Marks(marks) => marks[e.0 as usize & (marks.len() - 1)] != 0,
+        }
+    }
+}
+
+/// Writes `s` into `t` stably: entries going left (`nl` of them) to `t[..nl]`, the others after.
+/// Branch-free, as the side is a coin flip to the branch predictor; the clamped store needs no bounds
+/// check.
+fn partition(s: &[Entry], t: &mut [Entry], nl: usize, side: Side) {
+    if let Side::Marks(marks) = side {
+        debug_assert!(marks.len().is_power_of_two());
+    }
+    let Some(last) = t.len().checked_sub(1) else { return };
     let (mut l, mut r) = (0usize, nl);
-    for &e in s {
-        let go_left = goes_left[e.0 as usize & mask] != 0;
-        t[(if go_left { l } else { r }).min(last)] = e;
-        l += go_left as usize;
-        r += !go_left as usize;
+    // one loop per kind of side, so that the match is not inside it
+    match side {
+        Side::Bits(..) => {
+            for &e in s {
+                let go_left = side.left(e);
+                t[(if go_left { l } else { r }).min(last)] = e;
+                l += go_left as usize;
+                r += !go_left as usize;
+            }
+        }
+        Side::Marks(..) => {
+            for &e in s {
+                let go_left = side.left(e);
+                t[(if go_left { l } else { r }).min(last)] = e;
+                l += go_left as usize;
+                r += !go_left as usize;
+            }
+        }
     }
     assert!(l == nl && r == s.len(), "the split's sides have the counts it was given");
 }
@@ -1218,9 +1254,14 @@ pub fn grow(
     // loads inside the split loop would each stall it
     let mut pending: Vec<(u32, u32, u32)> = Vec::new();
     // (node, start, end, depth, whether the node's lists are in `alt`)
-    let mut stack: Vec<(usize, usize, usize, usize, bool)> =
-        exact.iter().rev().map(|&(node, start, end, depth)| (node, start, end, depth, false)).collect();
-    while let Some((node, start, end, depth, in_alt)) = stack.pop() {
+    // (node, start, end, depth, whether the node's lists are in `alt`, the subtree's first in-bag id if
+    // it has at most 64 rows: see `Side::Bits`)
+    let mut stack: Vec<(usize, usize, usize, usize, bool, Option<u32>)> = exact
+        .iter()
+        .rev()
+        .map(|&(node, start, end, depth)| (node, start, end, depth, false, (end - start <= 64).then_some(start as u32)))
+        .collect();
+    while let Some((node, start, end, depth, in_alt, base)) = stack.pop() {
         let n = end - start;
         let sw = tree.cover[node];
         let swy = tree.value[node] * sw;
@@ -1272,28 +1313,37 @@ pub fn grow(
             continue;
         }
         // partition every feature's entries stably around the split, into the other buffer
-        for e in &src[b.feature][start..b.pos] {
-            goes_left[e.id()] = 1;
-        }
+        let lefts = &src[b.feature][start..b.pos];
+        let side = match base {
+            Some(base) => Side::Bits(lefts.iter().fold(0, |bits, e| bits | 1 << (e.id() - base as usize)), base),
+            None => {
+                for e in lefts {
+                    goes_left[e.id()] = 1;
+                }
+                Side::Marks(goes_left)
+            }
+        };
         for (f, (s, t)) in src.iter().zip(dst.iter_mut()).enumerate() {
             let (s, t) = (&s[start..end], &mut t[start..end]);
             if f == b.feature {
                 t.copy_from_slice(s);
             } else if avx512 {
                 // SAFETY: the CPU has AVX-512
-                unsafe { simd::partition(s, t, nl, goes_left) }
+                unsafe { simd::partition(s, t, nl, side) }
             } else {
-                partition(s, t, nl, goes_left);
+                partition(s, t, nl, side);
             }
         }
-        for e in &src[b.feature][start..b.pos] {
-            goes_left[e.id()] = 0;
+        if base.is_none() {
+            for e in lefts {
+                goes_left[e.id()] = 0;
+            }
         }
         if grow_right {
-            stack.push((r, b.pos, end, depth + 1, !in_alt));
+            stack.push((r, b.pos, end, depth + 1, !in_alt, base));
         }
         if grow_left {
-            stack.push((l, start, b.pos, depth + 1, !in_alt));
+            stack.push((l, start, b.pos, depth + 1, !in_alt, base));
         }
     }
     for &(node, lo, hi) in &pending {
@@ -1546,11 +1596,12 @@ mod tests {
     #[test]
     fn a_partition_is_stable_with_the_left_side_first() {
         let mut rng = Rng::new(11, 0);
-        for n in [0usize, 1, 7, 8, 9, 64, 203] {
-            let m = n + 5;
+        for n in [0usize, 1, 7, 8, 9, 16, 17, 40, 64, 203] {
+            // ids base..base + m, some marked as sharing a tie group
+            let (m, base) = (n + 5 * (n < 60) as usize, 37 + rng.below(100));
             let s: Vec<Entry> =
-                (0..n).map(|i| Entry(((i * 7 + 3) % m) as u32 | if i % 3 == 0 { SHARED } else { 0 })).collect();
-            let mut goes_left = vec![0u8; m.next_power_of_two()];
+                (0..n).map(|i| Entry((base + (i * 7 + 3) % m) as u32 | if i % 3 == 0 { SHARED } else { 0 })).collect();
+            let mut goes_left = vec![0u8; (base + m).next_power_of_two()];
             for e in &s {
                 goes_left[e.id()] = rng.below(2) as u8;
             }
@@ -1561,14 +1612,22 @@ mod tests {
                 .chain(s.iter().filter(|e| goes_left[e.id()] == 0))
                 .copied()
                 .collect();
-            let mut t = vec![Entry::default(); n];
-            partition(&s, &mut t, nl, &goes_left);
-            assert_eq!(t, expected, "n = {n}");
-            if simd::available() {
+            let mut sides = vec![Side::Marks(&goes_left)];
+            if m <= 64 {
+                let bits = s.iter().filter(|e| goes_left[e.id()] != 0).fold(0u64, |b, e| b | 1 << (e.id() - base));
+                sides.push(Side::Bits(bits, base as u32));
+            }
+            for side in sides {
+                let kind = if let Side::Bits(..) = side { "bits" } else { "marks" };
                 let mut t = vec![Entry::default(); n];
-                // SAFETY: the CPU has AVX-512
-                unsafe { simd::partition(&s, &mut t, nl, &goes_left) };
-                assert_eq!(t, expected, "n = {n}, AVX-512");
+                partition(&s, &mut t, nl, side);
+                assert_eq!(t, expected, "n = {n}, {kind}");
+                if simd::available() {
+                    let mut t = vec![Entry::default(); n];
+                    // SAFETY: the CPU has AVX-512
+                    unsafe { simd::partition(&s, &mut t, nl, side) };
+                    assert_eq!(t, expected, "n = {n}, {kind}, AVX-512");
+                }
             }
         }
     }
@@ -1579,7 +1638,7 @@ mod tests {
         let s: Vec<Entry> = (0..16).map(Entry).collect();
         let goes_left = vec![1u8; 16];
         let mut t = vec![Entry::default(); 16];
-        partition(&s, &mut t, 4, &goes_left); // 16 marked, 4 claimed
+        partition(&s, &mut t, 4, Side::Marks(&goes_left)); // 16 marked, 4 claimed
     }
 
     #[test]

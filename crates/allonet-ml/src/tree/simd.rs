@@ -6,13 +6,15 @@
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
 
-use super::Entry;
+use super::{Entry, Side};
 
 /// Whether this CPU runs the kernels below.
 pub(super) fn available() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
-        std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("avx512vl")
+        std::is_x86_feature_detected!("avx512f")
+            && std::is_x86_feature_detected!("avx512vl")
+            && std::is_x86_feature_detected!("avx512bitalg")
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
@@ -22,38 +24,52 @@ pub(super) fn available() -> bool {
 
 /// [`super::partition`] sixteen entries at a time: each block's left-going entries are packed together
 /// (`vpcompressd`) and stored at the left cursor with one masked store, the others at the right cursor,
-/// so the result is the same stable partition. (The block's side mask is built from sixteen byte loads:
-/// a dword gather of the marks measured slower here.)
+/// so the result is the same stable partition. A block's side mask comes from one bit shuffle
+/// (`vpshufbitqmb`) of the node's bit word by the sixteen id offsets for [`Side::Bits`], else from sixteen
+/// byte loads of the marks (a dword gather of them measured slower here).
 ///
 /// # Safety
-/// The CPU has AVX-512 F and VL ([`available`]). `goes_left.len()` is a power of two.
+/// The CPU has AVX-512 F, VL and BITALG ([`available`]).
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512vl")]
-pub(super) unsafe fn partition(s: &[Entry], t: &mut [Entry], nl: usize, goes_left: &[u8]) {
+#[target_feature(enable = "avx512f,avx512vl,avx512bitalg")]
+pub(super) unsafe fn partition(s: &[Entry], t: &mut [Entry], nl: usize, side: Side) {
     const LANES: usize = 16;
     let n = s.len();
     assert_eq!(t.len(), n);
-    // a power-of-two length, so a masked entry needs no bounds check (as in the portable partition)
-    assert!(goes_left.len().is_power_of_two());
-    let mask = goes_left.len() - 1;
-    let goes_left = &goes_left[..=mask];
     let (src, dst) = (s.as_ptr() as *const i32, t.as_mut_ptr() as *mut i32);
+    let (bits, base) = match side {
+        Side::Bits(bits, base) => (_mm512_set1_epi64(bits as i64), _mm512_set1_epi32(base as i32)),
+        Side::Marks(marks) => {
+            assert!(marks.len().is_power_of_two());
+            (_mm512_setzero_si512(), _mm512_setzero_si512())
+        }
+    };
     let (mut l, mut r, mut i) = (0usize, nl, 0usize);
     while i < n {
         let count = (n - i).min(LANES);
-        let mut left: __mmask16 = 0;
-        for (j, e) in s[i..i + count].iter().enumerate() {
-            left |= (goes_left[e.0 as usize & mask] as u16) << j;
-        }
         let lanes = low_mask(count);
+        // SAFETY: the load reads the `count` entries of `s` from i
+        let v = unsafe { _mm512_maskz_loadu_epi32(lanes, src.add(i)) };
+        let left: __mmask16 = match side {
+            Side::Bits(..) => {
+                // each entry's offset from the base in its low byte (the SHARED bit lies above)
+                let offsets = _mm512_castsi128_si512(_mm512_cvtepi32_epi8(_mm512_sub_epi32(v, base)));
+                _mm512_bitshuffle_epi64_mask(bits, offsets) as u16 & lanes
+            }
+            Side::Marks(..) => {
+                let mut left = 0;
+                for (j, &e) in s[i..i + count].iter().enumerate() {
+                    left |= (side.left(e) as u16) << j;
+                }
+                left
+            }
+        };
         let right = lanes & !left;
         let (cl, cr) = (left.count_ones() as usize, right.count_ones() as usize);
         // each store is kept inside `t` should the counts be wrong, which the assert below then reports
         let (lp, rp) = (l.min(n), r.min(n));
-        // SAFETY: the load reads the `count` entries of `s` from i; each store writes at most as many
-        // entries of `t` as remain after its position
+        // SAFETY: each store writes at most as many entries of `t` as remain after its position
         unsafe {
-            let v = _mm512_maskz_loadu_epi32(lanes, src.add(i));
             _mm512_mask_storeu_epi32(dst.add(lp), low_mask(cl.min(n - lp)), _mm512_maskz_compress_epi32(left, v));
             _mm512_mask_storeu_epi32(dst.add(rp), low_mask(cr.min(n - rp)), _mm512_maskz_compress_epi32(right, v));
         }
@@ -76,6 +92,6 @@ fn low_mask(c: usize) -> __mmask16 {
 /// # Safety
 /// Never safe to call.
 #[cfg(not(target_arch = "x86_64"))]
-pub(super) unsafe fn partition(_: &[Entry], _: &mut [Entry], _: usize, _: &[u8]) {
+pub(super) unsafe fn partition(_: &[Entry], _: &mut [Entry], _: usize, _: Side) {
     unreachable!("AVX-512 kernels are x86-64 only")
 }
