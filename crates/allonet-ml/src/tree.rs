@@ -18,6 +18,7 @@ use crate::data::Rng;
 use serde::{Deserialize, Serialize};
 
 mod simd;
+
 /// Marks a leaf in [`Tree::feature`].
 pub const LEAF: u32 = u32::MAX;
 /// Two feature values closer than this are the same value (scikit-learn's `FEATURE_THRESHOLD`).
@@ -887,32 +888,28 @@ impl Side<'_> {
 }
 
 /// Writes `s` into `t` stably: entries going left (`nl` of them) to `t[..nl]`, the others after.
-/// Branch-free, as the side is a coin flip to the branch predictor; the clamped store needs no bounds
-/// check.
 fn partition(s: &[Entry], t: &mut [Entry], nl: usize, side: Side) {
-    if let Side::Marks(marks) = side {
-        debug_assert!(marks.len().is_power_of_two());
-    }
-    let Some(last) = t.len().checked_sub(1) else { return };
-    let (mut l, mut r) = (0usize, nl);
     // one loop per kind of side, so that the match is not inside it
     match side {
-        Side::Bits(..) => {
-            for &e in s {
-                let go_left = side.left(e);
-                t[(if go_left { l } else { r }).min(last)] = e;
-                l += go_left as usize;
-                r += !go_left as usize;
-            }
+        Side::Bits(..) => partition_by(s, t, nl, |e| side.left(e)),
+        Side::Marks(marks) => {
+            debug_assert!(marks.len().is_power_of_two());
+            partition_by(s, t, nl, |e| side.left(e))
         }
-        Side::Marks(..) => {
-            for &e in s {
-                let go_left = side.left(e);
-                t[(if go_left { l } else { r }).min(last)] = e;
-                l += go_left as usize;
-                r += !go_left as usize;
-            }
-        }
+    }
+}
+
+/// [`partition`]'s loop. Branch-free, as the side is a coin flip to the branch predictor; the clamped
+/// store needs no bounds check.
+#[inline(always)]
+fn partition_by(s: &[Entry], t: &mut [Entry], nl: usize, left: impl Fn(Entry) -> bool) {
+    let Some(last) = t.len().checked_sub(1) else { return };
+    let (mut l, mut r) = (0usize, nl);
+    for &e in s {
+        let go_left = left(e);
+        t[(if go_left { l } else { r }).min(last)] = e;
+        l += go_left as usize;
+        r += !go_left as usize;
     }
     assert!(l == nl && r == s.len(), "the split's sides have the counts it was given");
 }
@@ -1075,6 +1072,7 @@ pub fn grow(
     let root_sums = node_sums(0..m as u32, stat, yyw);
     let (sw, swy, imp) = root_sums.stats();
     let root = tree.push(swy / sw, sw, m as u32, imp);
+
     // ---- histogram phase: large nodes; its unfinished small nodes become the exact phase's subtrees
     // (node, start, end, depth) over `ids` (histogram phase) and over the sorted lists (exact phase)
     let mut exact: Vec<(usize, usize, usize, usize)> = Vec::new();
@@ -1193,6 +1191,7 @@ pub fn grow(
             hstack.push(big);
         }
     }
+
     // ---- exact phase: sorted lists of each remaining subtree, in one stable pass per feature
     // each training row's (subtree, in-bag id), packed in 32 bits when both fit (half the random reads of
     // this memory-bound pass), else in 64
@@ -1253,7 +1252,6 @@ pub fn grow(
     // split): each value is two dependent loads far apart in memory, and independent loads overlap where
     // loads inside the split loop would each stall it
     let mut pending: Vec<(u32, u32, u32)> = Vec::new();
-    // (node, start, end, depth, whether the node's lists are in `alt`)
     // (node, start, end, depth, whether the node's lists are in `alt`, the subtree's first in-bag id if
     // it has at most 64 rows: see `Side::Bits`)
     let mut stack: Vec<(usize, usize, usize, usize, bool, Option<u32>)> = exact
