@@ -1,7 +1,6 @@
-//! AVX-512 kernels for the exact splitter, used where the CPU has AVX-512 (F, VL) and checked at run time.
-//! Each computes exactly what its portable twin in `tree.rs` computes, with the same floating-point
-//! operations in the same order, so a forest is the same bit for bit on any x86-64 or other CPU; the
-//! tests grow trees both ways and compare them.
+//! AVX-512 kernels for the exact splitter, used where the CPU has AVX-512 F, VL and BITALG (checked at run
+//! time). Each produces exactly what its portable twin in `tree.rs` produces, so a forest is the same bit for
+//! bit on any CPU; the tests grow trees both ways and compare them.
 
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
@@ -53,7 +52,7 @@ pub(super) unsafe fn partition(s: &[Entry], t: &mut [Entry], nl: usize, side: Si
         let left: __mmask16 = match side {
             Side::Bits(..) => {
                 // each entry's offset from the base in its low byte (the SHARED bit lies above)
-                let offsets = _mm512_castsi128_si512(_mm512_cvtepi32_epi8(_mm512_sub_epi32(v, base)));
+                let offsets = _mm512_zextsi128_si512(_mm512_cvtepi32_epi8(_mm512_sub_epi32(v, base)));
                 _mm512_bitshuffle_epi64_mask(bits, offsets) as u16 & lanes
             }
             Side::Marks(..) => {
