@@ -529,7 +529,8 @@ pub struct Scratch {
     hists: Vec<Vec<Bin>>,
     /// 1/k for every weight sum k a node can have (the split scan multiplies instead of dividing).
     inv: Vec<f64>,
-    /// Per in-bag id (padded to a power of two): 1 where the row goes left at the split being applied.
+    /// Per in-bag id (padded to a power of two, all 0 between splits): 1 where the row goes left at the split
+    /// being applied.
     goes_left: Vec<u8>,
     /// Use the portable kernels even where the AVX-512 ones run (the tests compare the two).
     pub(crate) portable: bool,
@@ -979,20 +980,20 @@ struct HistNode {
     sums: Sums,
 }
 
-/// The split of a node of two rows, in-bag ids `pair`, whose entries are among `lists[f][start..end]` (its
-/// own lists, or its parent's): the first feature in the drawn order `feats` on which the two differ
-/// separates them, as every such feature does equally well. Returns that feature and the two ids in its
-/// sorted order, or None where the rows are equal in every feature.
+/// The split of a node of two rows, given as their entries in some feature's list (`pair`), whose entries
+/// are among `lists[f][start..end]` (its own lists, or its parent's): the first feature in the drawn order
+/// `feats` on which the two differ separates them, as every such feature does equally well. Returns that
+/// feature and the two ids in its sorted order, or None where the rows are equal in every feature.
 fn split_pair(
     lists: &[Vec<Entry>],
-    start: usize,
-    end: usize,
-    pair: (u32, u32),
+    (start, end): (usize, usize),
+    pair: &[Entry],
     feats: &[usize],
     ties: Ties,
 ) -> Option<(usize, u32, u32)> {
+    let (p, q) = (pair[0].id(), pair[1].id());
     feats.iter().find_map(|&f| {
-        let mut two = lists[f][start..end].iter().filter(|e| e.id() as u32 == pair.0 || e.id() as u32 == pair.1);
+        let mut two = lists[f][start..end].iter().filter(|e| e.id() == p || e.id() == q);
         let (a, b) = (*two.next()?, *two.next()?);
         ties.apart(f, a, b).then_some((f, a.id() as u32, b.id() as u32))
     })
@@ -1224,11 +1225,13 @@ pub fn grow(
     let (stat, yyw, rows) = {
         let (st, yy, rw) = renumbered;
         st.clear();
-        st.extend(ids.iter().map(|&id| stat[id as usize]));
         yy.clear();
-        yy.extend(ids.iter().map(|&id| yyw[id as usize]));
         rw.clear();
-        rw.extend(ids.iter().map(|&id| rows[id as usize]));
+        for &id in ids.iter() {
+            st.push(stat[id as usize]);
+            yy.push(yyw[id as usize]);
+            rw.push(rows[id as usize]);
+        }
         (&*st, &*yy, &*rw)
     };
     let ties = Ties { group: &pre.group, rows };
@@ -1246,8 +1249,11 @@ pub fn grow(
             cut_lists(s, slot, shift, &cursor, &mut at, v);
         }
     }
-    goes_left.clear();
-    goes_left.resize(m.next_power_of_two(), 0);
+    // every mark is reset after its split, so the array only needs growing (to a power of two), not clearing
+    if goes_left.len() < m.next_power_of_two() {
+        goes_left.clear();
+        goes_left.resize(m.next_power_of_two(), 0);
+    }
     // thresholds are filled in at the end, all at once, from (node, in-bag ids of the two rows around the
     // split): each value is two dependent loads far apart in memory, and independent loads overlap where
     // loads inside the split loop would each stall it
@@ -1259,6 +1265,20 @@ pub fn grow(
         .rev()
         .map(|&(node, start, end, depth)| (node, start, end, depth, false, (end - start <= 64).then_some(start as u32)))
         .collect();
+    // a node of two rows, whose entries are `pair` among `lists[..][range]`: both children are single
+    // rows, and nothing needs partitioning
+    let split_two = |tree: &mut Tree,
+                     pending: &mut Vec<(u32, u32, u32)>,
+                     node: usize,
+                     lists: &[Vec<Entry>],
+                     range: (usize, usize),
+                     pair: &[Entry],
+                     feats: &[usize]| {
+        if let Some((f, a, b)) = split_pair(lists, range, pair, feats, ties) {
+            pending.push((node as u32, a, b));
+            tree.split(node, f, single(a, stat, yyw), single(b, stat, yyw));
+        }
+    };
     while let Some((node, start, end, depth, in_alt, base)) = stack.pop() {
         let n = end - start;
         let sw = tree.cover[node];
@@ -1270,12 +1290,7 @@ pub fn grow(
         // draw features in random order; stop after k non-constant ones (scikit-learn's rule)
         rng.shuffle_short(&mut feats);
         if n == 2 {
-            let seg = &src[feats[0]][start..end];
-            if let Some((f, a, b)) = split_pair(src, start, end, (seg[0].id() as u32, seg[1].id() as u32), &feats, ties)
-            {
-                pending.push((node as u32, a, b));
-                tree.split(node, f, single(a, stat, yyw), single(b, stat, yyw));
-            }
+            split_two(&mut tree, &mut pending, node, src, (start, end), &src[feats[0]][start..end], &feats);
             continue;
         }
         let search = Search { feats: &feats, ties, k, stat, inv, sw: sw as u64, swy, min_leaf };
@@ -1300,13 +1315,7 @@ pub fn grow(
                     continue;
                 }
                 rng.shuffle_short(&mut feats);
-                let seg = &src[b.feature][lo..hi];
-                if let Some((f, a, b)) =
-                    split_pair(src, start, end, (seg[0].id() as u32, seg[1].id() as u32), &feats, ties)
-                {
-                    pending.push((child as u32, a, b));
-                    tree.split(child, f, single(a, stat, yyw), single(b, stat, yyw));
-                }
+                split_two(&mut tree, &mut pending, child, src, (start, end), &src[b.feature][lo..hi], &feats);
             }
             continue;
         }
