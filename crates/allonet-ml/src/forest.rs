@@ -3,9 +3,7 @@
 //! (Meinshausen, "Quantile Regression Forests", JMLR 7, 2006).
 
 use crate::data::{r2, Dataset, Rng};
-use crate::tree::{
-    add_packed_predictions, grow, predict_packed, presort, MaxFeatures, PackedNode, Scratch, Tree, TreeParams,
-};
+use crate::tree::{grow, presort, MaxFeatures, Scratch, Tree, TreeParams};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -65,19 +63,6 @@ pub struct Forest {
     pub train_y: Vec<f64>,
     /// Out-of-bag prediction per training row (`None` where a row was in every bootstrap sample).
     pub oob_prediction: Vec<Option<f64>>,
-    /// The trees in traversal layout (derived; rebuilt by [`Forest::prepare`] after loading).
-    #[serde(skip)]
-    pub packed: Packed,
-}
-
-/// Derived traversal layout of a forest's trees; ignored by equality and serialisation.
-#[derive(Clone, Debug, Default)]
-pub struct Packed(pub Vec<Vec<PackedNode>>);
-
-impl PartialEq for Packed {
-    fn eq(&self, _: &Self) -> bool {
-        true
-    }
 }
 
 /// Why a forest cannot be fitted.
@@ -152,9 +137,7 @@ impl Forest {
                     } else {
                         Vec::new()
                     };
-                    // the traversal layout too, while this worker has the tree in cache
-                    let packed = tree.packed();
-                    (tree, members, oob, packed)
+                    (tree, members, oob)
                 })
                 .collect::<Vec<_>>()
         };
@@ -169,15 +152,13 @@ impl Forest {
         let mut sum = vec![0.0; n];
         let mut cnt = vec![0u32; n];
         let mut trees = Vec::with_capacity(grown.len());
-        let mut packed = Vec::with_capacity(grown.len());
         let mut members = Vec::new();
-        for (tree, m, oob, p) in grown {
+        for (tree, m, oob) in grown {
             for (i, p) in oob {
                 sum[i as usize] += p;
                 cnt[i as usize] += 1;
             }
             trees.push(tree);
-            packed.push(p);
             if let Some(m) = m {
                 members.push(m);
             }
@@ -190,23 +171,12 @@ impl Forest {
             train_y: if params.keep_leaf_members { d.y.clone() } else { Vec::new() },
             leaf_members: members,
             oob_prediction,
-            packed: Packed(packed),
         };
         Ok(forest)
     }
 
-    /// Builds the traversal layout (after loading a forest from a file).
-    pub fn prepare(&mut self) {
-        if self.packed.0.len() != self.trees.len() {
-            self.packed = Packed(self.trees.iter().map(|t| t.packed()).collect());
-        }
-    }
-
     /// Mean of the trees' predictions for one row.
     pub fn predict_row(&self, row: &[f64]) -> f64 {
-        if self.packed.0.len() == self.trees.len() {
-            return self.packed.0.iter().map(|p| predict_packed(p, row)).sum::<f64>() / self.trees.len() as f64;
-        }
         self.trees.iter().map(|t| t.predict(row)).sum::<f64>() / self.trees.len() as f64
     }
 
@@ -228,16 +198,8 @@ impl Forest {
                     buf[r * k + f] = col[start + r];
                 }
             }
-            if self.packed.0.len() == self.trees.len() {
-                for p in &self.packed.0 {
-                    add_packed_predictions(p, &buf, k, chunk);
-                }
-            } else {
-                for t in &self.trees {
-                    for (r, acc) in chunk.iter_mut().enumerate() {
-                        *acc += t.predict(&buf[r * k..(r + 1) * k]);
-                    }
-                }
+            for t in &self.trees {
+                t.add_predictions(&buf, k, chunk);
             }
             chunk.iter_mut().for_each(|v| *v /= n_trees);
         });
@@ -261,8 +223,8 @@ impl Forest {
                 if t.is_leaf(n) {
                     continue;
                 }
-                let (l, r) = (t.left[n] as usize, t.right[n] as usize);
-                imp[t.feature[n] as usize] +=
+                let (l, r) = t.nodes[n].children();
+                imp[t.nodes[n].feature as usize] +=
                     t.cover[n] * t.impurity[n] - t.cover[l] * t.impurity[l] - t.cover[r] * t.impurity[r];
             }
             let s: f64 = imp.iter().sum();

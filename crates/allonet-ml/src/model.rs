@@ -401,20 +401,13 @@ impl ModelFile {
     /// The fitted model.
     pub fn model(&self) -> Result<Model, ModelError> {
         let point = match (self.family, &self.forest, &self.gbm) {
-            (Family::RandomForest, Some(f), _) => {
-                let mut f = f.clone();
-                f.prepare();
-                PointModel::Forest(Box::new(f))
-            }
+            (Family::RandomForest, Some(f), _) => PointModel::Forest(Box::new(f.clone())),
             (Family::GradientBoosting, _, Some(g)) => GradientBooster::from_json(&g.to_string())
                 .map(|g| PointModel::Gbm(Box::new(g)))
                 .map_err(|e| ModelError::Format(format!("gradient boosting model: {e}")))?,
             _ => return Err(ModelError::Format("model file holds no model of its family".into())),
         };
-        let quantile = self.quantile_forest.clone().map(|mut q| {
-            q.prepare();
-            q
-        });
+        let quantile = self.quantile_forest.clone();
         Ok(Model { point, quantile })
     }
 

@@ -88,9 +88,8 @@ fn recurse(
         }
         return;
     }
-    let f = t.feature[node] as usize;
-    let (l, r) = (t.left[node] as usize, t.right[node] as usize);
-    let (hot, cold) = if row[f] <= t.threshold[node] { (l, r) } else { (r, l) };
+    let (f, (l, r)) = (t.nodes[node].feature as usize, t.nodes[node].children());
+    let (hot, cold) = if row[f] <= t.nodes[node].threshold { (l, r) } else { (r, l) };
     let mut depth = depth;
     let mut iz = 1.0;
     let mut io = 1.0;
@@ -136,10 +135,9 @@ pub fn conditional_expectation(t: &Tree, row: &[f64], known: &[bool]) -> f64 {
         if t.is_leaf(n) {
             return t.value[n];
         }
-        let f = t.feature[n] as usize;
-        let (l, r) = (t.left[n] as usize, t.right[n] as usize);
+        let (f, (l, r)) = (t.nodes[n].feature as usize, t.nodes[n].children());
         if known[f] {
-            go(t, row, known, if row[f] <= t.threshold[n] { l } else { r })
+            go(t, row, known, if row[f] <= t.nodes[n].threshold { l } else { r })
         } else {
             (t.cover[l] * go(t, row, known, l) + t.cover[r] * go(t, row, known, r)) / t.cover[n]
         }

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 mod simd;
 
-/// Marks a leaf in [`Tree::feature`].
+/// Marks a leaf in [`Node::feature`].
 pub const LEAF: u32 = u32::MAX;
 /// Two feature values closer than this are the same value (scikit-learn's `FEATURE_THRESHOLD`).
 const FEATURE_THRESHOLD: f64 = 1e-7;
@@ -70,17 +70,46 @@ impl Default for TreeParams {
     }
 }
 
-/// A fitted regression tree in flat arrays (node 0 is the root).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// One node of a [`Tree`] in the layout prediction walks (16 bytes, four to a cache line). An inner node
+/// holds its split — rows with `x[feature] <= threshold` go to `left`, the others to `left + 1` — and a leaf
+/// holds [`LEAF`] in `feature` and `left`, and its value in `threshold`, so a walk reads nothing else.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[repr(C)]
+pub struct Node {
+    /// Split threshold of an inner node; a leaf's value.
+    pub threshold: f64,
+    /// Split feature, or [`LEAF`].
+    pub feature: u32,
+    /// Left child (the right child is the next node), or [`LEAF`].
+    pub left: u32,
+}
+
+impl Node {
+    /// Whether this node is a leaf.
+    #[inline(always)]
+    pub fn is_leaf(&self) -> bool {
+        self.feature == LEAF
+    }
+    /// (left, right) children of an inner node.
+    #[inline(always)]
+    pub fn children(&self) -> (usize, usize) {
+        (self.left as usize, self.left as usize + 1)
+    }
+    /// The child a value of the split feature goes to (a NaN goes left).
+    #[inline(always)]
+    fn child(&self, v: f64) -> usize {
+        (self.left + (v > self.threshold) as u32) as usize
+    }
+}
+
+/// A fitted regression tree (node 0 is the root): the nodes in traversal layout, and the statistics of
+/// each node in flat arrays. Children always come after their parent and the right child right after the
+/// left one, so a tree is one array that prediction walks without a second lookup. Written to model files
+/// as [`TreeFile`] (the arrays of earlier versions, so files and model ids do not depend on this layout).
+#[derive(Clone, Debug, PartialEq)]
 pub struct Tree {
-    /// Split feature per node, [`LEAF`] for leaves.
-    pub feature: Vec<u32>,
-    /// Split threshold: rows with `x[feature] <= threshold` go left.
-    pub threshold: Vec<f64>,
-    /// Left child.
-    pub left: Vec<u32>,
-    /// Right child.
-    pub right: Vec<u32>,
+    /// Split (or leaf value) and children per node.
+    pub nodes: Vec<Node>,
     /// Node value: weighted mean of the target.
     pub value: Vec<f64>,
     /// Weighted sample count (bootstrap multiplicity) per node: the "cover" TreeSHAP uses.
@@ -91,38 +120,109 @@ pub struct Tree {
     pub impurity: Vec<f64>,
 }
 
+/// A tree as model files hold it: per node the split feature ([`LEAF`] for leaves), threshold (0 for
+/// leaves), left and right children ([`LEAF`] for leaves), value, cover, distinct samples and impurity.
+#[derive(Deserialize)]
+struct TreeFile {
+    feature: Vec<u32>,
+    threshold: Vec<f64>,
+    left: Vec<u32>,
+    right: Vec<u32>,
+    value: Vec<f64>,
+    cover: Vec<f64>,
+    n_samples: Vec<u32>,
+    impurity: Vec<f64>,
+}
+
+/// Written as [`TreeFile`]'s fields, in its order.
+impl Serialize for Tree {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let nodes = &self.nodes;
+        let feature: Vec<u32> = nodes.iter().map(|n| n.feature).collect();
+        let threshold: Vec<f64> = nodes.iter().map(|n| if n.is_leaf() { 0.0 } else { n.threshold }).collect();
+        let left: Vec<u32> = nodes.iter().map(|n| if n.is_leaf() { LEAF } else { n.left }).collect();
+        let right: Vec<u32> = nodes.iter().map(|n| if n.is_leaf() { LEAF } else { n.left + 1 }).collect();
+        let mut st = s.serialize_struct("Tree", 8)?;
+        st.serialize_field("feature", &feature)?;
+        st.serialize_field("threshold", &threshold)?;
+        st.serialize_field("left", &left)?;
+        st.serialize_field("right", &right)?;
+        st.serialize_field("value", &self.value)?;
+        st.serialize_field("cover", &self.cover)?;
+        st.serialize_field("n_samples", &self.n_samples)?;
+        st.serialize_field("impurity", &self.impurity)?;
+        st.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Tree {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let f = TreeFile::deserialize(d)?;
+        Tree::from_file(f).map_err(serde::de::Error::custom)
+    }
+}
+
 impl Tree {
+    /// A tree from its file form, refusing arrays of unequal lengths and children that do not come after
+    /// their parent with the right one next to the left one (which also rules out cycles).
+    fn from_file(f: TreeFile) -> Result<Tree, String> {
+        let len = f.feature.len();
+        let lens = [f.threshold.len(), f.left.len(), f.right.len(), f.value.len(), f.cover.len()];
+        if len == 0 || lens.iter().chain(&[f.n_samples.len(), f.impurity.len()]).any(|&l| l != len) {
+            return Err(format!("a tree's node arrays must be non-empty and of one length (feature has {len})"));
+        }
+        let nodes = (0..len)
+            .map(|n| {
+                if f.feature[n] == LEAF {
+                    return Ok(Node { threshold: f.value[n], feature: LEAF, left: LEAF });
+                }
+                let (l, r) = (f.left[n] as usize, f.right[n] as usize);
+                if l <= n || r != l + 1 || r >= len {
+                    return Err(format!(
+                        "node {n}: children {l} and {r} must follow it, the right one next to the left one, \
+                         within the tree's {len} nodes"
+                    ));
+                }
+                Ok(Node { threshold: f.threshold[n], feature: f.feature[n], left: f.left[n] })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Tree { nodes, value: f.value, cover: f.cover, n_samples: f.n_samples, impurity: f.impurity })
+    }
+
     /// Number of nodes.
     pub fn len(&self) -> usize {
-        self.feature.len()
+        self.nodes.len()
     }
     /// Whether the tree is empty (never, once fitted).
     pub fn is_empty(&self) -> bool {
-        self.feature.is_empty()
+        self.nodes.is_empty()
     }
     /// Whether `node` is a leaf.
     pub fn is_leaf(&self, node: usize) -> bool {
-        self.feature[node] == LEAF
+        self.nodes[node].is_leaf()
     }
     /// The leaf a row falls into.
     pub fn leaf_of(&self, row: &[f64]) -> usize {
         let mut n = 0usize;
-        while self.feature[n] != LEAF {
-            n = if row[self.feature[n] as usize] <= self.threshold[n] { self.left[n] } else { self.right[n] } as usize;
+        while !self.nodes[n].is_leaf() {
+            let node = &self.nodes[n];
+            n = node.child(row[node.feature as usize]);
         }
         n
     }
     /// Leaf for row `i` of column-major data.
     pub fn leaf_of_col(&self, x: &[Vec<f64>], i: usize) -> usize {
         let mut n = 0usize;
-        while self.feature[n] != LEAF {
-            n = if x[self.feature[n] as usize][i] <= self.threshold[n] { self.left[n] } else { self.right[n] } as usize;
+        while !self.nodes[n].is_leaf() {
+            let node = &self.nodes[n];
+            n = node.child(x[node.feature as usize][i]);
         }
         n
     }
     /// Prediction for one row.
     pub fn predict(&self, row: &[f64]) -> f64 {
-        self.value[self.leaf_of(row)]
+        self.nodes[self.leaf_of(row)].threshold
     }
     /// Depth of the deepest leaf.
     pub fn depth(&self) -> usize {
@@ -130,17 +230,15 @@ impl Tree {
             if t.is_leaf(n) {
                 0
             } else {
-                1 + d(t, t.left[n] as usize).max(d(t, t.right[n] as usize))
+                let (l, r) = t.nodes[n].children();
+                1 + d(t, l).max(d(t, r))
             }
         }
         d(self, 0)
     }
 
     fn shrink_to_fit(&mut self) {
-        self.feature.shrink_to_fit();
-        self.threshold.shrink_to_fit();
-        self.left.shrink_to_fit();
-        self.right.shrink_to_fit();
+        self.nodes.shrink_to_fit();
         self.value.shrink_to_fit();
         self.cover.shrink_to_fit();
         self.n_samples.shrink_to_fit();
@@ -149,15 +247,12 @@ impl Tree {
 
     #[inline(always)]
     fn push(&mut self, value: f64, cover: f64, n: u32, impurity: f64) -> usize {
-        self.feature.push(LEAF);
-        self.threshold.push(0.0);
-        self.left.push(LEAF);
-        self.right.push(LEAF);
+        self.nodes.push(Node { threshold: value, feature: LEAF, left: LEAF });
         self.value.push(value);
         self.cover.push(cover);
         self.n_samples.push(n);
         self.impurity.push(impurity);
-        self.feature.len() - 1
+        self.nodes.len() - 1
     }
 
     /// Makes `node` an inner node on `feature` with two new leaf children, each given as (Σw, Σw·y,
@@ -171,83 +266,44 @@ impl Tree {
     ) -> (usize, usize) {
         let left = self.push(l.1 / l.0, l.0, l.3 as u32, l.2);
         let right = self.push(r.1 / r.0, r.0, r.3 as u32, r.2);
-        self.feature[node] = feature as u32;
-        self.left[node] = left as u32;
-        self.right[node] = right as u32;
+        let n = &mut self.nodes[node];
+        n.feature = feature as u32;
+        n.left = left as u32;
         (left, right)
     }
-}
 
-/// A node laid out for fast traversal: inner nodes hold (threshold, feature, left child; the right child
-/// is `left + 1`), leaves hold their value in `threshold` and [`LEAF`] in `feature`.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct PackedNode {
-    /// Threshold, or the leaf value.
-    pub threshold: f64,
-    /// Feature, or [`LEAF`].
-    pub feature: u32,
-    /// Left child (right is `left + 1`).
-    pub left: u32,
-}
-
-impl Tree {
-    /// The tree in traversal layout (one cache line serves four nodes).
-    pub fn packed(&self) -> Vec<PackedNode> {
-        (0..self.len())
-            .map(|n| {
-                if self.is_leaf(n) {
-                    PackedNode { threshold: self.value[n], feature: LEAF, left: 0 }
-                } else {
-                    debug_assert_eq!(self.right[n], self.left[n] + 1);
-                    PackedNode { threshold: self.threshold[n], feature: self.feature[n], left: self.left[n] }
+    /// Adds this tree's prediction for every row of `buf` (row-major, `k` features per row) to `acc`.
+    /// Eight rows walk down together, one level per step, so the cache misses of their node loads overlap
+    /// instead of following one another; each row's result is exactly [`Tree::predict`]'s.
+    pub fn add_predictions(&self, buf: &[f64], k: usize, acc: &mut [f64]) {
+        const LANES: usize = 8;
+        let nodes = &self.nodes;
+        let mut chunks = acc.chunks_exact_mut(LANES);
+        let mut r0 = 0;
+        for lanes in chunks.by_ref() {
+            let mut at = [0usize; LANES];
+            loop {
+                let mut moved = false;
+                for (l, a) in at.iter_mut().enumerate() {
+                    let n = &nodes[*a];
+                    if !n.is_leaf() {
+                        *a = n.child(buf[(r0 + l) * k + n.feature as usize]);
+                        moved = true;
+                    }
                 }
-            })
-            .collect()
-    }
-}
-
-/// Prediction of a packed tree for one row.
-#[inline]
-pub fn predict_packed(nodes: &[PackedNode], row: &[f64]) -> f64 {
-    let mut n = &nodes[0];
-    while n.feature != LEAF {
-        let go_right = row[n.feature as usize] > n.threshold;
-        n = &nodes[(n.left + go_right as u32) as usize];
-    }
-    n.threshold
-}
-
-/// Adds one packed tree's prediction for every row of `buf` (row-major, `k` features per row) to `acc`.
-/// Eight rows walk down together, one level per step, so the cache misses of their node loads overlap
-/// instead of following one another; each row's result is exactly [`predict_packed`]'s.
-pub fn add_packed_predictions(nodes: &[PackedNode], buf: &[f64], k: usize, acc: &mut [f64]) {
-    const LANES: usize = 8;
-    let mut chunks = acc.chunks_exact_mut(LANES);
-    let mut r0 = 0;
-    for lanes in chunks.by_ref() {
-        let mut at = [0u32; LANES];
-        loop {
-            let mut moved = false;
-            for (l, a) in at.iter_mut().enumerate() {
-                let n = &nodes[*a as usize];
-                if n.feature != LEAF {
-                    let go_right = buf[(r0 + l) * k + n.feature as usize] > n.threshold;
-                    *a = n.left + go_right as u32;
-                    moved = true;
+                if !moved {
+                    break;
                 }
             }
-            if !moved {
-                break;
+            for (v, a) in lanes.iter_mut().zip(at) {
+                *v += nodes[a].threshold;
             }
+            r0 += LANES;
         }
-        for (v, a) in lanes.iter_mut().zip(at) {
-            *v += nodes[a as usize].threshold;
+        for (i, v) in chunks.into_remainder().iter_mut().enumerate() {
+            let r = r0 + i;
+            *v += self.predict(&buf[r * k..(r + 1) * k]);
         }
-        r0 += LANES;
-    }
-    for (i, v) in chunks.into_remainder().iter_mut().enumerate() {
-        let r = r0 + i;
-        *v += predict_packed(nodes, &buf[r * k..(r + 1) * k]);
     }
 }
 
@@ -1058,10 +1114,7 @@ pub fn grow(
     // the arrays are never copied while the tree grows; trimmed at the end
     let cap = 2 * m;
     let mut tree = Tree {
-        feature: Vec::with_capacity(cap),
-        threshold: Vec::with_capacity(cap),
-        left: Vec::with_capacity(cap),
-        right: Vec::with_capacity(cap),
+        nodes: Vec::with_capacity(cap),
         value: Vec::with_capacity(cap),
         cover: Vec::with_capacity(cap),
         n_samples: Vec::with_capacity(cap),
@@ -1165,7 +1218,7 @@ pub fn grow(
         };
         let ((lw, lwy, limp), (rw, rwy, rimp)) = (lsums.stats(), rsums.stats());
         let (lnode, rnode) = tree.split(node, f, (lw, lwy, limp, nl), (rw, rwy, rimp, end - mid));
-        tree.threshold[node] = thr;
+        tree.nodes[node].threshold = thr;
         let (lnode_sums, rnode_sums) = ((lnode, lsums), (rnode, rsums));
         let ((small_node, small_sums), (big_node, big_sums)) =
             if small_is_left { (lnode_sums, rnode_sums) } else { (rnode_sums, lnode_sums) };
@@ -1354,9 +1407,9 @@ pub fn grow(
         }
     }
     for &(node, lo, hi) in &pending {
-        let f = tree.feature[node as usize] as usize;
+        let n = &mut tree.nodes[node as usize];
         let (lo, hi) = (rows[lo as usize] as usize, rows[hi as usize] as usize);
-        tree.threshold[node as usize] = midpoint(x[f][lo], x[f][hi]);
+        n.threshold = midpoint(x[n.feature as usize][lo], x[n.feature as usize][hi]);
     }
     tree.shrink_to_fit();
     tree
@@ -1419,13 +1472,13 @@ mod tests {
                     if t.is_leaf(node) {
                         break;
                     }
-                    let f = t.feature[node] as usize;
-                    node = if x[f][i] <= t.threshold[node] { t.left[node] } else { t.right[node] } as usize;
+                    let (nd, (l, r)) = (t.nodes[node], t.nodes[node].children());
+                    node = if x[nd.feature as usize][i] <= nd.threshold { l } else { r };
                 }
             }
             let mut splits = 0;
             for node in (0..t.len()).filter(|&i| !t.is_leaf(i)) {
-                let (f, thr) = (t.feature[node] as usize, t.threshold[node]);
+                let (f, thr) = (t.nodes[node].feature as usize, t.nodes[node].threshold);
                 splits += 1;
                 for &i in &rows_of[node] {
                     for &j in &rows_of[node] {
@@ -1448,7 +1501,7 @@ mod tests {
         for i in 0..6 {
             assert_eq!(t.predict(&[x[0][i], x[1][i]]), y[i]);
         }
-        assert_eq!(t.threshold[0], 3.5, "first split separates the two groups at the midpoint");
+        assert_eq!(t.nodes[0].threshold, 3.5, "first split separates the two groups at the midpoint");
         assert_eq!(t.cover[0], 6.0);
     }
 
@@ -1473,8 +1526,8 @@ mod tests {
             assert_eq!(t.predict(&row(i)), y[i], "in-bag row {i} falls into its own pure leaf");
         }
         for node in (0..t.len()).filter(|&k| !t.is_leaf(k)) {
-            let (l, r) = (t.left[node] as usize, t.right[node] as usize);
-            assert_eq!(r, l + 1);
+            let (l, r) = t.nodes[node].children();
+            assert!(l > node, "children follow their parent");
             assert_eq!(t.cover[node], t.cover[l] + t.cover[r]);
             assert_eq!(t.n_samples[node], t.n_samples[l] + t.n_samples[r]);
         }
@@ -1515,14 +1568,14 @@ mod tests {
         let (x, y) = large(2 * HIST_MIN_ROWS + 13, 3);
         let w: Vec<u32> = (0..y.len()).map(|i| (i % 2) as u32).collect();
         let t = grow(&w, &x, &y, &presort(&x), &TreeParams::default(), &mut Rng::new(3, 0), &mut Scratch::default());
-        let packed = t.packed();
         let k = x.len();
         let buf: Vec<f64> = (0..y.len()).flat_map(|i| x.iter().map(move |c| c[i])).collect();
         let mut acc = vec![1.0; y.len()]; // the sum continues from what is already there
-        add_packed_predictions(&packed, &buf, k, &mut acc);
+        t.add_predictions(&buf, k, &mut acc);
         for (i, a) in acc.iter().enumerate() {
-            assert_eq!(*a, 1.0 + predict_packed(&packed, &buf[i * k..(i + 1) * k]), "row {i}");
-            assert_eq!(predict_packed(&packed, &buf[i * k..(i + 1) * k]), t.predict(&buf[i * k..(i + 1) * k]));
+            let row = &buf[i * k..(i + 1) * k];
+            assert_eq!(*a, 1.0 + t.predict(row), "row {i}");
+            assert_eq!(t.predict(row), t.value[t.leaf_of(row)], "a leaf holds its value twice");
         }
     }
 
@@ -1693,7 +1746,7 @@ mod tests {
             if t.is_leaf(n) {
                 assert!(t.n_samples[n] >= 5);
             } else {
-                let (l, r) = (t.left[n] as usize, t.right[n] as usize);
+                let (l, r) = t.nodes[n].children();
                 assert_eq!(t.cover[n], t.cover[l] + t.cover[r]);
             }
         }

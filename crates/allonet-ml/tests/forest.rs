@@ -151,6 +151,16 @@ fn model_files_round_trip_and_their_id_is_their_digest() {
     v["version"] = 99.into();
     let e = ModelFile::from_bytes("m.json", v.to_string().as_bytes()).err().unwrap().to_string();
     assert!(e.contains("version 99"), "{e}");
+    // a tree whose child points back at its parent (a cycle) is refused, not walked forever
+    let mut v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    v["forest"]["trees"][0]["left"][0] = 0.into();
+    let e = ModelFile::from_bytes("m.json", v.to_string().as_bytes()).err().unwrap().to_string();
+    assert!(e.contains("node 0: children 0 and"), "{e}");
+    // and one whose arrays disagree in length
+    let mut v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    v["forest"]["trees"][0]["value"].as_array_mut().unwrap().pop();
+    let e = ModelFile::from_bytes("m.json", v.to_string().as_bytes()).err().unwrap().to_string();
+    assert!(e.contains("of one length"), "{e}");
 }
 
 #[test]
