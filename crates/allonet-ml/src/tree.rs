@@ -944,6 +944,26 @@ impl Side<'_> {
     }
 }
 
+/// Partitions every feature's entries `start..end` of `src` into `dst` ([`partition`]) around a split on
+/// feature `split`, whose entries are in order already and are copied.
+fn partition_lists(
+    src: &[Vec<Entry>],
+    dst: &mut [Vec<Entry>],
+    (start, end): (usize, usize),
+    split: usize,
+    nl: usize,
+    side: Side,
+) {
+    for (f, (s, t)) in src.iter().zip(dst.iter_mut()).enumerate() {
+        let (s, t) = (&s[start..end], &mut t[start..end]);
+        if f == split {
+            t.copy_from_slice(s);
+        } else {
+            partition(s, t, nl, side);
+        }
+    }
+}
+
 /// Writes `s` into `t` stably: entries going left (`nl` of them) to `t[..nl]`, the others after.
 fn partition(s: &[Entry], t: &mut [Entry], nl: usize, side: Side) {
     // one loop per kind of side, so that the match is not inside it
@@ -1393,16 +1413,11 @@ pub fn grow(
                 Side::Marks(goes_left)
             }
         };
-        for (f, (s, t)) in src.iter().zip(dst.iter_mut()).enumerate() {
-            let (s, t) = (&s[start..end], &mut t[start..end]);
-            if f == b.feature {
-                t.copy_from_slice(s);
-            } else if avx512 {
-                // SAFETY: the CPU has AVX-512
-                unsafe { simd::partition(s, t, nl, side) }
-            } else {
-                partition(s, t, nl, side);
-            }
+        if avx512 {
+            // SAFETY: the CPU has AVX-512
+            unsafe { simd::partition_lists(src, dst, (start, end), b.feature, nl, side) }
+        } else {
+            partition_lists(src, dst, (start, end), b.feature, nl, side);
         }
         if base.is_none() {
             for e in lefts {

@@ -21,6 +21,32 @@ pub(super) fn available() -> bool {
     }
 }
 
+/// [`super::partition_lists`] with [`partition`]: one call per split rather than one per feature, so that
+/// the kernel is inlined into the loop.
+///
+/// # Safety
+/// The CPU has AVX-512 F, VL and BITALG ([`available`]).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512vl,avx512bitalg")]
+pub(super) unsafe fn partition_lists(
+    src: &[Vec<Entry>],
+    dst: &mut [Vec<Entry>],
+    (start, end): (usize, usize),
+    split: usize,
+    nl: usize,
+    side: Side,
+) {
+    for (f, (s, t)) in src.iter().zip(dst.iter_mut()).enumerate() {
+        let (s, t) = (&s[start..end], &mut t[start..end]);
+        if f == split {
+            t.copy_from_slice(s);
+        } else {
+            // SAFETY: as this function's
+            unsafe { partition(s, t, nl, side) }
+        }
+    }
+}
+
 /// [`super::partition`] sixteen entries at a time: each block's left-going entries are packed together
 /// (`vpcompressd`) and stored at the left cursor with one masked store, the others at the right cursor,
 /// so the result is the same stable partition. A block's side mask comes from one bit shuffle
@@ -31,6 +57,7 @@ pub(super) fn available() -> bool {
 /// The CPU has AVX-512 F, VL and BITALG ([`available`]).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512vl,avx512bitalg")]
+#[inline]
 pub(super) unsafe fn partition(s: &[Entry], t: &mut [Entry], nl: usize, side: Side) {
     const LANES: usize = 16;
     let n = s.len();
@@ -91,6 +118,13 @@ fn low_mask(c: usize) -> __mmask16 {
 /// # Safety
 /// Never safe to call.
 #[cfg(not(target_arch = "x86_64"))]
-pub(super) unsafe fn partition(_: &[Entry], _: &mut [Entry], _: usize, _: Side) {
+pub(super) unsafe fn partition_lists(
+    _: &[Vec<Entry>],
+    _: &mut [Vec<Entry>],
+    _: (usize, usize),
+    _: usize,
+    _: usize,
+    _: Side,
+) {
     unreachable!("AVX-512 kernels are x86-64 only")
 }
