@@ -395,6 +395,16 @@ impl ModelFile {
             )));
         }
         let m: ModelFile = serde_json::from_value(v).map_err(|e| ModelError::Format(format!("{name}: {e}")))?;
+        // every split is on a feature of the schema (a walk would otherwise index past a row's values)
+        let d = m.schema.features.len();
+        for f in m.forest.iter().chain(&m.quantile_forest) {
+            let outside = f.trees.iter().flat_map(|t| &t.nodes).find(|n| !n.is_leaf() && n.feature as usize >= d);
+            if f.n_features != d || outside.is_some() {
+                return Err(ModelError::Format(format!(
+                    "{name}: the forest splits on features the schema does not have (it has {d})"
+                )));
+            }
+        }
         Ok((m, allonet_core::digest::keccak(bytes)))
     }
 

@@ -95,10 +95,11 @@ impl Node {
     pub fn children(&self) -> (usize, usize) {
         (self.left as usize, self.left as usize + 1)
     }
-    /// The child a value of the split feature goes to (a NaN goes left).
+    /// The child a value of the split feature goes to: left where `v <= threshold` (so a NaN goes right,
+    /// as in TreeSHAP's walk), without a branch.
     #[inline(always)]
     fn child(&self, v: f64) -> usize {
-        (self.left + (v > self.threshold) as u32) as usize
+        (self.left + 1 - (v <= self.threshold) as u32) as usize
     }
 }
 
@@ -945,21 +946,35 @@ impl Side<'_> {
 }
 
 /// Partitions every feature's entries `start..end` of `src` into `dst` ([`partition`]) around a split on
-/// feature `split`, whose entries are in order already and are copied.
+/// feature `split`.
 fn partition_lists(
+    src: &[Vec<Entry>],
+    dst: &mut [Vec<Entry>],
+    range: (usize, usize),
+    split: usize,
+    nl: usize,
+    side: Side,
+) {
+    for_each_list(src, dst, range, split, |s, t| partition(s, t, nl, side));
+}
+
+/// Runs `part` from every feature's entries `start..end` of `src` to those of `dst`, but copies the split
+/// feature's, which are in order already. Inlined, so that a caller compiled for other CPU features (the
+/// AVX-512 [`simd::partition_lists`]) has its kernel inlined into the loop.
+#[inline(always)]
+fn for_each_list(
     src: &[Vec<Entry>],
     dst: &mut [Vec<Entry>],
     (start, end): (usize, usize),
     split: usize,
-    nl: usize,
-    side: Side,
+    mut part: impl FnMut(&[Entry], &mut [Entry]),
 ) {
     for (f, (s, t)) in src.iter().zip(dst.iter_mut()).enumerate() {
         let (s, t) = (&s[start..end], &mut t[start..end]);
         if f == split {
             t.copy_from_slice(s);
         } else {
-            partition(s, t, nl, side);
+            part(s, t);
         }
     }
 }

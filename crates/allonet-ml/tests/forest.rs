@@ -146,21 +146,25 @@ fn model_files_round_trip_and_their_id_is_their_digest() {
     let bad = Table::from_bytes("p.csv", b"proposal,impact_score\nx,50\n").unwrap();
     let e = back.dataset(&bad, false).err().unwrap().to_string();
     assert!(e.contains("lacks `votes`"), "{e}");
-    // version check
-    let mut v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
-    v["version"] = 99.into();
-    let e = ModelFile::from_bytes("m.json", v.to_string().as_bytes()).err().unwrap().to_string();
+    // edited files are refused with a clear error: the error of the file after `edit`
+    let refused = |edit: &dyn Fn(&mut serde_json::Value)| {
+        let mut v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        edit(&mut v);
+        ModelFile::from_bytes("m.json", v.to_string().as_bytes()).err().unwrap().to_string()
+    };
+    let e = refused(&|v| v["version"] = 99.into());
     assert!(e.contains("version 99"), "{e}");
     // a tree whose child points back at its parent (a cycle) is refused, not walked forever
-    let mut v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
-    v["forest"]["trees"][0]["left"][0] = 0.into();
-    let e = ModelFile::from_bytes("m.json", v.to_string().as_bytes()).err().unwrap().to_string();
+    let e = refused(&|v| v["forest"]["trees"][0]["left"][0] = 0.into());
     assert!(e.contains("node 0: children 0 and"), "{e}");
     // and one whose arrays disagree in length
-    let mut v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
-    v["forest"]["trees"][0]["value"].as_array_mut().unwrap().pop();
-    let e = ModelFile::from_bytes("m.json", v.to_string().as_bytes()).err().unwrap().to_string();
+    let e = refused(&|v| {
+        v["forest"]["trees"][0]["value"].as_array_mut().unwrap().pop();
+    });
     assert!(e.contains("of one length"), "{e}");
+    // and one that splits on a feature the schema lacks
+    let e = refused(&|v| v["forest"]["trees"][0]["feature"][0] = 99.into());
+    assert!(e.contains("features the schema does not have"), "{e}");
 }
 
 #[test]

@@ -35,20 +35,13 @@ pub(super) fn available() -> bool {
 pub(super) unsafe fn partition_lists(
     src: &[Vec<Entry>],
     dst: &mut [Vec<Entry>],
-    (start, end): (usize, usize),
+    range: (usize, usize),
     split: usize,
     nl: usize,
     side: Side,
 ) {
-    for (f, (s, t)) in src.iter().zip(dst.iter_mut()).enumerate() {
-        let (s, t) = (&s[start..end], &mut t[start..end]);
-        if f == split {
-            t.copy_from_slice(s);
-        } else {
-            // SAFETY: as this function's
-            unsafe { partition(s, t, nl, side) }
-        }
-    }
+    // SAFETY (of each call): as this function's
+    super::for_each_list(src, dst, range, split, |s, t| unsafe { partition(s, t, nl, side) });
 }
 
 /// [`super::partition`] sixteen entries at a time: each block's left-going entries are packed together
