@@ -89,7 +89,8 @@ fn recurse(
         return;
     }
     let (f, (l, r)) = (t.nodes[node].feature as usize, t.nodes[node].children());
-    let (hot, cold) = if row[f] <= t.nodes[node].threshold { (l, r) } else { (r, l) };
+    let hot = t.nodes[node].child(row[f]);
+    let cold = l + r - hot;
     let mut depth = depth;
     let mut iz = 1.0;
     let mut io = 1.0;
@@ -137,7 +138,7 @@ pub fn conditional_expectation(t: &Tree, row: &[f64], known: &[bool]) -> f64 {
         }
         let (f, (l, r)) = (t.nodes[n].feature as usize, t.nodes[n].children());
         if known[f] {
-            go(t, row, known, if row[f] <= t.nodes[n].threshold { l } else { r })
+            go(t, row, known, t.nodes[n].child(row[f]))
         } else {
             (t.cover[l] * go(t, row, known, l) + t.cover[r] * go(t, row, known, r)) / t.cover[n]
         }

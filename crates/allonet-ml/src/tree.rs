@@ -95,10 +95,10 @@ impl Node {
     pub fn children(&self) -> (usize, usize) {
         (self.left as usize, self.left as usize + 1)
     }
-    /// The child a value of the split feature goes to: left where `v <= threshold` (so a NaN goes right,
-    /// as in TreeSHAP's walk), without a branch.
+    /// The child of an inner node a value of its split feature goes to: left where `v <= threshold`, so a
+    /// NaN goes right (the one walk rule: prediction, leaf lookup and TreeSHAP all use it), without a branch.
     #[inline(always)]
-    fn child(&self, v: f64) -> usize {
+    pub fn child(&self, v: f64) -> usize {
         (self.left + 1 - (v <= self.threshold) as u32) as usize
     }
 }
@@ -1352,10 +1352,10 @@ pub fn grow(
         goes_left.clear();
         goes_left.resize(m.next_power_of_two(), 0);
     }
-    // thresholds are filled in at the end, all at once, from (node, in-bag ids of the two rows around the
-    // split): each value is two dependent loads far apart in memory, and independent loads overlap where
-    // loads inside the split loop would each stall it
-    let mut pending: Vec<(u32, u32, u32)> = Vec::new();
+    // thresholds are filled in at the end, all at once, from [node, feature, training rows of the two values
+    // around the split]: each value is a load far away in memory, and independent loads overlap where loads
+    // inside the split loop would each stall it
+    let mut pending: Vec<[u32; 4]> = Vec::new();
     // (node, start, end, depth, whether the node's lists are in `alt`, the subtree's first in-bag id if
     // it has at most 64 rows: see `Side::Bits`)
     let mut stack: Vec<(usize, usize, usize, usize, bool, Option<u32>)> = exact
@@ -1366,14 +1366,14 @@ pub fn grow(
     // a node of two rows, whose entries are `pair` among `lists[..][range]`: both children are single
     // rows, and nothing needs partitioning
     let split_two = |tree: &mut Tree,
-                     pending: &mut Vec<(u32, u32, u32)>,
+                     pending: &mut Vec<[u32; 4]>,
                      node: usize,
                      lists: &[Vec<Entry>],
                      range: (usize, usize),
                      pair: &[Entry],
                      feats: &[usize]| {
         if let Some((f, a, b)) = split_pair(lists, range, pair, feats, ties) {
-            pending.push((node as u32, a, b));
+            pending.push([node as u32, f as u32, rows[a as usize], rows[b as usize]]);
             tree.split(node, f, single(a, stat, yyw), single(b, stat, yyw));
         }
     };
@@ -1399,7 +1399,7 @@ pub fn grow(
         let (rw, rwy, rimp) = seg_stats(&src[b.feature][b.pos..end], stat, yyw);
         let (l, r) = tree.split(node, b.feature, (lw, lwy, limp, nl), (rw, rwy, rimp, end - b.pos));
         let seg = &src[b.feature];
-        pending.push((node as u32, seg[b.pos - 1].id() as u32, seg[b.pos].id() as u32));
+        pending.push([node as u32, b.feature as u32, rows[seg[b.pos - 1].id()], rows[seg[b.pos].id()]]);
         let grow_left = !is_final(nl, depth + 1, limp, params);
         let grow_right = !is_final(end - b.pos, depth + 1, rimp, params);
         if !grow_left && !grow_right {
@@ -1448,15 +1448,12 @@ pub fn grow(
     }
     // the values are fetched a few nodes ahead, so that more of these cache misses overlap
     const AHEAD: usize = 16;
-    for (i, &(node, lo, hi)) in pending.iter().enumerate() {
-        if let Some(&(node, lo, hi)) = pending.get(i + AHEAD) {
-            let col = &x[tree.nodes[node as usize].feature as usize];
-            prefetch(&col[rows[lo as usize] as usize]);
-            prefetch(&col[rows[hi as usize] as usize]);
+    for (i, &[node, f, lo, hi]) in pending.iter().enumerate() {
+        if let Some(&[_, f, lo, hi]) = pending.get(i + AHEAD) {
+            prefetch(&x[f as usize][lo as usize]);
+            prefetch(&x[f as usize][hi as usize]);
         }
-        let n = &mut tree.nodes[node as usize];
-        let (lo, hi) = (rows[lo as usize] as usize, rows[hi as usize] as usize);
-        n.threshold = midpoint(x[n.feature as usize][lo], x[n.feature as usize][hi]);
+        tree.nodes[node as usize].threshold = midpoint(x[f as usize][lo as usize], x[f as usize][hi as usize]);
     }
     tree.shrink_to_fit();
     tree
@@ -1519,8 +1516,8 @@ mod tests {
                     if t.is_leaf(node) {
                         break;
                     }
-                    let (nd, (l, r)) = (t.nodes[node], t.nodes[node].children());
-                    node = if x[nd.feature as usize][i] <= nd.threshold { l } else { r };
+                    let nd = t.nodes[node];
+                    node = nd.child(x[nd.feature as usize][i]);
                 }
             }
             let mut splits = 0;
