@@ -33,6 +33,7 @@ pub struct Embedded {
     logs: Vec<LogRecord>,
     path: Option<PathBuf>,
     signers: Vec<Address>,
+    chain_id: u64,
 }
 
 impl std::fmt::Debug for Embedded {
@@ -57,7 +58,13 @@ impl Embedded {
             logs: Vec::new(),
             path: None,
             signers: Vec::new(),
+            chain_id: EMBEDDED_CHAIN_ID,
         }
+    }
+
+    /// A fresh chain with another chain id (to rehearse several chains at once).
+    pub fn with_chain_id(chain_id: u64) -> Self {
+        Embedded { chain_id, ..Self::new() }
     }
 
     /// Open the state file at `path` (a fresh chain when it does not exist). [`Embedded::save`] writes it back.
@@ -125,7 +132,7 @@ impl Embedded {
             .gas_limit(gas)
             .gas_price(0)
             .nonce(self.account(tx.from).nonce)
-            .chain_id(Some(EMBEDDED_CHAIN_ID))
+            .chain_id(Some(self.chain_id))
             .build_fill()
     }
 
@@ -145,7 +152,7 @@ impl Embedded {
     /// Run `tx` against the next block; commit when `commit`.
     fn run(&mut self, tx: &Tx, gas: u64, commit: bool, pending: bool) -> Result<ExecutionResult, ChainError> {
         let mut cfg: CfgEnv = CfgEnv::default();
-        cfg.chain_id = EMBEDDED_CHAIN_ID;
+        cfg.chain_id = self.chain_id;
         cfg.disable_nonce_check = !commit;
         cfg.tx_gas_limit_cap = Some(BLOCK_GAS_LIMIT);
         let block = self.block_env(pending);
@@ -172,7 +179,7 @@ impl Embedded {
             .collect();
         State {
             schema: STATE_SCHEMA.into(),
-            chain_id: EMBEDDED_CHAIN_ID,
+            chain_id: self.chain_id,
             number: self.number,
             timestamp: self.timestamp,
             signers: self.signers.clone(),
@@ -188,7 +195,7 @@ impl Embedded {
                 state.schema
             )));
         }
-        let mut chain = Self::new();
+        let mut chain = Self::with_chain_id(state.chain_id);
         for (addr, acc) in state.accounts {
             let info = match acc.code {
                 Some(code) => {
@@ -260,7 +267,7 @@ fn outcome(result: ExecutionResult) -> Result<Outcome, ChainError> {
 
 impl Chain for Embedded {
     fn chain_id(&self) -> u64 {
-        EMBEDDED_CHAIN_ID
+        self.chain_id
     }
 
     fn describe(&self) -> String {
@@ -310,7 +317,7 @@ impl Chain for Embedded {
         // An id for the embedded transaction: keccak(chain id ‖ block ‖ nonce ‖ sender).
         let tx_hash = keccak256(
             [
-                &EMBEDDED_CHAIN_ID.to_be_bytes()[..],
+                &self.chain_id.to_be_bytes()[..],
                 &self.number.to_be_bytes(),
                 &nonce.to_be_bytes(),
                 tx.from.as_slice(),

@@ -7,6 +7,7 @@ pub mod chain;
 pub mod contracts;
 pub mod deploy;
 pub mod embedded;
+pub mod governor;
 pub mod payout;
 pub mod plan;
 pub mod rpc;

@@ -1,11 +1,11 @@
-//! Executing a payout plan through `AIAllocator.allocateBatch`: checked whole before anything is sent,
-//! batched by gas, idempotent.
+//! Executing a payout plan through `AIAllocator.payBatch`: checked whole before anything is sent, one
+//! transaction per committed batch, idempotent.
 //!
-//! Idempotence has two layers. Off chain, what a plan has already paid is read back from the allocator's
-//! events (`BatchPaid` carries the plan digest; the `FundsAllocated` logs of the same transactions name the
-//! recipients), so a re-run sends only what is missing. On chain, `planPaid[digest][recipient]` makes a
-//! second payment of the same plan to the same recipient revert (`AlreadyPaid`), so not even a stale
-//! transaction still in a mempool can pay twice.
+//! A chain's part of a plan is paid only when the allocator holds it as approved (by its owner, the
+//! governance timelock) or as queued by the agent and past its veto delay; [`check`] reads that state and
+//! refuses, naming every reason, before a single transaction is sent. The contract checks it all again:
+//! each batch is proved against the approved Merkle root, paid at most once (a bitmap per plan), and the
+//! plan never pays beyond its total, so neither a hand-edited plan nor a stale transaction can pay more.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -16,18 +16,11 @@ use serde::Serialize;
 
 use crate::chain::{read, Chain, ChainError, LogFilter, Tx};
 use crate::contracts::{AIAllocator, PayToken};
-use crate::plan::Pay;
+use crate::plan::Commitment;
 
 /// Token amounts in reports serialise as decimal strings (base units), like `TokenAmount` everywhere else.
 fn dec<S: serde::Serializer>(v: &U256, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&v.to_string())
-}
-
-fn dec_opt<S: serde::Serializer>(v: &Option<U256>, s: S) -> Result<S::Ok, S::Error> {
-    match v {
-        Some(v) => s.serialize_str(&v.to_string()),
-        None => s.serialize_none(),
-    }
 }
 
 /// Errors of a payout.
@@ -41,22 +34,12 @@ pub enum PayoutError {
 }
 
 /// How to execute.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct PayoutOptions {
-    /// Target gas per batch transaction (stays under EIP-7825's 2^24 per-transaction cap by default).
-    pub batch_gas: u64,
-    /// Upper bound on recipients per batch (0 = no bound).
-    pub max_batch: usize,
     /// Wait between batches (public endpoints rate-limit).
     pub interval: Duration,
-    /// Check and size the batches, send nothing.
+    /// Check the plan and estimate every batch, send nothing.
     pub dry_run: bool,
-}
-
-impl Default for PayoutOptions {
-    fn default() -> Self {
-        PayoutOptions { batch_gas: 15_000_000, max_batch: 0, interval: Duration::ZERO, dry_run: false }
-    }
 }
 
 /// Which allocator to pay through, as whom, and from which block its events count.
@@ -67,6 +50,38 @@ pub struct Target {
     pub from_block: u64,
 }
 
+/// A plan as the allocator holds it (`AIAllocator.plans`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct OnChainPlan {
+    /// `none`, `approved`, `queued` or `cancelled`.
+    pub status: &'static str,
+    #[serde(serialize_with = "dec")]
+    pub total: U256,
+    #[serde(serialize_with = "dec")]
+    pub paid: U256,
+    /// Unix time from which it may pay.
+    pub payable_at: u64,
+    pub batches: u64,
+}
+
+/// Read plan `id` from the allocator.
+pub fn read_plan(chain: &mut dyn Chain, allocator: Address, id: B256) -> Result<OnChainPlan, ChainError> {
+    let p = read(chain, allocator, &AIAllocator::plansCall(id))?;
+    let status = match p.status {
+        0 => "none",
+        1 => "approved",
+        2 => "queued",
+        _ => "cancelled",
+    };
+    Ok(OnChainPlan {
+        status,
+        total: U256::from(p.total),
+        paid: U256::from(p.paid),
+        payable_at: p.payableAt.to::<u64>(),
+        batches: u64::from(p.batches),
+    })
+}
+
 /// State of a plan on one chain, read before paying.
 #[derive(Debug, Clone, Serialize)]
 pub struct PlanStatus {
@@ -74,30 +89,27 @@ pub struct PlanStatus {
     pub allocator: Address,
     pub payer: Address,
     pub payer_role: &'static str,
+    /// The plan's id on this allocator (chain id, allocator and asset bound in).
+    pub plan_id: B256,
+    pub root: B256,
+    pub onchain: OnChainPlan,
     pub paused: bool,
     pub recipients: usize,
     pub paid_recipients: usize,
+    pub batches: usize,
+    pub paid_batches: usize,
     #[serde(serialize_with = "dec")]
     pub paid: U256,
     #[serde(serialize_with = "dec")]
     pub missing: U256,
-    /// Batches already on chain for this plan.
-    pub batches: usize,
-    /// Next batch index to use.
+    /// Batch indices still to pay, in order.
     #[serde(skip)]
-    pub next_batch: u64,
-    /// Payments still to make, in plan order.
-    #[serde(skip)]
-    pub remaining: Vec<Pay>,
+    pub remaining: Vec<usize>,
     #[serde(serialize_with = "dec")]
     pub balance: U256,
-    #[serde(serialize_with = "dec")]
-    pub epoch: U256,
-    #[serde(serialize_with = "dec_opt")]
-    pub epoch_allowance: Option<U256>,
 }
 
-/// One batch sent (or, in a dry run, planned).
+/// One batch sent (or, in a dry run, estimated).
 #[derive(Debug, Clone, Serialize)]
 pub struct BatchReport {
     pub index: u64,
@@ -113,19 +125,18 @@ pub struct BatchReport {
 #[derive(Debug, Clone, Serialize)]
 pub struct PayoutReport {
     pub chain_id: u64,
-    pub plan_digest: B256,
+    pub plan_id: B256,
+    /// Batches paid before this run.
     pub already_paid: usize,
     pub batches: Vec<BatchReport>,
     #[serde(serialize_with = "dec")]
     pub paid_now: U256,
     pub recipients_now: usize,
     pub gas_used: u64,
-    /// Digest read back from the chain's `BatchPaid` events after the run.
-    pub onchain_digest: Option<B256>,
     pub complete: bool,
 }
 
-/// What each recipient has received under `plan_digest`, from the allocator's events: the `BatchPaid` logs
+/// What each recipient has received under `plan_id`, from the allocator's events: the `BatchPaid` logs
 /// carrying the digest, and in each of their blocks the `FundsAllocated` logs that precede each such
 /// `BatchPaid` in its transaction (the batch's `count` of them, so a transaction that carried other payments
 /// too, e.g. a Safe multisend, is attributed correctly). Returns (paid per recipient, next batch index,
@@ -133,13 +144,13 @@ pub struct PayoutReport {
 pub fn paid_from_events(
     chain: &mut dyn Chain,
     allocator: Address,
-    plan_digest: B256,
+    plan_id: B256,
     from_block: u64,
 ) -> Result<(BTreeMap<Address, U256>, u64, usize), ChainError> {
     let batches = chain.logs(&LogFilter {
         address: allocator,
         topic0: vec![AIAllocator::BatchPaid::SIGNATURE_HASH],
-        topic1: Some(plan_digest),
+        topic1: Some(plan_id),
         from_block,
         to_block: None,
     })?;
@@ -167,7 +178,7 @@ pub fn paid_from_events(
                 tx.push((ev.recipient, ev.amount));
             } else if let Some(ev) = log.decode::<AIAllocator::BatchPaid>() {
                 let mine = std::mem::take(tx);
-                if ev.planDigest == plan_digest {
+                if ev.planId == plan_id {
                     let n = ev.count.saturating_to::<usize>().min(mine.len());
                     for &(r, a) in &mine[mine.len() - n..] {
                         *paid.entry(r).or_insert(U256::ZERO) += a;
@@ -188,31 +199,29 @@ pub fn asset_balance(chain: &mut dyn Chain, asset: Address, who: Address) -> Res
     }
 }
 
-/// Read the plan's state on this chain and check that the rest of it can be paid: not paused, the payer is
-/// owner or agent, the allocator holds enough, and (for the agent) every payment fits the caps governance set.
-/// Returns the status; `Err(Refused)` lists every problem found.
-pub fn check(
-    chain: &mut dyn Chain,
-    target: &Target,
-    plan_digest: B256,
-    pays: &[Pay],
-) -> Result<PlanStatus, PayoutError> {
-    let Target { allocator, payer, from_block } = *target;
+/// Read the plan's state on this chain and check that the rest of it can be paid: the allocator holds it as
+/// approved, or as queued and past its veto delay (and every queued recipient is in the registry and within
+/// its cap); it is not paused; the payer is the agent or the owner and this backend holds its key; the
+/// allocator holds enough. Returns the status; `Err(Refused)` lists every problem found. Sends nothing.
+pub fn check(chain: &mut dyn Chain, target: &Target, plan: &Commitment) -> Result<PlanStatus, PayoutError> {
+    let Target { allocator, payer, .. } = *target;
     let owner = read(chain, allocator, &AIAllocator::ownerCall {}).map_err(|e| {
         PayoutError::Refused(vec![format!("no AIAllocator at {allocator} on chain {}: {e}", chain.chain_id())])
     })?;
     let agent = read(chain, allocator, &AIAllocator::agentCall {})?;
     let paused = read(chain, allocator, &AIAllocator::pausedCall {})?;
     let asset = read(chain, allocator, &AIAllocator::assetCall {})?;
-    let epoch = read(chain, allocator, &AIAllocator::currentEpochCall {})?;
-    let (paid, next_batch, batches) = paid_from_events(chain, allocator, plan_digest, from_block)?;
+    let chain_id = chain.chain_id();
+    let id = plan.plan_id(chain_id, allocator, asset);
+    let onchain = read_plan(chain, allocator, id)?;
+    let now = chain.timestamp()?;
     let mut problems = Vec::new();
-    let payer_role = if payer == owner {
-        "owner"
-    } else if payer == agent {
+    let payer_role = if payer == agent {
         "agent"
+    } else if payer == owner {
+        "owner"
     } else {
-        problems.push(format!("{payer} is neither the allocator's owner ({owner}) nor its agent ({agent})"));
+        problems.push(format!("{payer} is neither the allocator's agent ({agent}) nor its owner ({owner})"));
         "none"
     };
     if !chain.signers().contains(&payer) {
@@ -221,119 +230,122 @@ pub fn check(
     if paused {
         problems.push("the allocator is paused (guardian kill switch): no funds move until governance unpauses".into());
     }
+    match onchain.status {
+        "none" => problems.push(format!(
+            "plan {id} (root {}, total {}, {} batches) is not approved on chain {chain_id} allocator {allocator}: \
+             governance must approve it (`approvePlan`) or the agent queue it within the standing caps",
+            plan.root(),
+            plan.total,
+            plan.batches.len()
+        )),
+        "cancelled" => problems.push(format!("plan {id} was cancelled on chain {chain_id}: it can never pay again")),
+        "queued" if now < onchain.payable_at => problems.push(format!(
+            "plan {id} is queued and in its veto window until {} ({} s from now): it cannot pay before then",
+            onchain.payable_at,
+            onchain.payable_at - now
+        )),
+        _ => {}
+    }
     let mut remaining = Vec::new();
-    let (mut paid_sum, mut missing) = (U256::ZERO, U256::ZERO);
-    for p in pays {
-        match paid.get(&p.recipient) {
-            Some(&got) if got == p.amount => paid_sum += got,
-            Some(&got) => problems.push(format!(
-                "{} received {got} under this plan but the plan says {}: the chain disagrees with the plan",
-                p.recipient, p.amount
-            )),
-            None => {
-                missing += p.amount;
-                remaining.push(*p);
-            }
+    let (mut paid_sum, mut missing, mut paid_recipients) = (U256::ZERO, U256::ZERO, 0);
+    for (i, batch) in plan.batches.iter().enumerate() {
+        let sum: U256 = batch.iter().map(|p| p.amount).sum();
+        if onchain.status != "none" && read(chain, allocator, &AIAllocator::batchPaidCall { id, batchIndex: U256::from(i) })? {
+            paid_sum += sum;
+            paid_recipients += batch.len();
+        } else {
+            missing += sum;
+            remaining.push(i);
         }
+    }
+    if onchain.status != "none" && paid_sum != onchain.paid {
+        problems.push(format!(
+            "the allocator says plan {id} paid {} but its paid batches sum to {paid_sum}: the plan file is not the approved one",
+            onchain.paid
+        ));
     }
     let balance = asset_balance(chain, asset, allocator)?;
     if balance < missing {
         problems.push(format!("the allocator holds {balance} units but {missing} are still to pay"));
     }
-    let mut epoch_allowance = None;
-    if payer_role == "agent" {
-        let left = read(chain, allocator, &AIAllocator::remainingEpochAllowanceCall {})?;
-        epoch_allowance = Some(left);
-        if missing > left {
-            problems.push(format!(
-                "epoch cap: {missing} units still to pay but the agent may spend only {left} more in epoch {epoch}"
-            ));
-        }
+    if onchain.status == "queued" {
+        let cap = read(chain, allocator, &AIAllocator::recipientCapCall {})?;
         let mut over = Vec::new();
-        for p in &remaining {
-            let r = read(chain, allocator, &AIAllocator::remainingRecipientAllowanceCall { r: p.recipient })?;
-            if p.amount > r {
-                over.push(format!("{} wants {} but its per-recipient cap leaves {r}", p.recipient, p.amount));
+        for &i in &remaining {
+            for p in &plan.batches[i] {
+                if !read(chain, allocator, &AIAllocator::isRecipientCall { r: p.recipient })? {
+                    over.push(format!("{} is not in the recipient registry governance set", p.recipient));
+                    continue;
+                }
+                let left = read(chain, allocator, &AIAllocator::remainingRecipientAllowanceCall { r: p.recipient })?;
+                if p.amount > left {
+                    over.push(format!("{} wants {} but its per-recipient cap ({cap}) leaves {left}", p.recipient, p.amount));
+                }
             }
         }
         let n = over.len();
         problems.extend(over.into_iter().take(10));
         if n > 10 {
-            problems.push(format!("... and {} more recipients over their cap", n - 10));
+            problems.push(format!("... and {} more recipients outside the registry or over their cap", n - 10));
         }
     }
     if !problems.is_empty() {
         return Err(PayoutError::Refused(problems));
     }
     Ok(PlanStatus {
-        chain_id: chain.chain_id(),
+        chain_id,
         allocator,
         payer,
         payer_role,
+        plan_id: id,
+        root: plan.root(),
+        onchain,
         paused,
-        recipients: pays.len(),
-        paid_recipients: pays.len() - remaining.len(),
+        recipients: plan.batches.iter().map(Vec::len).sum(),
+        paid_recipients,
+        batches: plan.batches.len(),
+        paid_batches: plan.batches.len() - remaining.len(),
         paid: paid_sum,
         missing,
-        batches,
-        next_batch,
         remaining,
         balance,
-        epoch,
-        epoch_allowance,
     })
 }
 
-fn batch_tx(payer: Address, allocator: Address, digest: B256, index: u64, pays: &[Pay]) -> Tx {
-    Tx::call(
-        payer,
-        allocator,
-        &AIAllocator::allocateBatchCall {
-            planDigest: digest,
-            batchIndex: U256::from(index),
-            recipients: pays.iter().map(|p| p.recipient).collect(),
-            amounts: pays.iter().map(|p| p.amount).collect(),
-        },
-    )
+/// The `payBatch` call of batch `index` of a plan.
+pub fn pay_batch_call(plan: &Commitment, index: usize) -> AIAllocator::payBatchCall {
+    let batch = &plan.batches[index];
+    AIAllocator::payBatchCall {
+        root: plan.root(),
+        total: plan.total,
+        batches: U256::from(plan.batches.len()),
+        batchIndex: U256::from(index),
+        recipients: batch.iter().map(|p| p.recipient).collect(),
+        amounts: batch.iter().map(|p| p.amount).collect(),
+        proof: plan.proof(index),
+    }
 }
 
-/// Recipients per batch so that a batch stays under `batch_gas`: fitted from the gas of a 1- and a k-payment
-/// probe (base + k × marginal).
-pub fn size_batches(
-    chain: &mut dyn Chain,
-    allocator: Address,
-    payer: Address,
-    digest: B256,
-    pays: &[Pay],
-    opts: &PayoutOptions,
-) -> Result<usize, ChainError> {
-    let k = pays.len().min(16);
-    let g1 = chain.estimate_gas(&batch_tx(payer, allocator, digest, 0, &pays[..1]))?;
-    let mut size = if k > 1 {
-        let gk = chain.estimate_gas(&batch_tx(payer, allocator, digest, 0, &pays[..k]))?;
-        let marginal = (gk.saturating_sub(g1) / (k as u64 - 1)).max(1);
-        let base = g1.saturating_sub(marginal);
-        (opts.batch_gas.saturating_sub(base) / marginal) as usize
-    } else {
-        1
-    };
-    if opts.max_batch > 0 {
-        size = size.min(opts.max_batch);
-    }
-    Ok(size.clamp(1, pays.len().max(1)))
+/// The owner's `approvePlan` call for a plan (what a governance proposal executes).
+pub fn approve_call(plan: &Commitment) -> AIAllocator::approvePlanCall {
+    AIAllocator::approvePlanCall { root: plan.root(), total: plan.total, batches: U256::from(plan.batches.len()) }
+}
+
+/// The agent's `queuePlan` call for a plan (standing authority: within the caps, after the veto delay).
+pub fn queue_call(plan: &Commitment) -> AIAllocator::queuePlanCall {
+    AIAllocator::queuePlanCall { root: plan.root(), total: plan.total, batches: U256::from(plan.batches.len()) }
 }
 
 /// Pay what is missing of a plan on one chain. `on_batch` sees every batch as it lands.
 pub fn execute(
     chain: &mut dyn Chain,
     target: &Target,
-    plan_digest: B256,
-    pays: &[Pay],
+    plan: &Commitment,
     opts: &PayoutOptions,
     on_batch: &mut dyn FnMut(&BatchReport, &PlanStatus),
 ) -> Result<PayoutReport, PayoutError> {
-    let status = check(chain, target, plan_digest, pays)?;
-    execute_checked(chain, target, plan_digest, &status, opts, on_batch)
+    let status = check(chain, target, plan)?;
+    execute_checked(chain, target, plan, &status, opts, on_batch)
 }
 
 /// [`execute`] from a status [`check`] has just returned (callers that check several chains before paying any
@@ -341,7 +353,7 @@ pub fn execute(
 pub fn execute_checked(
     chain: &mut dyn Chain,
     target: &Target,
-    plan_digest: B256,
+    plan: &Commitment,
     status: &PlanStatus,
     opts: &PayoutOptions,
     on_batch: &mut dyn FnMut(&BatchReport, &PlanStatus),
@@ -349,69 +361,44 @@ pub fn execute_checked(
     let Target { allocator, payer, .. } = *target;
     let mut report = PayoutReport {
         chain_id: chain.chain_id(),
-        plan_digest,
-        already_paid: status.paid_recipients,
+        plan_id: status.plan_id,
+        already_paid: status.paid_batches,
         batches: Vec::new(),
         paid_now: U256::ZERO,
         recipients_now: 0,
         gas_used: 0,
-        onchain_digest: None,
         complete: status.remaining.is_empty(),
     };
-    if status.remaining.is_empty() {
-        return Ok(report);
-    }
-    let rest = &status.remaining;
-    let size = match size_batches(chain, allocator, payer, plan_digest, rest, opts) {
-        Ok(s) => s,
-        Err(e @ ChainError::Reverted { .. }) => {
-            let probe = &rest[..rest.len().min(16)];
-            return Err(culprit(chain, target, plan_digest, status.next_batch, probe, e));
-        }
-        Err(e) => return Err(e.into()),
-    };
-    let mut index = status.next_batch;
-    let mut start = 0;
-    while start < rest.len() {
-        let mut n = size.min(rest.len() - start);
-        // Re-estimate the actual batch; shrink it when the recipients are costlier than the probe's.
-        let gas = loop {
-            let g = match chain.estimate_gas(&batch_tx(payer, allocator, plan_digest, index, &rest[start..start + n])) {
-                Ok(g) => g,
-                Err(e @ ChainError::Reverted { .. }) => {
-                    return Err(culprit(chain, target, plan_digest, index, &rest[start..start + n], e));
-                }
-                Err(e) => return Err(e.into()),
-            };
-            if g <= opts.batch_gas || n == 1 {
-                break g;
-            }
-            n = (n * 9 / 10).max(1);
-        };
-        let slice = &rest[start..start + n];
-        let total: U256 = slice.iter().map(|p| p.amount).sum();
-        let batch = if opts.dry_run {
-            BatchReport { index, count: n, total, gas_used: gas, tx_hash: None, block: 0 }
+    for (k, &index) in status.remaining.iter().enumerate() {
+        let batch = &plan.batches[index];
+        let tx = Tx::call(payer, allocator, &pay_batch_call(plan, index));
+        let gas = chain.estimate_gas(&tx).map_err(|e| match e {
+            ChainError::Reverted { .. } => PayoutError::Refused(vec![format!(
+                "batch {index} ({} recipients, first {}) reverts: {e}; batches before it landed, nothing after it \
+                 was sent. A recipient the token refuses needs a corrected plan, approved again",
+                batch.len(),
+                batch[0].recipient
+            )]),
+            e => PayoutError::Chain(e),
+        })?;
+        let total: U256 = batch.iter().map(|p| p.amount).sum();
+        let count = batch.len();
+        let b = if opts.dry_run {
+            BatchReport { index: index as u64, count, total, gas_used: gas, tx_hash: None, block: 0 }
         } else {
-            let mut tx = batch_tx(payer, allocator, plan_digest, index, slice);
+            let mut tx = tx;
             // Headroom for state that changes between estimate and inclusion (a new cap epoch writes fresh
-            // slots: +20,000 gas each). Unused gas is not charged; EIP-7825 caps a transaction at 2^24.
+            // slots). Unused gas is not charged; EIP-7825 caps a transaction at 2^24.
             tx.gas = Some((gas + gas / 10 + 50_000).min(1 << 24).max(gas));
             let r = chain.send(tx)?;
-            // The digest as the chain recorded it, decoded from this transaction's own BatchPaid event.
-            if let Some(ev) = r.events::<AIAllocator::BatchPaid>().last() {
-                report.onchain_digest = Some(ev.planDigest);
-            }
             report.paid_now += total;
-            report.recipients_now += n;
+            report.recipients_now += count;
             report.gas_used += r.gas_used;
-            BatchReport { index, count: n, total, gas_used: r.gas_used, tx_hash: Some(r.tx_hash), block: r.block }
+            BatchReport { index: index as u64, count, total, gas_used: r.gas_used, tx_hash: Some(r.tx_hash), block: r.block }
         };
-        on_batch(&batch, status);
-        report.batches.push(batch);
-        index += 1;
-        start += n;
-        if !opts.interval.is_zero() && start < rest.len() {
+        on_batch(&b, status);
+        report.batches.push(b);
+        if !opts.interval.is_zero() && k + 1 < status.remaining.len() {
             std::thread::sleep(opts.interval);
         }
     }
@@ -421,37 +408,48 @@ pub fn execute_checked(
     Ok(report)
 }
 
-/// A batch reverted in its estimate although the whole-plan check passed: find the first recipient that
-/// cannot be paid on its own (a blacklisted address, a contract that refuses the coin) by bisection.
-fn culprit(
+/// Paid against approved, after a payout: what the chain's events say each recipient received under the plan,
+/// compared pair by pair with the plan.
+#[derive(Debug, Clone, Serialize)]
+pub struct Reconciliation {
+    pub plan_id: B256,
+    #[serde(serialize_with = "dec")]
+    pub approved: U256,
+    #[serde(serialize_with = "dec")]
+    pub paid: U256,
+    /// `approved - paid`: what the plan may still pay.
+    #[serde(serialize_with = "dec")]
+    pub remainder: U256,
+    pub recipients_paid: usize,
+    /// Pairs the chain paid differently from the plan (must be empty).
+    pub mismatches: Vec<String>,
+}
+
+/// Reconcile a plan with the allocator's events (see [`paid_from_events`]).
+pub fn reconcile(
     chain: &mut dyn Chain,
-    target: &Target,
-    digest: B256,
-    index: u64,
-    pays: &[Pay],
-    err: ChainError,
-) -> PayoutError {
-    let mut slice = pays;
-    let mut reason = err.to_string();
-    while slice.len() > 1 {
-        let (a, b) = slice.split_at(slice.len() / 2);
-        match chain.estimate_gas(&batch_tx(target.payer, target.allocator, digest, index, a)) {
-            Err(e @ ChainError::Reverted { .. }) => {
-                reason = e.to_string();
-                slice = a;
-            }
-            _ => slice = b,
+    allocator: Address,
+    plan_id: B256,
+    from_block: u64,
+    plan: &Commitment,
+) -> Result<Reconciliation, ChainError> {
+    let (paid, _, _) = paid_from_events(chain, allocator, plan_id, from_block)?;
+    let mut mismatches = Vec::new();
+    let want: BTreeMap<Address, U256> = plan.batches.iter().flatten().map(|p| (p.recipient, p.amount)).collect();
+    for (r, got) in &paid {
+        match want.get(r) {
+            Some(w) if w == got => {}
+            Some(w) => mismatches.push(format!("{r} received {got}, the plan says {w}")),
+            None => mismatches.push(format!("{r} received {got} but is not in the plan")),
         }
     }
-    if let Err(e @ ChainError::Reverted { .. }) =
-        chain.estimate_gas(&batch_tx(target.payer, target.allocator, digest, index, slice))
-    {
-        reason = e.to_string();
-    }
-    PayoutError::Refused(vec![format!(
-        "recipient {} ({} units) cannot be paid: {reason}; batches before it landed, nothing after it was sent. \
-         Re-run with `--skip {}` to pay the others under the same plan digest (a new plan would have a new \
-         digest, and recipients already paid would not be recognised)",
-        slice[0].recipient, slice[0].amount, slice[0].recipient
-    )])
+    let total: U256 = paid.values().copied().sum();
+    Ok(Reconciliation {
+        plan_id,
+        approved: plan.total,
+        paid: total,
+        remainder: plan.total.saturating_sub(total),
+        recipients_paid: paid.len(),
+        mismatches,
+    })
 }

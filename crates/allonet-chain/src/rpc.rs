@@ -145,6 +145,29 @@ impl Rpc {
         unreachable!()
     }
 
+    /// Advance a development node (anvil, hardhat): the clock by `seconds` (`evm_increaseTime`), then
+    /// `blocks` blocks (`anvil_mine`; at least one when the clock moved, so the next block carries the time).
+    /// A production node refuses these methods, and so does this call.
+    pub fn advance(&mut self, blocks: u64, seconds: u64) -> Result<(), ChainError> {
+        let dev = |e: ChainError| ChainError::Config(format!("{} cannot advance time (not a development node?): {e}", self.url));
+        if seconds > 0 {
+            let _: serde_json::Value = self
+                .rt
+                .block_on(self.provider.raw_request("evm_increaseTime".into(), (seconds,)))
+                .map_err(rpc_err)
+                .map_err(dev)?;
+        }
+        let n = if seconds > 0 { blocks.max(1) } else { blocks };
+        if n > 0 {
+            let _: serde_json::Value = self
+                .rt
+                .block_on(self.provider.raw_request("anvil_mine".into(), (U256::from(n),)))
+                .map_err(rpc_err)
+                .map_err(dev)?;
+        }
+        Ok(())
+    }
+
     fn request(tx: &Tx) -> TransactionRequest {
         let mut req = TransactionRequest::default().with_from(tx.from).with_input(tx.data.clone()).with_value(tx.value);
         match tx.to {

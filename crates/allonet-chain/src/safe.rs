@@ -63,12 +63,11 @@
 //!
 //! One chain's payments of a plan ([`SafeExport::chain`]), either paid by the Safe itself
 //! ([`SafeMode::Transfer`]: one ERC-20 `transfer` or one native-currency transfer per recipient) or through the
-//! `AIAllocator` the Safe owns ([`SafeMode::Allocator`]: `allocateBatch` in chunks, each carrying the plan
-//! digest, so the allocator's `planPaid` check refuses to pay a recipient of this plan twice). The whole
-//! selection is exported, with batch indices from 0: nothing is read from the chain, so after a partial payout
-//! the allocator would revert on the recipients already paid. The Transaction Builder sends all the file's
-//! transactions as one Safe transaction; keep the batch within the chain's gas limit (for the allocator,
-//! through `chunk` and the plan size; `payout::size_batches` measures gas per recipient).
+//! `AIAllocator` the Safe owns ([`SafeMode::Allocator`]: one `approvePlan(root, total, batches)` call, the
+//! Safe's approval of the chain's commitment; the agent then pays the approved pairs with `payBatch`, each
+//! batch once). In transfer mode the whole selection is exported: nothing is read from the chain, so run it
+//! once. The Transaction Builder sends all the file's transactions as one Safe transaction; keep the batch
+//! within the chain's gas limit.
 
 use std::fmt::Write as _;
 
@@ -78,7 +77,7 @@ use alloy_sol_types::SolCall;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::contracts::{AIAllocator, PayToken};
+use crate::contracts::PayToken;
 use crate::plan::{Pay, PayoutPlan};
 
 /// The batch file format version the app writes.
@@ -94,9 +93,8 @@ pub enum SafeMode {
     /// The Safe pays each recipient directly: ERC-20 `transfer(to, value)` (asset = token address) or a plain
     /// native value transfer (asset = None).
     Transfer { asset: Option<Address> },
-    /// The Safe (as the allocator's owner) calls `AIAllocator.allocateBatch` in chunks of `chunk` recipients,
-    /// carrying the plan digest.
-    Allocator { allocator: Address, chunk: usize },
+    /// The Safe (as the allocator's owner) approves the plan's commitment with `AIAllocator.approvePlan`.
+    Allocator { allocator: Address },
 }
 
 /// What to export and for which Safe.
@@ -125,9 +123,6 @@ pub enum SafeError {
         .available.join(", ")
     )]
     NoPayments { digest: String, chain: Option<String>, available: Vec<String> },
-    /// `SafeMode::Allocator` with `chunk == 0`.
-    #[error("the allocator batch size must be at least 1 recipient")]
-    ZeroChunk,
     /// The Safe, token or allocator address is zero.
     #[error("the {0} is the zero address")]
     ZeroAddress(&'static str),
@@ -306,24 +301,14 @@ pub fn erc20_transfer_method() -> ContractMethod {
     }
 }
 
-/// The `AIAllocator.allocateBatch(bytes32 planDigest, uint256 batchIndex, address[] recipients,
-/// uint256[] amounts)` fragment, as in the committed artifact.
-pub fn allocate_batch_method() -> ContractMethod {
+/// The `AIAllocator.approvePlan(bytes32 root, uint256 total, uint256 batches)` fragment, as in the committed
+/// artifact.
+pub fn approve_plan_method() -> ContractMethod {
     ContractMethod {
-        inputs: vec![
-            abi_input("planDigest", "bytes32"),
-            abi_input("batchIndex", "uint256"),
-            abi_input("recipients", "address[]"),
-            abi_input("amounts", "uint256[]"),
-        ],
-        name: "allocateBatch".into(),
+        inputs: vec![abi_input("root", "bytes32"), abi_input("total", "uint256"), abi_input("batches", "uint256")],
+        name: "approvePlan".into(),
         payable: false,
     }
-}
-
-/// An array input value as the app parses it: `[a,b,c]`.
-fn array_value(items: impl IntoIterator<Item = String>) -> String {
-    format!("[{}]", items.into_iter().collect::<Vec<_>>().join(","))
 }
 
 fn check_options(opts: &SafeExport) -> Result<(), SafeError> {
@@ -337,7 +322,6 @@ fn check_options(opts: &SafeExport) -> Result<(), SafeError> {
         SafeMode::Transfer { asset: Some(token) } if token == Address::ZERO => {
             Err(SafeError::ZeroAddress("token address (for native-currency transfers give no token)"))
         }
-        SafeMode::Allocator { chunk: 0, .. } => Err(SafeError::ZeroChunk),
         SafeMode::Allocator { allocator, .. } if allocator == Address::ZERO => {
             Err(SafeError::ZeroAddress("allocator address"))
         }
@@ -397,33 +381,23 @@ fn build(plan: &PayoutPlan, opts: &SafeExport) -> Result<Built, SafeError> {
                 (call, tx)
             })
             .collect(),
-        SafeMode::Allocator { allocator, chunk } => pays
-            .chunks(chunk)
-            .enumerate()
-            .map(|(i, batch)| {
-                let data = AIAllocator::allocateBatchCall {
-                    planDigest: plan.digest.0,
-                    batchIndex: U256::from(i as u64),
-                    recipients: batch.iter().map(|p| p.recipient).collect(),
-                    amounts: batch.iter().map(|p| p.amount).collect(),
-                }
-                .abi_encode();
-                let call = SafeCall { to: allocator, value: U256::ZERO, data };
-                let tx = BatchTransaction {
-                    to: allocator.to_checksum(None),
-                    value: "0".into(),
-                    data: None,
-                    contract_method: Some(allocate_batch_method()),
-                    contract_inputs_values: Some(InputValues(vec![
-                        ("planDigest".into(), hex::encode_prefixed(plan.digest.0)),
-                        ("batchIndex".into(), i.to_string()),
-                        ("recipients".into(), array_value(batch.iter().map(|p| p.recipient.to_checksum(None)))),
-                        ("amounts".into(), array_value(batch.iter().map(|p| p.amount.to_string()))),
-                    ])),
-                };
-                (call, tx)
-            })
-            .collect(),
+        SafeMode::Allocator { allocator } => {
+            let plan_c = crate::plan::Commitment::new(&pays, plan.batch_size as usize);
+            let call = crate::payout::approve_call(&plan_c);
+            let data = call.abi_encode();
+            let tx = BatchTransaction {
+                to: allocator.to_checksum(None),
+                value: "0".into(),
+                data: None,
+                contract_method: Some(approve_plan_method()),
+                contract_inputs_values: Some(InputValues(vec![
+                    ("root".into(), hex::encode_prefixed(call.root)),
+                    ("total".into(), call.total.to_string()),
+                    ("batches".into(), call.batches.to_string()),
+                ])),
+            };
+            vec![(SafeCall { to: allocator, value: U256::ZERO, data }, tx)]
+        }
     };
     Ok((pays, txs))
 }
@@ -450,12 +424,12 @@ pub fn export_safe_batch(plan: &PayoutPlan, opts: &SafeExport) -> Result<BatchFi
         SafeMode::Transfer { asset: Some(t) } => {
             format!("{} ERC-20 transfer(to, value) calls on token {} from the Safe", txs.len(), t.to_checksum(None))
         }
-        SafeMode::Allocator { allocator, chunk } => format!(
-            "{} AIAllocator.allocateBatch calls on {} (at most {chunk} recipients each, batch indices 0 to {}), \
-             each carrying the plan digest",
-            txs.len(),
+        SafeMode::Allocator { allocator } => format!(
+            "AIAllocator.approvePlan on {}: the Safe approves these exact payments in {} batches of at most {}; \
+             the agent then pays them, each batch once",
             allocator.to_checksum(None),
-            txs.len() - 1
+            pays.len().div_ceil(plan.batch_size as usize),
+            plan.batch_size
         ),
     };
     let mut description = format!(

@@ -148,6 +148,20 @@ impl Store {
         &self.gov
     }
 
+    /// The log's head: the last entry's sequence number and hash (0 and zero when empty).
+    pub fn head(&self) -> (u64, B256) {
+        (self.head_seq, self.head_hash)
+    }
+
+    /// The stored hash of entry `seq`, if there is one.
+    pub fn hash_at(&self, seq: u64) -> Result<Option<B256>, StoreError> {
+        let h: Option<String> = self
+            .conn
+            .query_row("SELECT hash FROM events WHERE seq = ?1", params![seq as i64], |r| r.get(0))
+            .optional()?;
+        h.map(|h| h.parse().map_err(|_| StoreError::Corrupt { seq, message: "bad hash".into() })).transpose()
+    }
+
     /// Number of events.
     pub fn len(&self) -> u64 {
         self.head_seq

@@ -1,0 +1,245 @@
+//! Approval of plans: on chain (Governor + Timelock proposals that call the allocator) and off chain (signed
+//! votes in SQLite, as Snapshot) turned into a decision record under which the agent queues a plan within the
+//! standing caps.
+//!
+//! An off-chain decision binds nothing on chain by itself, so it is used only where the chain bounds the
+//! damage: the agent may queue a plan that fits the caps governance set on chain, to recipients of the
+//! on-chain registry, and the plan waits out the veto delay, in which the guardian can cancel it. A plan above
+//! the caps must be approved on chain.
+
+use allonet_chain::contracts::AIAllocator;
+use allonet_chain::deploy::Deployment;
+use allonet_chain::governor::Action;
+use allonet_chain::payout::{queue_call, read_plan, OnChainPlan};
+use allonet_chain::plan::{Commitment, PayoutPlan};
+use allonet_chain::{read, transact, Chain, Receipt};
+use allonet_core::{digest, Digest};
+use allonet_governance::governor::ProposalState;
+use allonet_store::Store;
+use alloy_primitives::{Address, B256, U256};
+use serde::{Deserialize, Serialize};
+
+use crate::EngineError;
+
+/// The commitment of a plan's part on one chain (`None` = the default chain).
+pub fn commitment(plan: &PayoutPlan, chain: Option<&str>) -> Result<Commitment, EngineError> {
+    plan.commitments().remove(&chain.map(str::to_string)).ok_or_else(|| {
+        EngineError::Config(format!(
+            "plan {} has no payments on chain {}",
+            plan.digest,
+            chain.unwrap_or("default")
+        ))
+    })
+}
+
+/// The standing authority a first proposal gives the agent: caps, the registry of every recipient of `plan`
+/// (on `chain`), and the veto delay.
+pub fn standing_actions(
+    epoch_cap: U256,
+    recipient_cap: U256,
+    recipients: Vec<Address>,
+    veto_delay: u64,
+) -> Vec<Action> {
+    let mut v = vec![Action::SetCaps { epoch_cap, recipient_cap }, Action::SetVetoDelay { seconds: veto_delay }];
+    if !recipients.is_empty() {
+        v.push(Action::SetRecipients { recipients, allowed: true });
+    }
+    v
+}
+
+/// Schema tag of decision records.
+pub const DECISION_SCHEMA: &str = "allonet.decision/1";
+
+/// An executed off-chain decision approving a plan: what the agent presents to queue it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Decision {
+    pub schema: String,
+    /// The SQLite governor's proposal id.
+    pub proposal: B256,
+    pub description: String,
+    /// Votes for, against, abstain (base units of voting power).
+    pub votes_for: String,
+    pub votes_against: String,
+    pub votes_abstain: String,
+    /// The plan it approved.
+    pub plan_digest: Digest,
+    /// The audit log's head when the record was made: entry number and hash.
+    pub audit_seq: u64,
+    pub audit_hash: B256,
+    /// keccak-256 of everything above.
+    pub digest: Digest,
+}
+
+#[derive(Serialize)]
+struct DecisionBody<'a> {
+    schema: &'a str,
+    proposal: &'a B256,
+    description: &'a str,
+    votes_for: &'a str,
+    votes_against: &'a str,
+    votes_abstain: &'a str,
+    plan_digest: &'a Digest,
+    audit_seq: u64,
+    audit_hash: &'a B256,
+}
+
+impl Decision {
+    fn body_digest(&self) -> Digest {
+        digest(&DecisionBody {
+            schema: &self.schema,
+            proposal: &self.proposal,
+            description: &self.description,
+            votes_for: &self.votes_for,
+            votes_against: &self.votes_against,
+            votes_abstain: &self.votes_abstain,
+            plan_digest: &self.plan_digest,
+            audit_seq: self.audit_seq,
+            audit_hash: &self.audit_hash,
+        })
+    }
+
+    /// Read a decision record (its digest is checked by [`check_decision`]).
+    pub fn load(path: &std::path::Path) -> Result<Self, EngineError> {
+        Ok(allonet_core::input::read_json(path)?)
+    }
+}
+
+/// The record of the executed proposal of `store` that approved `plan_digest`. The audit log must verify.
+pub fn decision_record(store: &Store, plan_digest: Digest) -> Result<Decision, EngineError> {
+    store.verify_audit().map_err(|b| EngineError::Config(format!("the audit log is broken at entry #{}: {}", b.seq, b.reason)))?;
+    let g = store.governor();
+    let proposal = *g.registry.approved_plans.get(&plan_digest.0).ok_or_else(|| {
+        EngineError::Refused(vec![format!("no executed proposal of this governance approves plan {plan_digest}")])
+    })?;
+    let p = &g.proposals[&proposal];
+    let (audit_seq, audit_hash) = store.head();
+    let mut d = Decision {
+        schema: DECISION_SCHEMA.into(),
+        proposal,
+        description: p.description.clone(),
+        votes_for: p.for_votes.to_string(),
+        votes_against: p.against.to_string(),
+        votes_abstain: p.abstain.to_string(),
+        plan_digest,
+        audit_seq,
+        audit_hash,
+        digest: Digest(B256::ZERO),
+    };
+    d.digest = d.body_digest();
+    Ok(d)
+}
+
+/// Check a decision record against the governance store and the plan: its digest recomputes, it approves this
+/// plan, the store's audit log verifies and holds the record's head, and the store's executed proposal
+/// approved this plan with the recorded tally. Every mismatch is named.
+pub fn check_decision(store: &Store, d: &Decision, plan: &PayoutPlan, now: u64) -> Result<(), EngineError> {
+    let mut problems = Vec::new();
+    if d.schema != DECISION_SCHEMA {
+        problems.push(format!("the decision's schema is {:?}, expected {DECISION_SCHEMA:?}", d.schema));
+    }
+    if d.body_digest() != d.digest {
+        problems.push(format!("the decision record was edited: it hashes to {}, not {}", d.body_digest(), d.digest));
+    }
+    if d.plan_digest != plan.digest {
+        problems.push(format!("the decision approves plan {}, not this plan ({})", d.plan_digest, plan.digest));
+    }
+    match store.verify_audit() {
+        Err(b) => problems.push(format!("the governance audit log is broken at entry #{}: {}", b.seq, b.reason)),
+        Ok(n) if n < d.audit_seq => {
+            problems.push(format!("the audit log has {n} entries, fewer than the decision's head #{}", d.audit_seq))
+        }
+        Ok(_) => match store.hash_at(d.audit_seq) {
+            Ok(Some(h)) if h == d.audit_hash => {}
+            _ => problems.push(format!("audit entry #{} is not the decision's ({})", d.audit_seq, d.audit_hash)),
+        },
+    }
+    let g = store.governor();
+    match g.proposals.get(&d.proposal) {
+        None => problems.push(format!("proposal {} is not in this governance store", d.proposal)),
+        Some(p) => {
+            if !matches!(g.state(d.proposal, now), Ok(ProposalState::Executed)) {
+                problems.push(format!("proposal {} is not executed", d.proposal));
+            }
+            if (p.for_votes.to_string(), p.against.to_string(), p.abstain.to_string())
+                != (d.votes_for.clone(), d.votes_against.clone(), d.votes_abstain.clone())
+            {
+                problems.push(format!("the recorded tally differs from the store's for proposal {}", d.proposal));
+            }
+        }
+    }
+    if g.registry.approved_plans.get(&plan.digest.0) != Some(&d.proposal) {
+        problems.push(format!("the store does not record proposal {} as approving plan {}", d.proposal, plan.digest));
+    }
+    if g.registry.paused {
+        problems.push("governance is paused (guardian kill switch)".into());
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(EngineError::Refused(problems))
+    }
+}
+
+/// The plan's id on a deployment's allocator.
+pub fn plan_id(chain: &mut dyn Chain, d: &Deployment, c: &Commitment) -> B256 {
+    c.plan_id(chain.chain_id(), d.allocator, d.asset)
+}
+
+/// What queuing a plan under the standing caps did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Queued {
+    pub plan_id: B256,
+    pub onchain: OnChainPlan,
+    pub gas_used: u64,
+}
+
+/// The agent queues one chain's part of a plan under the standing authority, after checking what the contract
+/// will check: not paused, the total within what is left of the epoch cap, every recipient in the registry and
+/// within its cap. Above the caps the plan must go to an on-chain proposal, and the error says so.
+pub fn queue_under_caps(
+    chain: &mut dyn Chain,
+    d: &Deployment,
+    agent: Address,
+    c: &Commitment,
+) -> Result<Queued, EngineError> {
+    let a = d.allocator;
+    let id = plan_id(chain, d, c);
+    let existing = read_plan(chain, a, id)?;
+    if existing.status != "none" {
+        return Err(EngineError::Refused(vec![format!("plan {id} is already {} on this allocator", existing.status)]));
+    }
+    let mut problems = Vec::new();
+    if read(chain, a, &AIAllocator::pausedCall {})? {
+        problems.push("the allocator is paused".into());
+    }
+    if read(chain, a, &AIAllocator::agentCall {})? != agent {
+        problems.push(format!("{agent} is not the allocator's agent"));
+    }
+    let left = read(chain, a, &AIAllocator::remainingEpochAllowanceCall {})?;
+    if c.total > left {
+        problems.push(format!(
+            "the plan's {} units exceed what the agent may still queue this epoch ({left}): above the standing caps a \
+             plan needs an on-chain proposal (`allonet gov propose --onchain --approve-plan`)",
+            c.total
+        ));
+    }
+    for p in c.batches.iter().flatten() {
+        if !read(chain, a, &AIAllocator::isRecipientCall { r: p.recipient })? {
+            problems.push(format!("{} is not in the recipient registry", p.recipient));
+        } else {
+            let r = read(chain, a, &AIAllocator::remainingRecipientAllowanceCall { r: p.recipient })?;
+            if p.amount > r {
+                problems.push(format!("{} would receive {} but its per-recipient cap leaves {r}", p.recipient, p.amount));
+            }
+        }
+        if problems.len() > 12 {
+            problems.push("... (more)".into());
+            break;
+        }
+    }
+    if !problems.is_empty() {
+        return Err(EngineError::Refused(problems));
+    }
+    let r: Receipt = transact(chain, agent, a, &queue_call(c))?;
+    Ok(Queued { plan_id: id, onchain: read_plan(chain, a, id)?, gas_used: r.gas_used })
+}
