@@ -291,3 +291,65 @@ pub fn read_address_book(
     }
     Ok(book)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pays(n: u64) -> Vec<Pay> {
+        (0..n).map(|i| Pay { recipient: Address::from_word(keccak256(i.to_be_bytes())), amount: U256::from(i + 1) }).collect()
+    }
+
+    /// OpenZeppelin `MerkleProof.processProof`: fold the proof with sorted-pair hashing.
+    fn process(proof: &[B256], leaf: B256) -> B256 {
+        proof.iter().fold(leaf, |acc, p| node(acc, *p))
+    }
+
+    #[test]
+    fn every_batch_proves_against_the_root_and_no_other_leaf_does() {
+        for n in 1..=40u64 {
+            for size in [1usize, 2, 3, 7] {
+                let list = pays(n);
+                let c = Commitment::new(&list, size);
+                assert_eq!(c.batches.len(), (n as usize).div_ceil(size));
+                assert_eq!(c.total, list.iter().map(|p| p.amount).sum::<U256>());
+                for (i, b) in c.batches.iter().enumerate() {
+                    assert_eq!(process(&c.proof(i), batch_leaf(i as u64, b)), c.root(), "n {n} size {size} batch {i}");
+                    // The same batch under another index, or with one unit more, does not prove.
+                    assert_ne!(process(&c.proof(i), batch_leaf(i as u64 + 1, b)), c.root());
+                    let mut edited = b.clone();
+                    edited[0].amount += U256::from(1);
+                    assert_ne!(process(&c.proof(i), batch_leaf(i as u64, &edited)), c.root());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_plan_id_binds_chain_allocator_and_asset() {
+        let c = Commitment::new(&pays(5), 2);
+        let (a, b) = (Address::repeat_byte(1), Address::repeat_byte(2));
+        let id = c.plan_id(1, a, Address::ZERO);
+        assert_ne!(id, c.plan_id(10, a, Address::ZERO));
+        assert_ne!(id, c.plan_id(1, b, Address::ZERO));
+        assert_ne!(id, c.plan_id(1, a, b));
+        assert_ne!(id, Commitment::new(&pays(5), 3).plan_id(1, a, Address::ZERO), "the batch layout is committed");
+    }
+
+    #[test]
+    fn plans_refuse_bad_batch_sizes_and_totals_beyond_96_bits() {
+        let token = PlanToken { symbol: "X".into(), decimals: 0 };
+        let one = |amount: U256| Payment {
+            recipient: allonet_core::Address(Address::repeat_byte(9)),
+            amount: TokenAmount(amount),
+            chain: None,
+            label: None,
+        };
+        let e = PayoutPlan::new(token.clone(), None, 0, vec![one(U256::from(1))]).unwrap_err().to_string();
+        assert!(e.contains("batch_size is 0"), "{e}");
+        let e = PayoutPlan::new(token.clone(), None, 10, vec![one(U256::from(1) << 96)]).unwrap_err().to_string();
+        assert!(e.contains("2^96"), "{e}");
+        let p = PayoutPlan::new(token, None, 10, vec![one(max_chain_total())]).unwrap();
+        assert_eq!(p.commitments()[&None].total, max_chain_total());
+    }
+}

@@ -617,6 +617,7 @@ fn js_double(x: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::contracts::AIAllocator;
     use crate::plan::{Payment, PlanToken};
     use std::collections::BTreeSet;
 
@@ -633,7 +634,7 @@ mod tests {
     /// Five default-chain payments (8.750045 USDC) and one on `optimism`.
     fn plan() -> PayoutPlan {
         let pay = |i: u8, amount: u128, chain: Option<&str>| Payment {
-            recipient: addr(i).to_checksum(None),
+            recipient: allonet_core::Address(addr(i)),
             amount: TokenAmount::from_base_units(amount),
             chain: chain.map(String::from),
             label: None,
@@ -641,6 +642,7 @@ mod tests {
         PayoutPlan::new(
             PlanToken { symbol: "USDC".into(), decimals: 6 },
             None,
+            2,
             vec![
                 pay(1, 1_500_000, None),
                 pay(2, 250_000, None),
@@ -848,7 +850,7 @@ mod tests {
         for mode in [
             SafeMode::Transfer { asset: Some(token()) },
             SafeMode::Transfer { asset: None },
-            SafeMode::Allocator { allocator: allocator(), chunk: 2 },
+            SafeMode::Allocator { allocator: allocator() },
         ] {
             let file = export_safe_batch(&p, &opts(mode)).unwrap();
             let text = file.to_json();
@@ -968,46 +970,32 @@ mod tests {
     }
 
     #[test]
-    fn allocator_batches_chunk_the_plan_and_carry_its_digest() {
+    fn the_safe_approves_the_plans_commitment_on_its_allocator() {
         let p = plan();
-        let o = opts(SafeMode::Allocator { allocator: allocator(), chunk: 2 });
+        let o = opts(SafeMode::Allocator { allocator: allocator() });
         let file = export_safe_batch(&p, &o).unwrap();
         let calls = safe_calls(&p, &o).unwrap();
-        let pays = default_pays(&p);
-        assert_eq!(file.transactions.len(), 3); // 2 + 2 + 1
-        let (mut all_recipients, mut sum) = (Vec::new(), U256::ZERO);
-        for (i, (tx, call)) in file.transactions.iter().zip(&calls).enumerate() {
-            assert_eq!(tx.to, allocator().to_checksum(None));
-            assert_eq!(tx.value, "0");
-            assert_eq!(tx.data, None);
-            assert_eq!(tx.contract_method.as_ref(), Some(&allocate_batch_method()));
-            let vals = tx.contract_inputs_values.as_ref().unwrap();
-            assert_eq!(vals.get("planDigest"), Some(hex::encode_prefixed(p.digest.0).as_str()));
-            assert_eq!(vals.get("batchIndex"), Some(i.to_string().as_str()));
-            let recipients: Vec<Address> =
-                app_array(vals.get("recipients").unwrap()).iter().map(|s| s.parse().unwrap()).collect();
-            let amounts: Vec<U256> = app_array(vals.get("amounts").unwrap()).iter().map(|s| units(s)).collect();
-            assert_eq!(recipients.len(), if i < 2 { 2 } else { 1 });
-            let decoded = AIAllocator::allocateBatchCall::abi_decode(&call.data).unwrap();
-            assert_eq!(decoded.planDigest, p.digest.0);
-            assert_eq!(decoded.batchIndex, U256::from(i as u64));
-            assert_eq!(decoded.recipients, recipients);
-            assert_eq!(decoded.amounts, amounts);
-            assert_eq!((call.to, call.value), (allocator(), U256::ZERO));
-            sum += amounts.iter().fold(U256::ZERO, |a, b| a + *b);
-            all_recipients.extend(recipients.iter().copied());
-            // What the Transaction Builder encodes from the file is that calldata.
-            let from_file = AIAllocator::allocateBatchCall {
-                planDigest: vals.get("planDigest").unwrap().parse().unwrap(),
-                batchIndex: units(vals.get("batchIndex").unwrap()),
-                recipients,
-                amounts,
-            };
-            assert_eq!(from_file.abi_encode(), call.data);
-        }
-        assert_eq!(all_recipients, pays.iter().map(|p| p.recipient).collect::<Vec<_>>());
-        assert_eq!(sum, U256::from(8_750_045u64));
-        assert!(file.meta.description.contains("3 AIAllocator.allocateBatch calls"), "{}", file.meta.description);
+        let c = crate::plan::Commitment::new(&default_pays(&p), 2);
+        assert_eq!(c.batches.len(), 3); // 2 + 2 + 1
+        assert_eq!(file.transactions.len(), 1);
+        let (tx, call) = (&file.transactions[0], &calls[0]);
+        assert_eq!((tx.to.as_str(), tx.value.as_str(), tx.data.as_ref()), (allocator().to_checksum(None).as_str(), "0", None));
+        assert_eq!(tx.contract_method.as_ref(), Some(&approve_plan_method()));
+        let vals = tx.contract_inputs_values.as_ref().unwrap();
+        assert_eq!(vals.get("root"), Some(hex::encode_prefixed(c.root()).as_str()));
+        assert_eq!(vals.get("total"), Some("8750045"));
+        assert_eq!(vals.get("batches"), Some("3"));
+        let decoded = AIAllocator::approvePlanCall::abi_decode(&call.data).unwrap();
+        assert_eq!((decoded.root, decoded.total, decoded.batches), (c.root(), U256::from(8_750_045u64), U256::from(3)));
+        assert_eq!((call.to, call.value), (allocator(), U256::ZERO));
+        // What the Transaction Builder encodes from the file is that calldata.
+        let from_file = AIAllocator::approvePlanCall {
+            root: vals.get("root").unwrap().parse().unwrap(),
+            total: units(vals.get("total").unwrap()),
+            batches: units(vals.get("batches").unwrap()),
+        };
+        assert_eq!(from_file.abi_encode(), call.data);
+        assert!(file.meta.description.contains("approvePlan") && file.meta.description.contains("3 batches"), "{}", file.meta.description);
     }
 
     #[test]
@@ -1024,12 +1012,12 @@ mod tests {
             assert_eq!(f["stateMutability"], "nonpayable");
             serde_json::from_value(f["inputs"].clone()).unwrap()
         }
-        assert_eq!(abi_inputs("AIAllocator", "allocateBatch"), allocate_batch_method().inputs);
+        assert_eq!(abi_inputs("AIAllocator", "approvePlan"), approve_plan_method().inputs);
         assert_eq!(abi_inputs("PayToken", "transfer"), erc20_transfer_method().inputs);
         let selector = |m: &ContractMethod| keccak256(m.signature().as_bytes())[..4].to_vec();
         assert_eq!(erc20_transfer_method().signature(), "transfer(address,uint256)");
         assert_eq!(selector(&erc20_transfer_method()), PayToken::transferCall::SELECTOR.to_vec());
-        assert_eq!(selector(&allocate_batch_method()), AIAllocator::allocateBatchCall::SELECTOR.to_vec());
+        assert_eq!(selector(&approve_plan_method()), AIAllocator::approvePlanCall::SELECTOR.to_vec());
     }
 
     #[test]
@@ -1049,9 +1037,6 @@ mod tests {
         assert!(msg.contains("chain `base`") && msg.contains("the default chain") && msg.contains("chain `optimism`"));
         assert!(msg.contains(&p.digest.to_string()), "{msg}");
 
-        let zero_chunk = opts(SafeMode::Allocator { allocator: allocator(), chunk: 0 });
-        assert_eq!(export_safe_batch(&p, &zero_chunk).unwrap_err(), SafeError::ZeroChunk);
-        assert_eq!(safe_calls(&p, &zero_chunk).unwrap_err(), SafeError::ZeroChunk);
         let zero_token = opts(SafeMode::Transfer { asset: Some(Address::ZERO) });
         assert!(matches!(export_safe_batch(&p, &zero_token), Err(SafeError::ZeroAddress(_))));
         let mut no_chain = opts(SafeMode::Transfer { asset: None });
