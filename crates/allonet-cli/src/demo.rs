@@ -219,7 +219,7 @@ pub fn run(_: &DemoArgs) -> Result<()> {
     );
 
     // 6. Governance approves the payout plan: quadratic vote by generated members, timelock, execution.
-    {
+    let (mut audit_log, demo_dir, demo_now) = {
         use allonet_governance::governor::{proposal_id, Action, Event, GovParams, ProposalState};
         use allonet_governance::power::{PowerConfig, Strategy};
         use allonet_governance::{Clock, ManualClock};
@@ -307,9 +307,8 @@ pub fn run(_: &DemoArgs) -> Result<()> {
             g.registry.approved_plans.len(),
             store.verify_audit().map_err(|b| anyhow::anyhow!("audit broken at #{}", b.seq))?
         );
-        drop(store);
-        let _ = std::fs::remove_dir_all(&dir);
-    }
+        (store, dir, clock.now())
+    };
 
     // 7. The treasury is checked against its policy before the payout leaves it.
     {
@@ -351,120 +350,196 @@ pub fn run(_: &DemoArgs) -> Result<()> {
         println!("   `allonet treasury rebalance` gives the trades that bring ETH back inside its band.");
     }
 
-    // 8. The approved plan is paid on the embedded EVM through AIAllocator.
-    pay_on_embedded_evm(qf)?;
+    // 8. The plan goes through on-chain governance and is paid on the embedded EVM through AIAllocator.
+    let paid = pay_on_embedded_evm(qf, &demo_dir, &mut audit_log, demo_now);
+    drop(audit_log);
+    let _ = std::fs::remove_dir_all(&demo_dir);
+    paid?;
 
     println!("\nRun any step yourself: `allonet round --help`, `allonet retro --help`, `allonet tally --help`, `allonet verify --help`, `allonet recommend --help`, `allonet flow --help`, `allonet gov --help`, `allonet treasury --help`, `allonet chain --help`, `allonet payout --help`.");
     Ok(())
 }
 
-/// Demo step 8: deploy the contracts on the embedded EVM, turn the QF result into a payout plan (recipient
-/// addresses derived from the project ids, since the example round has none), and pay it as the agent.
-fn pay_on_embedded_evm(qf: &allonet_mechanisms::round::RoundResult) -> Result<()> {
-    use allonet_chain::deploy::{deploy, Asset, DeployConfig};
-    use allonet_chain::payout::{execute, PayoutOptions, Target};
-    use allonet_chain::plan::{Payment, PayoutPlan, PlanToken};
-    use allonet_chain::{read, transact, Embedded};
-    use alloy_primitives::{keccak256, Address, U256};
+/// Demo step 8, the real money path on the embedded EVM: deploy (the timelock owns the allocator, caps at 0), the
+/// QF result as a plan, an on-chain proposal approving it that three holders vote on (one by EIP-712 signature),
+/// queue, timelock, execute, the agent pays through the engine, reconcile; then the same plan again and an
+/// unapproved one, both refused. Every step is appended to the audit log of step 6 and the log verified.
+fn pay_on_embedded_evm(
+    qf: &allonet_mechanisms::round::RoundResult,
+    dir: &std::path::Path,
+    audit: &mut allonet_store::Store,
+    now: u64,
+) -> Result<()> {
+    use allonet_chain::anvil::DEV_KEYS;
+    use allonet_chain::contracts::{AIAllocator, AlloToken};
+    use allonet_chain::deploy::Asset;
+    use allonet_chain::governor::{self, Action, Proposal};
+    use allonet_chain::payout::pay_batch_call;
+    use allonet_chain::rpc::signer_from_hex;
+    use allonet_chain::transact;
+    use allonet_engine::audit::record;
+    use allonet_engine::connect::{connect, resolve_chains, ConnectSpec};
+    use allonet_engine::deploy::{deploy, DeploySpec};
+    use allonet_engine::pay::{pay_plan, PayOptions, Quiet};
+    use alloy_primitives::{keccak256, U256};
     let token = &qf.config.token;
-    let payments: Vec<Payment> = qf
-        .lines
-        .iter()
-        .filter(|l| !l.matched.is_zero())
-        .map(|l| Payment {
-            recipient: allonet_core::Address(Address::from_word(keccak256(format!(
-                "allonet demo recipient {}",
-                l.project
-            ))))
-            .to_checksum(),
-            amount: l.matched,
-            chain: None,
-            label: Some(l.project.clone()),
-        })
-        .collect();
-    let plan = PayoutPlan::new(
-        PlanToken { symbol: token.symbol.clone(), decimals: token.decimals },
-        Some(qf.output_digest),
-        payments,
-    )?;
-    let (owner, agent) = (Address::repeat_byte(0xa1), Address::repeat_byte(0xa9));
-    let mut chain = Embedded::new();
-    chain.fund(owner, U256::from(10u64).pow(U256::from(24)));
-    chain.fund(agent, U256::from(10u64).pow(U256::from(24)));
-    let usdc = |whole: u64| U256::from(whole) * U256::from(10u64).pow(U256::from(token.decimals));
-    let cfg = DeployConfig {
-        deployer: owner,
-        agent,
-        guardian: owner,
-        asset: Asset::NewToken { symbol: token.symbol.clone(), decimals: token.decimals, supply: usdc(1_000_000) },
+    let g = |n: u64| group_thousands(&n.to_string());
+    let units = |whole: u64| U256::from(whole) * U256::from(10u64).pow(U256::from(token.decimals));
+    let spec = ConnectSpec { embedded: true, state: dir.join("chain.json"), ..Default::default() };
+    let dep_path = dir.join("deployment.json");
+    let (mut conn, endpoint) = connect(&spec, None)?;
+    let deploy_spec = DeploySpec {
+        asset: Asset::NewToken { symbol: token.symbol.clone(), decimals: token.decimals, supply: units(1_000_000) },
+        agent: None,
+        guardian: None,
+        holders: None,
         epoch_length: 86_400,
-        epoch_cap: usdc(10_000),
-        recipient_cap: usdc(2_500),
-        holders: vec![(owner, U256::from(10u64).pow(U256::from(24)))],
+        fund: units(20_000),
         voting_delay: 1,
         voting_period: 50,
         quorum_percent: 4,
         timelock_delay: 2 * 86_400,
-        fund: usdc(20_000),
-        hand_to_timelock: true,
+        keep_owner: false,
     };
-    let (d, steps) = deploy(&mut chain, &cfg)?;
+    let (file, steps) = deploy(&mut conn, endpoint, &deploy_spec, &dep_path)?;
+    let d = file.deployment.clone();
     println!(
-        "\n8. On-chain payout on the embedded EVM (revm; contracts compiled by solc {}, OpenZeppelin 5.7.0)",
+        "\n8. The money path on chain (embedded EVM: revm, contracts compiled by solc {}, OpenZeppelin 5.7.0)",
         d.compiler.split('+').next().unwrap_or(&d.compiler)
     );
     println!(
-        "   deployed AIAllocator, AlloToken, TimelockController, AlloGovernor and a USDC test token in {} transactions ({} gas);",
+        "   deploy: AlloToken, TimelockController, AlloGovernor, USDC and AIAllocator in {} transactions ({} gas); the timelock",
         steps.len(),
-        group_thousands(&steps.iter().map(|s| s.gas_used).sum::<u64>().to_string())
+        g(steps.iter().map(|s| s.gas_used).sum())
     );
-    println!("   the timelock owns the allocator; the agent may pay 10,000 USDC a day, at most 2,500 per recipient");
+    println!("   owns the allocator from its constructor, the deployer holds no role, the agent's caps start at 0");
+    let address_of = |p: &str| Some(allonet_core::Address(alloy_primitives::Address::from_word(keccak256(format!("allonet demo recipient {p}")))));
+    let plan = allonet_engine::plans::plan_from_round(qf, &address_of, 4)?;
+    let commitment = allonet_engine::govern::commitment(&plan, None)?;
     println!(
-        "   plan {} pays {} USDC to {} projects (source: the QF result {} approved in step 6)",
+        "   plan {}: {} {} to {} projects in {} batches of ≤ 4, Merkle root {}",
         plan.digest,
         show_amount(token, plan.total, 2),
+        token.symbol,
         plan.payments.len(),
-        qf.output_digest
+        commitment.batches.len(),
+        commitment.root()
     );
-    let target = Target { allocator: d.allocator, payer: agent, from_block: d.from_block };
-    let pays: Vec<_> = plan.by_chain().into_values().flatten().collect();
-    let opts = PayoutOptions { max_batch: 4, ..Default::default() };
-    let report = execute(&mut chain, &target, plan.digest_bytes(), &pays, &opts, &mut |_, _| {})?;
-    let mut t = table(&["batch", "recipients", "USDC", "gas", "tx"]);
-    for b in &report.batches {
+    let holders: Vec<_> = (3..6).map(|i| signer_from_hex(DEV_KEYS[i]).expect("dev key")).collect();
+    let c = conn.chain();
+    for h in &holders {
+        transact(c, h.address(), d.gov_token, &AlloToken::delegateCall { delegatee: h.address() })?;
+    }
+    let actions = vec![
+        Action::approve(&commitment),
+        Action::SetCaps { epoch_cap: units(10_000), recipient_cap: units(2_500) },
+        Action::SetRecipients { recipients: plan.payments.iter().map(|p| p.recipient.0).collect(), allowed: true },
+        Action::SetVetoDelay { seconds: 86_400 },
+    ];
+    let proposal = Proposal::new(d.allocator, &actions, "Demo round 1: pay the QF matching; standing caps 10,000/2,500 a day, 1-day veto");
+    let (id, r) = governor::propose(c, d.governor, holders[0].address(), &proposal)?;
+    let mut t = table(&["step", "who", "gas", "state after"]);
+    let row = |t: &mut comfy_table::Table, step: &str, who: String, gas: u64, c: &mut dyn allonet_chain::Chain| -> Result<()> {
+        t.add_row(vec![step.to_string(), who, g(gas), governor::status(c, d.governor, id)?.state.to_string()]);
+        Ok(())
+    };
+    row(&mut t, "propose: approve the plan + caps + registry + veto delay", "holder 1".into(), r.gas_used, c)?;
+    conn.advance(2, 0)?;
+    let c = conn.chain();
+    let r = governor::cast_vote(c, d.governor, holders[0].address(), id, 1)?;
+    row(&mut t, "vote for (400,000 ALLO)", "holder 1".into(), r.gas_used, c)?;
+    let sig = governor::sign_ballot(c, d.governor, &holders[1], id, 1)?;
+    let r = governor::cast_vote_by_sig(c, d.governor, holders[0].address(), id, 1, holders[1].address(), sig)?;
+    row(&mut t, "vote for by EIP-712 signature (350,000), relayed", "holder 2".into(), r.gas_used, c)?;
+    let r = governor::cast_vote(c, d.governor, holders[2].address(), id, 0)?;
+    row(&mut t, "vote against (250,000)", "holder 3".into(), r.gas_used, c)?;
+    conn.advance(50, 0)?;
+    let c = conn.chain();
+    let r = governor::queue(c, d.governor, holders[0].address(), &proposal)?;
+    row(&mut t, "queue in the timelock", "anyone".into(), r.gas_used, c)?;
+    let early = governor::execute(c, d.governor, holders[0].address(), &proposal);
+    conn.advance(1, 2 * 86_400)?;
+    let c = conn.chain();
+    let r = governor::execute(c, d.governor, holders[0].address(), &proposal)?;
+    row(&mut t, "execute after the 2-day timelock", "anyone".into(), r.gas_used, c)?;
+    right(&mut t, &[2]);
+    println!("{t}");
+    let s = governor::status(c, d.governor, id)?;
+    let allo = |v: &str| {
+        let units = v.parse::<U256>().unwrap_or_default();
+        format!("{} ALLO", group_thousands(&allonet_core::Token::new("ALLO", 18).format(allonet_core::TokenAmount(units))))
+    };
+    println!(
+        "   proposal {}…: for {} · against {} · quorum {} · executing early was refused ({})",
+        &id.to_string()[..12],
+        allo(&s.votes_for),
+        allo(&s.votes_against),
+        allo(&s.quorum.clone().unwrap_or_default()),
+        early.err().and_then(|e| e.revert_reason().map(|r| allonet_chain::contracts::revert_name(r).to_string())).unwrap_or_default()
+    );
+    record(audit, "onchain_proposal", &serde_json::json!({"chain_id": d.chain_id, "governor": d.governor, "proposal": id.to_string(), "state": s.state, "for": s.votes_for, "against": s.votes_against, "plan": plan.digest}), now)?;
+    conn.save()?;
+    drop(conn);
+
+    // The agent pays through the engine: every check first, then the batches, then reconcile.
+    let targets = resolve_chains(&[None], &dep_path, &spec, None)?;
+    let paid = pay_plan(&plan, targets, &PayOptions::default(), &mut Quiet)?;
+    let p = &paid[0];
+    let mut t = table(&["batch", "recipients", token.symbol.as_str(), "gas", "gas/recipient"]);
+    for b in &p.report.batches {
         t.add_row(vec![
             b.index.to_string(),
             b.count.to_string(),
             group_thousands(&token.format(allonet_core::TokenAmount(b.total))),
-            group_thousands(&b.gas_used.to_string()),
-            b.tx_hash.map(|h| h.to_string()).unwrap_or_default(),
+            g(b.gas_used),
+            g(b.gas_used / b.count as u64),
         ]);
     }
-    right(&mut t, &[0, 1, 2, 3]);
-    println!("{t}");
-    let digest = report.onchain_digest.unwrap_or_default();
+    right(&mut t, &[0, 1, 2, 3, 4]);
+    println!("   the agent pays plan id {} (chain id, allocator and asset bound in):\n{t}", p.report.plan_id);
+    let rec = p.reconciliation.as_ref().expect("a real run reconciles");
     println!(
-        "   on-chain plan digest (BatchPaid event) {digest}: equals the plan's: {}",
-        digest == plan.digest_bytes()
+        "   reconciled from the chain's events: paid {} of {} approved to {} recipients, remainder {}, mismatches {}",
+        show_amount(token, allonet_core::TokenAmount(rec.paid), 2),
+        show_amount(token, allonet_core::TokenAmount(rec.approved), 2),
+        rec.recipients_paid,
+        show_amount(token, allonet_core::TokenAmount(rec.remainder), 2),
+        rec.mismatches.len()
     );
-    let again = execute(&mut chain, &target, plan.digest_bytes(), &pays, &opts, &mut |_, _| {})?;
+    record(audit, "payout", &serde_json::json!({"chain_id": d.chain_id, "allocator": d.allocator, "plan_id": p.report.plan_id, "plan": plan.digest, "batches": p.report.batches, "reconciliation": rec}), now)?;
+
+    // The same plan again: the engine sends nothing, and a batch sent by hand reverts on chain.
+    let again = pay_plan(&plan, resolve_chains(&[None], &dep_path, &spec, None)?, &PayOptions::default(), &mut Quiet)?;
+    let (mut conn, _) = connect(&spec, Some(&file.endpoint))?;
+    let resent = transact(conn.chain(), d.agent, d.allocator, &pay_batch_call(&commitment, 0));
     println!(
-        "   re-running the plan sends nothing ({} of {} already paid, read back from events)",
-        again.already_paid,
-        pays.len()
+        "   the same plan again: nothing to send ({} of {} batches paid); batch 0 sent by hand reverts: {}",
+        again[0].report.already_paid,
+        commitment.batches.len(),
+        resent.err().and_then(|e| e.revert_reason().map(|r| allonet_chain::contracts::revert_name(r).to_string())).unwrap_or_default()
     );
-    transact(&mut chain, owner, d.allocator, &allonet_chain::contracts::AIAllocator::pauseCall {})?;
-    let paused = transact(
-        &mut chain,
-        agent,
-        d.allocator,
-        &allonet_chain::contracts::AIAllocator::allocateFundsCall { recipient: owner, amount: usdc(1) },
-    );
-    let left = read(&mut chain, d.allocator, &allonet_chain::contracts::AIAllocator::remainingEpochAllowanceCall {})?;
+    // An unapproved plan (the same recipients, each paid twice as much): refused before sending, reverted on chain.
+    let mut doubled = plan.payments.clone();
+    for x in &mut doubled {
+        x.amount = allonet_core::TokenAmount(x.amount.units() * U256::from(2));
+    }
+    let unapproved = allonet_chain::plan::PayoutPlan::new(plan.token.clone(), plan.source, plan.batch_size, doubled)?;
+    let refused = pay_plan(&unapproved, resolve_chains(&[None], &dep_path, &spec, None)?, &PayOptions::default(), &mut Quiet);
+    let uc = allonet_engine::govern::commitment(&unapproved, None)?;
+    let direct = transact(conn.chain(), d.agent, d.allocator, &pay_batch_call(&uc, 0));
     println!(
-        "   guardian pauses the allocator: the agent's next payment reverts ({}); agent allowance left today {} USDC",
-        paused.err().and_then(|e| e.revert_reason().map(str::to_string)).unwrap_or_default(),
-        show_amount(token, allonet_core::TokenAmount(left), 2)
+        "   an unapproved plan (every amount doubled): refused before sending ({}); sent by hand it reverts: {}",
+        refused.err().map(|e| if e.to_string().contains("is not approved") { "not approved on this chain and allocator" } else { "refused" }).unwrap_or("PAID?!"),
+        direct.err().and_then(|e| e.revert_reason().map(|r| allonet_chain::contracts::revert_name(r).to_string())).unwrap_or_default()
     );
+    let paused = transact(conn.chain(), d.guardian, d.allocator, &AIAllocator::pauseCall {})?;
+    let after = allonet_chain::payout::check(conn.chain(), &allonet_engine::pay::reader(&d), &commitment);
+    println!(
+        "   guardian kill switch: paused ({} gas); the check now refuses: {}",
+        g(paused.gas_used),
+        after.err().map(|e| if e.to_string().contains("paused") { "the allocator is paused" } else { "refused" }).unwrap_or("nothing")
+    );
+    let n = audit.verify_audit().map_err(|b| anyhow::anyhow!("audit broken at #{}", b.seq))?;
+    println!("   audit log (step 6's SQLite store) verified: {n} entries, the on-chain proposal and the payout included");
     Ok(())
 }

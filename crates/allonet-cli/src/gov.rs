@@ -107,7 +107,7 @@ fn load_key(k: &KeyArgs) -> Result<PrivateKeySigner> {
     hex.trim().parse::<PrivateKeySigner>().map_err(|e| anyhow::anyhow!("not a secp256k1 private key: {e}"))
 }
 
-fn open(db: &Path) -> Result<Store> {
+pub fn open(db: &Path) -> Result<Store> {
     if !db.exists() {
         bail!("{} does not exist (create it with `allonet gov init --db {}`)", db.display(), db.display());
     }

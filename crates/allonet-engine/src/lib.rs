@@ -16,6 +16,7 @@
 //! **Never:** prints, parses command lines, or holds an amount as a float. Every refusal happens before the
 //! first transaction and names its reason.
 
+pub mod audit;
 pub mod connect;
 pub mod deploy;
 pub mod govern;

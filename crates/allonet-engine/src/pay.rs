@@ -32,11 +32,14 @@ pub struct PayOptions {
     pub dry_run: bool,
     /// Wait between batches.
     pub interval: Duration,
+    /// Refuse a chain where the plan is only queued by the agent (not approved by governance on chain): set
+    /// unless the caller has checked the off-chain decision the agent queued it under.
+    pub require_decision_for_queued: bool,
 }
 
 impl Default for PayOptions {
     fn default() -> Self {
-        PayOptions { payer: Payer::Agent, dry_run: false, interval: Duration::ZERO }
+        PayOptions { payer: Payer::Agent, dry_run: false, interval: Duration::ZERO, require_decision_for_queued: true }
     }
 }
 
@@ -129,6 +132,11 @@ pub fn check_all(plan: &PayoutPlan, targets: Vec<ChainTarget>, opts: &PayOptions
         };
         let t = Target { allocator: d.allocator, payer, from_block: d.from_block };
         match check(conn.chain(), &t, &commitment) {
+            Ok(status) if status.onchain.status == "queued" && opts.require_decision_for_queued => problems.push(format!(
+                "chain {label:?}: plan {} was queued by the agent, not approved on chain: give the off-chain decision \
+                 it was queued under (--decision with --db) so it can be checked",
+                status.plan_id
+            )),
             Ok(status) => ready.push(Checked { target, connection: conn, payer: t, commitment, status }),
             Err(e) => problems.extend(EngineError::from(e).reasons().into_iter().map(|r| format!("chain {label:?}: {r}"))),
         }

@@ -267,6 +267,17 @@ pub enum Event {
         /// time
         at: u64,
     },
+    /// A step of the money path recorded in the audit log: a plan approved or queued on chain, a payout, a
+    /// reconciliation. It changes no governance state; it is evidence anyone can check against the chain (it
+    /// names the chain, allocator, plan and transactions).
+    ChainRecord {
+        /// What happened (`onchain_proposal`, `plan_queued`, `payout`, `reconciled`, ...).
+        kind: String,
+        /// The details, as canonical JSON.
+        detail: String,
+        /// time
+        at: u64,
+    },
 }
 
 impl Event {
@@ -281,7 +292,8 @@ impl Event {
             | Event::Queue { at, .. }
             | Event::Execute { at, .. }
             | Event::Cancel { at, .. }
-            | Event::GuardianPause { at, .. } => *at,
+            | Event::GuardianPause { at, .. }
+            | Event::ChainRecord { at, .. } => *at,
         }
     }
 }
@@ -691,6 +703,11 @@ impl Governor {
                     return Err(GovError::Unauthorized(*by));
                 }
                 self.registry.paused = *paused;
+            }
+            Event::ChainRecord { kind, detail, .. } => {
+                if kind.is_empty() || serde_json::from_str::<serde_json::Value>(detail).is_err() {
+                    return Err(GovError::Setup("a chain record needs a kind and JSON details".into()));
+                }
             }
         }
         self.last_at = at;

@@ -89,6 +89,7 @@ fn kind(e: &Event) -> &'static str {
         Event::Execute { .. } => "execute",
         Event::Cancel { .. } => "cancel",
         Event::GuardianPause { .. } => "guardian_pause",
+        Event::ChainRecord { .. } => "chain_record",
     }
 }
 
