@@ -17,7 +17,9 @@ contract AlloToken is ERC20, ERC20Permit, ERC20Votes {
     /// @param name_ Token name (also the EIP-712 domain name).
     /// @param symbol_ Token symbol.
     /// @param holders Initial holders.
-    /// @param amounts Amount minted to each holder (same length as `holders`).
+    /// @param amounts Amount minted to each holder (same length as `holders`). Each initial holder starts
+    ///        delegated to itself, so its balance votes without a separate `delegate` transaction; it can
+    ///        delegate elsewhere at any time.
     constructor(
         string memory name_,
         string memory symbol_,
@@ -27,6 +29,7 @@ contract AlloToken is ERC20, ERC20Permit, ERC20Votes {
         if (holders.length != amounts.length) revert HoldersAmountsMismatch();
         for (uint256 i = 0; i < holders.length; ++i) {
             _mint(holders[i], amounts[i]);
+            _delegate(holders[i], holders[i]);
         }
     }
 

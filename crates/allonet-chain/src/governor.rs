@@ -331,3 +331,21 @@ pub fn find_proposal(chain: &mut dyn Chain, governor: Address, id: U256, from_bl
     }
     Err(ChainError::Config(format!("no proposal {id} on governor {governor} since block {from_block}")))
 }
+
+/// Every proposal of a governor since `from_block`, with its description and current status.
+pub fn list(chain: &mut dyn Chain, governor: Address, from_block: u64) -> Result<Vec<(String, ProposalStatus)>, ChainError> {
+    let logs = chain.logs(&LogFilter {
+        address: governor,
+        topic0: vec![AlloGovernor::ProposalCreated::SIGNATURE_HASH],
+        topic1: None,
+        from_block,
+        to_block: None,
+    })?;
+    let mut out = Vec::new();
+    for log in logs {
+        if let Some(e) = log.decode::<AlloGovernor::ProposalCreated>() {
+            out.push((e.description.clone(), status(chain, governor, e.proposalId)?));
+        }
+    }
+    Ok(out)
+}

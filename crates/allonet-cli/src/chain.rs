@@ -43,6 +43,35 @@ pub enum ChainCommand {
         after_help = "Examples:\n  allonet chain export-safe plan.json --safe 0xSAFE --chain-id 10 --token 0x0b2C639c533813f4Aa9D7837CAf62653d097Ff85 -o batch.json\n  allonet chain export-safe plan.json --safe 0xSAFE --chain-id 1 --native -o batch.json\n  allonet chain export-safe plan.json --safe 0xSAFE --deployment deployment.json --via-allocator -o batch.json"
     )]
     ExportSafe(ExportSafeArgs),
+    /// Move a development chain (the embedded EVM or anvil) forward: blocks and seconds, to rehearse a vote's
+    /// period, a timelock or a veto window. Real chains refuse it.
+    #[command(after_help = "Example:\n  allonet chain advance --deployment deployment.json --blocks 50 --seconds 172800")]
+    Advance(AdvanceArgs),
+}
+
+#[derive(clap::Args, Clone, Debug)]
+pub struct AdvanceArgs {
+    /// Deployment file (its chain is advanced).
+    #[arg(long, value_name = "FILE", default_value = "deployment.json")]
+    pub deployment: PathBuf,
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+    /// Blocks to mine.
+    #[arg(long, default_value_t = 0)]
+    pub blocks: u64,
+    /// Seconds to add to the clock.
+    #[arg(long, default_value_t = 0)]
+    pub seconds: u64,
+}
+
+pub fn run_advance(a: &AdvanceArgs) -> Result<()> {
+    let dep = DeploymentFile::load(&a.deployment)?;
+    let (mut conn, _) = connect(&a.connect.spec(), Some(&dep.endpoint))?;
+    conn.advance(a.blocks, a.seconds)?;
+    conn.save()?;
+    let c = conn.chain();
+    println!("{}: now block {} at {}", c.describe(), c.block_number()?, c.timestamp()?);
+    Ok(())
 }
 
 /// Where a chain is: the embedded EVM (state file) or a JSON-RPC endpoint.
@@ -76,6 +105,7 @@ impl ConnectArgs {
             chain_id: self.chain_id,
             key_file: self.key_file.clone(),
             key_env: "ALLONET_KEY".into(),
+            key: None,
         }
     }
 }
@@ -178,8 +208,13 @@ pub fn run_deploy(a: &DeployArgs) -> Result<()> {
         keep_owner: a.keep_owner,
     };
     let resumed = journal_path(&a.out).exists();
+    let embedded_cast = conn.is_embedded() && a.agent.is_none() && a.guardian.is_none() && a.holders.is_none();
     let (file, steps) = allonet_engine::deploy::deploy(&mut conn, endpoint, &spec, &a.out)?;
     let d = &file.deployment;
+    let keys_dir = a.out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new(".")).join("keys");
+    if embedded_cast {
+        allonet_engine::deploy::write_dev_keys(&keys_dir)?;
+    }
     if a.json {
         println!("{}", serde_json::to_string_pretty(&serde_json::json!({"deployment": file, "transactions": steps}))?);
         return Ok(());
@@ -210,6 +245,12 @@ pub fn run_deploy(a: &DeployArgs) -> Result<()> {
         t.add_row(vec![n.to_string(), addr.to_string()]);
     }
     println!("{t}");
+    if embedded_cast {
+        println!(
+            "key files of this cast (anvil's public dev keys, for rehearsals only) in {}: deployer, agent, guardian, holder1-3",
+            keys_dir.display()
+        );
+    }
     println!(
         "roles read back and checked: the deployer holds no role; the agent's caps and veto delay are 0 until a proposal sets them.\n\
          deployment written to {}; next: `allonet gov propose --onchain --approve-plan plan.json --deployment {}`",
@@ -445,28 +486,39 @@ pub fn run_payout(a: &PayoutArgs) -> Result<()> {
     let names: Vec<Option<String>> = plan.commitments().into_keys().collect();
     let targets = resolve_chains(&names, &a.deployment, &a.connect.spec(), a.chains.as_deref())?;
     let token = Token::new(plan.token.symbol.clone(), plan.token.decimals);
-    let decision = match (&a.decision, &a.db) {
+    let now = allonet_governance::Clock::now(&allonet_governance::SystemClock);
+    // With an off-chain decision, its store is also the audit log every step below is appended to.
+    let mut store = match (&a.decision, &a.db) {
         (Some(d), Some(db)) => {
             let store = crate::gov::open(db)?;
             let record = allonet_engine::govern::Decision::load(d)?;
-            let now = allonet_governance::Clock::now(&allonet_governance::SystemClock);
             allonet_engine::govern::check_decision(&store, &record, &plan, now)?;
-            Some(record)
+            Some(store)
         }
         _ => None,
     };
     if a.queue {
-        return run_queue(a, &plan, targets, &token);
+        let queued = run_queue(a, &plan, targets, &token)?;
+        if let Some(s) = &mut store {
+            allonet_engine::audit::record(s, "plan_queued", &serde_json::json!({"plan": plan.digest, "chains": queued}), now)?;
+        }
+        return Ok(());
     }
     let opts = PayOptions {
         payer: if a.role == "owner" { Payer::Owner } else { Payer::Agent },
         dry_run: a.dry_run,
         interval: Duration::from_millis(a.interval_ms),
-        require_decision_for_queued: decision.is_none(),
+        require_decision_for_queued: store.is_none(),
     };
     let mut progress = Progress { token: &token, json: a.json, bar: ProgressBar::hidden() };
     let reports = pay_plan(&plan, targets, &opts, &mut progress)?;
     progress.bar.finish_and_clear();
+    if let (Some(s), false) = (&mut store, a.dry_run) {
+        let seq = allonet_engine::audit::record(s, "payout", &serde_json::json!({"plan": plan.digest, "chains": reports}), now)?;
+        if !a.json {
+            println!("payout appended to the audit log of {} as entry #{seq}", a.db.as_ref().expect("with the store").display());
+        }
+    }
     if let Some(path) = &a.html {
         write_atomic(path, payout_html(&plan, &token, &reports).as_bytes())?;
     }
@@ -509,7 +561,7 @@ fn run_queue(
     plan: &PayoutPlan,
     targets: Vec<allonet_engine::connect::ChainTarget>,
     token: &Token,
-) -> Result<()> {
+) -> Result<Vec<serde_json::Value>> {
     let mut commitments = plan.commitments();
     let mut out = Vec::new();
     for t in targets {
@@ -541,7 +593,7 @@ fn run_queue(
     if a.json {
         println!("{}", serde_json::to_string_pretty(&out)?);
     }
-    Ok(())
+    Ok(out)
 }
 
 #[derive(clap::Args, Clone, Debug)]

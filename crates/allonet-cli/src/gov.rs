@@ -36,6 +36,10 @@ pub enum GovCommand {
     Pause(PauseArgs),
     /// Proposals with their state and live tallies; what governance has enacted.
     Status(StatusArgs),
+    /// Write the record of the executed proposal that approved a payout plan (proposal, tally, plan digest, audit
+    /// head, digest): what `allonet payout --queue --decision` presents to queue the plan under the standing caps.
+    #[command(after_help = "Example:\n  allonet gov decision --db dao.db --plan plan.json -o decision.json\n  allonet payout plan.json --queue --decision decision.json --db dao.db")]
+    Decision(DecisionArgs),
     /// Audit log commands.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -246,8 +250,12 @@ pub struct ProposeArgs {
     pub db: DbArgs,
     #[command(flatten)]
     pub key: KeyArgs,
-    /// An action; repeat for several.
-    #[arg(long = "action", required = true)]
+    #[command(flatten)]
+    pub onchain: crate::onchain::OnchainArgs,
+    #[command(flatten)]
+    pub chain_actions: crate::onchain::ActionArgs,
+    /// An action of the SQLite governor; repeat for several.
+    #[arg(long = "action", required_unless_present = "onchain")]
     pub actions: Vec<String>,
     /// What the proposal is for.
     #[arg(long)]
@@ -275,6 +283,9 @@ pub fn parse_action(s: &str) -> Result<Action> {
 
 pub fn run_propose(a: &ProposeArgs) -> Result<()> {
     let signer = load_key(&a.key)?;
+    if a.onchain.onchain {
+        return crate::onchain::propose(&a.onchain, &a.chain_actions, &a.description, &signer);
+    }
     let actions: Vec<Action> = a.actions.iter().map(|s| parse_action(s)).collect::<Result<_>>()?;
     let mut s = open(&a.db.db)?;
     let e = Event::Propose {
@@ -315,6 +326,14 @@ pub struct VoteArgs {
     pub votes: u128,
     #[command(flatten)]
     pub time: TimeArgs,
+    #[command(flatten)]
+    pub onchain: crate::onchain::OnchainArgs,
+    /// With --onchain: sign the ballot (EIP-712, `castVoteBySig`) and let --relayer-key send it.
+    #[arg(long, requires = "relayer_key")]
+    pub by_sig: bool,
+    /// With --by-sig: key file of whoever sends the signed ballot (pays the gas; cannot change the vote).
+    #[arg(long, value_name = "FILE")]
+    pub relayer_key: Option<PathBuf>,
 }
 
 /// Signs a ballot for the signer's next nonce.
@@ -341,15 +360,23 @@ pub fn signed_vote(
     })
 }
 
-pub fn run_vote(a: &VoteArgs) -> Result<()> {
-    let signer = load_key(&a.key)?;
-    let id: B256 = a.proposal.parse().context("--proposal")?;
-    let mut s = open(&a.db.db)?;
-    let support = match a.support {
+fn support_u8(s: SupportArg) -> u8 {
+    match s {
         SupportArg::Against => 0,
         SupportArg::For => 1,
         SupportArg::Abstain => 2,
-    };
+    }
+}
+
+pub fn run_vote(a: &VoteArgs) -> Result<()> {
+    let signer = load_key(&a.key)?;
+    if a.onchain.onchain {
+        let relayer = a.relayer_key.as_deref().map(allonet_engine::keys::load_key_file).transpose()?;
+        return crate::onchain::vote(&a.onchain, &a.proposal, support_u8(a.support), &signer, relayer.as_ref());
+    }
+    let id: B256 = a.proposal.parse().context("--proposal")?;
+    let mut s = open(&a.db.db)?;
+    let support = support_u8(a.support);
     let e = signed_vote(s.governor(), &signer, id, support, a.votes, a.time.now())?;
     let seq = s.submit(&e)?;
     let p = &s.governor().proposals[&id];
@@ -404,9 +431,17 @@ pub struct IdArgs {
     pub proposal: String,
     #[command(flatten)]
     pub time: TimeArgs,
+    #[command(flatten)]
+    pub onchain: crate::onchain::OnchainArgs,
+    /// With --onchain: who sends the transaction (anyone may queue and execute).
+    #[command(flatten)]
+    pub key: KeyArgs,
 }
 
 pub fn run_queue(a: &IdArgs) -> Result<()> {
+    if a.onchain.onchain {
+        return crate::onchain::step(&a.onchain, &a.proposal, "queue", &load_key(&a.key)?);
+    }
     let id: B256 = a.proposal.parse().context("--proposal")?;
     let mut s = open(&a.db.db)?;
     s.submit(&Event::Queue { proposal: id, at: a.time.now() })?;
@@ -415,6 +450,9 @@ pub fn run_queue(a: &IdArgs) -> Result<()> {
 }
 
 pub fn run_execute(a: &IdArgs) -> Result<()> {
+    if a.onchain.onchain {
+        return crate::onchain::step(&a.onchain, &a.proposal, "execute", &load_key(&a.key)?);
+    }
     let id: B256 = a.proposal.parse().context("--proposal")?;
     let mut s = open(&a.db.db)?;
     s.submit(&Event::Execute { proposal: id, at: a.time.now() })?;
@@ -433,10 +471,16 @@ pub struct CancelArgs {
     pub proposal: String,
     #[command(flatten)]
     pub time: TimeArgs,
+    /// With --onchain: the guardian cancels the proposal's queued timelock operation.
+    #[command(flatten)]
+    pub onchain: crate::onchain::OnchainArgs,
 }
 
 pub fn run_cancel(a: &CancelArgs) -> Result<()> {
     let signer = load_key(&a.key)?;
+    if a.onchain.onchain {
+        return crate::onchain::step(&a.onchain, &a.proposal, "cancel", &signer);
+    }
     let id: B256 = a.proposal.parse().context("--proposal")?;
     let mut s = open(&a.db.db)?;
     s.submit(&Event::Cancel { proposal: id, by: signer.address(), at: a.time.now() })?;
@@ -477,6 +521,8 @@ pub struct StatusArgs {
     /// JSON on stdout.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub onchain: crate::onchain::OnchainArgs,
 }
 
 pub fn print_status(g: &Governor, now: u64) {
@@ -510,6 +556,9 @@ pub fn print_status(g: &Governor, now: u64) {
 }
 
 pub fn run_status(a: &StatusArgs) -> Result<()> {
+    if a.onchain.onchain {
+        return crate::onchain::status(&a.onchain, a.json);
+    }
     let s = open(&a.db.db)?;
     let g = s.governor();
     let now = a.time.now();
@@ -529,6 +578,30 @@ pub fn run_status(a: &StatusArgs) -> Result<()> {
         return Ok(());
     }
     print_status(g, now);
+    Ok(())
+}
+
+#[derive(clap::Args)]
+pub struct DecisionArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// The payout plan an executed proposal approved (`--action approve-plan:<its digest>`).
+    #[arg(long, value_name = "FILE")]
+    pub plan: PathBuf,
+    /// Write the record to FILE.
+    #[arg(short = 'o', long = "out", value_name = "FILE", default_value = "decision.json")]
+    pub out: PathBuf,
+}
+
+pub fn run_decision(a: &DecisionArgs) -> Result<()> {
+    let s = open(&a.db.db)?;
+    let plan = allonet_chain::plan::PayoutPlan::load(&a.plan)?;
+    let d = allonet_engine::govern::decision_record(&s, plan.digest)?;
+    write_atomic(&a.out, (serde_json::to_string_pretty(&d)? + "\n").as_bytes())?;
+    println!(
+        "decision {} : proposal {} approved plan {} (for {} · against {} · abstain {}), audit head #{} {} -> {}",
+        d.digest, d.proposal, d.plan_digest, d.votes_for, d.votes_against, d.votes_abstain, d.audit_seq, d.audit_hash, a.out.display()
+    );
     Ok(())
 }
 

@@ -7,6 +7,7 @@ mod flow;
 mod gov;
 mod html;
 mod model;
+mod onchain;
 mod output;
 mod retro;
 mod round;
@@ -121,6 +122,7 @@ fn main() {
         Command::Chain(chain::ChainCommand::Plan(a)) => chain::run_plan(a),
         Command::Chain(chain::ChainCommand::Status(a)) => chain::run_status(a),
         Command::Chain(chain::ChainCommand::ExportSafe(a)) => chain::run_export_safe(a),
+        Command::Chain(chain::ChainCommand::Advance(a)) => chain::run_advance(a),
         Command::Payout(a) => chain::run_payout(a),
         Command::Model(model::ModelCommand::Train(a)) => model::run_train(a),
         Command::Model(model::ModelCommand::Evaluate(a)) => model::run_evaluate(a),
@@ -145,6 +147,7 @@ fn main() {
             gov::GovCommand::Status(a) => gov::run_status(a),
             gov::GovCommand::Pause(a) => gov::run_pause(a),
             gov::GovCommand::Audit(gov::AuditCommand::Verify(a)) => gov::run_audit_verify(a),
+            gov::GovCommand::Decision(a) => gov::run_decision(a),
             gov::GovCommand::Keys(gov::KeysCommand::New { out }) => gov::run_keys_new(out),
             gov::GovCommand::Stress(a) => gov::run_stress(a),
         },

@@ -68,6 +68,8 @@ pub struct ConnectSpec {
     pub key_file: Option<PathBuf>,
     /// Environment variable holding the sender's hex key (default `ALLONET_KEY`).
     pub key_env: String,
+    /// A key already loaded; takes precedence over `key_file` and `key_env`.
+    pub key: Option<alloy_signer_local::PrivateKeySigner>,
 }
 
 /// An open chain. The embedded EVM keeps its state in memory until [`Connection::save`].
@@ -148,8 +150,9 @@ pub fn connect(spec: &ConnectSpec, endpoint: Option<&Endpoint>) -> Result<(Conne
         }
         Endpoint::Rpc { url } => {
             let env = if spec.key_env.is_empty() { "ALLONET_KEY" } else { &spec.key_env };
-            let signers = match (&spec.key_file, std::env::var(env)) {
-                (None, Err(_)) => vec![],
+            let signers = match (&spec.key, &spec.key_file, std::env::var(env)) {
+                (Some(k), _, _) => vec![k.clone()],
+                (None, None, Err(_)) => vec![],
                 _ => vec![crate::keys::load_key(spec.key_file.as_deref(), env)?],
             };
             Connection::Rpc(Rpc::connect(url, spec.chain_id, signers)?)
@@ -250,6 +253,7 @@ pub fn resolve_chains(
                     key_file: entry.key_file.as_ref().map(|k| base.join(k)),
                     state: entry.state.as_ref().map(|p| base.join(p)).unwrap_or_else(|| default_connect.state.clone()),
                     key_env: entry.key_env.clone().unwrap_or_else(|| "ALLONET_KEY".into()),
+                    key: None,
                 };
                 (base.join(&entry.deployment), connect)
             }

@@ -148,3 +148,21 @@ pub fn deploy(
     let _ = std::fs::remove_file(&jpath);
     Ok((file, journal.steps))
 }
+
+/// Write the embedded EVM's cast as key files in `dir` (`deployer.json`, `agent.json`, `guardian.json`,
+/// `holder1.json` … `holder3.json`), so a rehearsal can sign as each of them. These are anvil's public dev keys:
+/// never fund them on a real chain. Existing files are left alone.
+pub fn write_dev_keys(dir: &Path) -> Result<Vec<PathBuf>, EngineError> {
+    std::fs::create_dir_all(dir).map_err(|e| EngineError::Io { path: dir.display().to_string(), source: e })?;
+    let names = ["deployer", "agent", "guardian", "holder1", "holder2", "holder3"];
+    let mut out = Vec::new();
+    for (i, name) in names.iter().enumerate() {
+        let p = dir.join(format!("{name}.json"));
+        if !p.exists() {
+            let k = allonet_chain::rpc::signer_from_hex(allonet_chain::anvil::DEV_KEYS[i])?;
+            crate::keys::write_key_file(&p, &k)?;
+        }
+        out.push(p);
+    }
+    Ok(out)
+}
