@@ -143,6 +143,6 @@ mod tests {
         )
         .unwrap();
         let e = holders_from_table(&dup, &Token::new("ALLO", 18)).unwrap_err().to_string();
-        assert!(e.contains("h.csv") && e.contains("line 3") && e.contains("listed twice"), "{e}");
+        assert!(e.contains("h.csv:3") && e.contains("listed twice"), "{e}");
     }
 }
