@@ -123,7 +123,8 @@ impl Run<'_> {
             return Ok(*a);
         }
         let r = self.chain.send(Tx { from: self.from, to: None, data: code, ..Default::default() })?;
-        let a = r.contract_address.ok_or_else(|| ChainError::Rpc(format!("{what}: receipt has no contract address")))?;
+        let a =
+            r.contract_address.ok_or_else(|| ChainError::Rpc(format!("{what}: receipt has no contract address")))?;
         self.landed(what, r);
         Ok(a)
     }
@@ -213,8 +214,16 @@ pub fn deploy_resumable(
         ),
     )?;
     let (proposer, canceller, admin) = timelock_roles(run.chain, timelock)?;
-    run.call("timelock: governor may propose", timelock, &TimelockController::grantRoleCall { role: proposer, account: governor })?;
-    run.call("timelock: governor may cancel", timelock, &TimelockController::grantRoleCall { role: canceller, account: governor })?;
+    run.call(
+        "timelock: governor may propose",
+        timelock,
+        &TimelockController::grantRoleCall { role: proposer, account: governor },
+    )?;
+    run.call(
+        "timelock: governor may cancel",
+        timelock,
+        &TimelockController::grantRoleCall { role: canceller, account: governor },
+    )?;
     run.call(
         "timelock: guardian may cancel",
         timelock,

@@ -83,6 +83,21 @@ impl Embedded {
         Ok(chain)
     }
 
+    /// [`Embedded::open`], creating a fresh chain with `chain_id` when the file does not exist; an existing file
+    /// must hold that chain id.
+    pub fn open_with_chain_id(path: &Path, chain_id: u64) -> Result<Self, ChainError> {
+        let mut chain = if path.exists() { Self::open(path)? } else { Self::with_chain_id(chain_id) };
+        if chain.chain_id != chain_id {
+            return Err(ChainError::Config(format!(
+                "{} holds chain {}, not chain {chain_id}",
+                path.display(),
+                chain.chain_id
+            )));
+        }
+        chain.path = Some(path.to_path_buf());
+        Ok(chain)
+    }
+
     /// Write the state back to the file it was opened from (atomically).
     pub fn save(&self) -> Result<(), ChainError> {
         let Some(path) = &self.path else { return Ok(()) };
@@ -316,13 +331,8 @@ impl Chain for Embedded {
         self.timestamp += BLOCK_TIME;
         // An id for the embedded transaction: keccak(chain id ‖ block ‖ nonce ‖ sender).
         let tx_hash = keccak256(
-            [
-                &self.chain_id.to_be_bytes()[..],
-                &self.number.to_be_bytes(),
-                &nonce.to_be_bytes(),
-                tx.from.as_slice(),
-            ]
-            .concat(),
+            [&self.chain_id.to_be_bytes()[..], &self.number.to_be_bytes(), &nonce.to_be_bytes(), tx.from.as_slice()]
+                .concat(),
         );
         let (gas_used, _, created, logs) = outcome(result)?;
         let first = self.logs.len() as u64;

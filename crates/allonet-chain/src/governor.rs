@@ -33,17 +33,35 @@ sol! {
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum Action {
     /// Approve a plan's exact pairs (its commitment on this allocator).
-    ApprovePlan { root: B256, total: U256, batches: u64 },
+    ApprovePlan {
+        root: B256,
+        total: U256,
+        batches: u64,
+    },
     /// Cancel an approved or queued plan.
-    CancelPlan { plan_id: B256 },
+    CancelPlan {
+        plan_id: B256,
+    },
     /// The agent's standing caps (asset base units).
-    SetCaps { epoch_cap: U256, recipient_cap: U256 },
+    SetCaps {
+        epoch_cap: U256,
+        recipient_cap: U256,
+    },
     /// Add recipients to (or remove them from) the registry queued plans may pay.
-    SetRecipients { recipients: Vec<Address>, allowed: bool },
+    SetRecipients {
+        recipients: Vec<Address>,
+        allowed: bool,
+    },
     /// Seconds a queued plan waits before it may pay.
-    SetVetoDelay { seconds: u64 },
-    SetAgent { agent: Address },
-    SetGuardian { guardian: Address },
+    SetVetoDelay {
+        seconds: u64,
+    },
+    SetAgent {
+        agent: Address,
+    },
+    SetGuardian {
+        guardian: Address,
+    },
     /// Lift the guardian's pause.
     Unpause,
 }
@@ -135,7 +153,8 @@ impl Proposal {
 }
 
 /// OpenZeppelin's `IGovernor.ProposalState`, by index.
-pub const STATES: [&str; 8] = ["Pending", "Active", "Canceled", "Defeated", "Succeeded", "Queued", "Expired", "Executed"];
+pub const STATES: [&str; 8] =
+    ["Pending", "Active", "Canceled", "Defeated", "Succeeded", "Queued", "Expired", "Executed"];
 
 /// Vote support values of `GovernorCountingSimple`.
 pub fn support(name: &str) -> Option<u8> {
@@ -148,7 +167,12 @@ pub fn support(name: &str) -> Option<u8> {
 }
 
 /// Submit a proposal. Returns its id.
-pub fn propose(chain: &mut dyn Chain, governor: Address, proposer: Address, p: &Proposal) -> Result<(U256, Receipt), ChainError> {
+pub fn propose(
+    chain: &mut dyn Chain,
+    governor: Address,
+    proposer: Address,
+    p: &Proposal,
+) -> Result<(U256, Receipt), ChainError> {
     let r = transact(
         chain,
         proposer,
@@ -165,7 +189,13 @@ pub fn propose(chain: &mut dyn Chain, governor: Address, proposer: Address, p: &
 }
 
 /// Vote directly.
-pub fn cast_vote(chain: &mut dyn Chain, governor: Address, voter: Address, id: U256, support: u8) -> Result<Receipt, ChainError> {
+pub fn cast_vote(
+    chain: &mut dyn Chain,
+    governor: Address,
+    voter: Address,
+    id: U256,
+    support: u8,
+) -> Result<Receipt, ChainError> {
     transact(chain, voter, governor, &AlloGovernor::castVoteCall { proposalId: id, support })
 }
 
@@ -235,7 +265,12 @@ pub fn execute(chain: &mut dyn Chain, governor: Address, sender: Address, p: &Pr
 }
 
 /// The timelock operation id of a queued proposal (`GovernorTimelockControl`'s salt rule).
-pub fn timelock_operation(chain: &mut dyn Chain, governor: Address, timelock: Address, p: &Proposal) -> Result<B256, ChainError> {
+pub fn timelock_operation(
+    chain: &mut dyn Chain,
+    governor: Address,
+    timelock: Address,
+    p: &Proposal,
+) -> Result<B256, ChainError> {
     let mut salt = p.description_hash();
     for (s, g) in salt.0.iter_mut().zip(governor.0 .0.iter()) {
         *s ^= g;
@@ -309,7 +344,12 @@ pub fn status(chain: &mut dyn Chain, governor: Address, id: U256) -> Result<Prop
 }
 
 /// Find a proposal's arrays and description from its `ProposalCreated` event.
-pub fn find_proposal(chain: &mut dyn Chain, governor: Address, id: U256, from_block: u64) -> Result<Proposal, ChainError> {
+pub fn find_proposal(
+    chain: &mut dyn Chain,
+    governor: Address,
+    id: U256,
+    from_block: u64,
+) -> Result<Proposal, ChainError> {
     let logs = chain.logs(&LogFilter {
         address: governor,
         topic0: vec![AlloGovernor::ProposalCreated::SIGNATURE_HASH],
@@ -333,7 +373,11 @@ pub fn find_proposal(chain: &mut dyn Chain, governor: Address, id: U256, from_bl
 }
 
 /// Every proposal of a governor since `from_block`, with its description and current status.
-pub fn list(chain: &mut dyn Chain, governor: Address, from_block: u64) -> Result<Vec<(String, ProposalStatus)>, ChainError> {
+pub fn list(
+    chain: &mut dyn Chain,
+    governor: Address,
+    from_block: u64,
+) -> Result<Vec<(String, ProposalStatus)>, ChainError> {
     let logs = chain.logs(&LogFilter {
         address: governor,
         topic0: vec![AlloGovernor::ProposalCreated::SIGNATURE_HASH],

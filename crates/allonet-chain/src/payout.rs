@@ -250,7 +250,9 @@ pub fn check(chain: &mut dyn Chain, target: &Target, plan: &Commitment) -> Resul
     let (mut paid_sum, mut missing, mut paid_recipients) = (U256::ZERO, U256::ZERO, 0);
     for (i, batch) in plan.batches.iter().enumerate() {
         let sum: U256 = batch.iter().map(|p| p.amount).sum();
-        if onchain.status != "none" && read(chain, allocator, &AIAllocator::batchPaidCall { id, batchIndex: U256::from(i) })? {
+        if onchain.status != "none"
+            && read(chain, allocator, &AIAllocator::batchPaidCall { id, batchIndex: U256::from(i) })?
+        {
             paid_sum += sum;
             paid_recipients += batch.len();
         } else {
@@ -279,7 +281,10 @@ pub fn check(chain: &mut dyn Chain, target: &Target, plan: &Commitment) -> Resul
                 }
                 let left = read(chain, allocator, &AIAllocator::remainingRecipientAllowanceCall { r: p.recipient })?;
                 if p.amount > left {
-                    over.push(format!("{} wants {} but its per-recipient cap ({cap}) leaves {left}", p.recipient, p.amount));
+                    over.push(format!(
+                        "{} wants {} but its per-recipient cap ({cap}) leaves {left}",
+                        p.recipient, p.amount
+                    ));
                 }
             }
         }
@@ -394,7 +399,14 @@ pub fn execute_checked(
             report.paid_now += total;
             report.recipients_now += count;
             report.gas_used += r.gas_used;
-            BatchReport { index: index as u64, count, total, gas_used: r.gas_used, tx_hash: Some(r.tx_hash), block: r.block }
+            BatchReport {
+                index: index as u64,
+                count,
+                total,
+                gas_used: r.gas_used,
+                tx_hash: Some(r.tx_hash),
+                block: r.block,
+            }
         };
         on_batch(&b, status);
         report.batches.push(b);

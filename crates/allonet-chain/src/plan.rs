@@ -141,7 +141,10 @@ impl PayoutPlan {
             c.0 = c.0.saturating_add(p.amount.units());
             c.1 += 1;
             if c.0 > max_chain_total() {
-                return Err(at(format!("the payments on this chain total more than {} units (2^96 - 1)", max_chain_total())));
+                return Err(at(format!(
+                    "the payments on this chain total more than {} units (2^96 - 1)",
+                    max_chain_total()
+                )));
             }
         }
         for (chain, &(_, n)) in &per_chain {
@@ -237,7 +240,12 @@ impl Commitment {
         let leaves: Vec<B256> = batches.iter().enumerate().map(|(i, b)| batch_leaf(i as u64, b)).collect();
         let mut levels = vec![leaves];
         while levels.last().map_or(0, Vec::len) > 1 {
-            let up = levels.last().expect("a level").chunks(2).map(|p| if p.len() == 2 { node(p[0], p[1]) } else { p[0] }).collect();
+            let up = levels
+                .last()
+                .expect("a level")
+                .chunks(2)
+                .map(|p| if p.len() == 2 { node(p[0], p[1]) } else { p[0] })
+                .collect();
             levels.push(up);
         }
         let total = pays.iter().map(|p| p.amount).sum();
@@ -274,9 +282,7 @@ impl Commitment {
 }
 
 /// Read `id,address[,chain]` rows: which address (and chain) receives each project's payment.
-pub fn read_address_book(
-    path: &Path,
-) -> Result<BTreeMap<String, (allonet_core::Address, Option<String>)>, InputError> {
+pub fn read_address_book(path: &Path) -> Result<BTreeMap<String, (allonet_core::Address, Option<String>)>, InputError> {
     let t = Table::read(path)?;
     let id = t.require_one_of(&["id", "project", "project_id"], "project id")?;
     let addr = t.require_one_of(&["address", "recipient", "payout_address"], "address")?;
@@ -297,7 +303,9 @@ mod tests {
     use super::*;
 
     fn pays(n: u64) -> Vec<Pay> {
-        (0..n).map(|i| Pay { recipient: Address::from_word(keccak256(i.to_be_bytes())), amount: U256::from(i + 1) }).collect()
+        (0..n)
+            .map(|i| Pay { recipient: Address::from_word(keccak256(i.to_be_bytes())), amount: U256::from(i + 1) })
+            .collect()
     }
 
     /// OpenZeppelin `MerkleProof.processProof`: fold the proof with sorted-pair hashing.

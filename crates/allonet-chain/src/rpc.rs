@@ -149,7 +149,9 @@ impl Rpc {
     /// `blocks` blocks (`anvil_mine`; at least one when the clock moved, so the next block carries the time).
     /// A production node refuses these methods, and so does this call.
     pub fn advance(&mut self, blocks: u64, seconds: u64) -> Result<(), ChainError> {
-        let dev = |e: ChainError| ChainError::Config(format!("{} cannot advance time (not a development node?): {e}", self.url));
+        let dev = |e: ChainError| {
+            ChainError::Config(format!("{} cannot advance time (not a development node?): {e}", self.url))
+        };
         if seconds > 0 {
             let _: serde_json::Value = self
                 .rt

@@ -979,7 +979,10 @@ mod tests {
         assert_eq!(c.batches.len(), 3); // 2 + 2 + 1
         assert_eq!(file.transactions.len(), 1);
         let (tx, call) = (&file.transactions[0], &calls[0]);
-        assert_eq!((tx.to.as_str(), tx.value.as_str(), tx.data.as_ref()), (allocator().to_checksum(None).as_str(), "0", None));
+        assert_eq!(
+            (tx.to.as_str(), tx.value.as_str(), tx.data.as_ref()),
+            (allocator().to_checksum(None).as_str(), "0", None)
+        );
         assert_eq!(tx.contract_method.as_ref(), Some(&approve_plan_method()));
         let vals = tx.contract_inputs_values.as_ref().unwrap();
         assert_eq!(vals.get("root"), Some(hex::encode_prefixed(c.root()).as_str()));
@@ -995,7 +998,11 @@ mod tests {
             batches: units(vals.get("batches").unwrap()),
         };
         assert_eq!(from_file.abi_encode(), call.data);
-        assert!(file.meta.description.contains("approvePlan") && file.meta.description.contains("3 batches"), "{}", file.meta.description);
+        assert!(
+            file.meta.description.contains("approvePlan") && file.meta.description.contains("3 batches"),
+            "{}",
+            file.meta.description
+        );
     }
 
     #[test]

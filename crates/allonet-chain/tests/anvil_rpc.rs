@@ -16,7 +16,7 @@ use alloy_primitives::{keccak256, Address, U256};
 use alloy_sol_types::SolCall;
 
 fn reason(r: Result<Receipt, ChainError>) -> String {
-    let e = r.err().expect("expected a revert");
+    let e = r.expect_err("expected a revert");
     revert_name(e.revert_reason().unwrap_or_else(|| panic!("not a revert: {e}"))).to_string()
 }
 
@@ -123,7 +123,8 @@ fn governance_binds_every_payout_on_anvil() {
         approve_call(&Commitment::new(&list[..1], 1)).abi_encode(),
         AIAllocator::unpauseCall {}.abi_encode(),
     ] {
-        let r = a.send(allonet_chain::Tx { from: agent, to: Some(d.allocator), data: call.into(), ..Default::default() });
+        let r =
+            a.send(allonet_chain::Tx { from: agent, to: Some(d.allocator), data: call.into(), ..Default::default() });
         assert_eq!(reason(r), "OwnableUnauthorizedAccount");
     }
     // A hand-edited batch reverts on chain.
@@ -185,6 +186,9 @@ fn governance_binds_every_payout_on_anvil() {
     // Kill switch on a real node.
     transact(&mut a, guardian, d.allocator, &AIAllocator::pauseCall {}).unwrap();
     assert!(check(&mut a, &target, &plan).unwrap_err().to_string().contains("paused"));
-    assert_eq!(reason(transact(&mut a, guardian, d.allocator, &AIAllocator::unpauseCall {})), "OwnableUnauthorizedAccount");
+    assert_eq!(
+        reason(transact(&mut a, guardian, d.allocator, &AIAllocator::unpauseCall {})),
+        "OwnableUnauthorizedAccount"
+    );
     assert!(read(&mut a, d.allocator, &AIAllocator::pausedCall {}).unwrap());
 }

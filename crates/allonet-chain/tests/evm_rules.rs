@@ -93,7 +93,13 @@ fn approve(c: &mut Embedded, d: &Deployment, plan: &Commitment) -> Receipt {
     transact(c, OWNER, d.allocator, &approve_call(plan)).unwrap()
 }
 
-fn pay_batch(c: &mut Embedded, d: &Deployment, from: Address, plan: &Commitment, i: usize) -> Result<Receipt, ChainError> {
+fn pay_batch(
+    c: &mut Embedded,
+    d: &Deployment,
+    from: Address,
+    plan: &Commitment,
+    i: usize,
+) -> Result<Receipt, ChainError> {
     transact(c, from, d.allocator, &pay_batch_call(plan, i))
 }
 
@@ -108,8 +114,13 @@ fn plan_id(c: &mut Embedded, d: &Deployment, plan: &Commitment) -> B256 {
 /// Governance (here the OWNER account) grants the agent standing authority.
 fn standing(c: &mut Embedded, d: &Deployment, epoch_cap: u64, recipient_cap: u64, delay: u64, registry: &[Address]) {
     let a = d.allocator;
-    transact(c, OWNER, a, &AIAllocator::setCapsCall { epochCap_: U256::from(epoch_cap), recipientCap_: U256::from(recipient_cap) })
-        .unwrap();
+    transact(
+        c,
+        OWNER,
+        a,
+        &AIAllocator::setCapsCall { epochCap_: U256::from(epoch_cap), recipientCap_: U256::from(recipient_cap) },
+    )
+    .unwrap();
     transact(c, OWNER, a, &AIAllocator::setVetoDelayCall { vetoDelay_: delay }).unwrap();
     transact(c, OWNER, a, &AIAllocator::setRecipientsCall { recipients: registry.to_vec(), allowed: true }).unwrap();
 }
@@ -120,9 +131,13 @@ fn reference_scenario_owner_allocates_1000() {
     let (d, _) = deploy(&mut c, &config(Asset::Native, 1000)).unwrap();
     assert_eq!(read(&mut c, d.allocator, &AIAllocator::ownerCall {}).unwrap(), OWNER);
     let r = recipient(1);
-    let receipt =
-        transact(&mut c, OWNER, d.allocator, &AIAllocator::allocateFundsCall { recipient: r, amount: U256::from(1000) })
-            .unwrap();
+    let receipt = transact(
+        &mut c,
+        OWNER,
+        d.allocator,
+        &AIAllocator::allocateFundsCall { recipient: r, amount: U256::from(1000) },
+    )
+    .unwrap();
     assert_eq!(read(&mut c, d.allocator, &AIAllocator::allocatedFundsCall(r)).unwrap(), U256::from(1000));
     let events = receipt.events::<AIAllocator::FundsAllocated>();
     assert_eq!(events.len(), 1);
@@ -216,14 +231,20 @@ fn an_approved_plan_pays_only_its_exact_pairs_each_batch_once() {
     let attacks: Vec<(&str, AIAllocator::payBatchCall)> = vec![
         ("an amount raised by one unit", tamper(&|x| x.amounts[0] += U256::from(1))),
         ("a recipient replaced", tamper(&|x| x.recipients[2] = STRANGER)),
-        ("an extra line", tamper(&|x| {
-            x.recipients.push(STRANGER);
-            x.amounts.push(U256::from(1));
-        })),
-        ("a line dropped", tamper(&|x| {
-            x.recipients.pop();
-            x.amounts.pop();
-        })),
+        (
+            "an extra line",
+            tamper(&|x| {
+                x.recipients.push(STRANGER);
+                x.amounts.push(U256::from(1));
+            }),
+        ),
+        (
+            "a line dropped",
+            tamper(&|x| {
+                x.recipients.pop();
+                x.amounts.pop();
+            }),
+        ),
         ("two amounts swapped", tamper(&|x| x.amounts.swap(0, 1))),
         ("batch 1 sent as batch 0", tamper(&|x| x.batchIndex = U256::ZERO)),
         ("a forged proof", tamper(&|x| x.proof[0] = B256::repeat_byte(7))),
@@ -310,7 +331,7 @@ fn queued_plans_keep_to_the_caps_the_registry_and_the_veto_window() {
     let a = d.allocator;
     let reg: Vec<Address> = (0..4).map(recipient).collect();
     let plan = Commitment::new(&pays(0, 3), 2); // 100 + 101 + 102 = 303
-    // Caps start at 0: the agent cannot queue anything.
+                                                // Caps start at 0: the agent cannot queue anything.
     assert_eq!(revert_name(&reason(transact(&mut c, AGENT, a, &queue_call(&plan)))), "EpochCapExceeded");
     standing(&mut c, &d, 1_000, 150, 3_600, &reg);
     let r = transact(&mut c, AGENT, a, &queue_call(&plan)).unwrap();
@@ -335,7 +356,10 @@ fn queued_plans_keep_to_the_caps_the_registry_and_the_veto_window() {
         reason(pay_batch(&mut c, &d, AGENT, &outsider, 0)),
         format!("NotInRegistry {{ recipient: {STRANGER:?} }}")
     );
-    assert!(check(&mut c, &target(&d, AGENT), &outsider).unwrap_err().to_string().contains("not in the recipient registry"));
+    assert!(check(&mut c, &target(&d, AGENT), &outsider)
+        .unwrap_err()
+        .to_string()
+        .contains("not in the recipient registry"));
     // The per-recipient cap (150 an epoch) binds across plans: recipient 0 got 100 already this epoch.
     let again = Commitment::new(&[Pay { recipient: recipient(0), amount: U256::from(51) }], 1);
     transact(&mut c, AGENT, a, &queue_call(&again)).unwrap();
@@ -352,14 +376,20 @@ fn queued_plans_keep_to_the_caps_the_registry_and_the_veto_window() {
     let r = transact(&mut c, GUARDIAN, a, &AIAllocator::cancelPlanCall { id: vid }).unwrap();
     assert_eq!(r.events::<AIAllocator::PlanCancelled>()[0].by, GUARDIAN);
     c.warp(3_600);
-    assert_eq!(reason(pay_batch(&mut c, &d, AGENT, &vetoed, 0)), format!("PlanNotPayable {{ planId: {vid}, status: 3 }}"));
+    assert_eq!(
+        reason(pay_batch(&mut c, &d, AGENT, &vetoed, 0)),
+        format!("PlanNotPayable {{ planId: {vid}, status: 3 }}")
+    );
     assert!(check(&mut c, &target(&d, AGENT), &vetoed).unwrap_err().to_string().contains("cancelled"));
     assert_eq!(revert_name(&reason(transact(&mut c, AGENT, a, &queue_call(&vetoed)))), "PlanExists");
     // The guardian cannot cancel what governance approved; governance can.
     let gov_plan = Commitment::new(&pays(10, 2), 2);
     approve(&mut c, &d, &gov_plan);
     let gid = plan_id(&mut c, &d, &gov_plan);
-    assert_eq!(revert_name(&reason(transact(&mut c, GUARDIAN, a, &AIAllocator::cancelPlanCall { id: gid }))), "NotCancellable");
+    assert_eq!(
+        revert_name(&reason(transact(&mut c, GUARDIAN, a, &AIAllocator::cancelPlanCall { id: gid }))),
+        "NotCancellable"
+    );
     transact(&mut c, OWNER, a, &AIAllocator::cancelPlanCall { id: gid }).unwrap();
     assert_eq!(revert_name(&reason(pay_batch(&mut c, &d, AGENT, &gov_plan, 0))), "PlanNotPayable");
     // A new epoch gives the agent its allowance again.
@@ -408,7 +438,13 @@ fn a_reentrant_token_cannot_double_pay() {
         .unwrap();
     let (d, _) = deploy(&mut c, &config(Asset::Erc20(token), 100_000)).unwrap();
     let attacker = recipient(666);
-    let plan = Commitment::new(&[Pay { recipient: attacker, amount: U256::from(500) }, Pay { recipient: recipient(667), amount: U256::from(500) }], 1);
+    let plan = Commitment::new(
+        &[
+            Pay { recipient: attacker, amount: U256::from(500) },
+            Pay { recipient: recipient(667), amount: U256::from(500) },
+        ],
+        1,
+    );
     approve(&mut c, &d, &plan);
     // Make the token itself the agent, so only the reentrancy lock stands in its way: paying batch 0 calls the
     // token, whose hook pays batch 1 from inside.
@@ -434,10 +470,7 @@ fn a_reentrant_native_receiver_cannot_double_pay() {
     // A compromised agent contract is a recipient of an approved plan and re-enters from its receive hook.
     transact(&mut c, OWNER, d.allocator, &AIAllocator::setAgentCall { agent_: attacker }).unwrap();
     let plan = Commitment::new(
-        &[
-            Pay { recipient: attacker, amount: U256::from(300) },
-            Pay { recipient: attacker, amount: U256::from(700) },
-        ],
+        &[Pay { recipient: attacker, amount: U256::from(300) }, Pay { recipient: attacker, amount: U256::from(700) }],
         1,
     );
     approve(&mut c, &d, &plan);
@@ -452,9 +485,15 @@ fn a_reentrant_native_receiver_cannot_double_pay() {
     // Armed to re-enter with the second batch while receiving it: the lock reverts the inner call, the receive
     // hook fails, the whole payment reverts.
     let again = pay_batch_call(&plan, 1).abi_encode();
-    transact(&mut c, OWNER, attacker, &ReentrantReceiver::armCall { target_: d.allocator, data_: again.clone().into() })
-        .unwrap();
-    let go = transact(&mut c, OWNER, attacker, &ReentrantReceiver::callCall { target_: d.allocator, data_: again.into() });
+    transact(
+        &mut c,
+        OWNER,
+        attacker,
+        &ReentrantReceiver::armCall { target_: d.allocator, data_: again.clone().into() },
+    )
+    .unwrap();
+    let go =
+        transact(&mut c, OWNER, attacker, &ReentrantReceiver::callCall { target_: d.allocator, data_: again.into() });
     assert_eq!(reason(go), format!("NativeTransferFailed {{ recipient: {attacker:?} }}"));
     assert_eq!(c.balance(attacker).unwrap(), U256::from(300), "paid once, by the control payment");
     assert_eq!(c.balance(d.allocator).unwrap(), U256::from(100_000 - 300));
@@ -560,7 +599,12 @@ fn the_guardian_cancels_a_passed_proposal_queued_in_the_timelock() {
 fn deployment_leaves_the_deployer_no_power_and_resumes_from_its_journal() {
     let (mut c, d) = governed();
     assert!(verify_roles(&mut c, &d, true).unwrap().is_empty());
-    let set = transact(&mut c, OWNER, d.allocator, &AIAllocator::setCapsCall { epochCap_: U256::MAX, recipientCap_: U256::MAX });
+    let set = transact(
+        &mut c,
+        OWNER,
+        d.allocator,
+        &AIAllocator::setCapsCall { epochCap_: U256::MAX, recipientCap_: U256::MAX },
+    );
     assert_eq!(revert_name(&reason(set)), "OwnableUnauthorizedAccount");
     let schedule = TimelockController::scheduleCall {
         target: d.allocator,
@@ -570,8 +614,14 @@ fn deployment_leaves_the_deployer_no_power_and_resumes_from_its_journal() {
         salt: B256::ZERO,
         delay: U256::from(3_600),
     };
-    assert_eq!(revert_name(&reason(transact(&mut c, OWNER, d.timelock, &schedule))), "AccessControlUnauthorizedAccount");
-    for (what, v) in [("epochCap", AIAllocator::epochCapCall {}.abi_encode()), ("vetoDelay", AIAllocator::vetoDelayCall {}.abi_encode())] {
+    assert_eq!(
+        revert_name(&reason(transact(&mut c, OWNER, d.timelock, &schedule))),
+        "AccessControlUnauthorizedAccount"
+    );
+    for (what, v) in [
+        ("epochCap", AIAllocator::epochCapCall {}.abi_encode()),
+        ("vetoDelay", AIAllocator::vetoDelayCall {}.abi_encode()),
+    ] {
         let out = c.call(OWNER, d.allocator, v.into()).unwrap();
         assert!(out.iter().all(|b| *b == 0), "{what} starts at 0");
     }
@@ -692,7 +742,8 @@ fn a_recipient_that_cannot_be_paid_stops_its_batch_and_is_named() {
     list[17].recipient = refuser;
     let plan = Commitment::new(&list, 5);
     approve(&mut c, &d, &plan);
-    let err = execute(&mut c, &target(&d, AGENT), &plan, &PayoutOptions::default(), &mut |_, _| {}).unwrap_err().to_string();
+    let err =
+        execute(&mut c, &target(&d, AGENT), &plan, &PayoutOptions::default(), &mut |_, _| {}).unwrap_err().to_string();
     assert!(err.contains("batch 3") && err.contains("NativeTransferFailed"), "{err}");
     let status = check(&mut c, &target(&d, AGENT), &plan).unwrap();
     assert_eq!((status.paid_batches, status.remaining.clone()), (3, vec![3]), "the batches before it landed");

@@ -462,9 +462,14 @@ pub fn run_payout(a: &PayoutBenchArgs) -> Result<()> {
     };
     let (d, _) = deploy(&mut c, &cfg)?;
     let target = Target { allocator: d.allocator, payer: agent, from_block: d.from_block };
-    let recipients = |from: u64| -> Vec<Address> { (from..from + n).map(|i| Address::from_word(keccak256(i.to_be_bytes()))).collect() };
+    let recipients = |from: u64| -> Vec<Address> {
+        (from..from + n).map(|i| Address::from_word(keccak256(i.to_be_bytes()))).collect()
+    };
     let plan_of = |rs: &[Address], salt: u64| -> Vec<Pay> {
-        rs.iter().enumerate().map(|(i, r)| Pay { recipient: *r, amount: U256::from(1_000_000 + i as u64 * 7 + salt) }).collect()
+        rs.iter()
+            .enumerate()
+            .map(|(i, r)| Pay { recipient: *r, amount: U256::from(1_000_000 + i as u64 * 7 + salt) })
+            .collect()
     };
     let bs = a.batch_size.max(1) as usize;
     let mut runs = Vec::new();
@@ -482,23 +487,51 @@ pub fn run_payout(a: &PayoutBenchArgs) -> Result<()> {
         Ok(PayRun { method: method.into(), transactions: r.batches.len(), seconds, gas: r.gas_used })
     };
     let fresh = recipients(0);
-    runs.push(pay(&mut c, &format!("payBatch, approved plan, fresh recipients ({bs} a batch)"), &Commitment::new(&plan_of(&fresh, 0), bs), false)?);
-    runs.push(pay(&mut c, &format!("payBatch, approved plan, recipients paid before ({bs} a batch)"), &Commitment::new(&plan_of(&fresh, 1), bs), false)?);
+    runs.push(pay(
+        &mut c,
+        &format!("payBatch, approved plan, fresh recipients ({bs} a batch)"),
+        &Commitment::new(&plan_of(&fresh, 0), bs),
+        false,
+    )?);
+    runs.push(pay(
+        &mut c,
+        &format!("payBatch, approved plan, recipients paid before ({bs} a batch)"),
+        &Commitment::new(&plan_of(&fresh, 1), bs),
+        false,
+    )?);
     // Standing authority: the agent queues under caps; each payment checks the registry and its recipient cap.
     let queued_rs = recipients(10_000_000);
     transact(&mut c, owner, d.allocator, &AIAllocator::setCapsCall { epochCap_: supply, recipientCap_: supply })?;
     for chunk in queued_rs.chunks(500) {
-        transact(&mut c, owner, d.allocator, &AIAllocator::setRecipientsCall { recipients: chunk.to_vec(), allowed: true })?;
+        transact(
+            &mut c,
+            owner,
+            d.allocator,
+            &AIAllocator::setRecipientsCall { recipients: chunk.to_vec(), allowed: true },
+        )?;
     }
-    runs.push(pay(&mut c, &format!("payBatch, agent-queued plan, registered recipients ({bs} a batch)"), &Commitment::new(&plan_of(&queued_rs, 0), bs), true)?);
+    runs.push(pay(
+        &mut c,
+        &format!("payBatch, agent-queued plan, registered recipients ({bs} a batch)"),
+        &Commitment::new(&plan_of(&queued_rs, 0), bs),
+        true,
+    )?);
     // The reference interface: one owner call per recipient.
-    for (label, from, salt) in [("allocateFunds, one call per fresh recipient", 20_000_000u64, 0u64), ("allocateFunds, one call per recipient paid before", 20_000_000, 1)] {
+    for (label, from, salt) in [
+        ("allocateFunds, one call per fresh recipient", 20_000_000u64, 0u64),
+        ("allocateFunds, one call per recipient paid before", 20_000_000, 1),
+    ] {
         let rs = recipients(from);
         let t = Instant::now();
         let mut gas = 0u64;
         for (i, p) in plan_of(&rs, salt).iter().enumerate() {
-            let r = transact(&mut c, owner, d.allocator, &AIAllocator::allocateFundsCall { recipient: p.recipient, amount: p.amount })
-                .with_context(|| format!("single payment #{i}"))?;
+            let r = transact(
+                &mut c,
+                owner,
+                d.allocator,
+                &AIAllocator::allocateFundsCall { recipient: p.recipient, amount: p.amount },
+            )
+            .with_context(|| format!("single payment #{i}"))?;
             gas += r.gas_used;
         }
         runs.push(PayRun { method: label.into(), transactions: n as usize, seconds: t.elapsed().as_secs_f64(), gas });

@@ -45,7 +45,9 @@ pub enum ChainCommand {
     ExportSafe(ExportSafeArgs),
     /// Move a development chain (the embedded EVM or anvil) forward: blocks and seconds, to rehearse a vote's
     /// period, a timelock or a veto window. Real chains refuse it.
-    #[command(after_help = "Example:\n  allonet chain advance --deployment deployment.json --blocks 50 --seconds 172800")]
+    #[command(
+        after_help = "Example:\n  allonet chain advance --deployment deployment.json --blocks 50 --seconds 172800"
+    )]
     Advance(AdvanceArgs),
 }
 
@@ -175,7 +177,11 @@ fn parse_asset(s: &str) -> Result<Asset> {
             }
             let decimals: u8 =
                 parts[2].parse().map_err(|_| anyhow!("--asset: decimals {:?} is not 0..=255", parts[2]))?;
-            Asset::NewToken { symbol: parts[1].to_string(), decimals, supply: whole(parts[3], decimals, "--asset supply")? }
+            Asset::NewToken {
+                symbol: parts[1].to_string(),
+                decimals,
+                supply: whole(parts[3], decimals, "--asset supply")?,
+            }
         }
         s => Asset::Erc20(parse_address(s, "--asset")?),
     })
@@ -211,7 +217,8 @@ pub fn run_deploy(a: &DeployArgs) -> Result<()> {
     let embedded_cast = conn.is_embedded() && a.agent.is_none() && a.guardian.is_none() && a.holders.is_none();
     let (file, steps) = allonet_engine::deploy::deploy(&mut conn, endpoint, &spec, &a.out)?;
     let d = &file.deployment;
-    let keys_dir = a.out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new(".")).join("keys");
+    let keys_dir =
+        a.out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new(".")).join("keys");
     if embedded_cast {
         allonet_engine::deploy::write_dev_keys(&keys_dir)?;
     }
@@ -333,7 +340,10 @@ pub fn run_plan(a: &PlanArgs) -> Result<()> {
     }
     right(&mut t, &[1, 2, 3]);
     println!("{t}");
-    println!("nothing is payable until governance approves it: `allonet gov propose --onchain --approve-plan {}`", a.out.display());
+    println!(
+        "nothing is payable until governance approves it: `allonet gov propose --onchain --approve-plan {}`",
+        a.out.display()
+    );
     Ok(())
 }
 
@@ -500,7 +510,12 @@ pub fn run_payout(a: &PayoutArgs) -> Result<()> {
     if a.queue {
         let queued = run_queue(a, &plan, targets, &token)?;
         if let Some(s) = &mut store {
-            allonet_engine::audit::record(s, "plan_queued", &serde_json::json!({"plan": plan.digest, "chains": queued}), now)?;
+            allonet_engine::audit::record(
+                s,
+                "plan_queued",
+                &serde_json::json!({"plan": plan.digest, "chains": queued}),
+                now,
+            )?;
         }
         return Ok(());
     }
@@ -514,9 +529,17 @@ pub fn run_payout(a: &PayoutArgs) -> Result<()> {
     let reports = pay_plan(&plan, targets, &opts, &mut progress)?;
     progress.bar.finish_and_clear();
     if let (Some(s), false) = (&mut store, a.dry_run) {
-        let seq = allonet_engine::audit::record(s, "payout", &serde_json::json!({"plan": plan.digest, "chains": reports}), now)?;
+        let seq = allonet_engine::audit::record(
+            s,
+            "payout",
+            &serde_json::json!({"plan": plan.digest, "chains": reports}),
+            now,
+        )?;
         if !a.json {
-            println!("payout appended to the audit log of {} as entry #{seq}", a.db.as_ref().expect("with the store").display());
+            println!(
+                "payout appended to the audit log of {} as entry #{seq}",
+                a.db.as_ref().expect("with the store").display()
+            );
         }
     }
     if let Some(path) = &a.html {
@@ -528,7 +551,10 @@ pub fn run_payout(a: &PayoutArgs) -> Result<()> {
     }
     for r in &reports {
         if r.report.batches.is_empty() {
-            println!("  nothing to send: all {} batches were already paid under plan {}", r.report.already_paid, r.report.plan_id);
+            println!(
+                "  nothing to send: all {} batches were already paid under plan {}",
+                r.report.already_paid, r.report.plan_id
+            );
         } else if a.dry_run {
             println!("  dry run: {} batches estimated, nothing sent", r.report.batches.len());
         } else {
@@ -548,7 +574,11 @@ pub fn run_payout(a: &PayoutArgs) -> Result<()> {
                 exact(&token, rec.approved),
                 rec.recipients_paid,
                 exact(&token, rec.remainder),
-                if rec.mismatches.is_empty() { String::new() } else { format!(" · MISMATCHES: {}", rec.mismatches.join("; ")) }
+                if rec.mismatches.is_empty() {
+                    String::new()
+                } else {
+                    format!(" · MISMATCHES: {}", rec.mismatches.join("; "))
+                }
             );
         }
     }
@@ -653,9 +683,7 @@ pub fn run_status(a: &StatusArgs) -> Result<()> {
         let onchain = read_plan(c, al, id)?;
         let mut paid_batches = 0;
         for i in 0..commitment.batches.len() {
-            if onchain.status != "none"
-                && read(c, al, &AIAllocator::batchPaidCall { id, batchIndex: U256::from(i) })?
-            {
+            if onchain.status != "none" && read(c, al, &AIAllocator::batchPaidCall { id, batchIndex: U256::from(i) })? {
                 paid_batches += 1;
             }
         }
@@ -663,7 +691,12 @@ pub fn run_status(a: &StatusArgs) -> Result<()> {
         rows.push(("plan state".into(), onchain.status.to_string()));
         rows.push((
             "plan progress".into(),
-            format!("{paid_batches}/{} batches, {} of {}", commitment.batches.len(), amt(onchain.paid), amt(commitment.total)),
+            format!(
+                "{paid_batches}/{} batches, {} of {}",
+                commitment.batches.len(),
+                amt(onchain.paid),
+                amt(commitment.total)
+            ),
         ));
         plan_json = serde_json::json!({"digest": plan.digest, "plan_id": id, "onchain": onchain, "batches": commitment.batches.len(), "paid_batches": paid_batches});
     }
@@ -723,9 +756,7 @@ pub fn run_export_safe(a: &ExportSafeArgs) -> Result<()> {
         .or(dep.as_ref().map(|d| d.deployment.chain_id))
         .ok_or_else(|| anyhow!("give --chain-id (or --deployment)"))?;
     let mode = if a.via_allocator {
-        SafeMode::Allocator {
-            allocator: dep.as_ref().expect("clap requires --deployment").deployment.allocator,
-        }
+        SafeMode::Allocator { allocator: dep.as_ref().expect("clap requires --deployment").deployment.allocator }
     } else if a.native {
         SafeMode::Transfer { asset: None }
     } else {

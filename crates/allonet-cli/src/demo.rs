@@ -413,7 +413,11 @@ fn pay_on_embedded_evm(
         g(steps.iter().map(|s| s.gas_used).sum())
     );
     println!("   owns the allocator from its constructor, the deployer holds no role, the agent's caps start at 0");
-    let address_of = |p: &str| Some(allonet_core::Address(alloy_primitives::Address::from_word(keccak256(format!("allonet demo recipient {p}")))));
+    let address_of = |p: &str| {
+        Some(allonet_core::Address(alloy_primitives::Address::from_word(keccak256(format!(
+            "allonet demo recipient {p}"
+        )))))
+    };
     let plan = allonet_engine::plans::plan_from_round(qf, &address_of, 4)?;
     let commitment = allonet_engine::govern::commitment(&plan, None)?;
     println!(
@@ -436,10 +440,19 @@ fn pay_on_embedded_evm(
         Action::SetRecipients { recipients: plan.payments.iter().map(|p| p.recipient.0).collect(), allowed: true },
         Action::SetVetoDelay { seconds: 86_400 },
     ];
-    let proposal = Proposal::new(d.allocator, &actions, "Demo round 1: pay the QF matching; standing caps 10,000/2,500 a day, 1-day veto");
+    let proposal = Proposal::new(
+        d.allocator,
+        &actions,
+        "Demo round 1: pay the QF matching; standing caps 10,000/2,500 a day, 1-day veto",
+    );
     let (id, r) = governor::propose(c, d.governor, holders[0].address(), &proposal)?;
     let mut t = table(&["step", "who", "gas", "state after"]);
-    let row = |t: &mut comfy_table::Table, step: &str, who: String, gas: u64, c: &mut dyn allonet_chain::Chain| -> Result<()> {
+    let row = |t: &mut comfy_table::Table,
+               step: &str,
+               who: String,
+               gas: u64,
+               c: &mut dyn allonet_chain::Chain|
+     -> Result<()> {
         t.add_row(vec![step.to_string(), who, g(gas), governor::status(c, d.governor, id)?.state.to_string()]);
         Ok(())
     };
@@ -467,7 +480,10 @@ fn pay_on_embedded_evm(
     let s = governor::status(c, d.governor, id)?;
     let allo = |v: &str| {
         let units = v.parse::<U256>().unwrap_or_default();
-        format!("{} ALLO", group_thousands(&allonet_core::Token::new("ALLO", 18).format(allonet_core::TokenAmount(units))))
+        format!(
+            "{} ALLO",
+            group_thousands(&allonet_core::Token::new("ALLO", 18).format(allonet_core::TokenAmount(units)))
+        )
     };
     println!(
         "   proposal {}…: for {} · against {} · quorum {} · executing early was refused ({})",
@@ -475,9 +491,17 @@ fn pay_on_embedded_evm(
         allo(&s.votes_for),
         allo(&s.votes_against),
         allo(&s.quorum.clone().unwrap_or_default()),
-        early.err().and_then(|e| e.revert_reason().map(|r| allonet_chain::contracts::revert_name(r).to_string())).unwrap_or_default()
+        early
+            .err()
+            .and_then(|e| e.revert_reason().map(|r| allonet_chain::contracts::revert_name(r).to_string()))
+            .unwrap_or_default()
     );
-    record(audit, "onchain_proposal", &serde_json::json!({"chain_id": d.chain_id, "governor": d.governor, "proposal": id.to_string(), "state": s.state, "for": s.votes_for, "against": s.votes_against, "plan": plan.digest}), now)?;
+    record(
+        audit,
+        "onchain_proposal",
+        &serde_json::json!({"chain_id": d.chain_id, "governor": d.governor, "proposal": id.to_string(), "state": s.state, "for": s.votes_for, "against": s.votes_against, "plan": plan.digest}),
+        now,
+    )?;
     conn.save()?;
     drop(conn);
 
@@ -506,7 +530,12 @@ fn pay_on_embedded_evm(
         show_amount(token, allonet_core::TokenAmount(rec.remainder), 2),
         rec.mismatches.len()
     );
-    record(audit, "payout", &serde_json::json!({"chain_id": d.chain_id, "allocator": d.allocator, "plan_id": p.report.plan_id, "plan": plan.digest, "batches": p.report.batches, "reconciliation": rec}), now)?;
+    record(
+        audit,
+        "payout",
+        &serde_json::json!({"chain_id": d.chain_id, "allocator": d.allocator, "plan_id": p.report.plan_id, "plan": plan.digest, "batches": p.report.batches, "reconciliation": rec}),
+        now,
+    )?;
 
     // The same plan again: the engine sends nothing, and a batch sent by hand reverts on chain.
     let again = pay_plan(&plan, resolve_chains(&[None], &dep_path, &spec, None)?, &PayOptions::default(), &mut Quiet)?;
@@ -516,7 +545,10 @@ fn pay_on_embedded_evm(
         "   the same plan again: nothing to send ({} of {} batches paid); batch 0 sent by hand reverts: {}",
         again[0].report.already_paid,
         commitment.batches.len(),
-        resent.err().and_then(|e| e.revert_reason().map(|r| allonet_chain::contracts::revert_name(r).to_string())).unwrap_or_default()
+        resent
+            .err()
+            .and_then(|e| e.revert_reason().map(|r| allonet_chain::contracts::revert_name(r).to_string()))
+            .unwrap_or_default()
     );
     // An unapproved plan (the same recipients, each paid twice as much): refused before sending, reverted on chain.
     let mut doubled = plan.payments.clone();
@@ -524,22 +556,38 @@ fn pay_on_embedded_evm(
         x.amount = allonet_core::TokenAmount(x.amount.units() * U256::from(2));
     }
     let unapproved = allonet_chain::plan::PayoutPlan::new(plan.token.clone(), plan.source, plan.batch_size, doubled)?;
-    let refused = pay_plan(&unapproved, resolve_chains(&[None], &dep_path, &spec, None)?, &PayOptions::default(), &mut Quiet);
+    let refused =
+        pay_plan(&unapproved, resolve_chains(&[None], &dep_path, &spec, None)?, &PayOptions::default(), &mut Quiet);
     let uc = allonet_engine::govern::commitment(&unapproved, None)?;
     let direct = transact(conn.chain(), d.agent, d.allocator, &pay_batch_call(&uc, 0));
     println!(
         "   an unapproved plan (every amount doubled): refused before sending ({}); sent by hand it reverts: {}",
-        refused.err().map(|e| if e.to_string().contains("is not approved") { "not approved on this chain and allocator" } else { "refused" }).unwrap_or("PAID?!"),
-        direct.err().and_then(|e| e.revert_reason().map(|r| allonet_chain::contracts::revert_name(r).to_string())).unwrap_or_default()
+        refused
+            .err()
+            .map(|e| if e.to_string().contains("is not approved") {
+                "not approved on this chain and allocator"
+            } else {
+                "refused"
+            })
+            .unwrap_or("PAID?!"),
+        direct
+            .err()
+            .and_then(|e| e.revert_reason().map(|r| allonet_chain::contracts::revert_name(r).to_string()))
+            .unwrap_or_default()
     );
     let paused = transact(conn.chain(), d.guardian, d.allocator, &AIAllocator::pauseCall {})?;
     let after = allonet_chain::payout::check(conn.chain(), &allonet_engine::pay::reader(&d), &commitment);
     println!(
         "   guardian kill switch: paused ({} gas); the check now refuses: {}",
         g(paused.gas_used),
-        after.err().map(|e| if e.to_string().contains("paused") { "the allocator is paused" } else { "refused" }).unwrap_or("nothing")
+        after
+            .err()
+            .map(|e| if e.to_string().contains("paused") { "the allocator is paused" } else { "refused" })
+            .unwrap_or("nothing")
     );
     let n = audit.verify_audit().map_err(|b| anyhow::anyhow!("audit broken at #{}", b.seq))?;
-    println!("   audit log (step 6's SQLite store) verified: {n} entries, the on-chain proposal and the payout included");
+    println!(
+        "   audit log (step 6's SQLite store) verified: {n} entries, the on-chain proposal and the payout included"
+    );
     Ok(())
 }

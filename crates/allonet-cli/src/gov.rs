@@ -38,7 +38,9 @@ pub enum GovCommand {
     Status(StatusArgs),
     /// Write the record of the executed proposal that approved a payout plan (proposal, tally, plan digest, audit
     /// head, digest): what `allonet payout --queue --decision` presents to queue the plan under the standing caps.
-    #[command(after_help = "Example:\n  allonet gov decision --db dao.db --plan plan.json -o decision.json\n  allonet payout plan.json --queue --decision decision.json --db dao.db")]
+    #[command(
+        after_help = "Example:\n  allonet gov decision --db dao.db --plan plan.json -o decision.json\n  allonet payout plan.json --queue --decision decision.json --db dao.db"
+    )]
     Decision(DecisionArgs),
     /// Audit log commands.
     #[command(subcommand)]
@@ -600,7 +602,15 @@ pub fn run_decision(a: &DecisionArgs) -> Result<()> {
     write_atomic(&a.out, (serde_json::to_string_pretty(&d)? + "\n").as_bytes())?;
     println!(
         "decision {} : proposal {} approved plan {} (for {} · against {} · abstain {}), audit head #{} {} -> {}",
-        d.digest, d.proposal, d.plan_digest, d.votes_for, d.votes_against, d.votes_abstain, d.audit_seq, d.audit_hash, a.out.display()
+        d.digest,
+        d.proposal,
+        d.plan_digest,
+        d.votes_for,
+        d.votes_against,
+        d.votes_abstain,
+        d.audit_seq,
+        d.audit_hash,
+        a.out.display()
     );
     Ok(())
 }

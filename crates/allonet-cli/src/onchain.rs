@@ -3,10 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
-
 use allonet_chain::governor::{self, Action, Proposal};
 use allonet_core::Token;
-use allonet_engine::connect::{connect, Connection, ConnectSpec, DeploymentFile};
+use allonet_engine::connect::{connect, ConnectSpec, Connection, DeploymentFile};
 use alloy_primitives::{Address, U256};
 use alloy_signer_local::PrivateKeySigner;
 use anyhow::{anyhow, bail, Context, Result};
@@ -63,7 +62,8 @@ pub struct ActionArgs {
 /// funded if it is not already (rehearsals have no signatures, only accounts).
 pub fn open(a: &OnchainArgs, key: Option<&PrivateKeySigner>) -> Result<(Connection, DeploymentFile)> {
     let dep = DeploymentFile::load(&a.deployment)?;
-    let spec = ConnectSpec { rpc: a.rpc.clone(), key_env: "ALLONET_KEY".into(), key: key.cloned(), ..Default::default() };
+    let spec =
+        ConnectSpec { rpc: a.rpc.clone(), key_env: "ALLONET_KEY".into(), key: key.cloned(), ..Default::default() };
     let (mut conn, _) = connect(&spec, Some(&dep.endpoint))?;
     if let (Connection::Embedded(e, _), Some(k)) = (&mut conn, key) {
         if !allonet_chain::Chain::signers(e).contains(&k.address()) {
@@ -71,7 +71,11 @@ pub fn open(a: &OnchainArgs, key: Option<&PrivateKeySigner>) -> Result<(Connecti
         }
     }
     if conn.chain().chain_id() != dep.deployment.chain_id {
-        bail!("the endpoint is chain {} but the deployment is on chain {}", conn.chain().chain_id(), dep.deployment.chain_id);
+        bail!(
+            "the endpoint is chain {} but the deployment is on chain {}",
+            conn.chain().chain_id(),
+            dep.deployment.chain_id
+        );
     }
     Ok((conn, dep))
 }
@@ -88,12 +92,18 @@ pub fn actions(a: &ActionArgs, dep: &DeploymentFile) -> Result<Vec<Action>> {
     if let Some(p) = &a.approve_plan {
         let plan = allonet_chain::plan::PayoutPlan::load(p)?;
         if plan.token.decimals != d.asset_decimals {
-            bail!("{}: the plan pays {} decimals but the allocator's asset has {}", p.display(), plan.token.decimals, d.asset_decimals);
+            bail!(
+                "{}: the plan pays {} decimals but the allocator's asset has {}",
+                p.display(),
+                plan.token.decimals,
+                d.asset_decimals
+            );
         }
         out.push(Action::approve(&allonet_engine::govern::commitment(&plan, a.chain.as_deref())?));
     }
     if let Some(c) = &a.caps {
-        let (e, r) = c.split_once(',').ok_or_else(|| anyhow!("--caps EPOCH,RECIPIENT in whole tokens, e.g. 10000,2500"))?;
+        let (e, r) =
+            c.split_once(',').ok_or_else(|| anyhow!("--caps EPOCH,RECIPIENT in whole tokens, e.g. 10000,2500"))?;
         let parse = |s: &str| token.parse(s.trim()).map(|t| t.units()).map_err(|e| anyhow!("--caps {s:?}: {e}"));
         out.push(Action::SetCaps { epoch_cap: parse(e)?, recipient_cap: parse(r)? });
     }
@@ -113,7 +123,9 @@ pub fn actions(a: &ActionArgs, dep: &DeploymentFile) -> Result<Vec<Action>> {
         out.push(Action::Unpause);
     }
     if let Some(s) = &a.cancel_plan {
-        out.push(Action::CancelPlan { plan_id: s.parse().with_context(|| format!("--cancel-plan {s:?} is not a plan id"))? });
+        out.push(Action::CancelPlan {
+            plan_id: s.parse().with_context(|| format!("--cancel-plan {s:?} is not a plan id"))?,
+        });
     }
     if out.is_empty() {
         bail!("an on-chain proposal needs an action: --approve-plan, --caps, --registry, --veto-delay, --set-agent, --set-guardian, --unpause or --cancel-plan");
@@ -131,7 +143,9 @@ fn registry(p: &Path, chain: Option<&str>) -> Result<Vec<Address>> {
     let t = allonet_core::Table::read(p)?;
     let col = t.require_one_of(&["address", "recipient"], "address")?;
     t.rows()
-        .map(|r| allonet_core::Address::parse(r.get(col)).map(|a| a.0).map_err(|e| t.error(r, col, e.to_string()).into()))
+        .map(|r| {
+            allonet_core::Address::parse(r.get(col)).map(|a| a.0).map_err(|e| t.error(r, col, e.to_string()).into())
+        })
         .collect()
 }
 
@@ -151,11 +165,20 @@ pub fn propose(o: &OnchainArgs, a: &ActionArgs, description: &str, key: &Private
         t.add_row(vec![i.to_string(), describe(x, &token), crate::chain::short(&data)]);
     }
     println!("{t}");
-    println!("  voting opens after block {} and closes at block {}; then `allonet gov queue --onchain --proposal {id}`", s.snapshot, s.deadline);
+    println!(
+        "  voting opens after block {} and closes at block {}; then `allonet gov queue --onchain --proposal {id}`",
+        s.snapshot, s.deadline
+    );
     Ok(())
 }
 
-pub fn vote(o: &OnchainArgs, id: &str, support: u8, voter: &PrivateKeySigner, relayer: Option<&PrivateKeySigner>) -> Result<()> {
+pub fn vote(
+    o: &OnchainArgs,
+    id: &str,
+    support: u8,
+    voter: &PrivateKeySigner,
+    relayer: Option<&PrivateKeySigner>,
+) -> Result<()> {
     let id = parse_id(id)?;
     let (mut conn, dep) = open(o, relayer.or(Some(voter)))?;
     let g = dep.deployment.governor;
@@ -195,7 +218,12 @@ pub fn step(o: &OnchainArgs, id: &str, what: &str, sender: &PrivateKeySigner) ->
     .map_err(|e| anyhow!("{what} proposal {id}: {e}"))?;
     conn.save()?;
     let s = governor::status(conn.chain(), d.governor, id)?;
-    println!("{what}: proposal {id} · gas {} · now {}{}", r.gas_used, s.state, if s.eta > 0 && s.state == "Queued" { format!(" (executable from {})", s.eta) } else { String::new() });
+    println!(
+        "{what}: proposal {id} · gas {} · now {}{}",
+        r.gas_used,
+        s.state,
+        if s.eta > 0 && s.state == "Queued" { format!(" (executable from {})", s.eta) } else { String::new() }
+    );
     Ok(())
 }
 
@@ -222,15 +250,25 @@ pub fn status(o: &OnchainArgs, json: bool) -> Result<()> {
         ]);
     }
     right(&mut t, &[3, 4, 5, 6]);
-    println!("{} proposals on governor {} (chain {}, block {})\n{t}", rows.len(), d.governor, d.chain_id, c.block_number()?);
+    println!(
+        "{} proposals on governor {} (chain {}, block {})\n{t}",
+        rows.len(),
+        d.governor,
+        d.chain_id,
+        c.block_number()?
+    );
     Ok(())
 }
 
 /// An action for people, amounts in whole tokens.
 fn describe(a: &Action, token: &Token) -> String {
-    let amt = |u: &U256| format!("{} {}", crate::output::group_thousands(&token.format(allonet_core::TokenAmount(*u))), token.symbol);
+    let amt = |u: &U256| {
+        format!("{} {}", crate::output::group_thousands(&token.format(allonet_core::TokenAmount(*u))), token.symbol)
+    };
     match a {
-        Action::ApprovePlan { root, total, batches } => format!("approve plan {}: {} in {batches} batches", crate::chain::short(&root.to_string()), amt(total)),
+        Action::ApprovePlan { root, total, batches } => {
+            format!("approve plan {}: {} in {batches} batches", crate::chain::short(&root.to_string()), amt(total))
+        }
         Action::SetCaps { epoch_cap, recipient_cap } => {
             format!("agent caps: {} per epoch, {} per recipient", amt(epoch_cap), amt(recipient_cap))
         }

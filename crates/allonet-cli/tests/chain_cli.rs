@@ -95,7 +95,8 @@ fn assert_paid_once(chain: &mut Rpc, allocator: Address, asset: Address, from_bl
 fn key_files(dir: &Path) {
     for (i, k) in DEV_KEYS.iter().enumerate() {
         let s = allonet_chain::rpc::signer_from_hex(k).unwrap();
-        let body = serde_json::json!({"address": s.address().to_checksum(None), "private_key": k.trim_start_matches("0x")});
+        let body =
+            serde_json::json!({"address": s.address().to_checksum(None), "private_key": k.trim_start_matches("0x")});
         std::fs::write(dir.join(format!("k{i}.json")), body.to_string()).unwrap();
     }
 }
@@ -122,16 +123,50 @@ fn approve_onchain(dir: &Path, dep: &str, extra: &[&str], blocks: &str, delay: &
     let out = ok(dir, &args);
     let id = out.lines().next().unwrap().trim_start_matches("proposal ").to_string();
     ok(dir, &["chain", "advance", "--deployment", dep, "--blocks", "2"]);
-    ok(dir, &["gov", "vote", "--onchain", "--deployment", dep, "--key", "k3.json", "--proposal", &id, "--support", "for"]);
+    ok(
+        dir,
+        &["gov", "vote", "--onchain", "--deployment", dep, "--key", "k3.json", "--proposal", &id, "--support", "for"],
+    );
     let v = ok(
         dir,
-        &["gov", "vote", "--onchain", "--deployment", dep, "--key", "k4.json", "--by-sig", "--relayer-key", "k0.json", "--proposal", &id, "--support", "for"],
+        &[
+            "gov",
+            "vote",
+            "--onchain",
+            "--deployment",
+            dep,
+            "--key",
+            "k4.json",
+            "--by-sig",
+            "--relayer-key",
+            "k0.json",
+            "--proposal",
+            &id,
+            "--support",
+            "for",
+        ],
     );
     assert!(v.contains("EIP-712 signature relayed by"), "{v}");
-    ok(dir, &["gov", "vote", "--onchain", "--deployment", dep, "--key", "k5.json", "--proposal", &id, "--support", "against"]);
+    ok(
+        dir,
+        &[
+            "gov",
+            "vote",
+            "--onchain",
+            "--deployment",
+            dep,
+            "--key",
+            "k5.json",
+            "--proposal",
+            &id,
+            "--support",
+            "against",
+        ],
+    );
     ok(dir, &["chain", "advance", "--deployment", dep, "--blocks", blocks]);
     ok(dir, &["gov", "queue", "--onchain", "--deployment", dep, "--key", "k0.json", "--proposal", &id]);
-    let early = fails(dir, &["gov", "execute", "--onchain", "--deployment", dep, "--key", "k0.json", "--proposal", &id]);
+    let early =
+        fails(dir, &["gov", "execute", "--onchain", "--deployment", dep, "--key", "k0.json", "--proposal", &id]);
     assert!(early.contains("TimelockUnexpectedOperationState"), "{early}");
     ok(dir, &["chain", "advance", "--deployment", dep, "--seconds", delay]);
     let out = ok(dir, &["gov", "execute", "--onchain", "--deployment", dep, "--key", "k0.json", "--proposal", &id]);
@@ -146,7 +181,8 @@ fn embedded_governed_payouts_from_the_cli() {
     let out = ok(&dir, &["chain", "deploy", "--embedded", "--state", "chain.json", "-o", "dep.json"]);
     assert!(out.contains("roles read back and checked") && dir.join("keys/holder1.json").exists(), "{out}");
     // The scenario: 2 × 40,000 USDC to addresses nobody approved is refused, and nothing changes.
-    std::fs::write(dir.join("two.csv"), format!("recipient,amount\n{},40000\n{},40000\n", recipient(1), recipient(2))).unwrap();
+    std::fs::write(dir.join("two.csv"), format!("recipient,amount\n{},40000\n{},40000\n", recipient(1), recipient(2)))
+        .unwrap();
     ok(&dir, &["chain", "plan", "--payments", "two.csv", "-o", "two.json"]);
     let before = std::fs::read(dir.join("chain.json")).unwrap();
     let err = fails(&dir, &["payout", "two.json", "--deployment", "dep.json"]);
@@ -174,7 +210,10 @@ fn embedded_governed_payouts_from_the_cli() {
     // Approved: the agent pays it, once.
     let out = ok(&dir, &["payout", "plan.json", "--deployment", "dep.json", "--html", "pay.html"]);
     assert!(out.contains("paid now 325.000325 USDC to 25 recipients"), "{out}");
-    assert!(out.contains("reconciled from events: paid 325.000325 of 325.000325 approved to 25 recipients, remainder 0"), "{out}");
+    assert!(
+        out.contains("reconciled from events: paid 325.000325 of 325.000325 approved to 25 recipients, remainder 0"),
+        "{out}"
+    );
     let html = std::fs::read_to_string(dir.join("pay.html")).unwrap();
     assert!(html.contains("<svg") && html.contains("batch 2 · 5 recipients"), "report");
     let out = ok(&dir, &["payout", "plan.json", "--deployment", "dep.json"]);
@@ -188,12 +227,57 @@ fn embedded_governed_payouts_from_the_cli() {
 
     // Off-chain governance (signed votes in SQLite) approves a small plan; the agent queues it under the caps the
     // proposal above set, it waits out the veto window, and pays only with its decision checked.
-    std::fs::write(dir.join("holders.csv"), format!("address,balance\n{},400\n{},350\n{},250\n", dev(3), dev(4), dev(5))).unwrap();
-    ok(&dir, &["gov", "init", "--db", "dao.db", "--holders", "holders.csv", "--guardian", &dev(2).to_string(), "--voting-delay", "0", "--voting-period", "60", "--timelock", "60", "--now", "1000"]);
-    std::fs::write(dir.join("small.csv"), format!("recipient,amount\n{},20\n{},30\n", recipient(3), recipient(4))).unwrap();
+    std::fs::write(
+        dir.join("holders.csv"),
+        format!("address,balance\n{},400\n{},350\n{},250\n", dev(3), dev(4), dev(5)),
+    )
+    .unwrap();
+    ok(
+        &dir,
+        &[
+            "gov",
+            "init",
+            "--db",
+            "dao.db",
+            "--holders",
+            "holders.csv",
+            "--guardian",
+            &dev(2).to_string(),
+            "--voting-delay",
+            "0",
+            "--voting-period",
+            "60",
+            "--timelock",
+            "60",
+            "--now",
+            "1000",
+        ],
+    );
+    std::fs::write(dir.join("small.csv"), format!("recipient,amount\n{},20\n{},30\n", recipient(3), recipient(4)))
+        .unwrap();
     ok(&dir, &["chain", "plan", "--payments", "small.csv", "-o", "small.json"]);
-    let digest = serde_json::from_str::<serde_json::Value>(&std::fs::read_to_string(dir.join("small.json")).unwrap()).unwrap()["digest"].as_str().unwrap().to_string();
-    let out = ok(&dir, &["gov", "propose", "--db", "dao.db", "--key", "k3.json", "--action", &format!("approve-plan:{digest}"), "--description", "small plan", "--now", "1001"]);
+    let digest = serde_json::from_str::<serde_json::Value>(&std::fs::read_to_string(dir.join("small.json")).unwrap())
+        .unwrap()["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let out = ok(
+        &dir,
+        &[
+            "gov",
+            "propose",
+            "--db",
+            "dao.db",
+            "--key",
+            "k3.json",
+            "--action",
+            &format!("approve-plan:{digest}"),
+            "--description",
+            "small plan",
+            "--now",
+            "1001",
+        ],
+    );
     let pid = out.lines().next().unwrap().trim_start_matches("proposal ").to_string();
     for (k, t) in [("k3.json", "1002"), ("k4.json", "1003")] {
         ok(&dir, &["gov", "vote", "--db", "dao.db", "--key", k, "--proposal", &pid, "--support", "for", "--now", t]);
@@ -202,20 +286,47 @@ fn embedded_governed_payouts_from_the_cli() {
     ok(&dir, &["gov", "execute", "--db", "dao.db", "--proposal", &pid, "--now", "1200"]);
     ok(&dir, &["gov", "decision", "--db", "dao.db", "--plan", "small.json", "-o", "decision.json"]);
     // A decision for another plan does not queue this one.
-    let err = fails(&dir, &["payout", "two.json", "--deployment", "dep.json", "--queue", "--decision", "decision.json", "--db", "dao.db"]);
+    let err = fails(
+        &dir,
+        &["payout", "two.json", "--deployment", "dep.json", "--queue", "--decision", "decision.json", "--db", "dao.db"],
+    );
     assert!(err.contains("approves plan") && err.contains("not this plan"), "{err}");
-    let out = ok(&dir, &["payout", "small.json", "--deployment", "dep.json", "--queue", "--decision", "decision.json", "--db", "dao.db"]);
+    let out = ok(
+        &dir,
+        &[
+            "payout",
+            "small.json",
+            "--deployment",
+            "dep.json",
+            "--queue",
+            "--decision",
+            "decision.json",
+            "--db",
+            "dao.db",
+        ],
+    );
     assert!(out.contains("queued plan") && out.contains("payable from"), "{out}");
-    let err = fails(&dir, &["payout", "small.json", "--deployment", "dep.json", "--decision", "decision.json", "--db", "dao.db"]);
+    let err = fails(
+        &dir,
+        &["payout", "small.json", "--deployment", "dep.json", "--decision", "decision.json", "--db", "dao.db"],
+    );
     assert!(err.contains("veto window"), "{err}");
     ok(&dir, &["chain", "advance", "--deployment", "dep.json", "--seconds", "3600"]);
     let err = fails(&dir, &["payout", "small.json", "--deployment", "dep.json"]);
     assert!(err.contains("queued by the agent, not approved on chain"), "{err}");
-    let forged = std::fs::read_to_string(dir.join("decision.json")).unwrap().replace("\"votes_against\": \"0\"", "\"votes_against\": \"1\"");
+    let forged = std::fs::read_to_string(dir.join("decision.json"))
+        .unwrap()
+        .replace("\"votes_against\": \"0\"", "\"votes_against\": \"1\"");
     std::fs::write(dir.join("forged.json"), forged).unwrap();
-    let err = fails(&dir, &["payout", "small.json", "--deployment", "dep.json", "--decision", "forged.json", "--db", "dao.db"]);
+    let err = fails(
+        &dir,
+        &["payout", "small.json", "--deployment", "dep.json", "--decision", "forged.json", "--db", "dao.db"],
+    );
     assert!(err.contains("the decision record was edited"), "{err}");
-    let out = ok(&dir, &["payout", "small.json", "--deployment", "dep.json", "--decision", "decision.json", "--db", "dao.db"]);
+    let out = ok(
+        &dir,
+        &["payout", "small.json", "--deployment", "dep.json", "--decision", "decision.json", "--db", "dao.db"],
+    );
     assert!(out.contains("paid now 50 USDC to 2 recipients") && out.contains("appended to the audit log"), "{out}");
     let out = ok(&dir, &["gov", "audit", "verify", "--db", "dao.db"]);
     assert!(out.contains("audit chain verified: 8 entries"), "{out}");
@@ -227,24 +338,62 @@ fn embedded_governed_payouts_from_the_cli() {
     assert_eq!((b["version"].as_str(), b["chainId"].as_str()), (Some("1.0"), Some("31337")));
     assert_eq!(b["transactions"].as_array().unwrap().len(), 25);
     assert_eq!(b["transactions"][0]["contractInputsValues"]["value"], "1000001");
-    ok(&dir, &["chain", "export-safe", "plan.json", "--safe", safe, "--deployment", "dep.json", "--via-allocator", "-o", "approve.json"]);
-    let b: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("approve.json")).unwrap()).unwrap();
+    ok(
+        &dir,
+        &[
+            "chain",
+            "export-safe",
+            "plan.json",
+            "--safe",
+            safe,
+            "--deployment",
+            "dep.json",
+            "--via-allocator",
+            "-o",
+            "approve.json",
+        ],
+    );
+    let b: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("approve.json")).unwrap()).unwrap();
     assert_eq!(b["transactions"][0]["contractMethod"]["name"], "approvePlan");
     assert_eq!(b["transactions"][0]["contractInputsValues"]["batches"], "3");
 
     // Governance tokens to the DAO's holders, not the deployer; a holders file with an address twice is refused.
     let (h1, h2) = (recipient(7001), recipient(7002));
     std::fs::write(dir.join("gh.csv"), format!("address,amount\n{h1},600000\n{h2},400000.5\n")).unwrap();
-    ok(&dir, &["chain", "deploy", "--embedded", "--state", "gov.json", "--agent", &dev(1).to_string(), "--guardian", &dev(2).to_string(), "--holders", "gh.csv", "-o", "gov-dep.json"]);
-    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("gov-dep.json")).unwrap()).unwrap();
+    ok(
+        &dir,
+        &[
+            "chain",
+            "deploy",
+            "--embedded",
+            "--state",
+            "gov.json",
+            "--agent",
+            &dev(1).to_string(),
+            "--guardian",
+            &dev(2).to_string(),
+            "--holders",
+            "gh.csv",
+            "-o",
+            "gov-dep.json",
+        ],
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("gov-dep.json")).unwrap()).unwrap();
     let gov: Address = v["gov_token"].as_str().unwrap().parse().unwrap();
     let mut c = allonet_chain::Embedded::open(&dir.join("gov.json")).unwrap();
     let e18 = U256::from(10u64).pow(U256::from(18));
-    let bal = |c: &mut allonet_chain::Embedded, a| read(c, gov, &allonet_chain::contracts::AlloToken::getVotesCall { account: a }).unwrap();
+    let bal = |c: &mut allonet_chain::Embedded, a| {
+        read(c, gov, &allonet_chain::contracts::AlloToken::getVotesCall { account: a }).unwrap()
+    };
     assert_eq!(bal(&mut c, h1), U256::from(600_000u64) * e18, "holders vote from the start (self-delegated)");
     assert_eq!(bal(&mut c, h2), U256::from(400_000u64) * e18 + e18 / U256::from(2));
     std::fs::write(dir.join("dup.csv"), format!("address,amount\n{h1},1\n{h1},2\n")).unwrap();
-    let err = fails(&dir, &["chain", "deploy", "--embedded", "--state", "dup.json", "--holders", "dup.csv", "-o", "dup-dep.json"]);
+    let err = fails(
+        &dir,
+        &["chain", "deploy", "--embedded", "--state", "dup.json", "--holders", "dup.csv", "-o", "dup-dep.json"],
+    );
     assert!(err.contains("dup.csv:3") && err.contains("listed twice"), "{err}");
     assert!(!dir.join("dup-dep.json").exists());
     std::fs::remove_dir_all(&dir).unwrap();
@@ -260,12 +409,35 @@ fn anvil_payout_killed_midway_then_rerun_pays_everyone_once() {
     let dir = tmp("anvil");
     key_files(&dir);
     let url = node.url();
-    std::fs::write(dir.join("holders.csv"), format!("address,amount\n{},400\n{},350\n{},250\n", dev(3), dev(4), dev(5))).unwrap();
+    std::fs::write(
+        dir.join("holders.csv"),
+        format!("address,amount\n{},400\n{},350\n{},250\n", dev(3), dev(4), dev(5)),
+    )
+    .unwrap();
     // On RPC the agent, the guardian and the holders must be named: defaults would hand them to the deployer.
     let err = fails(&dir, &["chain", "deploy", "--rpc", &url, "--chain-id", "31337", "-o", "dep.json"]);
     assert!(err.contains("--agent"), "{err}");
     let (agent, guardian) = (dev(1).to_string(), dev(2).to_string());
-    let deploy = ["chain", "deploy", "--rpc", &url, "--chain-id", "31337", "--agent", &agent, "--guardian", &guardian, "--holders", "holders.csv", "--voting-period", "5", "--timelock-delay", "60", "-o", "dep.json"];
+    let deploy = [
+        "chain",
+        "deploy",
+        "--rpc",
+        &url,
+        "--chain-id",
+        "31337",
+        "--agent",
+        &agent,
+        "--guardian",
+        &guardian,
+        "--holders",
+        "holders.csv",
+        "--voting-period",
+        "5",
+        "--timelock-delay",
+        "60",
+        "-o",
+        "dep.json",
+    ];
     ok(&dir, &deploy);
     write_payments(&dir.join("pays.csv"), 500, None);
     ok(&dir, &["chain", "plan", "--payments", "pays.csv", "--batch-size", "20", "-o", "plan.json"]);
@@ -325,11 +497,37 @@ fn one_plan_across_two_anvil_chains() {
     let (a, b) = (Anvil::start(&anvil, 31_337).unwrap(), Anvil::start(&anvil, 31_338).unwrap());
     let dir = tmp("multi");
     key_files(&dir);
-    std::fs::write(dir.join("holders.csv"), format!("address,amount\n{},400\n{},350\n{},250\n", dev(3), dev(4), dev(5))).unwrap();
+    std::fs::write(
+        dir.join("holders.csv"),
+        format!("address,amount\n{},400\n{},350\n{},250\n", dev(3), dev(4), dev(5)),
+    )
+    .unwrap();
     let (agent, guardian) = (dev(1).to_string(), dev(2).to_string());
     for (node, id, out) in [(&a, "31337", "alpha.json"), (&b, "31338", "beta.json")] {
         let url = node.url();
-        ok(&dir, &["chain", "deploy", "--rpc", &url, "--chain-id", id, "--agent", &agent, "--guardian", &guardian, "--holders", "holders.csv", "--voting-period", "5", "--timelock-delay", "60", "-o", out]);
+        ok(
+            &dir,
+            &[
+                "chain",
+                "deploy",
+                "--rpc",
+                &url,
+                "--chain-id",
+                id,
+                "--agent",
+                &agent,
+                "--guardian",
+                &guardian,
+                "--holders",
+                "holders.csv",
+                "--voting-period",
+                "5",
+                "--timelock-delay",
+                "60",
+                "-o",
+                out,
+            ],
+        );
     }
     let config = format!(
         "[chains.alpha]\nrpc = \"{}\"\nchain_id = 31337\ndeployment = \"alpha.json\"\nkey_env = \"ALPHA_KEY\"\n\n[chains.beta]\nrpc = \"{}\"\nchain_id = 31338\ndeployment = \"beta.json\"\n",
@@ -341,14 +539,21 @@ fn one_plan_across_two_anvil_chains() {
     ok(&dir, &["chain", "plan", "--payments", "pays.csv", "--batch-size", "10", "-o", "plan.json"]);
     let payout = |args: &[&str]| {
         let mut c = Command::new(bin());
-        c.args(["payout", "plan.json"]).args(args).current_dir(&dir).env("ALLONET_KEY", DEV_KEYS[1]).env("ALPHA_KEY", DEV_KEYS[1]);
+        c.args(["payout", "plan.json"])
+            .args(args)
+            .current_dir(&dir)
+            .env("ALLONET_KEY", DEV_KEYS[1])
+            .env("ALPHA_KEY", DEV_KEYS[1]);
         c
     };
     // Approved on alpha only: the whole plan is refused before anything is sent on alpha.
     approve_onchain(&dir, "alpha.json", &["--approve-plan", "plan.json", "--chain", "alpha"], "6", "60");
     let o = payout(&["--chains", "chains.toml"]).output().unwrap();
     let err = String::from_utf8_lossy(&o.stderr).to_string();
-    assert!(!o.status.success() && err.contains("chain \"beta\"") && err.contains("is not approved on chain 31338"), "{err}");
+    assert!(
+        !o.status.success() && err.contains("chain \"beta\"") && err.contains("is not approved on chain 31338"),
+        "{err}"
+    );
     // beta's approval of alpha's part would not help either: each chain approves its own part.
     approve_onchain(&dir, "beta.json", &["--approve-plan", "plan.json", "--chain", "beta"], "6", "60");
     // A config whose chain id disagrees with the node is refused before anything is sent.
@@ -372,7 +577,11 @@ fn one_plan_across_two_anvil_chains() {
     };
     assert_eq!(paid_batches(&mut alpha), 0, "nothing was paid on alpha while beta was refused");
     // Kill the multi-chain payout while it is still on the first chain, then re-run it.
-    let mut child = payout(&["--chains", "chains.toml", "--interval-ms", "200"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let mut child = payout(&["--chains", "chains.toml", "--interval-ms", "200"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
     while paid_batches(&mut alpha) < 2 {
         assert!(Instant::now() < deadline, "no batches landed on alpha");
@@ -384,7 +593,8 @@ fn one_plan_across_two_anvil_chains() {
     let o = payout(&["--chains", "chains.toml", "--json"]).output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    let names: Vec<_> = v["chains"].as_array().unwrap().iter().map(|c| c["chain"].as_str().unwrap().to_string()).collect();
+    let names: Vec<_> =
+        v["chains"].as_array().unwrap().iter().map(|c| c["chain"].as_str().unwrap().to_string()).collect();
     assert_eq!(names, ["alpha", "beta"]);
     let resumed = v["chains"][0]["report"]["already_paid"].as_u64().unwrap();
     assert!((2..6).contains(&resumed), "alpha resumed after {resumed} batches");

@@ -24,11 +24,7 @@ use crate::EngineError;
 /// The commitment of a plan's part on one chain (`None` = the default chain).
 pub fn commitment(plan: &PayoutPlan, chain: Option<&str>) -> Result<Commitment, EngineError> {
     plan.commitments().remove(&chain.map(str::to_string)).ok_or_else(|| {
-        EngineError::Config(format!(
-            "plan {} has no payments on chain {}",
-            plan.digest,
-            chain.unwrap_or("default")
-        ))
+        EngineError::Config(format!("plan {} has no payments on chain {}", plan.digest, chain.unwrap_or("default")))
     })
 }
 
@@ -106,7 +102,9 @@ impl Decision {
 
 /// The record of the executed proposal of `store` that approved `plan_digest`. The audit log must verify.
 pub fn decision_record(store: &Store, plan_digest: Digest) -> Result<Decision, EngineError> {
-    store.verify_audit().map_err(|b| EngineError::Config(format!("the audit log is broken at entry #{}: {}", b.seq, b.reason)))?;
+    store
+        .verify_audit()
+        .map_err(|b| EngineError::Config(format!("the audit log is broken at entry #{}: {}", b.seq, b.reason)))?;
     let g = store.governor();
     let proposal = *g.registry.approved_plans.get(&plan_digest.0).ok_or_else(|| {
         EngineError::Refused(vec![format!("no executed proposal of this governance approves plan {plan_digest}")])
@@ -229,7 +227,8 @@ pub fn queue_under_caps(
         } else {
             let r = read(chain, a, &AIAllocator::remainingRecipientAllowanceCall { r: p.recipient })?;
             if p.amount > r {
-                problems.push(format!("{} would receive {} but its per-recipient cap leaves {r}", p.recipient, p.amount));
+                problems
+                    .push(format!("{} would receive {} but its per-recipient cap leaves {r}", p.recipient, p.amount));
             }
         }
         if problems.len() > 12 {

@@ -63,10 +63,7 @@ pub fn new_key_file(path: &Path) -> Result<PrivateKeySigner, EngineError> {
 
 /// Write `key` as a key file, readable only by its owner.
 pub fn write_key_file(path: &Path, key: &PrivateKeySigner) -> Result<(), EngineError> {
-    let body = KeyFile {
-        address: Address(key.address()),
-        private_key: alloy_primitives::hex::encode(key.to_bytes()),
-    };
+    let body = KeyFile { address: Address(key.address()), private_key: alloy_primitives::hex::encode(key.to_bytes()) };
     let text = serde_json::to_string_pretty(&body).expect("key file serialises") + "\n";
     crate::write_atomic(path, text.as_bytes())?;
     #[cfg(unix)]
@@ -136,7 +133,11 @@ mod tests {
         )
         .unwrap();
         let h = holders_from_table(&t, &Token::new("ALLO", 18)).unwrap();
-        assert_eq!(h[0].1 .0, alloy_primitives::U256::from(15u64) * alloy_primitives::U256::from(10u64).pow(alloy_primitives::U256::from(17)));
+        assert_eq!(
+            h[0].1 .0,
+            alloy_primitives::U256::from(15u64)
+                * alloy_primitives::U256::from(10u64).pow(alloy_primitives::U256::from(17))
+        );
         let dup = Table::from_bytes(
             "h.csv",
             b"address,amount\n0x00000000000000000000000000000000000000a1,1\n0x00000000000000000000000000000000000000A1,2\n",

@@ -122,27 +122,36 @@ pub fn check_all(plan: &PayoutPlan, targets: Vec<ChainTarget>, opts: &PayOptions
         let payer = match (&conn, opts.payer) {
             (Connection::Embedded(..), Payer::Agent) => Some(d.agent),
             (Connection::Embedded(..), Payer::Owner) => {
-                allonet_chain::read(conn.chain(), d.allocator, &allonet_chain::contracts::AIAllocator::ownerCall {}).ok()
+                allonet_chain::read(conn.chain(), d.allocator, &allonet_chain::contracts::AIAllocator::ownerCall {})
+                    .ok()
             }
             (Connection::Rpc(r), _) => allonet_chain::Chain::signers(r).first().copied(),
         };
         let Some(payer) = payer else {
-            problems.push(format!("chain {label:?}: no signing key (set {} or give a key file)", target.connect.key_env));
+            problems
+                .push(format!("chain {label:?}: no signing key (set {} or give a key file)", target.connect.key_env));
             continue;
         };
         let t = Target { allocator: d.allocator, payer, from_block: d.from_block };
         match check(conn.chain(), &t, &commitment) {
-            Ok(status) if status.onchain.status == "queued" && opts.require_decision_for_queued => problems.push(format!(
+            Ok(status) if status.onchain.status == "queued" && opts.require_decision_for_queued => {
+                problems.push(format!(
                 "chain {label:?}: plan {} was queued by the agent, not approved on chain: give the off-chain decision \
                  it was queued under (--decision with --db) so it can be checked",
                 status.plan_id
-            )),
+            ))
+            }
             Ok(status) => ready.push(Checked { target, connection: conn, payer: t, commitment, status }),
-            Err(e) => problems.extend(EngineError::from(e).reasons().into_iter().map(|r| format!("chain {label:?}: {r}"))),
+            Err(e) => {
+                problems.extend(EngineError::from(e).reasons().into_iter().map(|r| format!("chain {label:?}: {r}")))
+            }
         }
     }
     for (name, _) in commitments {
-        problems.push(format!("chain {:?}: the plan pays there but no deployment was given for it", name.unwrap_or_else(|| "default".into())));
+        problems.push(format!(
+            "chain {:?}: the plan pays there but no deployment was given for it",
+            name.unwrap_or_else(|| "default".into())
+        ));
     }
     if !problems.is_empty() {
         return Err(EngineError::Refused(problems));
@@ -180,7 +189,9 @@ pub fn pay_plan(
         // Save what landed even when a later batch failed.
         connection.save()?;
         let report = result.map_err(|e| match EngineError::from(e) {
-            EngineError::Refused(r) => EngineError::Refused(r.into_iter().map(|r| format!("chain {label:?}: {r}")).collect()),
+            EngineError::Refused(r) => {
+                EngineError::Refused(r.into_iter().map(|r| format!("chain {label:?}: {r}")).collect())
+            }
             e => e,
         })?;
         let reconciliation = if opts.dry_run {

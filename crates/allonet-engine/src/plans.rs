@@ -184,7 +184,12 @@ pub fn plan_from_payments(t: &Table, token: &Token, batch_size: u32) -> Result<P
             label: label.map(|c| row.get(c).to_string()).filter(|c| !c.is_empty()),
         });
     }
-    Ok(PayoutPlan::new(PlanToken { symbol: token.symbol.clone(), decimals: token.decimals }, None, batch_size, payments)?)
+    Ok(PayoutPlan::new(
+        PlanToken { symbol: token.symbol.clone(), decimals: token.decimals },
+        None,
+        batch_size,
+        payments,
+    )?)
 }
 
 /// A plan from a round result already in memory (the demo and the agent), addresses by project id.
