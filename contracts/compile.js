@@ -17,10 +17,8 @@ const ARTIFACTS_DIR = path.join(ROOT, "artifacts");
 const NODE_MODULES = path.join(ROOT, "node_modules");
 
 // Contracts from outside src/ that are emitted as artifacts too (they must be imported by a
-// src/ file so that they get compiled).
-const EXTRA_CONTRACTS = {
-  "@openzeppelin/contracts/governance/TimelockController.sol": ["TimelockController"],
-};
+// src/ file so that they get compiled), e.g. {"@openzeppelin/contracts/...sol": ["Name"]}.
+const EXTRA_CONTRACTS = {};
 
 // Everything here except outputSelection is recorded in each artifact's compiler.settings.
 // The default metadata hash (ipfs) is kept on purpose: it covers the keccak of every source

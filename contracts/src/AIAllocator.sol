@@ -25,9 +25,12 @@ import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProo
 ///      - the owner (the governance timelock) calls `approvePlan` after a vote: payable at once, no
 ///        caps apply (the vote approved the exact pairs);
 ///      - the agent calls `queuePlan` under the standing authority governance set: the plan's total
-///        must fit the epoch cap, it becomes payable `vetoDelay` seconds later, every recipient must
-///        be in the recipient registry and each payment within the per-recipient epoch cap; during the
-///        delay the guardian or the owner can cancel it.
+///        must fit the epoch cap, it becomes payable `vetoDelay` (at least `MIN_VETO_DELAY`) seconds
+///        later and stays payable for one epoch after that (so the agent cannot stockpile queued plans
+///        and pay them in one burst), every recipient must be in the recipient registry and each
+///        payment within the per-recipient epoch cap; during the delay the guardian or the owner can
+///        cancel it. Governance approving the same plan turns it into an approved one in place (its
+///        paid batches stay paid), so queuing a plan cannot block its approval.
 ///      Either way the agent (or the owner) pays with `payBatch`, which proves each batch against the
 ///      root, pays it at most once (a bitmap per plan) and never beyond the plan's total.
 ///      Roles:
@@ -93,6 +96,9 @@ contract AIAllocator is Ownable, ReentrancyGuardTransient, Pausable {
     ///      received under queued plans in that epoch.
     mapping(address => uint256) private _recipients;
 
+    /// @notice Shortest veto window a queued plan can have: the guardian always gets this long to cancel.
+    uint64 public constant MIN_VETO_DELAY = 1 hours;
+
     uint256 private constant REGISTERED = 1 << 255;
     uint256 private constant SPENT_MASK = (1 << 192) - 1;
 
@@ -128,6 +134,9 @@ contract AIAllocator is Ownable, ReentrancyGuardTransient, Pausable {
     error PlanExists(bytes32 planId);
     error PlanNotPayable(bytes32 planId, PlanStatus status);
     error PlanNotMature(bytes32 planId, uint256 payableAt);
+    error PlanExpired(bytes32 planId, uint256 expiredAt);
+    error VetoDelayTooShort(uint64 vetoDelay, uint64 minimum);
+    error RenounceDisabled();
     error NotCancellable(bytes32 planId, PlanStatus status);
     error BatchOutOfRange(uint256 batchIndex, uint256 batches);
     error BatchAlreadyPaid(bytes32 planId, uint256 batchIndex);
@@ -200,14 +209,26 @@ contract AIAllocator is Ownable, ReentrancyGuardTransient, Pausable {
     }
 
     /// @notice Approves a plan: its exact pairs become payable by the agent, each batch once, on
-    ///         this chain and allocator only. Owner only (a passed, timelocked proposal).
+    ///         this chain and allocator only. Owner only (a passed, timelocked proposal). A plan the agent
+    ///         queued, or one that was cancelled, becomes approved in place: batches it paid stay paid.
     /// @param root Merkle root over the plan's batches.
     /// @param total Sum of all the plan's amounts.
     /// @param batches Number of batches.
     function approvePlan(bytes32 root, uint256 total, uint256 batches) external onlyOwner {
-        bytes32 id = _newPlan(root, total, batches);
-        plans[id] = Plan(uint96(total), 0, uint40(block.timestamp), uint16(batches), PlanStatus.Approved);
+        _checkPlan(root, total, batches);
+        bytes32 id = planId(root, total, batches);
+        Plan storage p = plans[id];
+        if (p.status == PlanStatus.Approved) revert PlanExists(id);
+        p.total = uint96(total);
+        p.payableAt = uint40(block.timestamp);
+        p.batches = uint16(batches);
+        p.status = PlanStatus.Approved;
         emit PlanApproved(id, root, total, batches);
+    }
+
+    /// @notice Disabled: an allocator without an owner could never be unpaused.
+    function renounceOwnership() public view override onlyOwner {
+        revert RenounceDisabled();
     }
 
     /// @notice Stops all payouts and queuing (kill switch). Guardian or owner.
@@ -242,7 +263,10 @@ contract AIAllocator is Ownable, ReentrancyGuardTransient, Pausable {
     ///         cap at once, and it becomes payable after the veto delay. Agent only.
     function queuePlan(bytes32 root, uint256 total, uint256 batches) external whenNotPaused returns (bytes32 id) {
         if (msg.sender != agent) revert NotAgent(msg.sender);
-        id = _newPlan(root, total, batches);
+        if (vetoDelay < MIN_VETO_DELAY) revert VetoDelayTooShort(vetoDelay, MIN_VETO_DELAY);
+        _checkPlan(root, total, batches);
+        id = planId(root, total, batches);
+        if (plans[id].status != PlanStatus.None) revert PlanExists(id);
         uint256 e = currentEpoch();
         uint256 used = epochQueued[e];
         uint256 left = used >= epochCap ? 0 : epochCap - used;
@@ -329,11 +353,9 @@ contract AIAllocator is Ownable, ReentrancyGuardTransient, Pausable {
 
     // ---------------------------------------------------------------- internals
 
-    function _newPlan(bytes32 root, uint256 total, uint256 batches) private view returns (bytes32 id) {
+    function _checkPlan(bytes32 root, uint256 total, uint256 batches) private pure {
         if (root == bytes32(0) || total == 0 || batches == 0 || batches > type(uint16).max) revert BadPlan();
         if (total > type(uint96).max) revert BadPlan();
-        id = planId(root, total, batches);
-        if (plans[id].status != PlanStatus.None) revert PlanExists(id);
     }
 
     /// @dev Checks that plan `id` may pay batch `batchIndex` now, proves the batch, and marks it paid.
@@ -349,6 +371,9 @@ contract AIAllocator is Ownable, ReentrancyGuardTransient, Pausable {
         PlanStatus s = p.status;
         if (s != PlanStatus.Approved && s != PlanStatus.Queued) revert PlanNotPayable(id, s);
         if (block.timestamp < p.payableAt) revert PlanNotMature(id, p.payableAt);
+        if (s == PlanStatus.Queued && block.timestamp > uint256(p.payableAt) + epochLength) {
+            revert PlanExpired(id, uint256(p.payableAt) + epochLength);
+        }
         if (batchIndex >= batches) revert BatchOutOfRange(batchIndex, batches);
         uint256 word = _paidBatches[id][batchIndex >> 8];
         uint256 bit = 1 << (batchIndex & 255);

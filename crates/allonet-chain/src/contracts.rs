@@ -23,8 +23,8 @@ alloy_sol_types::sol!(
 );
 alloy_sol_types::sol!(
     #[sol(all_derives)]
-    TimelockController,
-    "../../contracts/artifacts/TimelockController.json"
+    AlloTimelock,
+    "../../contracts/artifacts/AlloTimelock.json"
 );
 alloy_sol_types::sol!(
     #[sol(all_derives)]
@@ -47,7 +47,7 @@ pub const ARTIFACTS: &[(&str, &str)] = &[
     ("AIAllocator", include_str!("../../../contracts/artifacts/AIAllocator.json")),
     ("AlloToken", include_str!("../../../contracts/artifacts/AlloToken.json")),
     ("AlloGovernor", include_str!("../../../contracts/artifacts/AlloGovernor.json")),
-    ("TimelockController", include_str!("../../../contracts/artifacts/TimelockController.json")),
+    ("AlloTimelock", include_str!("../../../contracts/artifacts/AlloTimelock.json")),
     ("PayToken", include_str!("../../../contracts/artifacts/PayToken.json")),
     ("ReentrantToken", include_str!("../../../contracts/artifacts/ReentrantToken.json")),
     ("ReentrantReceiver", include_str!("../../../contracts/artifacts/ReentrantReceiver.json")),
@@ -84,7 +84,7 @@ pub fn decode_revert(data: &[u8]) -> String {
     if let Ok(e) = AlloGovernor::AlloGovernorErrors::abi_decode(data) {
         return strip(format!("{e:?}"));
     }
-    if let Ok(e) = TimelockController::TimelockControllerErrors::abi_decode(data) {
+    if let Ok(e) = AlloTimelock::AlloTimelockErrors::abi_decode(data) {
         return strip(format!("{e:?}"));
     }
     if let Ok(e) = PayToken::PayTokenErrors::abi_decode(data) {

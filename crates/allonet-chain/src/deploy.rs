@@ -2,8 +2,10 @@
 //! the timelock from its constructor, so the deployer never holds any power over it.
 //!
 //! Safe defaults: the agent's caps and veto delay start at 0 and its recipient registry empty (the first
-//! governance proposal sets them); the guardian may cancel queued timelock operations; the deployer renounces
-//! the timelock's admin role. [`verify_roles`] reads every role back. A deployment runs as a journal of named
+//! governance proposal sets them); the timelock (`AlloTimelock`) has no admin from its constructor on, the
+//! deployer names the governor once and can grant nothing else; the guardian may cancel queued timelock
+//! operations except those that replace it. [`verify_deployment`] reads every role back, including every
+//! role the timelock ever granted. A deployment runs as a journal of named
 //! steps ([`Journal`]): re-run with the same journal after an interruption, it skips what is done and
 //! continues; no step leaves funds anywhere but in an allocator governance owns.
 
@@ -12,8 +14,8 @@ use std::collections::BTreeMap;
 use alloy_primitives::{Address, Bytes, B256, U256};
 use serde::{Deserialize, Serialize};
 
-use crate::chain::{read, transact, Chain, ChainError, Tx};
-use crate::contracts::{deploy_code, AIAllocator, AlloGovernor, AlloToken, PayToken, TimelockController};
+use crate::chain::{read, transact, Chain, ChainError, LogFilter, Tx};
+use crate::contracts::{deploy_code, AIAllocator, AlloGovernor, AlloTimelock, AlloToken, PayToken};
 
 /// What to deploy.
 #[derive(Debug, Clone)]
@@ -188,15 +190,10 @@ pub fn deploy_resumable(
         ),
     )?;
     let timelock = run.create(
-        "TimelockController",
+        "AlloTimelock",
         deploy_code(
-            &TimelockController::BYTECODE,
-            &TimelockController::constructorCall {
-                minDelay: U256::from(cfg.timelock_delay),
-                proposers: vec![],
-                executors: vec![Address::ZERO],
-                admin: from,
-            },
+            &AlloTimelock::BYTECODE,
+            &AlloTimelock::constructorCall { minDelay: U256::from(cfg.timelock_delay), guardian: cfg.guardian },
         ),
     )?;
     let governor = run.create(
@@ -213,26 +210,10 @@ pub fn deploy_resumable(
             },
         ),
     )?;
-    let (proposer, canceller, admin) = timelock_roles(run.chain, timelock)?;
     run.call(
-        "timelock: governor may propose",
+        "timelock: the governor proposes and cancels (named once)",
         timelock,
-        &TimelockController::grantRoleCall { role: proposer, account: governor },
-    )?;
-    run.call(
-        "timelock: governor may cancel",
-        timelock,
-        &TimelockController::grantRoleCall { role: canceller, account: governor },
-    )?;
-    run.call(
-        "timelock: guardian may cancel",
-        timelock,
-        &TimelockController::grantRoleCall { role: canceller, account: cfg.guardian },
-    )?;
-    run.call(
-        "timelock: deployer renounces admin",
-        timelock,
-        &TimelockController::renounceRoleCall { role: admin, callerConfirmation: from },
+        &AlloTimelock::bindGovernorCall { governor },
     )?;
 
     let (asset, symbol, decimals) = match &cfg.asset {
@@ -301,25 +282,51 @@ pub fn deploy_resumable(
         from_block,
         compiler: crate::contracts::compiler_version(),
     };
-    let problems = verify_roles(run.chain, &d, cfg.hand_to_timelock)?;
+    let problems = verify_deployment(run.chain, &d, cfg)?;
     if !problems.is_empty() {
         return Err(ChainError::Config(format!("the deployment's roles are wrong:\n  - {}", problems.join("\n  - "))));
     }
     Ok(d)
 }
 
-fn timelock_roles(chain: &mut dyn Chain, timelock: Address) -> Result<(B256, B256, B256), ChainError> {
+fn timelock_roles(chain: &mut dyn Chain, timelock: Address) -> Result<(B256, B256, B256, B256), ChainError> {
     Ok((
-        read(chain, timelock, &TimelockController::PROPOSER_ROLECall {})?,
-        read(chain, timelock, &TimelockController::CANCELLER_ROLECall {})?,
-        read(chain, timelock, &TimelockController::DEFAULT_ADMIN_ROLECall {})?,
+        read(chain, timelock, &AlloTimelock::PROPOSER_ROLECall {})?,
+        read(chain, timelock, &AlloTimelock::CANCELLER_ROLECall {})?,
+        read(chain, timelock, &AlloTimelock::DEFAULT_ADMIN_ROLECall {})?,
+        read(chain, timelock, &AlloTimelock::EXECUTOR_ROLECall {})?,
     ))
 }
 
+/// [`verify_roles`] plus what a fresh deployment must hold: the configured timelock delay, asset and epoch
+/// length, and the agent's caps and veto delay at 0.
+pub fn verify_deployment(chain: &mut dyn Chain, d: &Deployment, cfg: &DeployConfig) -> Result<Vec<String>, ChainError> {
+    let mut problems = verify_roles(chain, d, cfg.hand_to_timelock)?;
+    let a = d.allocator;
+    if read(chain, d.timelock, &AlloTimelock::getMinDelayCall {})? != U256::from(cfg.timelock_delay) {
+        problems.push(format!("the timelock's delay is not the configured {} s", cfg.timelock_delay));
+    }
+    if read(chain, a, &AIAllocator::assetCall {})? != d.asset {
+        problems.push("the allocator pays another asset than the deployment says".into());
+    }
+    if read(chain, a, &AIAllocator::epochLengthCall {})? != cfg.epoch_length {
+        problems.push("the allocator's epoch length is not the configured one".into());
+    }
+    let caps = (read(chain, a, &AIAllocator::epochCapCall {})?, read(chain, a, &AIAllocator::recipientCapCall {})?);
+    if caps != (U256::ZERO, U256::ZERO) || read(chain, a, &AIAllocator::vetoDelayCall {})? != 0 {
+        problems.push("a fresh allocator must start with caps and veto delay at 0".into());
+    }
+    Ok(problems)
+}
+
 /// Read every role of a deployment back and list what is not as it must be: the allocator's owner (the
-/// timelock, unless `timelock_owns` is false), agent and guardian; caps and veto delay at 0; the governor
-/// proposes and cancels on the timelock, the guardian cancels, and the deployer is no longer its admin.
+/// timelock, unless `timelock_owns` is false), agent and guardian; the governor names the timelock and the
+/// token; on the timelock, the governor was bound and proposes and cancels, the guardian cancels, anyone
+/// executes, and every role ever granted (its `RoleGranted` events since the deployment's first block) went to
+/// one of those: the timelock itself (admin), the governor, the guardian, or anyone (executor). A deployer that
+/// granted itself or a second key a role is named.
 pub fn verify_roles(chain: &mut dyn Chain, d: &Deployment, timelock_owns: bool) -> Result<Vec<String>, ChainError> {
+    use alloy_sol_types::SolEvent;
     let mut problems = Vec::new();
     let a = d.allocator;
     let owner = read(chain, a, &AIAllocator::ownerCall {})?;
@@ -333,11 +340,17 @@ pub fn verify_roles(chain: &mut dyn Chain, d: &Deployment, timelock_owns: bool) 
     if read(chain, a, &AIAllocator::guardianCall {})? != d.guardian {
         problems.push("the allocator's guardian is not the configured guardian".into());
     }
-    let (proposer, canceller, admin) = timelock_roles(chain, d.timelock)?;
+    if read(chain, d.governor, &AlloGovernor::timelockCall {})? != d.timelock {
+        problems.push("the governor executes through another timelock".into());
+    }
+    if read(chain, d.governor, &AlloGovernor::tokenCall {})? != d.gov_token {
+        problems.push("the governor counts another token's votes".into());
+    }
+    let (proposer, canceller, admin, executor) = timelock_roles(chain, d.timelock)?;
     let has = |c: &mut dyn Chain, role: B256, who: Address| {
-        read(c, d.timelock, &TimelockController::hasRoleCall { role, account: who })
+        read(c, d.timelock, &AlloTimelock::hasRoleCall { role, account: who })
     };
-    if !has(chain, proposer, d.governor)? {
+    if !read(chain, d.timelock, &AlloTimelock::governorBoundCall {})? || !has(chain, proposer, d.governor)? {
         problems.push("the governor cannot propose on the timelock".into());
     }
     if !has(chain, canceller, d.governor)? {
@@ -346,11 +359,32 @@ pub fn verify_roles(chain: &mut dyn Chain, d: &Deployment, timelock_owns: bool) 
     if !has(chain, canceller, d.guardian)? {
         problems.push("the guardian cannot cancel queued timelock operations".into());
     }
-    if has(chain, admin, d.deployer)? {
-        problems.push("the deployer is still the timelock's admin".into());
+    if !has(chain, executor, Address::ZERO)? {
+        problems.push("execution of passed proposals is not open to anyone".into());
     }
-    if has(chain, proposer, d.deployer)? && d.deployer != d.governor {
-        problems.push("the deployer may propose on the timelock".into());
+    let grants = chain.logs(&LogFilter {
+        address: d.timelock,
+        topic0: vec![AlloTimelock::RoleGranted::SIGNATURE_HASH],
+        topic1: None,
+        from_block: d.from_block,
+        to_block: None,
+    })?;
+    for g in grants.iter().filter_map(|l| l.decode::<AlloTimelock::RoleGranted>()) {
+        let expected = (g.role == admin && g.account == d.timelock)
+            || (g.role == proposer && g.account == d.governor)
+            || (g.role == canceller && (g.account == d.governor || g.account == d.guardian))
+            || (g.role == executor && g.account == Address::ZERO);
+        if !expected {
+            problems.push(format!(
+                "the timelock granted role {} to {}, which the deployment does not provide for",
+                g.role, g.account
+            ));
+        }
+    }
+    for role in [admin, proposer, canceller] {
+        if has(chain, role, d.deployer)? {
+            problems.push(format!("the deployer holds timelock role {role}"));
+        }
     }
     Ok(problems)
 }

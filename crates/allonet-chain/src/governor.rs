@@ -15,7 +15,7 @@ use alloy_sol_types::{eip712_domain, sol, SolCall, SolEvent, SolStruct, SolValue
 use serde::{Deserialize, Serialize};
 
 use crate::chain::{read, transact, Chain, ChainError, LogFilter, Receipt};
-use crate::contracts::{AIAllocator, AlloGovernor, TimelockController};
+use crate::contracts::{AIAllocator, AlloGovernor, AlloTimelock};
 use crate::plan::Commitment;
 
 sol! {
@@ -278,7 +278,7 @@ pub fn timelock_operation(
     read(
         chain,
         timelock,
-        &TimelockController::hashOperationBatchCall {
+        &AlloTimelock::hashOperationBatchCall {
             targets: p.targets.clone(),
             values: p.values.clone(),
             payloads: p.calldatas.clone(),
@@ -297,7 +297,7 @@ pub fn cancel_queued(
     p: &Proposal,
 ) -> Result<Receipt, ChainError> {
     let op = timelock_operation(chain, governor, timelock, p)?;
-    transact(chain, guardian, timelock, &TimelockController::cancelCall { id: op })
+    transact(chain, guardian, timelock, &AlloTimelock::cancelCall { id: op })
 }
 
 /// A proposal's state and tally, read from the chain.

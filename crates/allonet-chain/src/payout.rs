@@ -244,6 +244,16 @@ pub fn check(chain: &mut dyn Chain, target: &Target, plan: &Commitment) -> Resul
             onchain.payable_at,
             onchain.payable_at - now
         )),
+        "queued" => {
+            let expiry = onchain.payable_at + read(chain, allocator, &AIAllocator::epochLengthCall {})?;
+            // The next block is at least one second later than the latest.
+            if now + 1 > expiry {
+                problems.push(format!(
+                    "plan {id} was queued and expired at {expiry}, one epoch after its veto window: queue it again or \
+                     have governance approve it"
+                ));
+            }
+        }
         _ => {}
     }
     let mut remaining = Vec::new();

@@ -19,8 +19,11 @@ use serde::{Deserialize, Serialize};
 /// Schema tag of plan files.
 pub const PLAN_SCHEMA: &str = "allonet.payout-plan/2";
 
-/// Payments per batch when a plan does not say: ~50,000 gas a fresh recipient keeps a batch near 10M gas.
+/// Payments per batch when a plan does not say: ~51,000 gas a fresh recipient keeps a batch near 10M gas.
 pub const DEFAULT_BATCH_SIZE: u32 = 200;
+
+/// Most payments a batch may hold: 300 fresh recipients take ~15.3M gas, under EIP-7825's 2^24 per transaction.
+pub const MAX_BATCH_SIZE: u32 = 300;
 
 /// Most a plan's part on one chain may total: the allocator stores totals in 96 bits.
 pub fn max_chain_total() -> U256 {
@@ -118,8 +121,15 @@ impl PayoutPlan {
     /// Validate payments: addresses, positive amounts, no recipient twice on one chain, a batch size the
     /// contract takes, each chain's total within 96 bits. Returns the total.
     fn check_payments(&self, name: &str) -> Result<TokenAmount, InputError> {
-        if self.batch_size == 0 || self.batch_size > 2_000 {
-            return Err(InputError::file(name, format!("batch_size is {}, expected 1 to 2000", self.batch_size)));
+        if self.batch_size == 0 || self.batch_size > MAX_BATCH_SIZE {
+            return Err(InputError::file(
+                name,
+                format!(
+                    "batch_size is {}, expected 1 to {MAX_BATCH_SIZE} (a batch of fresh recipients costs ~51,000 gas each; \
+                     more would not fit EIP-7825's 16.7M gas per transaction)",
+                    self.batch_size
+                ),
+            ));
         }
         let mut seen = BTreeSet::new();
         let mut total = TokenAmount::default();

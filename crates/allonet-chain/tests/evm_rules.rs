@@ -2,7 +2,7 @@
 //! are sent straight to the contract, past every Rust check, so what they prove is the contract's own.
 
 use allonet_chain::contracts::{
-    deploy_code, revert_name, AIAllocator, AlloToken, PayToken, ReentrantReceiver, ReentrantToken, TimelockController,
+    deploy_code, revert_name, AIAllocator, AlloTimelock, AlloToken, PayToken, ReentrantReceiver, ReentrantToken,
 };
 use allonet_chain::deploy::{deploy, deploy_resumable, verify_roles, Asset, DeployConfig, Deployment, Journal};
 use allonet_chain::governor::{self, Action, Proposal};
@@ -331,7 +331,9 @@ fn queued_plans_keep_to_the_caps_the_registry_and_the_veto_window() {
     let a = d.allocator;
     let reg: Vec<Address> = (0..4).map(recipient).collect();
     let plan = Commitment::new(&pays(0, 3), 2); // 100 + 101 + 102 = 303
-                                                // Caps start at 0: the agent cannot queue anything.
+                                                // Caps and veto delay start at 0: the agent cannot queue anything.
+    assert_eq!(revert_name(&reason(transact(&mut c, AGENT, a, &queue_call(&plan)))), "VetoDelayTooShort");
+    transact(&mut c, OWNER, a, &AIAllocator::setVetoDelayCall { vetoDelay_: 3_600 }).unwrap();
     assert_eq!(revert_name(&reason(transact(&mut c, AGENT, a, &queue_call(&plan)))), "EpochCapExceeded");
     standing(&mut c, &d, 1_000, 150, 3_600, &reg);
     let r = transact(&mut c, AGENT, a, &queue_call(&plan)).unwrap();
@@ -403,7 +405,7 @@ fn paused_means_nothing_moves() {
     let a = d.allocator;
     let plan = Commitment::new(&pays(0, 2), 2);
     approve(&mut c, &d, &plan);
-    standing(&mut c, &d, 1_000, 1_000, 0, &[recipient(50)]);
+    standing(&mut c, &d, 1_000, 1_000, 3_600, &[recipient(50)]);
     transact(&mut c, GUARDIAN, a, &AIAllocator::pauseCall {}).unwrap();
     let before = balance(&mut c, &d, a);
     assert_eq!(reason(pay_batch(&mut c, &d, AGENT, &plan, 0)), "EnforcedPause");
@@ -585,7 +587,7 @@ fn the_guardian_cancels_a_passed_proposal_queued_in_the_timelock() {
     governor::queue(&mut c, d.governor, STRANGER, &p).unwrap();
     // A stranger cannot cancel the timelock operation; the guardian (canceller) can.
     let op = governor::timelock_operation(&mut c, d.governor, d.timelock, &p).unwrap();
-    let r = transact(&mut c, STRANGER, d.timelock, &TimelockController::cancelCall { id: op });
+    let r = transact(&mut c, STRANGER, d.timelock, &AlloTimelock::cancelCall { id: op });
     assert_eq!(revert_name(&reason(r)), "AccessControlUnauthorizedAccount");
     governor::cancel_queued(&mut c, d.governor, d.timelock, GUARDIAN, &p).unwrap();
     c.warp(3_600);
@@ -606,7 +608,7 @@ fn deployment_leaves_the_deployer_no_power_and_resumes_from_its_journal() {
         &AIAllocator::setCapsCall { epochCap_: U256::MAX, recipientCap_: U256::MAX },
     );
     assert_eq!(revert_name(&reason(set)), "OwnableUnauthorizedAccount");
-    let schedule = TimelockController::scheduleCall {
+    let schedule = AlloTimelock::scheduleCall {
         target: d.allocator,
         value: U256::ZERO,
         data: AIAllocator::setCapsCall { epochCap_: U256::MAX, recipientCap_: U256::MAX }.abi_encode().into(),
@@ -642,7 +644,7 @@ fn deployment_leaves_the_deployer_no_power_and_resumes_from_its_journal() {
     assert!(err.to_string().contains("fund the allocator"), "{err}");
     assert_eq!(saves, journal.steps.len());
     let allocator = journal.created["AIAllocator"];
-    assert_eq!(read(&mut c, allocator, &AIAllocator::ownerCall {}).unwrap(), journal.created["TimelockController"]);
+    assert_eq!(read(&mut c, allocator, &AIAllocator::ownerCall {}).unwrap(), journal.created["AlloTimelock"]);
     let sent = journal.steps.len();
     let block = c.block_number().unwrap();
     cfg.fund = U256::from(1_000_000);
@@ -754,4 +756,116 @@ fn pay_token_reports_its_decimals() {
     let (mut c, d) = setup();
     assert_eq!(read(&mut c, d.asset, &PayToken::decimalsCall {}).unwrap(), 6);
     assert_eq!(d.asset_decimals, 6);
+}
+
+#[test]
+fn governance_approves_a_plan_the_agent_queued_first_in_place() {
+    // The agent sees the proposal's (root, total, batches) and queues the same plan before the vote ends: the
+    // approval still lands (the plan becomes approved in place), so queuing cannot block governance.
+    let (mut c, d) = setup();
+    let a = d.allocator;
+    let list = pays(0, 4);
+    standing(&mut c, &d, 1_000, 1_000, 3_600, &list.iter().map(|p| p.recipient).collect::<Vec<_>>());
+    let plan = Commitment::new(&list, 2);
+    transact(&mut c, AGENT, a, &queue_call(&plan)).unwrap();
+    c.warp(3_600);
+    pay_batch(&mut c, &d, AGENT, &plan, 0).unwrap();
+    let id = plan_id(&mut c, &d, &plan);
+    // The guardian cancels it; governance approves it anyway: the paid batch stays paid, the other pays once.
+    transact(&mut c, GUARDIAN, a, &AIAllocator::cancelPlanCall { id }).unwrap();
+    approve(&mut c, &d, &plan);
+    let p = read_plan(&mut c, a, id).unwrap();
+    assert_eq!((p.status, p.paid), ("approved", U256::from(201)));
+    assert_eq!(revert_name(&reason(pay_batch(&mut c, &d, AGENT, &plan, 0))), "BatchAlreadyPaid");
+    pay_batch(&mut c, &d, AGENT, &plan, 1).unwrap();
+    assert_eq!(revert_name(&reason(transact(&mut c, OWNER, a, &approve_call(&plan)))), "PlanExists");
+    for x in &list {
+        assert_eq!(balance(&mut c, &d, x.recipient), x.amount, "each paid once");
+    }
+}
+
+#[test]
+fn queued_plans_expire_and_need_a_veto_window() {
+    let (mut c, d) = setup();
+    let a = d.allocator;
+    let r = [recipient(1)];
+    standing(&mut c, &d, 1_000, 1_000, 0, &r);
+    let plan = Commitment::new(&[Pay { recipient: r[0], amount: U256::from(10) }], 1);
+    // Caps without a veto window would leave the guardian no time: the agent cannot queue.
+    assert_eq!(
+        reason(transact(&mut c, AGENT, a, &queue_call(&plan))),
+        "VetoDelayTooShort { vetoDelay: 0, minimum: 3600 }"
+    );
+    transact(&mut c, OWNER, a, &AIAllocator::setVetoDelayCall { vetoDelay_: 3_600 }).unwrap();
+    transact(&mut c, AGENT, a, &queue_call(&plan)).unwrap();
+    // Payable for one epoch after its window, then never: queued plans cannot be stockpiled.
+    c.warp(3_600 + DAY + 12);
+    assert_eq!(revert_name(&reason(pay_batch(&mut c, &d, AGENT, &plan, 0))), "PlanExpired");
+    assert!(check(&mut c, &target(&d, AGENT), &plan).is_err());
+    // The owner cannot renounce ownership (an ownerless allocator could never be unpaused).
+    assert_eq!(reason(transact(&mut c, OWNER, a, &AIAllocator::renounceOwnershipCall {})), "RenounceDisabled");
+    assert_eq!(
+        revert_name(&reason(transact(&mut c, AGENT, a, &AIAllocator::renounceOwnershipCall {}))),
+        "OwnableUnauthorizedAccount"
+    );
+}
+
+#[test]
+fn the_guardian_cannot_cancel_its_own_replacement_and_stray_roles_are_named() {
+    let (mut c, d) = governed();
+    let v = voters();
+    let pass_until_queued = |c: &mut Embedded, p: &Proposal| {
+        let (id, _) = governor::propose(c, d.governor, v[0].address(), p).unwrap();
+        c.mine(2);
+        for x in &v {
+            governor::cast_vote(c, d.governor, x.address(), id, 1).unwrap();
+        }
+        c.mine(21);
+        governor::queue(c, d.governor, STRANGER, p).unwrap();
+        id
+    };
+    let new_guardian = Address::repeat_byte(0x77);
+    let revoke = AlloTimelock::revokeRoleCall {
+        role: read(&mut c, d.timelock, &AlloTimelock::CANCELLER_ROLECall {}).unwrap(),
+        account: GUARDIAN,
+    };
+    let p = Proposal {
+        targets: vec![d.allocator, d.timelock],
+        values: vec![U256::ZERO; 2],
+        calldatas: vec![Action::SetGuardian { guardian: new_guardian }.calldata(), revoke.abi_encode().into()],
+        description: "Replace the guardian".into(),
+    };
+    pass_until_queued(&mut c, &p);
+    let op = governor::timelock_operation(&mut c, d.governor, d.timelock, &p).unwrap();
+    assert!(read(&mut c, d.timelock, &AlloTimelock::guardedCall(op)).unwrap());
+    assert_eq!(
+        revert_name(&reason(governor::cancel_queued(&mut c, d.governor, d.timelock, GUARDIAN, &p))),
+        "GuardedOperation"
+    );
+    c.warp(3_600);
+    governor::execute(&mut c, d.governor, STRANGER, &p).unwrap();
+    assert_eq!(read(&mut c, d.allocator, &AIAllocator::guardianCall {}).unwrap(), new_guardian);
+    // The deployer named the governor once and can do nothing more.
+    let again = transact(&mut c, OWNER, d.timelock, &AlloTimelock::bindGovernorCall { governor: OWNER });
+    assert_eq!(revert_name(&reason(again)), "GovernorAlreadyBound");
+    let stranger = transact(&mut c, STRANGER, d.timelock, &AlloTimelock::bindGovernorCall { governor: STRANGER });
+    assert_eq!(revert_name(&reason(stranger)), "NotCreator");
+    // A role granted to anyone the deployment does not provide for is named by the role check.
+    let mut d2 = d.clone();
+    d2.guardian = new_guardian;
+    let grant = AlloTimelock::grantRoleCall {
+        role: read(&mut c, d.timelock, &AlloTimelock::PROPOSER_ROLECall {}).unwrap(),
+        account: STRANGER,
+    };
+    let p2 = Proposal {
+        targets: vec![d.timelock],
+        values: vec![U256::ZERO],
+        calldatas: vec![grant.abi_encode().into()],
+        description: "Give a stranger the proposer role".into(),
+    };
+    pass_until_queued(&mut c, &p2);
+    c.warp(3_600);
+    governor::execute(&mut c, d.governor, STRANGER, &p2).unwrap();
+    let problems = verify_roles(&mut c, &d2, true).unwrap();
+    assert!(problems.iter().any(|m| m.contains(&format!("{STRANGER}"))), "{problems:?}");
 }

@@ -476,6 +476,7 @@ pub fn run_payout(a: &PayoutBenchArgs) -> Result<()> {
     let pay = |c: &mut allonet_chain::Embedded, method: &str, plan: &Commitment, queued: bool| -> Result<PayRun> {
         if queued {
             transact(c, agent, d.allocator, &queue_call(plan))?;
+            c.warp(3_600);
         } else {
             transact(c, owner, d.allocator, &approve_call(plan))?;
         }
@@ -502,6 +503,7 @@ pub fn run_payout(a: &PayoutBenchArgs) -> Result<()> {
     // Standing authority: the agent queues under caps; each payment checks the registry and its recipient cap.
     let queued_rs = recipients(10_000_000);
     transact(&mut c, owner, d.allocator, &AIAllocator::setCapsCall { epochCap_: supply, recipientCap_: supply })?;
+    transact(&mut c, owner, d.allocator, &AIAllocator::setVetoDelayCall { vetoDelay_: 3_600 })?;
     for chunk in queued_rs.chunks(500) {
         transact(
             &mut c,

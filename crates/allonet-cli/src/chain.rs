@@ -244,7 +244,7 @@ pub fn run_deploy(a: &DeployArgs) -> Result<()> {
         ("AIAllocator (owned by the timelock)", d.allocator),
         (&format!("payout asset ({})", d.asset_symbol), d.asset),
         ("AlloToken (votes)", d.gov_token),
-        ("TimelockController", d.timelock),
+        ("AlloTimelock (no admin)", d.timelock),
         ("AlloGovernor", d.governor),
         ("agent", d.agent),
         ("guardian", d.guardian),

@@ -408,7 +408,7 @@ fn pay_on_embedded_evm(
         d.compiler.split('+').next().unwrap_or(&d.compiler)
     );
     println!(
-        "   deploy: AlloToken, TimelockController, AlloGovernor, USDC and AIAllocator in {} transactions ({} gas); the timelock",
+        "   deploy: AlloToken, AlloTimelock, AlloGovernor, USDC and AIAllocator in {} transactions ({} gas); the timelock",
         steps.len(),
         g(steps.iter().map(|s| s.gas_used).sum())
     );

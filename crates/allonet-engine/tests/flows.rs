@@ -264,7 +264,7 @@ fn the_agent_queues_only_within_the_standing_caps() {
         &AIAllocator::setCapsCall { epochCap_: U256::from(7_000_000u64), recipientCap_: U256::from(1_000_002u64) },
     )
     .unwrap();
-    transact(c, owner, d.allocator, &AIAllocator::setVetoDelayCall { vetoDelay_: 600 }).unwrap();
+    transact(c, owner, d.allocator, &AIAllocator::setVetoDelayCall { vetoDelay_: 3_600 }).unwrap();
     let e = queue_under_caps(c, &d, d.agent, &cm).unwrap_err().reasons().join(" | ");
     assert!(e.contains("not in the recipient registry"), "{e}");
     let rs: Vec<_> = p.payments.iter().map(|x| x.recipient.0).collect();
@@ -282,7 +282,7 @@ fn the_agent_queues_only_within_the_standing_caps() {
     assert!(e.contains("is not the allocator's agent"), "{e}");
     let q = queue_under_caps(c, &d, d.agent, &cm).unwrap();
     let now = c.timestamp().unwrap();
-    assert_eq!((q.onchain.status, q.onchain.payable_at), ("queued", now + 600));
+    assert_eq!((q.onchain.status, q.onchain.payable_at), ("queued", now + 3_600));
     assert!(queue_under_caps(c, &d, d.agent, &cm).unwrap_err().to_string().contains("already queued"));
     conn.save().unwrap();
     // Queued, not approved: paying needs the decision it was queued under, and the veto window to pass.
@@ -290,7 +290,7 @@ fn the_agent_queues_only_within_the_standing_caps() {
     let e = check_all(&p, t, &PayOptions::default()).err().unwrap().reasons().join(" | ");
     assert!(e.contains("veto window"), "{e}");
     let mut e2 = Embedded::open(&state).unwrap();
-    e2.warp(600);
+    e2.warp(3_600);
     e2.save().unwrap();
     let t = resolve_chains(&[None], &dep, &spec(&state), None).unwrap();
     let e = check_all(&p, t, &PayOptions::default()).err().unwrap().reasons().join(" | ");
