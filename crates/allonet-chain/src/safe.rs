@@ -671,12 +671,6 @@ mod tests {
         items.iter().map(|s| s.to_string()).collect()
     }
 
-    /// An array input value split the way the app's `parseStringToArray` + `parseArrayOfValues` do.
-    fn app_array(s: &str) -> Vec<String> {
-        let inner = s.trim().strip_prefix('[').and_then(|t| t.strip_suffix(']')).expect("bracketed array");
-        inner.split(',').map(|x| x.trim().replace(['"', '\''], "")).collect()
-    }
-
     fn units(s: &str) -> U256 {
         U256::from_str_radix(s, 10).expect("decimal")
     }
