@@ -19,10 +19,14 @@
 pub mod audit;
 pub mod connect;
 pub mod deploy;
+pub mod flows;
 pub mod govern;
 pub mod keys;
+pub mod models;
 pub mod pay;
 pub mod plans;
+pub mod results;
+pub mod treasury;
 
 use allonet_chain::payout::PayoutError;
 use allonet_chain::ChainError;
