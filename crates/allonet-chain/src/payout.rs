@@ -232,7 +232,7 @@ pub fn check(chain: &mut dyn Chain, target: &Target, plan: &Commitment) -> Resul
     }
     match onchain.status {
         "none" => problems.push(format!(
-            "plan {id} (root {}, total {}, {} batches) is not approved on chain {chain_id} allocator {allocator}: \
+            "plan {id} (root {}, total {} base units, {} batches) is not approved on chain {chain_id} allocator {allocator}: \
              governance must approve it (`approvePlan`) or the agent queue it within the standing caps",
             plan.root(),
             plan.total,

@@ -340,7 +340,7 @@ pub fn run_gov(args: &GovBenchArgs) -> Result<()> {
     ];
     let g0 = Governor::replay(&setup)?;
     let t0 = Instant::now();
-    let ballots: Vec<Event> = keys.iter().map(|k| signed_vote(&g0, k, id, 1, 0, 3)).collect::<Result<_>>()?;
+    let ballots: Vec<Event> = keys.iter().map(|k| signed_vote(&g0, k, id, 1, 0, 3)).collect::<Result<_, _>>()?;
     let t_sign = t0.elapsed().as_secs_f64();
     // verify only, one thread and all threads
     let t0 = Instant::now();

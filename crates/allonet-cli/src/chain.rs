@@ -5,9 +5,8 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use allonet_chain::contracts::AIAllocator;
 use allonet_chain::deploy::Asset;
-use allonet_chain::payout::{read_plan, BatchReport, PlanStatus};
+use allonet_chain::payout::{BatchReport, PlanStatus};
 use allonet_chain::plan::{PayoutPlan, DEFAULT_BATCH_SIZE};
 use allonet_chain::read;
 use allonet_core::{Token, TokenAmount};
@@ -592,36 +591,20 @@ fn run_queue(
     targets: Vec<allonet_engine::connect::ChainTarget>,
     token: &Token,
 ) -> Result<Vec<serde_json::Value>> {
-    let mut commitments = plan.commitments();
-    let mut out = Vec::new();
-    for t in targets {
-        let label = t.label();
-        let c = commitments.remove(&t.name).expect("resolved from the plan");
-        let (mut conn, _) = connect(&t.connect, Some(&t.deployment.endpoint))?;
-        let d = &t.deployment.deployment;
-        let agent = if conn.is_embedded() {
-            d.agent
-        } else {
-            *conn.chain().signers().first().ok_or_else(|| anyhow!("chain {label:?}: no signing key"))?
-        };
-        let q = allonet_engine::govern::queue_under_caps(conn.chain(), d, agent, &c)
-            .map_err(|e| anyhow!("chain {label:?}: {e}"))?;
-        conn.save()?;
-        if !a.json {
-            println!(
-                "chain {label}: queued plan {} ({} {} in {} batches), payable from {} (unix time) unless the guardian or governance cancels it; gas {}",
-                q.plan_id,
-                exact(token, c.total),
-                token.symbol,
-                c.batches.len(),
-                q.onchain.payable_at,
-                q.gas_used
-            );
-        }
-        out.push(serde_json::json!({"chain": label, "queued": q}));
-    }
+    let queued = allonet_engine::govern::queue_on_chains(plan, targets)?;
+    let out: Vec<_> = queued.iter().map(|(label, q)| serde_json::json!({"chain": label, "queued": q})).collect();
     if a.json {
         println!("{}", serde_json::to_string_pretty(&out)?);
+    }
+    for (label, q) in queued.iter().filter(|_| !a.json) {
+        println!(
+            "chain {label}: queued plan {} ({} {}), payable from {} (unix time) unless the guardian or governance cancels it; gas {}",
+            q.plan_id,
+            exact(token, q.onchain.total),
+            token.symbol,
+            q.onchain.payable_at,
+            q.gas_used
+        );
     }
     Ok(out)
 }
@@ -647,65 +630,34 @@ pub fn run_status(a: &StatusArgs) -> Result<()> {
     let dep = DeploymentFile::load(&a.deployment)?;
     let d = &dep.deployment;
     let (mut conn, _) = connect(&a.connect.spec(), Some(&dep.endpoint))?;
-    let c = conn.chain();
-    let al = d.allocator;
-    let owner = read(c, al, &AIAllocator::ownerCall {})?;
-    let agent = read(c, al, &AIAllocator::agentCall {})?;
-    let guardian = read(c, al, &AIAllocator::guardianCall {})?;
-    let paused = read(c, al, &AIAllocator::pausedCall {})?;
-    let epoch_cap = read(c, al, &AIAllocator::epochCapCall {})?;
-    let recipient_cap = read(c, al, &AIAllocator::recipientCapCall {})?;
-    let veto = read(c, al, &AIAllocator::vetoDelayCall {})?;
-    let left = read(c, al, &AIAllocator::remainingEpochAllowanceCall {})?;
-    let epoch = read(c, al, &AIAllocator::currentEpochCall {})?;
-    let balance = allonet_chain::payout::asset_balance(c, d.asset, al)?;
-    let block = c.block_number()?;
+    let plan = a.plan.as_deref().map(PayoutPlan::load).transpose()?;
+    let s = allonet_engine::pay::allocator_status(&mut conn, d, plan.as_ref().map(|p| (p, a.chain.as_deref())))?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&s)?);
+        return Ok(());
+    }
     let token = Token::new(d.asset_symbol.clone(), d.asset_decimals);
     let amt = |u: U256| format!("{} {}", crate::output::show_amount(&token, TokenAmount(u), 2), token.symbol);
     let mut rows = vec![
-        ("chain".to_string(), format!("{} · block {block}", c.describe())),
-        ("allocator".into(), al.to_string()),
-        ("owner".into(), format!("{owner}{}", if owner == d.timelock { " (timelock: governance)" } else { "" })),
-        ("agent".into(), agent.to_string()),
-        ("guardian".into(), guardian.to_string()),
-        ("paused".into(), paused.to_string()),
-        ("balance".into(), amt(balance)),
-        ("agent may queue per epoch".into(), amt(epoch_cap)),
-        ("per recipient per epoch".into(), amt(recipient_cap)),
-        ("veto delay".into(), format!("{veto} s")),
-        (format!("left this epoch ({epoch})"), amt(left)),
+        ("chain".to_string(), format!("{} · block {}", s.chain, s.block)),
+        ("allocator".into(), s.allocator.to_string()),
+        ("owner".into(), format!("{}{}", s.owner, if s.owned_by_timelock { " (timelock: governance)" } else { "" })),
+        ("agent".into(), s.agent.to_string()),
+        ("guardian".into(), s.guardian.to_string()),
+        ("paused".into(), s.paused.to_string()),
+        ("balance".into(), amt(s.balance)),
+        ("agent may queue per epoch".into(), amt(s.epoch_cap)),
+        ("per recipient per epoch".into(), amt(s.recipient_cap)),
+        ("veto delay".into(), format!("{} s", s.veto_delay)),
+        (format!("left this epoch ({})", s.epoch), amt(s.left_this_epoch)),
     ];
-    let mut plan_json = serde_json::Value::Null;
-    if let Some(p) = &a.plan {
-        let plan = PayoutPlan::load(p)?;
-        let commitment = allonet_engine::govern::commitment(&plan, a.chain.as_deref())?;
-        let id = commitment.plan_id(c.chain_id(), al, d.asset);
-        let onchain = read_plan(c, al, id)?;
-        let mut paid_batches = 0;
-        for i in 0..commitment.batches.len() {
-            if onchain.status != "none" && read(c, al, &AIAllocator::batchPaidCall { id, batchIndex: U256::from(i) })? {
-                paid_batches += 1;
-            }
-        }
-        rows.push(("plan".into(), format!("{} (id here {id})", plan.digest)));
-        rows.push(("plan state".into(), onchain.status.to_string()));
+    if let Some(p) = &s.plan {
+        rows.push(("plan".into(), format!("{} (id here {})", p.digest, p.plan_id)));
+        rows.push(("plan state".into(), p.onchain.status.to_string()));
         rows.push((
             "plan progress".into(),
-            format!(
-                "{paid_batches}/{} batches, {} of {}",
-                commitment.batches.len(),
-                amt(onchain.paid),
-                amt(commitment.total)
-            ),
+            format!("{}/{} batches, {} of {}", p.paid_batches, p.batches, amt(p.onchain.paid), amt(p.total)),
         ));
-        plan_json = serde_json::json!({"digest": plan.digest, "plan_id": id, "onchain": onchain, "batches": commitment.batches.len(), "paid_batches": paid_batches});
-    }
-    if a.json {
-        let mut m: serde_json::Map<String, serde_json::Value> =
-            rows.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect();
-        m.insert("plan_status".into(), plan_json);
-        println!("{}", serde_json::to_string_pretty(&m)?);
-        return Ok(());
     }
     let mut t = table(&["field", "value"]);
     for (k, v) in rows {
@@ -747,50 +699,27 @@ pub struct ExportSafeArgs {
 }
 
 pub fn run_export_safe(a: &ExportSafeArgs) -> Result<()> {
-    use allonet_chain::safe::{export_safe_batch, SafeExport, SafeMode};
+    use allonet_engine::plans::SafeHow;
     let plan = PayoutPlan::load(&a.plan)?;
     let dep = a.deployment.as_deref().map(DeploymentFile::load).transpose()?;
     let safe = parse_address(&a.safe, "--safe")?;
-    let chain_id = a
-        .chain_id
-        .or(dep.as_ref().map(|d| d.deployment.chain_id))
-        .ok_or_else(|| anyhow!("give --chain-id (or --deployment)"))?;
-    let mode = if a.via_allocator {
-        SafeMode::Allocator { allocator: dep.as_ref().expect("clap requires --deployment").deployment.allocator }
-    } else if a.native {
-        SafeMode::Transfer { asset: None }
-    } else {
-        let token = match (&a.token, &dep) {
-            (Some(t), _) => parse_address(t, "--token")?,
-            (None, Some(d)) if d.deployment.asset != Address::ZERO => d.deployment.asset,
-            (None, Some(_)) => bail!("the deployment pays in the native coin: use --native"),
-            (None, None) => bail!("give --token ADDRESS, --native, or --via-allocator with --deployment"),
-        };
-        SafeMode::Transfer { asset: Some(token) }
+    let how = match (a.via_allocator, a.native, &a.token) {
+        (true, ..) => SafeHow::ViaAllocator,
+        (_, true, _) => SafeHow::Native,
+        (_, _, t) => SafeHow::Token(t.as_deref().map(|t| parse_address(t, "--token")).transpose()?),
     };
-    if let Some(d) = &dep {
-        if !a.via_allocator && a.token.is_none() && !a.native && d.deployment.asset_decimals != plan.token.decimals {
-            bail!(
-                "the plan pays {} with {} decimals but the deployment's asset {} has {}",
-                plan.token.symbol,
-                plan.token.decimals,
-                d.deployment.asset_symbol,
-                d.deployment.asset_decimals
-            );
-        }
-        if a.via_allocator && d.deployment.asset_decimals != plan.token.decimals {
-            bail!(
-                "the plan pays {} with {} decimals but the allocator pays {} with {}",
-                plan.token.symbol,
-                plan.token.decimals,
-                d.deployment.asset_symbol,
-                d.deployment.asset_decimals
-            );
-        }
-    }
     let created_at_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis() as u64;
-    let opts = SafeExport { chain_id, safe, created_at_ms, mode, chain: a.chain.clone() };
-    let batch = export_safe_batch(&plan, &opts)?;
+    let opts = allonet_engine::plans::safe_export(
+        &plan,
+        dep.as_ref().map(|d| &d.deployment),
+        safe,
+        a.chain_id,
+        how,
+        a.chain.clone(),
+        created_at_ms,
+    )?;
+    let chain_id = opts.chain_id;
+    let batch = allonet_chain::safe::export_safe_batch(&plan, &opts)?;
     let text = serde_json::to_string_pretty(&batch)? + "\n";
     write_atomic(&a.out, text.as_bytes())?;
     let n = batch.transactions.len();

@@ -2,13 +2,11 @@
 
 use crate::output::{right, table, write_atomic};
 use allonet_core::Table;
-use allonet_governance::ballot::{ballot_hash, delegation_hash};
-use allonet_governance::governor::{proposal_id, Action, Event, GovParams, Governor, ProposalState, Support};
+use allonet_governance::governor::{proposal_id, Action, Event, GovParams, Governor, ProposalState};
 use allonet_governance::power::{PowerConfig, Strategy};
 use allonet_governance::{Clock, SystemClock};
 use allonet_store::Store;
-use alloy_primitives::{Address, B256};
-use alloy_signer::SignerSync;
+use alloy_primitives::B256;
 use alloy_signer_local::PrivateKeySigner;
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
@@ -21,7 +19,7 @@ pub enum GovCommand {
     )]
     Init(InitArgs),
     /// Propose typed actions (approve-plan:0xDIGEST, caps:EPOCH:RECIPIENT, activate-model:0xID, rollback-model, pause, unpause).
-    Propose(ProposeArgs),
+    Propose(Box<ProposeArgs>),
     /// Cast a vote, signed (EIP-712) with your key.
     Vote(VoteArgs),
     /// Delegate your votes, signed (EIP-712) with your key.
@@ -100,25 +98,14 @@ impl TimeArgs {
 }
 
 fn load_key(k: &KeyArgs) -> Result<PrivateKeySigner> {
-    let hex = match &k.key {
-        Some(p) => {
-            let v: serde_json::Value = serde_json::from_slice(
-                &std::fs::read(p).with_context(|| format!("cannot read key file {}", p.display()))?,
-            )
-            .with_context(|| format!("{} is not a key file", p.display()))?;
-            v["private_key"].as_str().with_context(|| format!("{} has no private_key", p.display()))?.to_string()
-        }
-        None => std::env::var(&k.key_env).with_context(|| format!("no --key file and ${} is not set", k.key_env))?,
-    };
-    hex.trim().parse::<PrivateKeySigner>().map_err(|e| anyhow::anyhow!("not a secp256k1 private key: {e}"))
+    Ok(allonet_engine::keys::load_key(k.key.as_deref(), &k.key_env)?)
 }
 
 pub fn open(db: &Path) -> Result<Store> {
-    if !db.exists() {
-        bail!("{} does not exist (create it with `allonet gov init --db {}`)", db.display(), db.display());
-    }
-    Ok(Store::open(db)?)
+    Ok(allonet_engine::offchain::open(db)?)
 }
+
+pub use allonet_engine::offchain::{member_key, signed_vote};
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
 pub enum StrategyArg {
@@ -136,9 +123,14 @@ pub enum StrategyArg {
 pub struct InitArgs {
     #[command(flatten)]
     pub db: DbArgs,
-    /// Holders CSV: address, balance (base units). Every holder starts self-delegated.
+    /// Holders CSV `address,amount` (whole tokens of --decimals; the one holders format). Every holder starts
+    /// self-delegated.
     #[arg(long)]
     pub holders: PathBuf,
+    /// Decimals of the holders file's amounts: balances are whole tokens of this many decimals, counted in base
+    /// units (the one holders format; 0 = whole units of voting power).
+    #[arg(long, default_value_t = 0)]
+    pub decimals: u8,
     /// Guardian address (may cancel until execution).
     #[arg(long)]
     pub guardian: String,
@@ -183,18 +175,7 @@ pub fn run_init(a: &InitArgs) -> Result<()> {
     if a.db.db.exists() {
         bail!("{} already exists; refusing to overwrite a DAO", a.db.db.display());
     }
-    let t = Table::read(&a.holders)?;
-    let ac = t.require_one_of(&["address", "holder", "member"], "address")?;
-    let bc = t.require_one_of(&["balance", "amount", "tokens"], "balance")?;
-    let mut holders = Vec::new();
-    for row in t.rows() {
-        let addr = allonet_core::Address::parse(row.get(ac)).map_err(|e| t.error(row, ac, e.to_string()))?;
-        let bal: u128 = row
-            .get(bc)
-            .parse()
-            .map_err(|_| t.error(row, bc, format!("`{}` is not a whole number of base units", row.get(bc))))?;
-        holders.push((addr.0, bal));
-    }
+    let holders = allonet_engine::offchain::holders(&Table::read(&a.holders)?, a.decimals)?;
     let guardian = allonet_core::Address::parse(&a.guardian).context("--guardian")?.0;
     let strategy = match a.strategy {
         StrategyArg::Token => Strategy::Token,
@@ -202,39 +183,23 @@ pub fn run_init(a: &InitArgs) -> Result<()> {
         StrategyArg::Quadratic => Strategy::QuadraticSqrt,
         StrategyArg::Credits => Strategy::QuadraticCredits,
     };
-    let allowlist = holders.iter().map(|h| h.0).collect();
     let sybil = match &a.sybil_scores {
         None => None,
-        Some(p) => {
-            let t = Table::read(p)?;
-            let ac = t.require_one_of(&["address", "donor", "member"], "address")?;
-            let sc = t.require_one_of(&["score", "aggregate_score"], "score")?;
-            let mut m = std::collections::BTreeMap::new();
-            for row in t.rows() {
-                let addr = allonet_core::Address::parse(row.get(ac)).map_err(|e| t.error(row, ac, e.to_string()))?;
-                m.insert(addr.0, t.parse_f64(row, sc)?);
-            }
-            Some((m, allonet_mechanisms::sybil::SybilPolicy::new(a.s50, a.s100)?))
-        }
+        Some(p) => Some((
+            allonet_engine::offchain::sybil_scores(&Table::read(p)?)?,
+            allonet_mechanisms::sybil::SybilPolicy::new(a.s50, a.s100)?,
+        )),
     };
-    let e = Event::Init {
-        params: GovParams {
-            voting_delay: a.voting_delay,
-            voting_period: a.voting_period,
-            proposal_threshold: a.threshold,
-            quorum_percent: a.quorum,
-            timelock_delay: a.timelock,
-            grace_period: a.grace,
-        },
-        power: PowerConfig { strategy, sybil },
-        guardian,
-        holders,
-        allowlist,
-        chain_id: a.chain_id,
-        at: a.time.now(),
+    let params = GovParams {
+        voting_delay: a.voting_delay,
+        voting_period: a.voting_period,
+        proposal_threshold: a.threshold,
+        quorum_percent: a.quorum,
+        timelock_delay: a.timelock,
+        grace_period: a.grace,
     };
-    // validate before creating the file
-    Governor::replay([&e])?;
+    let e = allonet_engine::offchain::init_event(params, PowerConfig { strategy, sybil }, guardian, holders, a.chain_id, a.time.now())?;
+
     let mut s = Store::open(&a.db.db)?;
     s.submit(&e)?;
     println!(
@@ -270,17 +235,7 @@ pub struct ProposeArgs {
 }
 
 pub fn parse_action(s: &str) -> Result<Action> {
-    let parts: Vec<&str> = s.split(':').collect();
-    let b = |x: &str| x.parse::<B256>().with_context(|| format!("`{x}` is not a 32-byte hex digest"));
-    Ok(match parts.as_slice() {
-        ["approve-plan", d] => Action::ApprovePayoutPlan { digest: b(d)? },
-        ["activate-model", d] => Action::ActivateModel { model_id: b(d)? },
-        ["rollback-model"] => Action::RollbackModel,
-        ["caps", e, r] => Action::SetAgentCaps { per_epoch: e.to_string(), per_recipient: r.to_string() },
-        ["pause"] => Action::Pause,
-        ["unpause"] => Action::Unpause,
-        _ => bail!("unknown action `{s}` (approve-plan:0x…, activate-model:0x…, rollback-model, caps:EPOCH:RECIPIENT, pause, unpause)"),
-    })
+    Ok(allonet_engine::offchain::parse_action(s)?)
 }
 
 pub fn run_propose(a: &ProposeArgs) -> Result<()> {
@@ -338,30 +293,6 @@ pub struct VoteArgs {
     pub relayer_key: Option<PathBuf>,
 }
 
-/// Signs a ballot for the signer's next nonce.
-pub fn signed_vote(
-    g: &Governor,
-    signer: &PrivateKeySigner,
-    proposal: B256,
-    support: u8,
-    votes: u128,
-    at: u64,
-) -> Result<Event> {
-    let voter = signer.address();
-    let nonce = g.nonces.get(&voter).copied().unwrap_or(0);
-    let h = ballot_hash(g.chain_id, proposal, support, votes, voter, nonce);
-    let sig = signer.sign_hash_sync(&h)?;
-    Ok(Event::Vote {
-        proposal,
-        voter,
-        support: Support::from_u8(support).context("support")?,
-        votes,
-        nonce,
-        signature: Some(alloy_primitives::hex::encode(sig.as_bytes())),
-        at,
-    })
-}
-
 fn support_u8(s: SupportArg) -> u8 {
     match s {
         SupportArg::Against => 0,
@@ -409,16 +340,7 @@ pub fn run_delegate(a: &DelegateArgs) -> Result<()> {
     let signer = load_key(&a.key)?;
     let to = allonet_core::Address::parse(&a.to).context("--to")?.0;
     let mut s = open(&a.db.db)?;
-    let g = s.governor();
-    let nonce = g.nonces.get(&signer.address()).copied().unwrap_or(0);
-    let sig = signer.sign_hash_sync(&delegation_hash(g.chain_id, signer.address(), to, nonce))?;
-    let e = Event::Delegate {
-        holder: signer.address(),
-        to,
-        nonce,
-        signature: Some(alloy_primitives::hex::encode(sig.as_bytes())),
-        at: a.time.now(),
-    };
+    let e = allonet_engine::offchain::signed_delegation(s.governor(), &signer, to, a.time.now())?;
     s.submit(&e)?;
     println!("{} now delegates to {to}", signer.address());
     Ok(())
@@ -627,28 +549,9 @@ pub fn run_audit_verify(a: &DbArgs) -> Result<()> {
 }
 
 pub fn run_keys_new(out: &Path) -> Result<()> {
-    if out.exists() {
-        bail!("{} exists; refusing to overwrite a key", out.display());
-    }
-    let k = PrivateKeySigner::random();
-    let body = serde_json::json!({"address": k.address().to_checksum(None), "private_key": alloy_primitives::hex::encode(k.to_bytes())});
-    write_atomic(out, serde_json::to_string_pretty(&body)?.as_bytes())?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(out, std::fs::Permissions::from_mode(0o600))?;
-    }
+    let k = allonet_engine::keys::new_key_file(out)?;
     println!("{} (key written to {}, readable only by you)", k.address().to_checksum(None), out.display());
     Ok(())
-}
-
-/// Deterministic member keys for rehearsals, demos and tests: keccak(seed ‖ i).
-pub fn member_key(seed: u64, i: u64) -> PrivateKeySigner {
-    let mut b = [0u8; 16];
-    b[..8].copy_from_slice(&seed.to_be_bytes());
-    b[8..].copy_from_slice(&i.to_be_bytes());
-    PrivateKeySigner::from_bytes(&alloy_primitives::keccak256(b))
-        .expect("a keccak digest is a valid key with overwhelming probability")
 }
 
 #[derive(clap::Args)]
@@ -668,27 +571,7 @@ pub struct StressArgs {
 pub fn run_stress(a: &StressArgs) -> Result<()> {
     use std::io::Write;
     let mut s = Store::open(&a.db.db)?;
-    let keys: Vec<PrivateKeySigner> = (0..a.voters).map(|i| member_key(a.seed, i)).collect();
-    let actions = vec![Action::Pause];
-    let id = proposal_id(&actions, "stress", &[]);
-    if s.is_empty() {
-        s.submit(&Event::Init {
-            params: GovParams { voting_delay: 1, voting_period: 1_000_000, ..GovParams::default() },
-            power: PowerConfig { strategy: Strategy::Token, sybil: None },
-            guardian: Address::ZERO,
-            holders: keys.iter().enumerate().map(|(i, k)| (k.address(), 1 + i as u128)).collect(),
-            allowlist: vec![],
-            chain_id: 1,
-            at: 0,
-        })?;
-        s.submit(&Event::Propose {
-            proposer: keys[0].address(),
-            actions,
-            description: "stress".into(),
-            options: vec![],
-            at: 1,
-        })?;
-    }
+    let (keys, id) = allonet_engine::offchain::stress_dao(&mut s, a.voters, a.seed)?;
     let mut out = std::io::stdout().lock();
     for (i, k) in keys.iter().enumerate() {
         if s.governor().proposals[&id].voters.contains(&k.address()) {

@@ -2,6 +2,7 @@
 
 mod bench;
 mod chain;
+mod config;
 mod demo;
 mod flow;
 mod gov;
@@ -76,14 +77,25 @@ enum Command {
     /// On-chain execution: deploy the contracts (embedded EVM or any chain), plan, status, Safe export.
     #[command(subcommand)]
     Chain(chain::ChainCommand),
-    /// Execute a payout plan through AIAllocator: checked whole first, batched by gas, idempotent, multi-chain.
+    /// Pay a plan through AIAllocator: only what governance approved (on chain, or queued under its caps after the
+    /// veto window), every chain checked before any is paid, one transaction per committed batch, resumable.
     #[command(
-        after_help = "Examples:\n  allonet chain deploy --embedded -o deployment.json\n  allonet payout plan.json --deployment deployment.json\n  allonet payout plan.json --dry-run\n  ALLONET_KEY=0x... allonet payout plan.json --deployment live.json --batch-gas 8000000\n  allonet payout plan.json --chains chains.toml   # payments name their chain\n\nRe-running a plan pays only what is missing (read back from the allocator's events); the contract refuses to pay a recipient twice under one plan."
+        after_help = "Examples:\n  allonet payout plan.json --deployment deployment.json          # a plan governance approved on chain\n  allonet payout plan.json --dry-run\n  ALLONET_KEY=0x... allonet payout plan.json --deployment live.json\n  allonet payout plan.json --chains chains.toml                   # payments name their chain\n  allonet payout plan.json --queue --decision decision.json --db dao.db   # off-chain decision: queue under the caps\n  allonet payout plan.json --decision decision.json --db dao.db           # ... and pay after the veto window\n\nNothing is sent unless every chain's part is approved (or queued and matured) on its allocator, not paused,\nwithin caps and funded. Re-running a plan pays only what is missing (the allocator's bitmap says which\nbatches are paid); the contract refuses to pay a batch twice."
     )]
     Payout(chain::PayoutArgs),
+    /// A DAO's configuration (`allonet.toml`: token, pools, chains, governance mode, agent, guardian, caps).
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// Benchmarks that print figures (and ratios against a Python peer where one exists).
     #[command(subcommand)]
     Bench(BenchCommand),
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Check `allonet.toml` whole (every error names its line and field) and show it resolved.
+    #[command(after_help = "Example:\n  allonet config check examples/dao/allonet.toml")]
+    Check(config::CheckArgs),
 }
 
 #[derive(Subcommand)]
@@ -124,6 +136,7 @@ fn main() {
         Command::Chain(chain::ChainCommand::ExportSafe(a)) => chain::run_export_safe(a),
         Command::Chain(chain::ChainCommand::Advance(a)) => chain::run_advance(a),
         Command::Payout(a) => chain::run_payout(a),
+        Command::Config(ConfigCommand::Check(a)) => config::run_check(a),
         Command::Model(model::ModelCommand::Train(a)) => model::run_train(a),
         Command::Model(model::ModelCommand::Evaluate(a)) => model::run_evaluate(a),
         Command::Model(model::ModelCommand::Explain(a)) => model::run_explain(a),

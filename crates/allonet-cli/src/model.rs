@@ -1,15 +1,11 @@
 //! `allonet model …` and `allonet recommend`: train, evaluate, explain, recommend.
 
 use crate::output::{right, table, write_atomic};
-use allonet_core::Table;
-use allonet_ml::data::{dataset_from_table, r2, Dataset, ReadSpec};
-use allonet_ml::forest::{parse_max_features, ForestParams};
-use allonet_ml::model::{train, Explanation, Family, GbmParams, ModelFile, TrainOptions, TrainReport};
-use allonet_ml::synth;
-use allonet_ml::tree::TreeParams;
-use anyhow::{bail, Context, Result};
+use allonet_engine::models::{self, Recommendation};
+use allonet_ml::model::{Family, TrainReport};
+use anyhow::Result;
 use serde::Serialize;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 #[derive(clap::Subcommand)]
 pub enum ModelCommand {
@@ -92,50 +88,25 @@ pub struct TrainArgs {
     pub json: bool,
 }
 
-fn interval(v: &[f64]) -> Result<(f64, f64)> {
-    match v {
-        [lo, hi] if 0.0 <= *lo && lo < hi && *hi <= 100.0 => Ok((lo / 100.0, hi / 100.0)),
-        _ => bail!("--interval takes two percentiles LO,HI with 0 <= LO < HI <= 100, e.g. 10,90"),
-    }
-}
-
-pub fn train_options(a: &TrainArgs) -> Result<TrainOptions> {
-    let max_features = parse_max_features(&a.max_features).map_err(anyhow::Error::msg)?;
-    Ok(TrainOptions {
+/// The engine's training request, from the arguments.
+pub fn train_spec(a: &TrainArgs) -> models::TrainSpec {
+    models::TrainSpec {
         family: match a.family {
             FamilyArg::Forest => Family::RandomForest,
             FamilyArg::Gbm => Family::GradientBoosting,
         },
-        forest: ForestParams {
-            n_trees: a.trees,
-            tree: TreeParams {
-                max_depth: a.max_depth,
-                min_samples_split: a.min_samples_split,
-                min_samples_leaf: a.min_samples_leaf,
-                max_features,
-            },
-            bootstrap: !a.no_bootstrap,
-            seed: a.seed,
-            keep_leaf_members: false,
-            oob: true,
-        },
-        gbm: GbmParams {
-            iterations: a.trees.max(1) * 3,
-            learning_rate: a.learning_rate,
-            max_depth: a.max_depth.unwrap_or(4),
-            seed: a.seed,
-            ..GbmParams::default()
-        },
-        test_fraction: a.test_fraction,
+        trees: a.trees,
+        seed: a.seed,
+        max_depth: a.max_depth,
+        min_samples_split: a.min_samples_split,
+        min_samples_leaf: a.min_samples_leaf,
+        max_features: a.max_features.clone(),
+        bootstrap: !a.no_bootstrap,
+        learning_rate: a.learning_rate,
         folds: a.folds,
-        interval: interval(&a.interval)?,
-        ..TrainOptions::default()
-    })
-}
-
-pub fn load_dataset(path: &Path, target: Option<&str>, features: Option<Vec<String>>) -> Result<Dataset> {
-    let t = Table::read(path)?;
-    Ok(dataset_from_table(&t, &ReadSpec { target: target.map(String::from), features })?)
+        test_fraction: a.test_fraction,
+        interval: a.interval.clone(),
+    }
 }
 
 pub fn print_report(r: &TrainReport, interval: (f64, f64)) {
@@ -153,13 +124,9 @@ pub fn print_report(r: &TrainReport, interval: (f64, f64)) {
     }
     right(&mut t, &[1, 2]);
     println!("{t}");
-    let cv = if r.cv_r2.is_empty() {
-        "n/a".to_string()
-    } else {
-        let m = r.cv_r2.iter().sum::<f64>() / r.cv_r2.len() as f64;
-        let sd = (r.cv_r2.iter().map(|v| (v - m).powi(2)).sum::<f64>() / r.cv_r2.len() as f64).sqrt();
-        format!("{m:.4} ± {sd:.4} ({} folds)", r.cv_r2.len())
-    };
+    let cv = models::cv_summary(&r.cv_r2)
+        .map(|(m, sd)| format!("{m:.4} ± {sd:.4} ({} folds)", r.cv_r2.len()))
+        .unwrap_or_else(|| "n/a".to_string());
     println!(
         "train {} rows / held out {} · OOB R² {} · CV R² {} · {:.0}–{:.0}% interval covers {} of held-out rows",
         r.n_train,
@@ -170,8 +137,7 @@ pub fn print_report(r: &TrainReport, interval: (f64, f64)) {
         interval.1 * 100.0,
         r.interval_coverage.map(|v| format!("{:.1}%", v * 100.0)).unwrap_or_else(|| "n/a".into()),
     );
-    let mut imp: Vec<_> = r.importances.iter().collect();
-    imp.sort_by(|a, b| b.permutation.total_cmp(&a.permutation));
+    let imp = models::ranked_importances(r);
     let mut t = table(&["feature", "impurity importance", "permutation importance (ΔR²)"]);
     for i in imp.iter().take(12) {
         t.add_row(vec![i.feature.clone(), format!("{:.4}", i.impurity), format!("{:.4}", i.permutation)]);
@@ -181,8 +147,8 @@ pub fn print_report(r: &TrainReport, interval: (f64, f64)) {
 }
 
 pub fn run_train(a: &TrainArgs) -> Result<()> {
-    let o = train_options(a)?;
-    let d = load_dataset(&a.data, Some(&a.target), a.features.clone())?;
+    let o = train_spec(a).options()?;
+    let d = models::load_dataset(&a.data, Some(&a.target), a.features.clone())?;
     let progress = crate::output::Progress::new(!a.json);
     progress.stage(format!(
         "training on {} rows × {} features (held-out split, {} CV folds, final fit)",
@@ -190,7 +156,7 @@ pub fn run_train(a: &TrainArgs) -> Result<()> {
         d.n_features(),
         o.folds
     ));
-    let m = train(&d, &o, a.threads)?;
+    let m = models::train(&d, &o, a.threads)?;
     progress.finish();
     let bytes = m.to_bytes();
     if let Some(p) = &a.out {
@@ -221,11 +187,6 @@ pub fn run_train(a: &TrainArgs) -> Result<()> {
     Ok(())
 }
 
-pub fn load_model(path: &Path) -> Result<(ModelFile, allonet_core::Digest)> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    Ok(ModelFile::from_bytes(&path.display().to_string(), &bytes)?)
-}
-
 #[derive(clap::Args)]
 pub struct EvaluateArgs {
     /// Model file from `allonet model train`.
@@ -240,27 +201,21 @@ pub struct EvaluateArgs {
 }
 
 pub fn run_evaluate(a: &EvaluateArgs) -> Result<()> {
-    let (mf, id) = load_model(&a.model)?;
-    let d = mf.dataset(&Table::read(&a.data)?, true)?;
-    let model = mf.model()?;
-    let pred = model.predict(&d);
-    let (lo, hi) = mf.options.interval;
-    let coverage = model
-        .intervals(&d, lo, hi)
-        .map(|iv| iv.iter().zip(&d.y).filter(|((l, h), y)| **y >= *l && **y <= *h).count() as f64 / d.rows() as f64);
-    let r2v = r2(&d.y, &pred);
-    let maev = allonet_ml::data::mae(&d.y, &pred);
+    let (mf, id) = models::load_model(&a.model)?;
+    let e = models::evaluate(&mf, &a.data)?;
+    let ((lo, hi), coverage) = (e.interval, e.coverage);
     if a.json {
         println!(
             "{}",
-            serde_json::json!({"model_id": id.to_string(), "rows": d.rows(), "r2": r2v, "mae": maev, "interval_coverage": coverage})
+            serde_json::json!({"model_id": id.to_string(), "rows": e.rows, "r2": e.r2, "mae": e.mae, "interval_coverage": coverage})
         );
         return Ok(());
     }
-    println!("model {id} on {} ({} rows)", a.data.display(), d.rows());
+    println!("model {id} on {} ({} rows)", a.data.display(), e.rows);
     println!(
-        "R² {r2v:.4} · MAE {} · {:.0}–{:.0}% interval covers {}",
-        crate::output::group_thousands(&format!("{maev:.2}")),
+        "R² {:.4} · MAE {} · {:.0}–{:.0}% interval covers {}",
+        e.r2,
+        crate::output::group_thousands(&format!("{:.2}", e.mae)),
         lo * 100.0,
         hi * 100.0,
         coverage.map(|c| format!("{:.1}% of rows", c * 100.0)).unwrap_or_else(|| "n/a".into())
@@ -290,38 +245,29 @@ pub struct ExplainArgs {
 }
 
 pub fn run_explain(a: &ExplainArgs) -> Result<()> {
-    let (mf, id) = load_model(&a.model)?;
-    let d = mf.dataset(&Table::read(&a.data)?, false)?;
-    if a.row == 0 || a.row > d.rows() {
-        bail!("--row {} is outside 1..{} (the data rows of {})", a.row, d.rows(), a.data.display());
-    }
-    let one = d.subset(&[a.row - 1]);
-    let model = mf.model()?;
-    let e = model.explain(&one).remove(0);
+    let (mf, id) = models::load_model(&a.model)?;
+    let e = models::explain_row(&mf, &a.data, a.row)?;
     if a.json {
         println!(
             "{}",
-            serde_json::json!({"model_id": id.to_string(), "row": a.row, "label": one.labels[0], "features": mf.schema.features, "values": one.row(0), "base": e.base, "contributions": e.contributions, "prediction": e.prediction})
+            serde_json::json!({"model_id": id.to_string(), "row": a.row, "label": e.label, "features": mf.schema.features, "values": e.values, "base": e.base, "contributions": e.contributions, "prediction": e.prediction})
         );
         return Ok(());
     }
-    println!("row {} ({}) · model {id}", a.row, one.labels[0]);
-    let mut order: Vec<usize> = (0..e.contributions.len()).collect();
-    order.sort_by(|&x, &y| e.contributions[y].abs().total_cmp(&e.contributions[x].abs()));
+    println!("row {} ({}) · model {id}", a.row, e.label);
     let mut t = table(&["feature", "value", "contribution"]);
     t.add_row(vec!["(base: average prediction)".into(), String::new(), format!("{:.2}", e.base)]);
-    for i in order {
+    for i in e.by_size() {
         t.add_row(vec![
             mf.schema.features[i].clone(),
-            format!("{}", one.x[i][0]),
+            format!("{}", e.values[i]),
             format!("{:+.2}", e.contributions[i]),
         ]);
     }
     t.add_row(vec!["= prediction".into(), String::new(), format!("{:.2}", e.prediction)]);
     right(&mut t, &[1, 2]);
     println!("{t}");
-    let gap = e.base + e.contributions.iter().sum::<f64>() - e.prediction;
-    println!("base + Σ contributions − prediction = {gap:.2e}");
+    println!("base + Σ contributions − prediction = {:.2e}", e.additivity_gap());
     Ok(())
 }
 
@@ -348,13 +294,13 @@ pub struct SynthArgs {
 }
 
 pub fn run_synth(a: &SynthArgs) -> Result<()> {
-    let h = synth::history(a.rounds, a.per_round, a.seed);
-    write_atomic(&a.out, synth::to_csv(&h).as_bytes())?;
-    println!("wrote {} past proposals to {}", h.len(), a.out.display());
+    let (n, csv) = models::synth_history(a.rounds, a.per_round, a.seed);
+    write_atomic(&a.out, csv.as_bytes())?;
+    println!("wrote {n} past proposals to {}", a.out.display());
     if let Some(p) = &a.proposals_out {
-        let n = synth::proposals(a.new, a.seed);
-        write_atomic(p, synth::to_csv(&n).as_bytes())?;
-        println!("wrote {} new proposals to {}", n.len(), p.display());
+        let (n, csv) = models::synth_proposals(a.new, a.seed);
+        write_atomic(p, csv.as_bytes())?;
+        println!("wrote {n} new proposals to {}", p.display());
     }
     Ok(())
 }
@@ -380,52 +326,6 @@ pub struct RecommendArgs {
     /// model of this governance database.
     #[arg(long, value_name = "DB")]
     pub gov_db: Option<PathBuf>,
-}
-
-/// One recommendation.
-#[derive(Serialize, Clone, Debug)]
-pub struct Recommendation {
-    pub proposal: String,
-    pub amount: f64,
-    pub interval: Option<(f64, f64)>,
-    pub base: f64,
-    pub reasons: Vec<Reason>,
-}
-
-#[derive(Serialize, Clone, Debug)]
-pub struct Reason {
-    pub feature: String,
-    pub value: f64,
-    pub contribution: f64,
-}
-
-pub fn recommend(mf: &ModelFile, d: &Dataset, iv: (f64, f64), n_reasons: usize) -> Result<Vec<Recommendation>> {
-    let model = mf.model()?;
-    let ex: Vec<Explanation> = model.explain(d);
-    let ints = model.intervals(d, iv.0, iv.1);
-    Ok(ex
-        .into_iter()
-        .enumerate()
-        .map(|(i, e)| {
-            let mut order: Vec<usize> = (0..e.contributions.len()).collect();
-            order.sort_by(|&x, &y| e.contributions[y].abs().total_cmp(&e.contributions[x].abs()));
-            Recommendation {
-                proposal: d.labels[i].clone(),
-                amount: e.prediction,
-                interval: ints.as_ref().map(|v| v[i]),
-                base: e.base,
-                reasons: order
-                    .into_iter()
-                    .take(n_reasons)
-                    .map(|f| Reason {
-                        feature: mf.schema.features[f].clone(),
-                        value: d.x[f][i],
-                        contribution: e.contributions[f],
-                    })
-                    .collect(),
-            }
-        })
-        .collect())
 }
 
 pub fn print_recommendations(recs: &[Recommendation], iv: (f64, f64)) {
@@ -477,30 +377,8 @@ fn trim(v: f64) -> String {
 }
 
 pub fn run_recommend(a: &RecommendArgs) -> Result<()> {
-    let (mf, id) = load_model(&a.model)?;
-    if let Some(db) = &a.gov_db {
-        if !db.exists() {
-            bail!("{} does not exist", db.display());
-        }
-        let store = allonet_store::Store::open(db)?;
-        let reg = &store.governor().registry;
-        if reg.paused {
-            bail!("governance has paused the agent (kill switch); no recommendations are served");
-        }
-        match reg.active_model() {
-            Some(active) if active == id.0 => {}
-            Some(active) => {
-                bail!("model {id} is not the version governance activated ({active}); propose `activate-model:{id}`")
-            }
-            None => bail!("governance has activated no model yet; propose `activate-model:{id}`"),
-        }
-    }
-    let d = mf.dataset(&Table::read(&a.proposals)?, false)?;
-    let iv = match &a.interval {
-        Some(v) => interval(v)?,
-        None => mf.options.interval,
-    };
-    let recs = recommend(&mf, &d, iv, a.reasons)?;
+    let (mf, id) = models::load_served(&a.model, a.gov_db.as_deref())?;
+    let (iv, recs) = models::recommend_file(&mf, &a.proposals, a.interval.as_deref(), a.reasons)?;
     if a.json {
         println!(
             "{}",
@@ -541,28 +419,14 @@ pub struct ForestBenchArgs {
 }
 
 pub fn run_forest_bench(a: &ForestBenchArgs) -> Result<()> {
-    let tr = load_dataset(&a.train, Some(&a.target), None)?;
-    let te = load_dataset(&a.test, Some(&a.target), None)?;
-    // as scikit-learn's defaults: no OOB score, no leaf membership
-    let mut p =
-        ForestParams { n_trees: a.trees, seed: a.seed, keep_leaf_members: false, oob: false, ..Default::default() };
-    p.tree.max_depth = a.max_depth;
-    let t0 = std::time::Instant::now();
-    let f = allonet_ml::forest::Forest::fit(&tr, &p, None)?;
-    let fit_s = t0.elapsed().as_secs_f64();
-    let t1 = std::time::Instant::now();
-    let pred = f.predict(&te);
-    let predict_s = t1.elapsed().as_secs_f64();
-    let r2v = r2(&te.y, &pred);
-    let threads = rayon::current_num_threads();
+    let b = models::forest_bench(&a.train, &a.test, &a.target, a.trees, a.seed, a.max_depth)?;
+    let (fit_s, predict_s, r2v, threads) = (b.fit_s, b.predict_s, b.r2, b.threads);
     if a.json {
         println!("{}", serde_json::json!({"fit_s": fit_s, "predict_s": predict_s, "r2": r2v, "threads": threads}));
     } else {
         println!(
             "fit {fit_s:.3} s · predict {predict_s:.3} s · R² {r2v:.5} · {threads} threads · {} trees on {} × {}",
-            a.trees,
-            tr.rows(),
-            tr.n_features()
+            a.trees, b.rows, b.features
         );
     }
     Ok(())

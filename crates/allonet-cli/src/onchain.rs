@@ -1,14 +1,14 @@
 //! `allonet gov … --onchain`: the deployment's Governor and Timelock, driven from the command line. Typed actions
 //! become the allocator calls a proposal executes; votes go direct or as EIP-712 signatures anyone relays.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use allonet_chain::governor::{self, Action, Proposal};
 use allonet_core::Token;
 use allonet_engine::connect::{connect, ConnectSpec, Connection, DeploymentFile};
-use alloy_primitives::{Address, U256};
+use alloy_primitives::U256;
 use alloy_signer_local::PrivateKeySigner;
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, bail, Result};
 
 use crate::output::{right, table};
 
@@ -56,6 +56,9 @@ pub struct ActionArgs {
     /// Cancel an approved or queued plan (its id on the allocator).
     #[arg(long, value_name = "PLAN_ID")]
     pub cancel_plan: Option<String>,
+    /// The agent's standing caps and veto delay from the DAO's `allonet.toml` (what a first proposal sets).
+    #[arg(long, value_name = "ALLONET_TOML", conflicts_with_all = ["caps", "veto_delay"])]
+    pub standing: Option<PathBuf>,
 }
 
 /// Connect to the deployment's chain with `key` as the sender (RPC); on the embedded EVM the key's address is
@@ -80,73 +83,21 @@ pub fn open(a: &OnchainArgs, key: Option<&PrivateKeySigner>) -> Result<(Connecti
     Ok((conn, dep))
 }
 
-fn address(s: &str, what: &str) -> Result<Address> {
-    Ok(allonet_core::Address::parse(s).with_context(|| what.to_string())?.0)
-}
-
 /// The actions the flags ask for, in a fixed order.
 pub fn actions(a: &ActionArgs, dep: &DeploymentFile) -> Result<Vec<Action>> {
-    let d = &dep.deployment;
-    let token = Token::new(d.asset_symbol.clone(), d.asset_decimals);
-    let mut out = Vec::new();
-    if let Some(p) = &a.approve_plan {
-        let plan = allonet_chain::plan::PayoutPlan::load(p)?;
-        if plan.token.decimals != d.asset_decimals {
-            bail!(
-                "{}: the plan pays {} decimals but the allocator's asset has {}",
-                p.display(),
-                plan.token.decimals,
-                d.asset_decimals
-            );
-        }
-        out.push(Action::approve(&allonet_engine::govern::commitment(&plan, a.chain.as_deref())?));
-    }
-    if let Some(c) = &a.caps {
-        let (e, r) =
-            c.split_once(',').ok_or_else(|| anyhow!("--caps EPOCH,RECIPIENT in whole tokens, e.g. 10000,2500"))?;
-        let parse = |s: &str| token.parse(s.trim()).map(|t| t.units()).map_err(|e| anyhow!("--caps {s:?}: {e}"));
-        out.push(Action::SetCaps { epoch_cap: parse(e)?, recipient_cap: parse(r)? });
-    }
-    if let Some(p) = &a.registry {
-        out.push(Action::SetRecipients { recipients: registry(p, a.chain.as_deref())?, allowed: true });
-    }
-    if let Some(s) = a.veto_delay {
-        out.push(Action::SetVetoDelay { seconds: s });
-    }
-    if let Some(s) = &a.set_agent {
-        out.push(Action::SetAgent { agent: address(s, "--set-agent")? });
-    }
-    if let Some(s) = &a.set_guardian {
-        out.push(Action::SetGuardian { guardian: address(s, "--set-guardian")? });
-    }
-    if a.unpause {
-        out.push(Action::Unpause);
-    }
-    if let Some(s) = &a.cancel_plan {
-        out.push(Action::CancelPlan {
-            plan_id: s.parse().with_context(|| format!("--cancel-plan {s:?} is not a plan id"))?,
-        });
-    }
-    if out.is_empty() {
-        bail!("an on-chain proposal needs an action: --approve-plan, --caps, --registry, --veto-delay, --set-agent, --set-guardian, --unpause or --cancel-plan");
-    }
-    Ok(out)
-}
-
-/// Registry addresses: a plan file's recipients (on `chain`), or a CSV's `address` column.
-fn registry(p: &Path, chain: Option<&str>) -> Result<Vec<Address>> {
-    if p.extension().and_then(|e| e.to_str()) == Some("json") {
-        let plan = allonet_chain::plan::PayoutPlan::load(p)?;
-        let c = allonet_engine::govern::commitment(&plan, chain)?;
-        return Ok(c.batches.iter().flatten().map(|x| x.recipient).collect());
-    }
-    let t = allonet_core::Table::read(p)?;
-    let col = t.require_one_of(&["address", "recipient"], "address")?;
-    t.rows()
-        .map(|r| {
-            allonet_core::Address::parse(r.get(col)).map(|a| a.0).map_err(|e| t.error(r, col, e.to_string()).into())
-        })
-        .collect()
+    let req = allonet_engine::govern::ActionRequest {
+        approve_plan: a.approve_plan.clone(),
+        chain: a.chain.clone(),
+        standing: a.standing.clone(),
+        caps: a.caps.clone(),
+        registry: a.registry.clone(),
+        veto_delay: a.veto_delay,
+        set_agent: a.set_agent.clone(),
+        set_guardian: a.set_guardian.clone(),
+        unpause: a.unpause,
+        cancel_plan: a.cancel_plan.clone(),
+    };
+    Ok(allonet_engine::govern::proposal_actions(&req, &dep.deployment)?)
 }
 
 pub fn propose(o: &OnchainArgs, a: &ActionArgs, description: &str, key: &PrivateKeySigner) -> Result<()> {

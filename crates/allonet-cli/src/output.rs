@@ -1,10 +1,10 @@
 //! Printing and writing: tables, progress, result files written atomically.
 
 use allonet_core::Digest;
+use allonet_engine::plans::ResultFile;
 use anyhow::{Context, Result};
 use comfy_table::{presets, Cell, CellAlignment, ContentArrangement, Table};
 use indicatif::{ProgressBar, ProgressStyle};
-use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -26,42 +26,6 @@ pub struct OutputArgs {
     /// Rows to show in the terminal table (default: all up to 40, else 20).
     #[arg(long)]
     pub top: Option<usize>,
-}
-
-/// A result with what it was computed from; the unit `allonet verify` checks.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
-pub struct ResultFile {
-    /// allonet version that wrote it.
-    pub allonet: String,
-    /// `round`, `retro` or `tally`.
-    pub command: String,
-    /// The command's options, input paths included.
-    pub options: serde_json::Value,
-    /// keccak-256 of the canonical parsed inputs and parameters.
-    pub input_digest: Digest,
-    /// keccak-256 of the canonical result.
-    pub output_digest: Digest,
-    /// The result itself.
-    pub result: serde_json::Value,
-}
-
-impl ResultFile {
-    pub fn new<O: Serialize, R: Serialize>(
-        command: &str,
-        options: &O,
-        input_digest: Digest,
-        output_digest: Digest,
-        result: &R,
-    ) -> Result<Self> {
-        Ok(ResultFile {
-            allonet: env!("CARGO_PKG_VERSION").to_string(),
-            command: command.to_string(),
-            options: serde_json::to_value(options)?,
-            input_digest,
-            output_digest,
-            result: serde_json::to_value(result)?,
-        })
-    }
 }
 
 /// Writes bytes to `path` through a temporary file and a rename, so a failure never leaves a partial file.

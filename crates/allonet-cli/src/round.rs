@@ -1,19 +1,12 @@
 //! `allonet round`: contributions CSV → matching.
 
-use crate::output::{self, emit, right, rows_to_show, show_amount, table, OutputArgs, Progress, ResultFile};
-use allonet_core::{InputError, Table, Token};
-use allonet_mechanisms::donations::{contributions_from_table, normalise_id, ContributionColumns, ReadStats};
-use allonet_mechanisms::matching::Cap;
-use allonet_mechanisms::qf::CocmStyle;
-use allonet_mechanisms::round::{run_round, Mechanism, RoundConfig, RoundInputs, RoundResult};
-use allonet_mechanisms::sybil::SybilPolicy;
-use anyhow::{Context, Result};
-use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use crate::output::{self, emit, right, rows_to_show, show_amount, table, OutputArgs, Progress};
+use allonet_engine::results::{self, MechanismChoice, RoundOptions, RoundStep};
+use allonet_mechanisms::round::RoundResult;
+use anyhow::Result;
 use std::path::PathBuf;
 
-#[derive(clap::ValueEnum, Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "kebab-case")]
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MechanismArg {
     /// Classic quadratic funding.
     Qf,
@@ -27,8 +20,8 @@ pub enum MechanismArg {
     Blend,
 }
 
-/// Options of `allonet round`. Serialised into result files so `allonet verify` can re-run them.
-#[derive(clap::Args, Clone, Debug, Serialize, Deserialize)]
+/// Options of `allonet round`; recorded in result files as [`RoundOptions`] so `allonet verify` can re-run them.
+#[derive(clap::Args, Clone, Debug)]
 pub struct RoundArgs {
     /// Contributions CSV: one row per gift. Columns are found by name (donor|contributor|voter|address,
     /// project|grant|recipient, amount); a `success` column keeps only True rows.
@@ -91,141 +84,53 @@ pub struct RoundArgs {
     #[arg(long)]
     pub amount_col: Option<String>,
     #[command(flatten)]
-    #[serde(skip)]
     pub out: OutputArgs,
 }
 
 impl RoundArgs {
-    pub fn mechanism(&self) -> Mechanism {
-        let style = if self.soft { CocmStyle::Soft } else { CocmStyle::Harsh };
-        match self.mechanism {
-            MechanismArg::Qf => Mechanism::Qf,
-            MechanismArg::Pairwise => Mechanism::Pairwise { m: self.pairwise_m },
-            MechanismArg::Cluster => Mechanism::ClusterMatch,
-            MechanismArg::Cocm => Mechanism::Cocm { style },
-            MechanismArg::Blend => Mechanism::Blend { pct_cocm: self.pct_cocm, style },
-        }
-    }
-
-    pub fn config(&self) -> Result<RoundConfig> {
-        let token = Token::new(&self.token, self.decimals);
-        let pool = token.parse(&self.pool).with_context(|| format!("--pool {}", self.pool))?;
-        let cap = self.cap.as_deref().map(|c| Cap::parse(c, &token)).transpose().context("--cap")?;
-        let sybil = match &self.sybil_scores {
-            Some(_) => Some(SybilPolicy::new(self.s50, self.s100)?),
-            None => None,
+    /// The options the engine runs and a result file records.
+    pub fn options(&self) -> RoundOptions {
+        let a = self.clone();
+        let mechanism = match a.mechanism {
+            MechanismArg::Qf => MechanismChoice::Qf,
+            MechanismArg::Pairwise => MechanismChoice::Pairwise,
+            MechanismArg::Cluster => MechanismChoice::Cluster,
+            MechanismArg::Cocm => MechanismChoice::Cocm,
+            MechanismArg::Blend => MechanismChoice::Blend,
         };
-        if !(self.min_gift.is_finite() && self.min_gift >= 0.0) {
-            anyhow::bail!("--min-gift must be zero or more");
-        }
-        Ok(RoundConfig {
-            mechanism: self.mechanism(),
-            token,
-            pool,
-            cap,
-            fill: self.fill,
-            sybil,
-            min_gift: self.min_gift,
-        })
-    }
-}
-
-/// Reads a two-column id → number CSV (sybil scores, trust).
-fn read_scores(t: &Table, id_cols: &[&str], value_cols: &[&str]) -> Result<BTreeMap<String, f64>, InputError> {
-    let ic = t.require_one_of(id_cols, "id")?;
-    let vc = t.require_one_of(value_cols, "value")?;
-    let mut m = BTreeMap::new();
-    for row in t.rows() {
-        let id = normalise_id(t, row, ic)?;
-        let v = t.parse_f64(row, vc)?;
-        if m.insert(id.clone(), v).is_some() {
-            return Err(t.error(row, ic, format!("`{id}` appears twice")));
+        RoundOptions {
+            contributions: a.contributions,
+            mechanism,
+            pool: a.pool,
+            token: a.token,
+            decimals: a.decimals,
+            cap: a.cap,
+            fill: a.fill,
+            sybil_scores: a.sybil_scores,
+            s50: a.s50,
+            s100: a.s100,
+            min_gift: a.min_gift,
+            clusters: a.clusters,
+            trust: a.trust,
+            pairwise_m: a.pairwise_m,
+            pct_cocm: a.pct_cocm,
+            soft: a.soft,
+            skip_negative: a.skip_negative,
+            donor_col: a.donor_col,
+            project_col: a.project_col,
+            amount_col: a.amount_col,
         }
     }
-    Ok(m)
 }
 
-fn read_clusters(t: &Table) -> Result<Vec<(String, String, f64)>, InputError> {
-    let dc = t.require_one_of(&["donor", "contributor", "voter", "address"], "donor")?;
-    let cc = t.require_one_of(&["cluster", "group", "community"], "cluster")?;
-    let wc = t.find_column(&["weight"]);
-    let mut out = Vec::new();
-    for row in t.rows() {
-        let w = match wc {
-            Some(c) => t.parse_non_negative(row, c)?,
-            None => 1.0,
-        };
-        let cluster = row.get(cc);
-        if cluster.is_empty() {
-            return Err(t.error(row, cc, "empty cluster"));
+/// Shows a round's steps on the progress display.
+pub fn show_step(progress: &Progress) -> impl FnMut(RoundStep) + '_ {
+    move |s| match s {
+        RoundStep::Reading { file, done, total } => progress.bytes(format!("reading {}", file.display()), done, total),
+        RoundStep::Scoring { gifts, mechanism } => {
+            progress.stage(format!("scoring {gifts} gifts with {}", mechanism.name()))
         }
-        out.push((normalise_id(t, row, dc)?, cluster.to_string(), w));
     }
-    Ok(out)
-}
-
-/// The loaded input tables of a round.
-pub struct RoundTables {
-    pub contributions: Table,
-    pub sybil_scores: Option<Table>,
-    pub clusters: Option<Table>,
-    pub trust: Option<Table>,
-}
-
-/// Reads every input file of a round (all before computing anything).
-pub fn load(args: &RoundArgs, progress: &Progress) -> Result<RoundTables, InputError> {
-    let opt = |p: &Option<PathBuf>| p.as_ref().map(|p| Table::read(p)).transpose();
-    let msg = format!("reading {}", args.contributions.display());
-    Ok(RoundTables {
-        contributions: Table::read_with_progress(&args.contributions, &mut |d, t| progress.bytes(&msg, d, t))?,
-        sybil_scores: opt(&args.sybil_scores)?,
-        clusters: opt(&args.clusters)?,
-        trust: opt(&args.trust)?,
-    })
-}
-
-/// Validates the loaded tables and runs the round.
-pub fn compute_tables(args: &RoundArgs, tables: &RoundTables, progress: &Progress) -> Result<(RoundResult, ReadStats)> {
-    let config = args.config()?;
-    let t = &tables.contributions;
-    let cols = ContributionColumns {
-        donor: args.donor_col.clone(),
-        project: args.project_col.clone(),
-        amount: args.amount_col.clone(),
-        skip_negative: args.skip_negative,
-    };
-    let (contributions, stats) = contributions_from_table(t, &cols)?;
-    if contributions.is_empty() {
-        anyhow::bail!("{}: no gifts with a positive amount", t.file);
-    }
-    let sybil_scores = tables
-        .sybil_scores
-        .as_ref()
-        .map(|t| {
-            read_scores(t, &["donor", "address", "contributor", "voter"], &["score", "aggregate_score", "rawScore"])
-        })
-        .transpose()?;
-    let clusters = tables.clusters.as_ref().map(read_clusters).transpose()?;
-    let trust = tables
-        .trust
-        .as_ref()
-        .map(|t| read_scores(t, &["donor", "address", "contributor"], &["trust", "weight"]))
-        .transpose()?;
-    let inputs = RoundInputs { contributions, sybil_scores, clusters, trust };
-    progress.stage(format!("scoring {} gifts with {}", stats.kept, config.mechanism.name()));
-    let r = run_round(&inputs, &config)?;
-    Ok((r, stats))
-}
-
-/// Reads the inputs of a round and runs it.
-pub fn compute(args: &RoundArgs, progress: &Progress) -> Result<(RoundResult, ReadStats)> {
-    args.config()?; // refuse bad options before reading large files
-    let tables = load(args, progress)?;
-    compute_tables(args, &tables, progress)
-}
-
-pub fn result_file(args: &RoundArgs, r: &RoundResult) -> Result<ResultFile> {
-    ResultFile::new("round", args, r.input_digest, r.output_digest, r)
 }
 
 pub fn print_table(r: &RoundResult, top: Option<usize>) {
@@ -325,9 +230,10 @@ pub fn truncate(s: &str, n: usize) -> String {
 
 pub fn run(args: &RoundArgs) -> Result<()> {
     let progress = Progress::new(true);
-    let (r, stats) = compute(args, &progress)?;
+    let opts = args.options();
+    let (r, stats) = results::round(&opts, &mut show_step(&progress))?;
     progress.finish();
-    let file = result_file(args, &r)?;
+    let file = results::round_file(&opts, &r)?;
     let token = &r.config.token;
     let rows: Vec<Vec<String>> = r
         .lines

@@ -1,16 +1,12 @@
 //! `allonet tally`: quadratic voting scores from a votes JSON file.
 
-use crate::output::{emit, right, show_amount, table, OutputArgs, ResultFile};
-use allonet_core::input::{json_from_bytes, read_json};
-use allonet_core::{digest, Digest, Token, TokenAmount};
-use allonet_mechanisms::matching::allocate;
-use allonet_mechanisms::qv::{credit_qv, snapshot_quadratic, CreditElection, SnapshotProposal};
-use anyhow::{Context, Result};
-use serde::{Deserialize, Serialize};
+use crate::output::{emit, right, show_amount, table, OutputArgs};
+use allonet_engine::results::{self, ResultFile, TallyOptions, TallyResult};
+use anyhow::Result;
 use std::path::PathBuf;
 
-/// Options of `allonet tally`.
-#[derive(clap::Args, Clone, Debug, Serialize, Deserialize)]
+/// Options of `allonet tally`; recorded in result files as [`TallyOptions`].
+#[derive(clap::Args, Clone, Debug)]
 pub struct TallyArgs {
     /// Votes JSON. Snapshot form: {"choices": [...], "votes": [{"choice": {"1": w, ...}, "balance": b}]};
     /// credits form: {"choices": [...], "credits": N, "ballots": [{"voter": v, "votes": {"choice": n}}]}.
@@ -25,71 +21,15 @@ pub struct TallyArgs {
     #[arg(long, default_value_t = 6)]
     pub decimals: u8,
     #[command(flatten)]
-    #[serde(skip)]
     pub out: OutputArgs,
 }
 
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
-pub struct TallyLine {
-    pub choice: String,
-    pub score: f64,
-    pub payout: Option<TokenAmount>,
-}
-
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
-pub struct TallyResult {
-    pub method: String,
-    pub voters: usize,
-    pub lines: Vec<TallyLine>,
-    pub token: Option<Token>,
-}
-
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum Votes {
-    Credits(CreditElection),
-    Snapshot(SnapshotProposal),
-}
-
-pub fn compute_from_bytes(args: &TallyArgs, name: &str, bytes: Option<&[u8]>) -> Result<(TallyResult, Digest)> {
-    let votes: Votes = match bytes {
-        Some(b) => json_from_bytes(name, b)?,
-        None => read_json(&args.votes)?,
-    };
-    let (method, choices, scores, voters, d) = match &votes {
-        Votes::Snapshot(p) => {
-            let s = snapshot_quadratic(p).with_context(|| name.to_string())?;
-            ("snapshot quadratic", p.choices.clone(), s, p.votes.len(), digest(&("tally/snapshot", p)))
-        }
-        Votes::Credits(e) => {
-            let s = credit_qv(e).with_context(|| name.to_string())?;
-            (
-                "qv credits",
-                e.choices.clone(),
-                s.into_iter().map(|v| v as f64).collect(),
-                e.ballots.len(),
-                digest(&("tally/credits", e)),
-            )
-        }
-    };
-    let (token, payouts) = match &args.budget {
-        Some(b) => {
-            let token = Token::new(&args.token, args.decimals);
-            let budget = token.parse(b).with_context(|| format!("--budget {b}"))?;
-            let positive: Vec<f64> = scores.iter().map(|s| s.max(0.0)).collect();
-            let a = allocate(&choices, &positive, &token, budget, budget, None)?;
-            (Some(token), a.payouts.into_iter().map(|p| Some(p.amount)).collect())
-        }
-        None => (None, vec![None; choices.len()]),
-    };
-    let lines = choices
-        .into_iter()
-        .zip(scores)
-        .zip(payouts)
-        .map(|((choice, score), payout)| TallyLine { choice, score, payout })
-        .collect();
-    let d = digest(&(d, &token, &args.budget));
-    Ok((TallyResult { method: method.to_string(), voters, lines, token }, d))
+impl TallyArgs {
+    /// The options the engine runs and a result file records.
+    pub fn options(&self) -> TallyOptions {
+        let a = self.clone();
+        TallyOptions { votes: a.votes, budget: a.budget, token: a.token, decimals: a.decimals }
+    }
 }
 
 pub fn print_table(r: &TallyResult, file: &ResultFile) {
@@ -117,8 +57,7 @@ pub fn print_table(r: &TallyResult, file: &ResultFile) {
 }
 
 pub fn run(args: &TallyArgs) -> Result<()> {
-    let (r, d) = compute_from_bytes(args, &args.votes.display().to_string(), None)?;
-    let file = ResultFile::new("tally", args, d, digest(&r), &r)?;
+    let (r, file) = results::tally(&args.options())?;
     let rows: Vec<Vec<String>> = r
         .lines
         .iter()

@@ -1,17 +1,16 @@
 //! `allonet treasury …`: policy checks, risk, runway and stress tests for a DAO treasury.
+//!
+//! Arguments, files and printing only; every figure comes from `allonet_engine::treasury`.
 
+use crate::html::Bar;
 use crate::output::{group_thousands, right, table, write_atomic};
 use allonet_core::Table;
+use allonet_engine::treasury::{self as tr, Benchmark, Holdings, Objective, RunwayOptions};
 use allonet_treasury::policy::{Policy, SpendingRule};
-use allonet_treasury::risk::{
-    correlation, historical_var_cvar, ledoit_wolf, max_drawdown, parametric_var_cvar, portfolio_returns,
-    prices_from_table, returns, sample_cov, Prices,
-};
-use allonet_treasury::spending::{runway, spending_path, Runway, RunwaySpec};
-use allonet_treasury::stress::{apply, builtin};
+use allonet_treasury::risk::{prices_from_table, Prices};
+use allonet_treasury::spending::{Runway, RunwaySpec};
 use anyhow::{bail, Context, Result};
-use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(clap::Subcommand)]
 pub enum TreasuryCommand {
@@ -115,334 +114,6 @@ pub struct BacktestArgs {
     pub html: Option<PathBuf>,
 }
 
-fn read_policy(path: &std::path::Path) -> Result<Policy> {
-    let name = path.display().to_string();
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {name}"))?;
-    Ok(Policy::from_toml(&name, &text)?)
-}
-
-fn read_prices(path: &std::path::Path) -> Result<Prices> {
-    Ok(prices_from_table(&Table::read(path)?)?)
-}
-
-/// Policy assets with prices, in price-column order, and their caps.
-fn policy_columns(policy: &Policy, p: &Prices) -> Result<(Vec<usize>, Vec<f64>)> {
-    let mut cols = Vec::new();
-    let mut caps = Vec::new();
-    for name in policy.assets.keys() {
-        let c = p
-            .assets
-            .iter()
-            .position(|a| a == name)
-            .with_context(|| format!("the price file has no column for `{name}`"))?;
-        cols.push(c);
-        caps.push(policy.assets[name].cap);
-    }
-    Ok((cols, caps))
-}
-
-pub fn run_optimize(a: &OptimizeArgs) -> Result<()> {
-    use allonet_treasury::optim::*;
-    let policy = read_policy(&a.policy)?;
-    let p = read_prices(&a.prices)?;
-    let (cols, caps) = policy_columns(&policy, &p)?;
-    let names: Vec<String> = policy.assets.keys().cloned().collect();
-    let sub: Vec<Vec<f64>> = cols.iter().map(|&c| p.prices[c].clone()).collect();
-    let x = pypfopt_inputs(&names, &sub, a.frequency);
-    let need = |what: &str| a.target.with_context(|| format!("--target is needed for {what}"));
-    // the policy's caps and its minimum stablecoin share
-    let stable: Vec<bool> = names.iter().map(|n| policy.assets[n].stable).collect();
-    let lim = Limits {
-        upper: caps.clone(),
-        min_groups: if policy.min_stable_share > 0.0 { vec![(stable, policy.min_stable_share)] } else { vec![] },
-    };
-    let w = match a.method {
-        Method::MinVol => min_volatility(&x, &lim)?,
-        Method::MaxSharpe => max_sharpe(&x, a.rf, &lim)?,
-        Method::EfficientReturn => efficient_return(&x, need("efficient-return")?, &lim)?,
-        Method::EfficientRisk => efficient_risk(&x, need("efficient-risk")?, &lim)?,
-        Method::Utility => max_quadratic_utility(&x, a.delta, &lim)?,
-        Method::MinCvar => {
-            let r: Vec<Vec<f64>> = sub.iter().map(|s| s.windows(2).map(|w| w[1] / w[0] - 1.0).collect()).collect();
-            let scen: Vec<Vec<f64>> = (0..r[0].len()).map(|t| r.iter().map(|s| s[t]).collect()).collect();
-            min_cvar(&scen, 0.95, &lim)?
-        }
-        Method::RiskParity => risk_parity(&x.cov),
-        Method::Hrp => {
-            let r: Vec<Vec<f64>> = sub.iter().map(|s| s.windows(2).map(|w| w[1] / w[0] - 1.0).collect()).collect();
-            hrp(&pairwise_cov(&r), &pairwise_corr(&r))
-        }
-    };
-    let (ret, vol, sharpe) = performance(&x, &w, a.rf);
-    if let Some(path) = &a.html {
-        let bars: Vec<crate::html::Bar> = names
-            .iter()
-            .zip(&w)
-            .map(|(n, v)| crate::html::Bar {
-                label: n.clone(),
-                value: *v,
-                text: format!("{:.2}% (target {:.1}%)", v * 100.0, policy.assets[n].target * 100.0),
-            })
-            .collect();
-        let rows: Vec<Vec<String>> = names.iter().zip(&w).map(|(n, v)| vec![n.clone(), format!("{:.4}", v)]).collect();
-        let summary = vec![format!(
-            "{:?}: expected return {:.2}%, volatility {:.2}%, Sharpe {:.3}",
-            a.method,
-            ret * 100.0,
-            vol * 100.0,
-            sharpe
-        )];
-        write_atomic(
-            path,
-            crate::html::report(
-                "allonet treasury optimize",
-                &summary,
-                "Allocation",
-                &bars,
-                &["asset", "weight"],
-                &rows,
-            )
-            .as_bytes(),
-        )?;
-    }
-    let over_cap: Vec<&String> =
-        names.iter().zip(&w).zip(&caps).filter(|((_, w), c)| **w > **c + 1e-6).map(|((n, _), _)| n).collect();
-    if a.json {
-        println!(
-            "{}",
-            serde_json::json!({"method": format!("{:?}", a.method), "weights": names.iter().zip(&w).map(|(n, v)| (n.clone(), *v)).collect::<BTreeMap<_, _>>(), "expected_return": ret, "volatility": vol, "sharpe": sharpe, "over_cap": over_cap})
-        );
-        return Ok(());
-    }
-    let mut t = table(&["asset", "weight", "policy target", "cap", "expected return", "volatility"]);
-    for (i, n) in names.iter().enumerate() {
-        let r = &policy.assets[n];
-        t.add_row(vec![
-            n.clone(),
-            format!("{:.2}%", w[i] * 100.0),
-            format!("{:.1}%", r.target * 100.0),
-            format!("{:.0}%", r.cap * 100.0),
-            format!("{:.1}%", x.mu[i] * 100.0),
-            format!("{:.1}%", x.cov[i][i].sqrt() * 100.0),
-        ]);
-    }
-    right(&mut t, &[1, 2, 3, 4, 5]);
-    println!("{t}");
-    println!(
-        "{:?}: expected return {:.2}%, volatility {:.2}%, Sharpe {:.3} (rf {}) — from history, not a forecast",
-        a.method,
-        ret * 100.0,
-        vol * 100.0,
-        sharpe,
-        a.rf
-    );
-    if !over_cap.is_empty() {
-        println!(
-            "note: {:?} ignores caps and exceeds them for {}",
-            a.method,
-            over_cap.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
-        );
-    }
-    Ok(())
-}
-
-pub fn run_rebalance(a: &RebalanceArgs) -> Result<()> {
-    let (policy, h, prices) = load(&a.t)?;
-    let cov = match &prices {
-        Some(p) => {
-            let r = returns(p);
-            let c: Vec<Vec<f64>> =
-                sample_cov(&r).into_iter().map(|row| row.into_iter().map(|v| v * 365.0).collect()).collect();
-            Some((p.assets.clone(), c))
-        }
-        None => None,
-    };
-    let plan = allonet_treasury::rebalance::rebalance(
-        &policy,
-        &h,
-        a.min_trade,
-        cov.as_ref().map(|(n, c)| (n.as_slice(), c.as_slice())),
-    );
-    if let Some(path) = &a.t.html {
-        let bars: Vec<crate::html::Bar> = plan
-            .trades
-            .iter()
-            .map(|t| crate::html::Bar {
-                label: format!("{} {}", if t.amount >= 0.0 { "buy" } else { "sell" }, t.asset),
-                value: t.amount.abs(),
-                text: format!(
-                    "{} in {} tranche(s)",
-                    group_thousands(&format!("{:.0}", t.amount.abs())),
-                    t.tranches.len()
-                ),
-            })
-            .collect();
-        let rows: Vec<Vec<String>> =
-            plan.after.iter().map(|(n, w)| vec![n.clone(), format!("{:.2}%", w * 100.0)]).collect();
-        let summary: Vec<String> = plan
-            .tracking_error
-            .map(|te| format!("cost of not rebalancing: {:.2}% annual tracking error", te * 100.0))
-            .into_iter()
-            .collect();
-        let page = crate::html::report(
-            "allonet treasury rebalance",
-            &summary,
-            "Trades",
-            &bars,
-            &["asset", "weight after"],
-            &rows,
-        );
-        write_atomic(path, page.as_bytes())?;
-    }
-    if a.t.json {
-        println!("{}", serde_json::to_string_pretty(&plan)?);
-        return Ok(());
-    }
-    if plan.trades.is_empty() {
-        println!("every asset is inside its band: no trades");
-    } else {
-        let mut t = table(&["asset", "trade", "tranches", "weight after"]);
-        for tr in &plan.trades {
-            t.add_row(vec![
-                tr.asset.clone(),
-                format!(
-                    "{}{}",
-                    if tr.amount >= 0.0 { "buy " } else { "sell " },
-                    group_thousands(&format!("{:.0}", tr.amount.abs()))
-                ),
-                format!("{} × {}", tr.tranches.len(), group_thousands(&format!("{:.0}", tr.tranches[0].abs()))),
-                format!("{:.2}%", plan.after.get(&tr.asset).copied().unwrap_or(0.0) * 100.0),
-            ]);
-        }
-        right(&mut t, &[1, 2, 3]);
-        println!("{t}");
-    }
-    if let Some(te) = plan.tracking_error {
-        println!("cost of not rebalancing: {:.2}% annual tracking error against the targets", te * 100.0);
-    }
-    Ok(())
-}
-
-pub fn run_backtest(a: &BacktestArgs) -> Result<()> {
-    use allonet_treasury::rebalance::{backtest, Rebalancing};
-    let policy = read_policy(&a.policy)?;
-    let p = read_prices(&a.prices)?;
-    let (cols, _) = policy_columns(&policy, &p)?;
-    let mut target = vec![0.0; p.assets.len()];
-    let mut bands = vec![1.0; p.assets.len()];
-    for (name, &c) in policy.assets.keys().zip(&cols) {
-        target[c] = policy.assets[name].target;
-        bands[c] = policy.assets[name].band;
-    }
-    let mut bench = vec![0.0; p.assets.len()];
-    for part in a.benchmark.split(',') {
-        let (n, w) = part.split_once('=').context("--benchmark: expected ASSET=WEIGHT,…")?;
-        let c = p
-            .assets
-            .iter()
-            .position(|x| x == n.trim())
-            .with_context(|| format!("--benchmark: no price column `{n}`"))?;
-        bench[c] = w.trim().parse().with_context(|| format!("--benchmark: `{w}` is not a number"))?;
-    }
-    if (bench.iter().sum::<f64>() - 1.0).abs() > 1e-9 {
-        bail!("--benchmark weights must sum to 1");
-    }
-    let pol = backtest(&p, &target, &Rebalancing::Bands(bands), a.frequency);
-    let ben = backtest(&p, &bench, &Rebalancing::Monthly, a.frequency);
-    if let Some(h) = &a.html {
-        write_atomic(h, backtest_html(&p, &pol, &ben, &a.benchmark).as_bytes())?;
-    }
-    if a.json {
-        println!(
-            "{}",
-            serde_json::json!({"from": p.dates.first(), "to": p.dates.last(), "policy": {"cagr": pol.cagr, "volatility": pol.volatility, "max_drawdown": pol.max_drawdown, "rebalances": pol.rebalances, "turnover": pol.turnover}, "benchmark": {"cagr": ben.cagr, "volatility": ben.volatility, "max_drawdown": ben.max_drawdown, "rebalances": ben.rebalances, "turnover": ben.turnover}})
-        );
-        return Ok(());
-    }
-    let mut t = table(&["portfolio", "CAGR", "volatility", "max drawdown", "rebalances", "turnover"]);
-    for (n, b) in [("policy targets, band rebalancing", &pol), (&*format!("benchmark {} monthly", a.benchmark), &ben)] {
-        t.add_row(vec![
-            n.to_string(),
-            format!("{:.1}%", b.cagr * 100.0),
-            format!("{:.1}%", b.volatility * 100.0),
-            format!("{:.1}%", b.max_drawdown * 100.0),
-            b.rebalances.to_string(),
-            format!("{:.2}", b.turnover),
-        ]);
-    }
-    right(&mut t, &[1, 2, 3, 4, 5]);
-    println!("{t}");
-    println!("{} … {} ({} days)", p.dates.first().unwrap(), p.dates.last().unwrap(), p.dates.len());
-    Ok(())
-}
-
-fn backtest_html(
-    p: &Prices,
-    pol: &allonet_treasury::rebalance::Backtest,
-    ben: &allonet_treasury::rebalance::Backtest,
-    bench: &str,
-) -> String {
-    let (w, h) = (800.0, 260.0);
-    let line = |vals: &[f64], max: f64, min: f64, colour: &str| {
-        let pts: Vec<String> = vals
-            .iter()
-            .enumerate()
-            .map(|(i, v)| {
-                format!(
-                    "{:.1},{:.1}",
-                    50.0 + w * i as f64 / (vals.len() - 1) as f64,
-                    10.0 + h - h * (v - min) / (max - min).max(1e-12)
-                )
-            })
-            .collect();
-        format!("<polyline fill=\"none\" stroke=\"{colour}\" stroke-width=\"1.5\" points=\"{}\"/>", pts.join(" "))
-    };
-    let dd = |v: &[f64]| {
-        let mut peak = f64::NEG_INFINITY;
-        v.iter()
-            .map(|&x| {
-                peak = peak.max(x);
-                x / peak - 1.0
-            })
-            .collect::<Vec<f64>>()
-    };
-    let max = pol.values.iter().chain(&ben.values).cloned().fold(f64::MIN, f64::max);
-    let min = pol.values.iter().chain(&ben.values).cloned().fold(f64::MAX, f64::min);
-    let (dp, db) = (dd(&pol.values), dd(&ben.values));
-    let dmin = dp.iter().chain(&db).cloned().fold(0.0, f64::min);
-    let chart = |title: &str, body: String| {
-        format!(
-            "<h2>{title}</h2><svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{}\" font-family=\"sans-serif\" font-size=\"11\"><rect x=\"50\" y=\"10\" width=\"{w}\" height=\"{h}\" fill=\"none\" stroke=\"#ccd\"/>{body}<text x=\"50\" y=\"{}\">{} … {}</text><text x=\"{}\" y=\"24\" fill=\"#4f6bd8\">policy</text><text x=\"{}\" y=\"40\" fill=\"#d84f6b\">{}</text></svg>",
-            w + 200.0,
-            h + 40.0,
-            h + 30.0,
-            p.dates[0],
-            p.dates[p.dates.len() - 1],
-            w + 60.0,
-            w + 60.0,
-            crate::html::esc(bench)
-        )
-    };
-    let body =
-        chart("Value (start = 1)", line(&pol.values, max, min, "#4f6bd8") + &line(&ben.values, max, min, "#d84f6b"))
-            + &chart("Drawdown", line(&dp, 0.0, dmin, "#4f6bd8") + &line(&db, 0.0, dmin, "#d84f6b"));
-    let summary = vec![
-        format!(
-            "policy: CAGR {:.1}%, volatility {:.1}%, max drawdown {:.1}%",
-            pol.cagr * 100.0,
-            pol.volatility * 100.0,
-            pol.max_drawdown * 100.0
-        ),
-        format!(
-            "benchmark {bench}: CAGR {:.1}%, volatility {:.1}%, max drawdown {:.1}%",
-            ben.cagr * 100.0,
-            ben.volatility * 100.0,
-            ben.max_drawdown * 100.0
-        ),
-    ];
-    crate::html::page("allonet treasury backtest", &summary, &body, &[], &[])
-}
-
 #[derive(clap::Args)]
 pub struct TreasuryArgs {
     /// Policy TOML.
@@ -483,241 +154,327 @@ pub struct RunwayArgs {
     pub sigma: Option<f64>,
 }
 
-fn load(a: &TreasuryArgs) -> Result<(Policy, BTreeMap<String, f64>, Option<Prices>)> {
-    let policy = read_policy(&a.policy)?;
-    let t = Table::read(&a.holdings)?;
-    let ac = t.require_one_of(&["asset", "symbol"], "asset")?;
-    let vc = t.require_one_of(&["value_usd", "value", "amount"], "value")?;
-    let mut h = BTreeMap::new();
-    for row in t.rows() {
-        let v = t.parse_non_negative(row, vc)?;
-        if h.insert(row.get(ac).to_string(), v).is_some() {
-            return Err(t.error(row, ac, format!("`{}` appears twice", row.get(ac))).into());
+impl From<Method> for tr::Method {
+    fn from(m: Method) -> Self {
+        match m {
+            Method::MinVol => tr::Method::MinVol,
+            Method::MaxSharpe => tr::Method::MaxSharpe,
+            Method::EfficientReturn => tr::Method::EfficientReturn,
+            Method::EfficientRisk => tr::Method::EfficientRisk,
+            Method::Utility => tr::Method::Utility,
+            Method::MinCvar => tr::Method::MinCvar,
+            Method::RiskParity => tr::Method::RiskParity,
+            Method::Hrp => tr::Method::Hrp,
         }
     }
+}
+
+fn read_policy(path: &Path) -> Result<Policy> {
+    let name = path.display().to_string();
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {name}"))?;
+    Ok(tr::policy_from_toml(&name, &text)?)
+}
+
+fn read_prices(path: &Path) -> Result<Prices> {
+    Ok(prices_from_table(&Table::read(path)?)?)
+}
+
+fn load(a: &TreasuryArgs) -> Result<(Policy, Holdings, Option<Prices>)> {
+    let policy = read_policy(&a.policy)?;
+    let h = tr::holdings_from_table(&Table::read(&a.holdings)?)?;
     let prices = a.prices.as_deref().map(read_prices).transpose()?;
     Ok((policy, h, prices))
 }
 
-fn monthly_spending(policy: &Policy, total: f64) -> f64 {
-    spending_path(&policy.spending, &[total])[0]
+/// A whole number with thousands separators.
+fn whole(x: f64) -> String {
+    group_thousands(&format!("{x:.0}"))
 }
 
-/// Weights, per-asset daily returns, and the portfolio's daily returns.
-type Portfolio = (Vec<f64>, Vec<Vec<f64>>, Vec<f64>);
+/// A share as a percentage with `places` decimals.
+fn pct(x: f64, places: usize) -> String {
+    format!("{:.*}%", places, x * 100.0)
+}
 
-/// Weights of held assets that have prices, and their daily portfolio returns.
-fn portfolio(h: &BTreeMap<String, f64>, p: &Prices) -> Result<Portfolio> {
-    let total: f64 = h.values().sum();
-    let r = returns(p);
-    let mut w = vec![0.0; p.assets.len()];
-    for (asset, v) in h {
-        let i = p
-            .assets
-            .iter()
-            .position(|a| a == asset)
-            .with_context(|| format!("the price file has no column for `{asset}`"))?;
-        w[i] = v / total;
+fn bar(label: String, value: f64, text: String) -> Bar {
+    Bar { label, value, text }
+}
+
+/// Writes an HTML report: `title`, summary lines, a bar chart `chart` and a table (`header`, `rows`).
+fn write_report(
+    path: &Path,
+    title: &str,
+    summary: &[String],
+    (chart, bars): (&str, Vec<Bar>),
+    (header, rows): (&[&str], Vec<Vec<String>>),
+) -> Result<()> {
+    write_atomic(path, crate::html::report(title, summary, chart, &bars, header, &rows).as_bytes())
+}
+
+pub fn run_optimize(a: &OptimizeArgs) -> Result<()> {
+    let policy = read_policy(&a.policy)?;
+    let p = read_prices(&a.prices)?;
+    let problem = tr::Problem::new(&policy, &p, a.frequency)?;
+    let need = |what: &str| a.target.with_context(|| format!("--target is needed for {what}"));
+    let target = match a.method {
+        Method::EfficientReturn => Some(need("efficient-return")?),
+        Method::EfficientRisk => Some(need("efficient-risk")?),
+        _ => a.target,
+    };
+    let o = problem.solve(&Objective { method: a.method.into(), target, rf: a.rf, delta: a.delta })?;
+    let summary = format!(
+        "{:?}: expected return {}, volatility {}, Sharpe {:.3}",
+        a.method,
+        pct(o.expected_return, 2),
+        pct(o.volatility, 2),
+        o.sharpe
+    );
+    if let Some(path) = &a.html {
+        let target = |n: &String| pct(policy.assets[n].target, 1);
+        let bars = o.weights.iter().map(|(n, v)| bar(n.clone(), *v, format!("{} (target {})", pct(*v, 2), target(n))));
+        let rows = o.weights.iter().map(|(n, v)| vec![n.clone(), format!("{:.4}", v)]).collect();
+        let (title, summary) = ("allonet treasury optimize", std::slice::from_ref(&summary));
+        write_report(path, title, summary, ("Allocation", bars.collect()), (&["asset", "weight"], rows))?;
     }
-    let pr = portfolio_returns(&r, &w);
-    Ok((w, r, pr))
+    if a.json {
+        println!("{}", serde_json::to_value(&o)?);
+        return Ok(());
+    }
+    let vols = problem.volatilities();
+    let mut t = table(&["asset", "weight", "policy target", "cap", "expected return", "volatility"]);
+    for (i, n) in problem.assets.iter().enumerate() {
+        let r = &policy.assets[n];
+        let mu = problem.inputs.mu[i];
+        t.add_row(vec![n.clone(), pct(o.weights[n], 2), pct(r.target, 1), pct(r.cap, 0), pct(mu, 1), pct(vols[i], 1)]);
+    }
+    right(&mut t, &[1, 2, 3, 4, 5]);
+    println!("{t}");
+    println!("{summary} (rf {}) — from history, not a forecast", a.rf);
+    if !o.over_cap.is_empty() {
+        println!("note: {:?} ignores caps and exceeds them for {}", a.method, o.over_cap.join(", "));
+    }
+    Ok(())
+}
+
+pub fn run_rebalance(a: &RebalanceArgs) -> Result<()> {
+    let (policy, h, prices) = load(&a.t)?;
+    let plan = tr::rebalance(&policy, &h, prices.as_ref(), a.min_trade);
+    let side = |amount: f64| if amount >= 0.0 { "buy" } else { "sell" };
+    if let Some(path) = &a.t.html {
+        let bars = plan.trades.iter().map(|t| {
+            let text = format!("{} in {} tranche(s)", whole(t.amount.abs()), t.tranches.len());
+            bar(format!("{} {}", side(t.amount), t.asset), t.amount.abs(), text)
+        });
+        let rows = plan.after.iter().map(|(n, w)| vec![n.clone(), pct(*w, 2)]).collect();
+        let summary: Vec<String> = plan
+            .tracking_error
+            .map(|te| format!("cost of not rebalancing: {} annual tracking error", pct(te, 2)))
+            .into_iter()
+            .collect();
+        let table = (&["asset", "weight after"][..], rows);
+        write_report(path, "allonet treasury rebalance", &summary, ("Trades", bars.collect()), table)?;
+    }
+    if a.t.json {
+        println!("{}", serde_json::to_string_pretty(&plan)?);
+        return Ok(());
+    }
+    if plan.trades.is_empty() {
+        println!("every asset is inside its band: no trades");
+    } else {
+        let mut t = table(&["asset", "trade", "tranches", "weight after"]);
+        for tr in &plan.trades {
+            t.add_row(vec![
+                tr.asset.clone(),
+                format!("{} {}", side(tr.amount), whole(tr.amount.abs())),
+                format!("{} × {}", tr.tranches.len(), whole(tr.tranches[0].abs())),
+                pct(plan.after.get(&tr.asset).copied().unwrap_or(0.0), 2),
+            ]);
+        }
+        right(&mut t, &[1, 2, 3]);
+        println!("{t}");
+    }
+    if let Some(te) = plan.tracking_error {
+        println!("cost of not rebalancing: {} annual tracking error against the targets", pct(te, 2));
+    }
+    Ok(())
+}
+
+pub fn run_backtest(a: &BacktestArgs) -> Result<()> {
+    let policy = read_policy(&a.policy)?;
+    let p = read_prices(&a.prices)?;
+    let r = tr::backtest(&policy, &p, &Benchmark { spec: &a.benchmark, name: "--benchmark" }, a.frequency)?;
+    if let Some(h) = &a.html {
+        write_atomic(h, backtest_html(&r, &a.benchmark).as_bytes())?;
+    }
+    if a.json {
+        println!("{}", serde_json::to_value(&r)?);
+        return Ok(());
+    }
+    let mut t = table(&["portfolio", "CAGR", "volatility", "max drawdown", "rebalances", "turnover"]);
+    let bench = format!("benchmark {} monthly", a.benchmark);
+    for (n, b) in [("policy targets, band rebalancing", &r.policy), (bench.as_str(), &r.benchmark)] {
+        let turnover = format!("{:.2}", b.turnover);
+        let (cagr, vol, dd) = (pct(b.cagr, 1), pct(b.volatility, 1), pct(b.max_drawdown, 1));
+        t.add_row(vec![n.to_string(), cagr, vol, dd, b.rebalances.to_string(), turnover]);
+    }
+    right(&mut t, &[1, 2, 3, 4, 5]);
+    println!("{t}");
+    println!("{} … {} ({} days)", r.from, r.to, r.days);
+    Ok(())
+}
+
+fn backtest_html(r: &tr::BacktestReport, bench: &str) -> String {
+    let (pol, ben) = (&r.policy, &r.benchmark);
+    let (w, h) = (800.0, 260.0);
+    let line = |vals: &[f64], max: f64, min: f64, colour: &str| {
+        let x = |i: usize| 50.0 + w * i as f64 / (vals.len() - 1) as f64;
+        let y = |v: f64| 10.0 + h - h * (v - min) / (max - min).max(1e-12);
+        let pts: Vec<String> = vals.iter().enumerate().map(|(i, v)| format!("{:.1},{:.1}", x(i), y(*v))).collect();
+        format!("<polyline fill=\"none\" stroke=\"{colour}\" stroke-width=\"1.5\" points=\"{}\"/>", pts.join(" "))
+    };
+    let max = pol.values.iter().chain(&ben.values).cloned().fold(f64::MIN, f64::max);
+    let min = pol.values.iter().chain(&ben.values).cloned().fold(f64::MAX, f64::min);
+    let (dp, db) = (&pol.drawdowns, &ben.drawdowns);
+    let dmin = dp.iter().chain(db).cloned().fold(0.0, f64::min);
+    let chart = |title: &str, body: String| {
+        format!(
+            "<h2>{title}</h2><svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{}\" font-family=\"sans-serif\" font-size=\"11\"><rect x=\"50\" y=\"10\" width=\"{w}\" height=\"{h}\" fill=\"none\" stroke=\"#ccd\"/>{body}<text x=\"50\" y=\"{}\">{} … {}</text><text x=\"{}\" y=\"24\" fill=\"#4f6bd8\">policy</text><text x=\"{}\" y=\"40\" fill=\"#d84f6b\">{}</text></svg>",
+            w + 200.0,
+            h + 40.0,
+            h + 30.0,
+            r.from,
+            r.to,
+            w + 60.0,
+            w + 60.0,
+            crate::html::esc(bench)
+        )
+    };
+    let body =
+        chart("Value (start = 1)", line(&pol.values, max, min, "#4f6bd8") + &line(&ben.values, max, min, "#d84f6b"))
+            + &chart("Drawdown", line(dp, 0.0, dmin, "#4f6bd8") + &line(db, 0.0, dmin, "#d84f6b"));
+    let figures = |b: &tr::Backtested| {
+        format!("CAGR {}, volatility {}, max drawdown {}", pct(b.cagr, 1), pct(b.volatility, 1), pct(b.max_drawdown, 1))
+    };
+    let summary = vec![format!("policy: {}", figures(pol)), format!("benchmark {bench}: {}", figures(ben))];
+    crate::html::page("allonet treasury backtest", &summary, &body, &[], &[])
 }
 
 pub fn run_report(a: &TreasuryArgs) -> Result<()> {
     let (policy, h, prices) = load(a)?;
-    let total: f64 = h.values().sum();
-    let spend = monthly_spending(&policy, total);
-    let violations = policy.violations(&h, spend);
-    let stable: f64 = h.iter().filter(|(n, _)| policy.assets.get(*n).is_some_and(|x| x.stable)).map(|(_, v)| v).sum();
-    let risk = match &prices {
-        None => None,
-        Some(p) => {
-            let (_, r, pr) = portfolio(&h, p)?;
-            let (hv, hc) = historical_var_cvar(&pr, 0.95);
-            let (pv, pc) = parametric_var_cvar(&pr, 0.95);
-            let mut value = vec![1.0];
-            for x in &pr {
-                value.push(value.last().unwrap() * (1.0 + x));
-            }
-            let cov = sample_cov(&r);
-            let (_, delta) = ledoit_wolf(&r);
-            let vols: Vec<f64> = (0..r.len()).map(|i| (cov[i][i] * 365.0).sqrt()).collect();
-            Some((hv, hc, pv, pc, max_drawdown(&value), vols, correlation(&cov), delta, p.clone()))
-        }
-    };
+    let r = tr::report(&policy, &h, prices.as_ref())?;
+    let (total, spend) = (r.total, r.monthly_spending);
+    let lines = tr::allocation(&policy, &h);
     if let Some(path) = &a.html {
-        let bars: Vec<crate::html::Bar> = h
-            .iter()
-            .map(|(n, v)| crate::html::Bar {
-                label: n.clone(),
-                value: *v,
-                text: format!(
-                    "{:.2}% (target {})",
-                    v / total * 100.0,
-                    policy
-                        .assets
-                        .get(n)
-                        .map(|x| format!("{:.1}%", x.target * 100.0))
-                        .unwrap_or_else(|| "not allowed".into())
-                ),
-            })
-            .collect();
-        let rows: Vec<Vec<String>> = violations.iter().map(|v| vec![v.rule.clone(), v.detail.clone()]).collect();
-        let summary = vec![format!(
+        let bars = lines.iter().map(|l| {
+            let target = l.rule.as_ref().map(|x| pct(x.target, 1)).unwrap_or_else(|| "not allowed".into());
+            bar(l.asset.clone(), l.value, format!("{} (target {target})", pct(l.weight, 2)))
+        });
+        let rows = r.violations.iter().map(|v| vec![v.rule.clone(), v.detail.clone()]).collect();
+        let summary = [format!(
             "total {total:.0} · spending {spend:.0} a month · stablecoins cover {:.1} months",
-            stable / spend.max(f64::MIN_POSITIVE)
+            r.stable_months
         )];
-        write_atomic(
-            path,
-            crate::html::report(
-                "allonet treasury report",
-                &summary,
-                "Allocation",
-                &bars,
-                &["breached rule", "figures"],
-                &rows,
-            )
-            .as_bytes(),
-        )?;
+        let table = (&["breached rule", "figures"][..], rows);
+        write_report(path, "allonet treasury report", &summary, ("Allocation", bars.collect()), table)?;
     }
     if a.json {
-        let r = risk.as_ref().map(|(hv, hc, pv, pc, dd, vols, corr, delta, p)| {
-            serde_json::json!({"daily_var95_historical": hv, "daily_cvar95_historical": hc, "daily_var95_normal": pv, "daily_cvar95_normal": pc,
-                "max_drawdown": dd, "annual_vol": p.assets.iter().zip(vols).map(|(a, v)| (a.clone(), *v)).collect::<BTreeMap<_, _>>(),
-                "correlation": corr, "ledoit_wolf_shrinkage": delta, "assets": p.assets, "from": p.dates.first(), "to": p.dates.last()})
-        });
-        println!(
-            "{}",
-            serde_json::to_string_pretty(
-                &serde_json::json!({"total": total, "monthly_spending": spend, "stable_months": stable / spend.max(f64::MIN_POSITIVE), "violations": violations, "risk": r})
-            )?
-        );
+        println!("{}", serde_json::to_string_pretty(&serde_json::to_value(&r)?)?);
         return Ok(());
     }
     let mut t = table(&["asset", "value", "weight", "target ± band", "cap", "status"]);
-    for (asset, v) in &h {
-        let w = v / total;
-        let (tb, cap, ok) = match policy.assets.get(asset) {
-            Some(x) => (
-                format!("{:.1}% ± {:.1}%", x.target * 100.0, x.band * 100.0),
-                format!("{:.0}%", x.cap * 100.0),
-                (w - x.target).abs() <= x.band + 1e-12 && w <= x.cap + 1e-12,
-            ),
-            None => ("not allowed".into(), "—".into(), false),
+    for l in &lines {
+        let (tb, cap) = match &l.rule {
+            Some(x) => (format!("{} ± {}", pct(x.target, 1), pct(x.band, 1)), pct(x.cap, 0)),
+            None => ("not allowed".into(), "—".into()),
         };
-        t.add_row(vec![
-            asset.clone(),
-            group_thousands(&format!("{v:.0}")),
-            format!("{:.2}%", w * 100.0),
-            tb,
-            cap,
-            if ok { "ok".into() } else { "BREACH".into() },
-        ]);
+        let status = if l.within_policy { "ok" } else { "BREACH" };
+        t.add_row(vec![l.asset.clone(), whole(l.value), pct(l.weight, 2), tb, cap, status.into()]);
     }
     right(&mut t, &[1, 2, 3, 4]);
     println!("{t}");
+    let rule = match policy.spending {
+        SpendingRule::Fixed { .. } => "fixed",
+        SpendingRule::Percent { .. } => "percent of value",
+        SpendingRule::Endowment { .. } => "endowment rule",
+    };
     println!(
-        "total {} · spending now {} a month ({}) · stablecoins cover {:.1} months (floor {:.0})",
-        group_thousands(&format!("{total:.0}")),
-        group_thousands(&format!("{spend:.0}")),
-        match policy.spending {
-            SpendingRule::Fixed { .. } => "fixed",
-            SpendingRule::Percent { .. } => "percent of value",
-            SpendingRule::Endowment { .. } => "endowment rule",
-        },
-        stable / spend.max(f64::MIN_POSITIVE),
+        "total {} · spending now {} a month ({rule}) · stablecoins cover {:.1} months (floor {:.0})",
+        whole(total),
+        whole(spend),
+        r.stable_months,
         policy.runway_floor_months
     );
-    if violations.is_empty() {
+    if r.violations.is_empty() {
         println!("policy: no breaches");
     } else {
         let mut t = table(&["breached rule", "figures"]);
-        for v in &violations {
+        for v in &r.violations {
             t.add_row(vec![v.rule.clone(), v.detail.clone()]);
         }
         println!("{t}");
     }
-    if let Some((hv, hc, pv, pc, dd, vols, corr, delta, p)) = risk {
+    if let Some(k) = &r.risk {
         println!(
-            "risk over {} days ({} … {}), current weights: daily 95% VaR {:.2}% (historical) / {:.2}% (normal); CVaR {:.2}% / {:.2}%; max drawdown {:.1}%",
-            p.dates.len(),
-            p.dates.first().unwrap(),
-            p.dates.last().unwrap(),
-            hv * 100.0,
-            pv * 100.0,
-            hc * 100.0,
-            pc * 100.0,
-            dd * 100.0
+            "risk over {} days ({} … {}), current weights: daily 95% VaR {} (historical) / {} (normal); CVaR {} / {}; max drawdown {}",
+            k.days,
+            k.from,
+            k.to,
+            pct(k.daily_var95_historical, 2),
+            pct(k.daily_var95_normal, 2),
+            pct(k.daily_cvar95_historical, 2),
+            pct(k.daily_cvar95_normal, 2),
+            pct(k.max_drawdown, 1)
         );
         let mut header = vec!["asset".to_string(), "annual vol".to_string()];
-        header.extend(p.assets.iter().map(|x| format!("ρ {x}")));
+        header.extend(k.assets.iter().map(|x| format!("ρ {x}")));
         let mut t = table(&header.iter().map(|s| s.as_str()).collect::<Vec<_>>());
-        for (i, asset) in p.assets.iter().enumerate() {
-            let mut row = vec![asset.clone(), format!("{:.1}%", vols[i] * 100.0)];
-            row.extend(corr[i].iter().map(|c| format!("{c:+.2}")));
+        for (i, asset) in k.assets.iter().enumerate() {
+            let mut row = vec![asset.clone(), pct(k.annual_vol[asset], 1)];
+            row.extend(k.correlation[i].iter().map(|c| format!("{c:+.2}")));
             t.add_row(row);
         }
         println!("{t}");
-        println!("Ledoit–Wolf shrinkage intensity {delta:.4}");
+        println!("Ledoit–Wolf shrinkage intensity {:.4}", k.ledoit_wolf_shrinkage);
     }
     Ok(())
 }
 
 pub fn run_runway(a: &RunwayArgs) -> Result<()> {
     let (policy, h, prices) = load(&a.t)?;
-    let total: f64 = h.values().sum();
     if a.paths == 0 || a.months == 0 {
         bail!("--paths and --months must be at least 1");
     }
-    let (mu, sigma) = match (a.mu, a.sigma, &prices) {
-        (Some(m), Some(s), _) => (m, s),
-        (m, s, Some(p)) => {
-            let (_, _, pr) = portfolio(&h, p)?;
-            let lr: Vec<f64> = pr.iter().map(|x| (1.0 + x).ln()).collect();
-            let mean = lr.iter().sum::<f64>() / lr.len() as f64;
-            let sd = (lr.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (lr.len() as f64 - 1.0)).sqrt();
-            let _ = mean; // reported by `treasury report`; not extrapolated
-            (m.unwrap_or(0.0), s.unwrap_or(sd * 30.4375f64.sqrt()))
-        }
-        (m, Some(s), None) => (m.unwrap_or(0.0), s),
-        _ => bail!("give --prices to estimate volatility, or --sigma"),
-    };
-    let spec = RunwaySpec {
-        value: total,
-        mu,
-        sigma,
-        months: a.months,
-        paths: a.paths,
-        seed: a.seed,
-        floor_months: policy.runway_floor_months,
-    };
+    if a.sigma.is_none() && prices.is_none() {
+        bail!("give --prices to estimate volatility, or --sigma");
+    }
+    let o = RunwayOptions { months: a.months, paths: a.paths, seed: a.seed, mu: a.mu, sigma: a.sigma };
     let t0 = std::time::Instant::now();
-    let r = runway(&policy.spending, &spec);
+    let report = tr::runway(&policy, &h, prices.as_ref(), &o)?;
     let secs = t0.elapsed().as_secs_f64();
+    let (spec, r) = (&report.spec, &report.runway);
     if let Some(p) = &a.t.html {
-        write_atomic(p, fan_html(&r, &spec).as_bytes())?;
+        write_atomic(p, fan_html(r, spec).as_bytes())?;
     }
     if a.t.json {
-        println!("{}", serde_json::to_string_pretty(&serde_json::json!({"spec": spec, "runway": r}))?);
+        println!("{}", serde_json::to_string_pretty(&serde_json::to_value(&report)?)?);
         return Ok(());
     }
     let mut t = table(&["month", "p5", "p25", "median", "p75", "p95"]);
-    for m in (11..a.months).step_by(12).chain(std::iter::once(a.months - 1)).collect::<std::collections::BTreeSet<_>>()
-    {
-        let f = r.fan[m];
-        let mut row = vec![(m + 1).to_string()];
-        row.extend(f.iter().map(|v| group_thousands(&format!("{v:.0}"))));
-        t.add_row(row);
+    let months: std::collections::BTreeSet<usize> = (11..a.months).step_by(12).chain([a.months - 1]).collect();
+    for m in months {
+        t.add_row([(m + 1).to_string()].into_iter().chain(r.fan[m].iter().map(|v| whole(*v))).collect::<Vec<_>>());
     }
     right(&mut t, &[0, 1, 2, 3, 4, 5]);
     println!("{t}");
     println!(
-        "{} paths × {} months in {secs:.2} s · monthly μ {mu:.4}, σ {sigma:.4} · P(value below {} months of spending) {:.2}% · P(depleted) {:.2}%{}",
+        "{} paths × {} months in {secs:.2} s · monthly μ {:.4}, σ {:.4} · P(value below {} months of spending) {} · P(depleted) {}{}",
         a.paths,
         a.months,
+        spec.mu,
+        spec.sigma,
         policy.runway_floor_months,
-        r.p_below_floor * 100.0,
-        r.p_depleted * 100.0,
+        pct(r.p_below_floor, 2),
+        pct(r.p_depleted, 2),
         r.median_depletion_month.map(|m| format!(" · median depletion month {m}")).unwrap_or_default()
     );
     Ok(())
@@ -726,14 +483,15 @@ pub fn run_runway(a: &RunwayArgs) -> Result<()> {
 fn fan_html(r: &Runway, spec: &RunwaySpec) -> String {
     let (w, h) = (800.0, 320.0);
     let max = r.fan.iter().map(|f| f[4]).fold(1.0f64, f64::max);
-    let x = |m: usize| 50.0 + w * (m as f64 + 1.0) / spec.months as f64;
-    let y = |v: f64| 10.0 + h - h * v / max;
+    let point = |m: usize, q: usize| {
+        format!("{:.1},{:.1}", 50.0 + w * (m as f64 + 1.0) / spec.months as f64, 10.0 + h - h * r.fan[m][q] / max)
+    };
     let band = |lo: usize, hi: usize, colour: &str| {
-        let mut pts: Vec<String> = (0..r.fan.len()).map(|m| format!("{:.1},{:.1}", x(m), y(r.fan[m][hi]))).collect();
-        pts.extend((0..r.fan.len()).rev().map(|m| format!("{:.1},{:.1}", x(m), y(r.fan[m][lo]))));
+        let pts: Vec<String> =
+            (0..r.fan.len()).map(|m| point(m, hi)).chain((0..r.fan.len()).rev().map(|m| point(m, lo))).collect();
         format!("<polygon points=\"{}\" fill=\"{colour}\" stroke=\"none\"/>", pts.join(" "))
     };
-    let median: Vec<String> = (0..r.fan.len()).map(|m| format!("{:.1},{:.1}", x(m), y(r.fan[m][2]))).collect();
+    let median: Vec<String> = (0..r.fan.len()).map(|m| point(m, 2)).collect();
     let svg = format!(
         "<h2>Treasury value: 5–95% and 25–75% of {} paths, median line</h2><svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{}\" font-family=\"sans-serif\" font-size=\"11\">{}{}<polyline fill=\"none\" stroke=\"#1c2a6e\" stroke-width=\"2\" points=\"{}\"/><text x=\"50\" y=\"{}\">month 1 … {}</text><text x=\"4\" y=\"20\">{}</text></svg>",
         spec.paths,
@@ -744,49 +502,30 @@ fn fan_html(r: &Runway, spec: &RunwaySpec) -> String {
         median.join(" "),
         h + 30.0,
         spec.months,
-        group_thousands(&format!("{max:.0}"))
+        whole(max)
     );
+    let (floor, below, depleted) = (spec.floor_months, pct(r.p_below_floor, 2), pct(r.p_depleted, 2));
     let summary = vec![
         format!("start {:.0} · monthly μ {:.4} σ {:.4} · seed {}", spec.value, spec.mu, spec.sigma, spec.seed),
-        format!(
-            "P(below the {}-month floor) {:.2}% · P(depleted) {:.2}%",
-            spec.floor_months,
-            r.p_below_floor * 100.0,
-            r.p_depleted * 100.0
-        ),
+        format!("P(below the {floor}-month floor) {below} · P(depleted) {depleted}"),
     ];
     crate::html::page("allonet treasury runway", &summary, &svg, &[], &[])
 }
 
 pub fn run_stress(a: &TreasuryArgs) -> Result<()> {
     let (policy, h, _) = load(a)?;
-    let spend = monthly_spending(&policy, h.values().sum());
-    let results: Vec<_> = builtin(&policy, &h).iter().map(|s| apply(&policy, &h, s, spend)).collect();
+    let results = tr::stress(&policy, &h);
     if let Some(path) = &a.html {
-        let bars: Vec<crate::html::Bar> = results
-            .iter()
-            .map(|r| crate::html::Bar {
-                label: r.scenario.clone(),
-                value: r.before - r.after,
-                text: format!("−{:.1}% · {} breach(es)", (1.0 - r.after / r.before) * 100.0, r.violations.len()),
-            })
-            .collect();
-        let rows: Vec<Vec<String>> = results
+        let bars = results.iter().map(|r| {
+            let text = format!("−{:.1}% · {} breach(es)", (1.0 - r.after / r.before) * 100.0, r.violations.len());
+            bar(r.scenario.clone(), r.before - r.after, text)
+        });
+        let rows = results
             .iter()
             .flat_map(|r| r.violations.iter().map(move |v| vec![r.scenario.clone(), v.rule.clone(), v.detail.clone()]))
             .collect();
-        write_atomic(
-            path,
-            crate::html::report(
-                "allonet treasury stress",
-                &[],
-                "Loss per scenario",
-                &bars,
-                &["scenario", "breached rule", "figures"],
-                &rows,
-            )
-            .as_bytes(),
-        )?;
+        let table = (&["scenario", "breached rule", "figures"][..], rows);
+        write_report(path, "allonet treasury stress", &[], ("Loss per scenario", bars.collect()), table)?;
     }
     if a.json {
         println!("{}", serde_json::to_string_pretty(&results)?);
@@ -794,17 +533,10 @@ pub fn run_stress(a: &TreasuryArgs) -> Result<()> {
     }
     let mut t = table(&["scenario", "before", "after", "change", "breaches it causes"]);
     for r in &results {
-        t.add_row(vec![
-            r.scenario.clone(),
-            group_thousands(&format!("{:.0}", r.before)),
-            group_thousands(&format!("{:.0}", r.after)),
-            format!("{:+.1}%", (r.after / r.before - 1.0) * 100.0),
-            if r.violations.is_empty() {
-                "none".into()
-            } else {
-                r.violations.iter().map(|v| v.rule.clone()).collect::<Vec<_>>().join("; ")
-            },
-        ]);
+        let breaches = r.violations.iter().map(|v| v.rule.clone()).collect::<Vec<_>>().join("; ");
+        let change = format!("{:+.1}%", (r.after / r.before - 1.0) * 100.0);
+        let breaches = if r.violations.is_empty() { "none".into() } else { breaches };
+        t.add_row(vec![r.scenario.clone(), whole(r.before), whole(r.after), change, breaches]);
     }
     right(&mut t, &[1, 2, 3]);
     println!("{t}");

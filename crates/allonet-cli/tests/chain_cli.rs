@@ -220,8 +220,8 @@ fn embedded_governed_payouts_from_the_cli() {
     assert!(out.contains("nothing to send"), "{out}");
     let out = ok(&dir, &["chain", "status", "--deployment", "dep.json", "--plan", "plan.json", "--json"]);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    assert_eq!((v["plan_status"]["paid_batches"].as_u64(), v["plan_status"]["batches"].as_u64()), (Some(3), Some(3)));
-    assert_eq!(v["plan_status"]["onchain"]["status"], "approved");
+    assert_eq!((v["plan"]["paid_batches"].as_u64(), v["plan"]["batches"].as_u64()), (Some(3), Some(3)));
+    assert_eq!(v["plan"]["onchain"]["status"], "approved");
     // The unapproved plan is still refused.
     fails(&dir, &["payout", "two.json", "--deployment", "dep.json"]);
 
@@ -615,5 +615,21 @@ fn one_plan_across_two_anvil_chains() {
     let o = payout(&["--chains", "chains.toml"]).output().unwrap();
     let out = String::from_utf8_lossy(&o.stdout);
     assert_eq!(out.matches("nothing to send").count(), 2, "{out}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn the_dao_configuration_is_checked_whole_with_located_errors() {
+    let dir = tmp("config");
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/dao/allonet.toml");
+    let out = ok(&dir, &["config", "check", example.to_str().unwrap()]);
+    assert!(out.contains("10,000 USDC") && out.contains("is valid"), "{out}");
+    let text = std::fs::read_to_string(&example).unwrap();
+    std::fs::write(dir.join("bad.toml"), text.replace("\"2500\"", "\"2500.0000001\"")).unwrap();
+    let err = fails(&dir, &["config", "check", "bad.toml"]);
+    assert!(err.contains("bad.toml:16") && err.contains("agent.recipient_cap"), "{err}");
+    std::fs::write(dir.join("bad.toml"), text.replace("governance = \"onchain\"", "governance = \"dictator\"")).unwrap();
+    let err = fails(&dir, &["config", "check", "bad.toml"]);
+    assert!(err.contains("bad.toml:5") && err.contains("dao.governance"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -196,7 +196,7 @@ pub fn toml_error(path: &Path, text: &str, e: &toml::de::Error) -> allonet_core:
     let line = e.span().map(|s| text[..s.start.min(text.len())].lines().count().max(1) as u64);
     let message = e.message().to_string();
     match line {
-        Some(l) => allonet_core::InputError::at(path.display().to_string(), l, "", message),
+        Some(l) => allonet_core::InputError { line: Some(l), ..allonet_core::InputError::file(path.display().to_string(), message) },
         None => allonet_core::InputError::file(path.display().to_string(), message),
     }
 }

@@ -13,7 +13,7 @@ use allonet_chain::governor::Action;
 use allonet_chain::payout::{queue_call, read_plan, OnChainPlan};
 use allonet_chain::plan::{Commitment, PayoutPlan};
 use allonet_chain::{read, transact, Chain, Receipt};
-use allonet_core::{digest, Digest};
+use allonet_core::{digest, Digest, Token};
 use allonet_governance::governor::ProposalState;
 use allonet_store::Store;
 use alloy_primitives::{Address, B256, U256};
@@ -242,3 +242,144 @@ pub fn queue_under_caps(
     let r: Receipt = transact(chain, agent, a, &queue_call(c))?;
     Ok(Queued { plan_id: id, onchain: read_plan(chain, a, id)?, gas_used: r.gas_used })
 }
+
+/// The agent queues every chain's part of a plan under the standing caps ([`queue_under_caps`] on each), after
+/// the caller checked the decision it is queued under. Chains are queued in order; a refusal names its chain.
+pub fn queue_on_chains(
+    plan: &PayoutPlan,
+    targets: Vec<crate::connect::ChainTarget>,
+) -> Result<Vec<(String, Queued)>, EngineError> {
+    let mut commitments = plan.commitments();
+    let mut out = Vec::new();
+    for t in targets {
+        let label = t.label();
+        let c = commitments
+            .remove(&t.name)
+            .ok_or_else(|| EngineError::Config(format!("chain {label:?}: the plan has no payments there")))?;
+        let (mut conn, _) = crate::connect::connect(&t.connect, Some(&t.deployment.endpoint))?;
+        let d = &t.deployment.deployment;
+        let agent = if conn.is_embedded() {
+            d.agent
+        } else {
+            *conn
+                .chain()
+                .signers()
+                .first()
+                .ok_or_else(|| EngineError::Config(format!("chain {label:?}: no signing key")))?
+        };
+        let q = queue_under_caps(conn.chain(), d, agent, &c).map_err(|e| match e {
+            EngineError::Refused(r) => EngineError::Refused(r.into_iter().map(|x| format!("chain {label:?}: {x}")).collect()),
+            e => e,
+        })?;
+        conn.save()?;
+        out.push((label, q));
+    }
+    Ok(out)
+}
+
+/// The typed actions an on-chain proposal asks for, as given on a command line or by a service.
+#[derive(Debug, Clone, Default)]
+pub struct ActionRequest {
+    /// Approve this plan file's part on `chain`.
+    pub approve_plan: Option<std::path::PathBuf>,
+    pub chain: Option<String>,
+    /// Caps and veto delay from this `allonet.toml`.
+    pub standing: Option<std::path::PathBuf>,
+    /// `EPOCH,RECIPIENT` in whole tokens of the allocator's asset.
+    pub caps: Option<String>,
+    /// Add every recipient of this plan file (or CSV `address` column) to the registry.
+    pub registry: Option<std::path::PathBuf>,
+    pub veto_delay: Option<u64>,
+    pub set_agent: Option<String>,
+    pub set_guardian: Option<String>,
+    pub unpause: bool,
+    pub cancel_plan: Option<String>,
+}
+
+fn address(s: &str, what: &str) -> Result<Address, EngineError> {
+    allonet_core::Address::parse(s).map(|a| a.0).map_err(|e| EngineError::Config(format!("{what}: {e}")))
+}
+
+/// The allocator calls a request asks for, in a fixed order; amounts in whole tokens of the allocator's asset.
+pub fn proposal_actions(a: &ActionRequest, d: &Deployment) -> Result<Vec<Action>, EngineError> {
+    let token = Token::new(d.asset_symbol.clone(), d.asset_decimals);
+    let mut out = Vec::new();
+    if let Some(p) = &a.approve_plan {
+        let plan = allonet_chain::plan::PayoutPlan::load(p)?;
+        if plan.token.decimals != d.asset_decimals {
+            return Err(EngineError::Config(format!(
+                "{}: the plan pays {} decimals but the allocator's asset has {}",
+                p.display(),
+                plan.token.decimals,
+                d.asset_decimals
+            )));
+        }
+        out.push(Action::approve(&commitment(&plan, a.chain.as_deref())?));
+    }
+    if let Some(p) = &a.standing {
+        let cfg = crate::config::DaoConfig::load(p)?;
+        if cfg.token.decimals != d.asset_decimals {
+            return Err(EngineError::Config(format!(
+                "{}: its token has {} decimals but the allocator's asset has {}",
+                p.display(),
+                cfg.token.decimals,
+                d.asset_decimals
+            )));
+        }
+        out.extend(cfg.standing_actions());
+    }
+    if let Some(c) = &a.caps {
+        let (e, r) = c
+            .split_once(',')
+            .ok_or_else(|| EngineError::Config("--caps EPOCH,RECIPIENT in whole tokens, e.g. 10000,2500".into()))?;
+        let parse = |s: &str| {
+            token.parse(s.trim()).map(|t| t.units()).map_err(|e| EngineError::Config(format!("--caps {s:?}: {e}")))
+        };
+        out.push(Action::SetCaps { epoch_cap: parse(e)?, recipient_cap: parse(r)? });
+    }
+    if let Some(p) = &a.registry {
+        out.push(Action::SetRecipients { recipients: registry(p, a.chain.as_deref())?, allowed: true });
+    }
+    if let Some(s) = a.veto_delay {
+        out.push(Action::SetVetoDelay { seconds: s });
+    }
+    if let Some(s) = &a.set_agent {
+        out.push(Action::SetAgent { agent: address(s, "--set-agent")? });
+    }
+    if let Some(s) = &a.set_guardian {
+        out.push(Action::SetGuardian { guardian: address(s, "--set-guardian")? });
+    }
+    if a.unpause {
+        out.push(Action::Unpause);
+    }
+    if let Some(s) = &a.cancel_plan {
+        out.push(Action::CancelPlan {
+            plan_id: s.parse().map_err(|_| EngineError::Config(format!("--cancel-plan {s:?} is not a plan id")))?,
+        });
+    }
+    if out.is_empty() {
+        return Err(EngineError::Config(
+            "an on-chain proposal needs an action: --approve-plan, --standing, --caps, --registry, --veto-delay, \
+             --set-agent, --set-guardian, --unpause or --cancel-plan"
+                .into(),
+        ));
+    }
+    Ok(out)
+}
+
+/// Registry addresses: a plan file's recipients (on `chain`), or a CSV's `address` column.
+fn registry(p: &std::path::Path, chain: Option<&str>) -> Result<Vec<Address>, EngineError> {
+    if p.extension().and_then(|e| e.to_str()) == Some("json") {
+        let plan = allonet_chain::plan::PayoutPlan::load(p)?;
+        let c = commitment(&plan, chain)?;
+        return Ok(c.batches.iter().flatten().map(|x| x.recipient).collect());
+    }
+    let t = allonet_core::Table::read(p)?;
+    let col = t.require_one_of(&["address", "recipient"], "address")?;
+    t.rows()
+        .map(|r| {
+            allonet_core::Address::parse(r.get(col)).map(|a| a.0).map_err(|e| t.error(r, col, e.to_string()).into())
+        })
+        .collect()
+}
+

@@ -2,7 +2,9 @@
 //!
 //! A key file is JSON `{"address": "0x…", "private_key": "…hex…"}` (what `allonet gov keys new` writes, mode
 //! 0600); the address is checked against the key, so a file whose halves disagree is refused. A holders file is
-//! CSV `address,amount` with amounts in whole tokens (decimals allowed up to the token's), each address once.
+//! CSV `address,amount` with amounts in whole tokens (decimals allowed up to the token's), each address once: the
+//! on-chain governance token's holders (ALLO, 18 decimals) and the SQLite governor's (`gov init --decimals`,
+//! default 0: whole units of voting power) are read by the same rule.
 
 use std::path::Path;
 
@@ -82,7 +84,7 @@ pub fn read_holders(path: &Path, token: &Token) -> Result<Vec<(Address, TokenAmo
 
 /// [`read_holders`] from a table already read.
 pub fn holders_from_table(t: &Table, token: &Token) -> Result<Vec<(Address, TokenAmount)>, EngineError> {
-    let a = t.require_one_of(&["address", "holder", "account"], "address")?;
+    let a = t.require_one_of(&["address", "holder", "account", "member"], "address")?;
     let n = t.require_one_of(&["amount", "balance", "tokens"], "amount")?;
     let mut out: Vec<(Address, TokenAmount)> = Vec::new();
     for row in t.rows() {

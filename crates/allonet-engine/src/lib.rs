@@ -11,20 +11,25 @@
 //!   paid, then batches, resume, reconcile;
 //! - [`deploy`]: a deployment with safe defaults (no power left to the deployer, caps at 0, roles read back),
 //!   resumable from its journal;
+//! - [`config`]: one typed configuration of a DAO (`allonet.toml`);
 //! - [`connect`]: deployment files and the chains they live on; [`keys`]: the one key-file and holders format.
 //!
 //! **Never:** prints, parses command lines, or holds an amount as a float. Every refusal happens before the
 //! first transaction and names its reason.
 
 pub mod audit;
+pub mod bench;
+pub mod config;
 pub mod connect;
 pub mod deploy;
 pub mod flows;
 pub mod govern;
 pub mod keys;
 pub mod models;
+pub mod offchain;
 pub mod pay;
 pub mod plans;
+pub mod rehearsal;
 pub mod results;
 pub mod treasury;
 

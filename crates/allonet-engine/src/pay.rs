@@ -209,3 +209,97 @@ pub fn pay_plan(
 pub fn reader(d: &allonet_chain::deploy::Deployment) -> Target {
     Target { allocator: d.allocator, payer: Address::ZERO, from_block: d.from_block }
 }
+
+/// An allocator's state for people: roles, pause, balance, the standing caps and what is left of them, and, when
+/// a plan is given, where that plan stands on it.
+#[derive(Debug, Clone, Serialize)]
+pub struct AllocatorStatus {
+    pub chain: String,
+    pub block: u64,
+    pub allocator: Address,
+    pub owner: Address,
+    /// Whether the owner is the deployment's timelock (governance).
+    pub owned_by_timelock: bool,
+    pub agent: Address,
+    pub guardian: Address,
+    pub paused: bool,
+    #[serde(serialize_with = "dec")]
+    pub balance: alloy_primitives::U256,
+    #[serde(serialize_with = "dec")]
+    pub epoch_cap: alloy_primitives::U256,
+    #[serde(serialize_with = "dec")]
+    pub recipient_cap: alloy_primitives::U256,
+    pub veto_delay: u64,
+    pub epoch: u64,
+    #[serde(serialize_with = "dec")]
+    pub left_this_epoch: alloy_primitives::U256,
+    pub plan: Option<PlanOnAllocator>,
+}
+
+/// A plan's place on one allocator.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanOnAllocator {
+    pub digest: allonet_core::Digest,
+    pub plan_id: alloy_primitives::B256,
+    pub onchain: allonet_chain::payout::OnChainPlan,
+    pub batches: usize,
+    pub paid_batches: usize,
+    #[serde(serialize_with = "dec")]
+    pub total: alloy_primitives::U256,
+}
+
+fn dec<S: serde::Serializer>(v: &alloy_primitives::U256, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&v.to_string())
+}
+
+/// Read an allocator's status (and a plan's part on `chain`, when given).
+pub fn allocator_status(
+    conn: &mut Connection,
+    d: &allonet_chain::deploy::Deployment,
+    plan: Option<(&PayoutPlan, Option<&str>)>,
+) -> Result<AllocatorStatus, EngineError> {
+    use allonet_chain::contracts::AIAllocator as A;
+    use allonet_chain::read;
+    let c = conn.chain();
+    let a = d.allocator;
+    let owner = read(c, a, &A::ownerCall {})?;
+    let mut status = AllocatorStatus {
+        chain: c.describe(),
+        block: c.block_number()?,
+        allocator: a,
+        owner,
+        owned_by_timelock: owner == d.timelock,
+        agent: read(c, a, &A::agentCall {})?,
+        guardian: read(c, a, &A::guardianCall {})?,
+        paused: read(c, a, &A::pausedCall {})?,
+        balance: allonet_chain::payout::asset_balance(c, d.asset, a)?,
+        epoch_cap: read(c, a, &A::epochCapCall {})?,
+        recipient_cap: read(c, a, &A::recipientCapCall {})?,
+        veto_delay: read(c, a, &A::vetoDelayCall {})?,
+        epoch: read(c, a, &A::currentEpochCall {})?.saturating_to(),
+        left_this_epoch: read(c, a, &A::remainingEpochAllowanceCall {})?,
+        plan: None,
+    };
+    if let Some((plan, chain)) = plan {
+        let commitment = crate::govern::commitment(plan, chain)?;
+        let id = commitment.plan_id(c.chain_id(), a, d.asset);
+        let onchain = allonet_chain::payout::read_plan(c, a, id)?;
+        let mut paid_batches = 0;
+        for i in 0..commitment.batches.len() {
+            if onchain.status != "none"
+                && read(c, a, &A::batchPaidCall { id, batchIndex: alloy_primitives::U256::from(i) })?
+            {
+                paid_batches += 1;
+            }
+        }
+        status.plan = Some(PlanOnAllocator {
+            digest: plan.digest,
+            plan_id: id,
+            onchain,
+            batches: commitment.batches.len(),
+            paid_batches,
+            total: commitment.total,
+        });
+    }
+    Ok(status)
+}

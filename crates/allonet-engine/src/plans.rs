@@ -215,3 +215,52 @@ pub fn plan_from_round(
         payments,
     )?)
 }
+
+/// How a Safe exports a plan: the Safe pays an ERC-20 or the native coin itself, or approves the plan on the
+/// allocator it owns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SafeHow {
+    /// Transfers of this ERC-20 (`None`: the deployment's asset).
+    Token(Option<alloy_primitives::Address>),
+    Native,
+    ViaAllocator,
+}
+
+/// Resolve a Safe export: the chain id (given, or the deployment's), the mode, and the check that the plan's
+/// decimals are the paying asset's. `created_at_ms` makes the file reproducible.
+pub fn safe_export(
+    plan: &PayoutPlan,
+    deployment: Option<&allonet_chain::deploy::Deployment>,
+    safe: alloy_primitives::Address,
+    chain_id: Option<u64>,
+    how: SafeHow,
+    chain: Option<String>,
+    created_at_ms: u64,
+) -> Result<allonet_chain::safe::SafeExport, EngineError> {
+    use allonet_chain::safe::{SafeExport, SafeMode};
+    let cfg = |m: &str| EngineError::Config(m.to_string());
+    let chain_id = chain_id.or(deployment.map(|d| d.chain_id)).ok_or_else(|| cfg("give --chain-id (or --deployment)"))?;
+    let mode = match (how, deployment) {
+        (SafeHow::ViaAllocator, Some(d)) => SafeMode::Allocator { allocator: d.allocator },
+        (SafeHow::ViaAllocator, None) => return Err(cfg("--via-allocator needs --deployment")),
+        (SafeHow::Native, _) => SafeMode::Transfer { asset: None },
+        (SafeHow::Token(Some(t)), _) => SafeMode::Transfer { asset: Some(t) },
+        (SafeHow::Token(None), Some(d)) if d.asset != alloy_primitives::Address::ZERO => {
+            SafeMode::Transfer { asset: Some(d.asset) }
+        }
+        (SafeHow::Token(None), Some(_)) => return Err(cfg("the deployment pays in the native coin: use --native")),
+        (SafeHow::Token(None), None) => {
+            return Err(cfg("give --token ADDRESS, --native, or --via-allocator with --deployment"))
+        }
+    };
+    let pays_deployment_asset = matches!(how, SafeHow::ViaAllocator | SafeHow::Token(None));
+    if let (Some(d), true) = (deployment, pays_deployment_asset) {
+        if d.asset_decimals != plan.token.decimals {
+            return Err(EngineError::Config(format!(
+                "the plan pays {} with {} decimals but the deployment's asset {} has {}",
+                plan.token.symbol, plan.token.decimals, d.asset_symbol, d.asset_decimals
+            )));
+        }
+    }
+    Ok(SafeExport { chain_id, safe, created_at_ms, mode, chain })
+}

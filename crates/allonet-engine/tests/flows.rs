@@ -361,3 +361,38 @@ fn bad_key_and_plan_files_are_refused_clearly() {
     assert_eq!(e, "refused, nothing sent:\n  - a\n  - b");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn the_rehearsed_money_path_pays_exactly_what_governance_approved() {
+    let dir = tmp("rehearsal");
+    let contributions = (0..40)
+        .map(|i| Contribution { donor: format!("d{i}"), project: format!("p{}", i % 5), amount: 1.0 + (i % 7) as f64 })
+        .collect();
+    let inputs = RoundInputs { contributions, sybil_scores: None, clusters: None, trust: None };
+    let config = RoundConfig {
+        mechanism: Mechanism::Qf,
+        token: Token::new("USDC", 6),
+        pool: TokenAmount(U256::from(10_000_000_000u64)),
+        cap: None,
+        fill: true,
+        sybil: None,
+        min_gift: 0.0,
+    };
+    let r = run_round(&inputs, &config).unwrap();
+    let p = plan(&[None], 1);
+    let mut store = store_approving(&dir.join("dao.db"), p.digest.0);
+    let before = store.len();
+    let m = allonet_engine::rehearsal::money_path(&r, &dir, &mut store, 2_000).unwrap();
+    assert_eq!(m.status.state, "Executed");
+    assert_eq!(m.governance.len(), 6);
+    assert_eq!(m.early_execute, "TimelockUnexpectedOperationState");
+    let rec = m.payout.reconciliation.as_ref().unwrap();
+    assert_eq!((rec.paid, rec.remainder), (m.plan.total.units(), U256::ZERO));
+    assert_eq!(m.plan.total.units(), U256::from(10_000_000_000u64), "the whole pool, exactly");
+    assert_eq!((m.again_already_paid, m.resent_revert.as_str()), (m.batches, "BatchAlreadyPaid"));
+    assert_eq!(m.unapproved_revert, "PlanNotPayable");
+    assert!(m.unapproved_refused.contains("not approved"));
+    assert_eq!(m.paused_refusal, "the allocator is paused");
+    assert_eq!(m.audit_entries, before + 2);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

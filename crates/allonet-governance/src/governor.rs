@@ -7,7 +7,7 @@
 //! `GovernorTimelockCompound` (Compound's `GRACE_PERIOD`).
 
 use crate::power::{Ledger, PowerConfig, Strategy};
-use allonet_core::digest;
+use allonet_core::{digest, TokenAmount};
 use alloy_primitives::{Address, B256};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -53,10 +53,10 @@ pub enum Action {
     },
     /// Set the AI agent's caps and policy (base units).
     SetAgentCaps {
-        /// most the agent may pay per epoch
-        per_epoch: String,
-        /// most one recipient may get per epoch
-        per_recipient: String,
+        /// Most the agent may queue per epoch, in the payout token's base units.
+        per_epoch: TokenAmount,
+        /// Most one recipient may receive per epoch, in base units.
+        per_recipient: TokenAmount,
     },
     /// Activate a model version (the registry serves only activated models).
     ActivateModel {
@@ -369,7 +369,7 @@ pub struct Registry {
     /// Payout plans approved (digest → proposal).
     pub approved_plans: BTreeMap<B256, B256>,
     /// Agent caps (per epoch, per recipient), base units.
-    pub agent_caps: Option<(String, String)>,
+    pub agent_caps: Option<(TokenAmount, TokenAmount)>,
     /// Model versions activated, in order; the last is active.
     pub model_history: Vec<B256>,
     /// Kill switch.
@@ -665,7 +665,7 @@ impl Governor {
                             self.registry.approved_plans.insert(*digest, *proposal);
                         }
                         Action::SetAgentCaps { per_epoch, per_recipient } => {
-                            self.registry.agent_caps = Some((per_epoch.clone(), per_recipient.clone()))
+                            self.registry.agent_caps = Some((*per_epoch, *per_recipient))
                         }
                         Action::ActivateModel { model_id } => self.registry.model_history.push(*model_id),
                         Action::RollbackModel => {
