@@ -418,166 +418,35 @@ pub struct PayoutBenchArgs {
     pub json: bool,
 }
 
-/// Gas targets of the payout path: per recipient of a batch, fresh (whose token balance and allocator record
-/// are new storage: 2 × 22,100 of it is unavoidable) and paid before.
-const FRESH_TARGET: f64 = 55_000.0;
-const REPEAT_TARGET: f64 = 20_000.0;
-
-/// One measured way of paying.
-struct PayRun {
-    method: String,
-    transactions: usize,
-    seconds: f64,
-    gas: u64,
-}
-
 pub fn run_payout(a: &PayoutBenchArgs) -> Result<()> {
-    use allonet_chain::contracts::AIAllocator;
-    use allonet_chain::deploy::{deploy, Asset, DeployConfig};
-    use allonet_chain::payout::{approve_call, execute, queue_call, PayoutOptions, Target};
-    use allonet_chain::plan::{Commitment, Pay};
-    use allonet_chain::{transact, Chain};
-    use alloy_primitives::{keccak256, Address, U256};
-    let n = a.recipients.max(1);
-    let (owner, agent) = (Address::repeat_byte(0x0a), Address::repeat_byte(0x0b));
-    let mut c = allonet_chain::Embedded::new();
-    for who in [owner, agent] {
-        c.fund(who, U256::from(10u64).pow(U256::from(24)));
-    }
-    let supply = U256::from(10u64).pow(U256::from(18));
-    let cfg = DeployConfig {
-        deployer: owner,
-        agent,
-        guardian: Address::repeat_byte(0x0c),
-        asset: Asset::NewToken { symbol: "USDC".into(), decimals: 6, supply },
-        epoch_length: 86_400,
-        holders: vec![(owner, U256::from(1u64))],
-        voting_delay: 1,
-        voting_period: 10,
-        quorum_percent: 4,
-        timelock_delay: 60,
-        fund: supply,
-        // The owner approves plans directly here: the bench measures paying, not voting.
-        hand_to_timelock: false,
-    };
-    let (d, _) = deploy(&mut c, &cfg)?;
-    let target = Target { allocator: d.allocator, payer: agent, from_block: d.from_block };
-    let recipients = |from: u64| -> Vec<Address> {
-        (from..from + n).map(|i| Address::from_word(keccak256(i.to_be_bytes()))).collect()
-    };
-    let plan_of = |rs: &[Address], salt: u64| -> Vec<Pay> {
-        rs.iter()
-            .enumerate()
-            .map(|(i, r)| Pay { recipient: *r, amount: U256::from(1_000_000 + i as u64 * 7 + salt) })
-            .collect()
-    };
-    let bs = a.batch_size.max(1) as usize;
-    let mut runs = Vec::new();
-    let pay = |c: &mut allonet_chain::Embedded, method: &str, plan: &Commitment, queued: bool| -> Result<PayRun> {
-        if queued {
-            transact(c, agent, d.allocator, &queue_call(plan))?;
-            c.warp(3_600);
-        } else {
-            transact(c, owner, d.allocator, &approve_call(plan))?;
-        }
-        let t = Instant::now();
-        let r = execute(c, &target, plan, &PayoutOptions::default(), &mut |_, _| {}).context(method.to_string())?;
-        let seconds = t.elapsed().as_secs_f64();
-        let again = execute(c, &target, plan, &PayoutOptions::default(), &mut |_, _| {})?;
-        anyhow::ensure!(again.recipients_now == 0, "re-run paid again");
-        Ok(PayRun { method: method.into(), transactions: r.batches.len(), seconds, gas: r.gas_used })
-    };
-    let fresh = recipients(0);
-    runs.push(pay(
-        &mut c,
-        &format!("payBatch, approved plan, fresh recipients ({bs} a batch)"),
-        &Commitment::new(&plan_of(&fresh, 0), bs),
-        false,
-    )?);
-    runs.push(pay(
-        &mut c,
-        &format!("payBatch, approved plan, recipients paid before ({bs} a batch)"),
-        &Commitment::new(&plan_of(&fresh, 1), bs),
-        false,
-    )?);
-    // Standing authority: the agent queues under caps; each payment checks the registry and its recipient cap.
-    let queued_rs = recipients(10_000_000);
-    transact(&mut c, owner, d.allocator, &AIAllocator::setCapsCall { epochCap_: supply, recipientCap_: supply })?;
-    transact(&mut c, owner, d.allocator, &AIAllocator::setVetoDelayCall { vetoDelay_: 3_600 })?;
-    for chunk in queued_rs.chunks(500) {
-        transact(
-            &mut c,
-            owner,
-            d.allocator,
-            &AIAllocator::setRecipientsCall { recipients: chunk.to_vec(), allowed: true },
-        )?;
-    }
-    runs.push(pay(
-        &mut c,
-        &format!("payBatch, agent-queued plan, registered recipients ({bs} a batch)"),
-        &Commitment::new(&plan_of(&queued_rs, 0), bs),
-        true,
-    )?);
-    // The reference interface: one owner call per recipient.
-    for (label, from, salt) in [
-        ("allocateFunds, one call per fresh recipient", 20_000_000u64, 0u64),
-        ("allocateFunds, one call per recipient paid before", 20_000_000, 1),
-    ] {
-        let rs = recipients(from);
-        let t = Instant::now();
-        let mut gas = 0u64;
-        for (i, p) in plan_of(&rs, salt).iter().enumerate() {
-            let r = transact(
-                &mut c,
-                owner,
-                d.allocator,
-                &AIAllocator::allocateFundsCall { recipient: p.recipient, amount: p.amount },
-            )
-            .with_context(|| format!("single payment #{i}"))?;
-            gas += r.gas_used;
-        }
-        runs.push(PayRun { method: label.into(), transactions: n as usize, seconds: t.elapsed().as_secs_f64(), gas });
-    }
-    let per = |r: &PayRun| r.gas as f64 / n as f64;
-    let (fresh_g, repeat_g, queued_g) = (per(&runs[0]), per(&runs[1]), per(&runs[2]));
+    use allonet_engine::bench::{FRESH_TARGET, REPEAT_TARGET};
+    let b = allonet_engine::bench::payout(a.recipients, a.batch_size as usize)?;
     if a.json {
-        let list: Vec<_> = runs
-            .iter()
-            .map(|r| serde_json::json!({"method": r.method, "transactions": r.transactions, "seconds": r.seconds, "gas_total": r.gas, "gas_per_recipient": per(r)}))
-            .collect();
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&serde_json::json!({
-                "recipients": n, "batch_size": bs, "chain": c.describe(),
-                "fresh_gas_per_recipient": fresh_g, "repeat_gas_per_recipient": repeat_g, "queued_gas_per_recipient": queued_g,
-                "single_fresh_gas_per_recipient": per(&runs[3]), "single_repeat_gas_per_recipient": per(&runs[4]),
-                "targets": {"fresh": FRESH_TARGET, "repeat": REPEAT_TARGET},
-                "targets_met": fresh_g <= FRESH_TARGET && repeat_g <= REPEAT_TARGET,
-                "runs": list,
-            }))?
-        );
+        println!("{}", serde_json::to_string_pretty(&b)?);
         return Ok(());
     }
-    println!("Payout of {n} recipients (ERC-20, 6 decimals) on the embedded EVM (revm); gas includes each transaction's 21,000");
+    println!("Payout of {} recipients (ERC-20, 6 decimals) on the embedded EVM (revm); gas includes each transaction's 21,000", b.recipients);
     let mut t = table(&["method", "transactions", "wall time", "recipients/s", "gas/recipient", "gas total"]);
-    let g = |x: u64| crate::output::group_thousands(&x.to_string());
-    for r in &runs {
+    for r in &b.runs {
         t.add_row(vec![
             r.method.clone(),
             r.transactions.to_string(),
             format!("{:.2} s", r.seconds),
-            format!("{:.0}", n as f64 / r.seconds),
-            format!("{:.0}", per(r)),
-            g(r.gas),
+            format!("{:.0}", b.recipients as f64 / r.seconds),
+            format!("{:.0}", r.gas_per_recipient),
+            crate::output::group_thousands(&r.gas_total.to_string()),
         ]);
     }
     right(&mut t, &[1, 2, 3, 4, 5]);
     println!("{t}");
+    let met = |x: f64, target: f64| if x <= target { "met" } else { "MISSED" };
     println!(
-        "per recipient: fresh {fresh_g:.0} gas (target ≤ {FRESH_TARGET:.0}: {}), paid before {repeat_g:.0} (target ≤ {REPEAT_TARGET:.0}: {}); \
+        "per recipient: fresh {:.0} gas (target ≤ {FRESH_TARGET:.0}: {}), paid before {:.0} (target ≤ {REPEAT_TARGET:.0}: {}); \
          a second run of each finished plan sent nothing",
-        if fresh_g <= FRESH_TARGET { "met" } else { "MISSED" },
-        if repeat_g <= REPEAT_TARGET { "met" } else { "MISSED" }
+        b.fresh_gas_per_recipient,
+        met(b.fresh_gas_per_recipient, FRESH_TARGET),
+        b.repeat_gas_per_recipient,
+        met(b.repeat_gas_per_recipient, REPEAT_TARGET)
     );
     Ok(())
 }

@@ -5,10 +5,8 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use allonet_chain::deploy::Asset;
 use allonet_chain::payout::{BatchReport, PlanStatus};
 use allonet_chain::plan::{PayoutPlan, DEFAULT_BATCH_SIZE};
-use allonet_chain::read;
 use allonet_core::{Token, TokenAmount};
 use allonet_engine::connect::{connect, resolve_chains, ConnectSpec, DeploymentFile};
 use allonet_engine::deploy::{journal_path, DeploySpec};
@@ -166,35 +164,10 @@ fn whole(s: &str, decimals: u8, what: &str) -> Result<U256> {
     Ok(Token::new("", decimals).parse(s).map_err(|e| anyhow!("{what} {s:?}: {e}"))?.units())
 }
 
-fn parse_asset(s: &str) -> Result<Asset> {
-    Ok(match s {
-        "native" | "eth" | "ETH" => Asset::Native,
-        s if s.starts_with("new:") => {
-            let parts: Vec<&str> = s.split(':').collect();
-            if parts.len() != 4 {
-                bail!("--asset new:SYMBOL:DECIMALS:SUPPLY, e.g. new:USDC:6:1000000000 (got {s:?})");
-            }
-            let decimals: u8 =
-                parts[2].parse().map_err(|_| anyhow!("--asset: decimals {:?} is not 0..=255", parts[2]))?;
-            Asset::NewToken {
-                symbol: parts[1].to_string(),
-                decimals,
-                supply: whole(parts[3], decimals, "--asset supply")?,
-            }
-        }
-        s => Asset::Erc20(parse_address(s, "--asset")?),
-    })
-}
-
 pub fn run_deploy(a: &DeployArgs) -> Result<()> {
     let (mut conn, endpoint) = connect(&a.connect.spec(), None)?;
-    let asset = parse_asset(&a.asset)?;
-    let decimals = match &asset {
-        Asset::Native => 18,
-        Asset::NewToken { decimals, .. } => *decimals,
-        Asset::Erc20(t) => read(conn.chain(), *t, &allonet_chain::contracts::PayToken::decimalsCall {})
-            .map_err(|e| anyhow!("--asset {t}: cannot read decimals(): {e}"))?,
-    };
+    let asset = allonet_engine::deploy::parse_asset(&a.asset)?;
+    let decimals = allonet_engine::deploy::asset_decimals(conn.chain(), &asset)?;
     let spec = DeploySpec {
         asset,
         agent: a.agent.as_deref().map(|s| allonet_core::Address::parse(s).context("--agent")).transpose()?,
@@ -213,7 +186,7 @@ pub fn run_deploy(a: &DeployArgs) -> Result<()> {
         keep_owner: a.keep_owner,
     };
     let resumed = journal_path(&a.out).exists();
-    let embedded_cast = conn.is_embedded() && a.agent.is_none() && a.guardian.is_none() && a.holders.is_none();
+    let embedded_cast = allonet_engine::deploy::uses_embedded_cast(&conn, &spec);
     let (file, steps) = allonet_engine::deploy::deploy(&mut conn, endpoint, &spec, &a.out)?;
     let d = &file.deployment;
     let keys_dir =

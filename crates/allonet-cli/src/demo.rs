@@ -184,7 +184,7 @@ pub fn run(_: &DemoArgs) -> Result<()> {
         .filter(|l| !l.matched.is_zero())
         .filter_map(|l| idx.get(l.project.as_str()).map(|&v| (v, l.matched.units().to::<u128>())))
         .collect();
-    let p = crate::flow::run_flow(net, &inj, 10_000, false);
+    let p = allonet_engine::flows::propagate_network(net, &inj, 10_000, false);
     println!(
         "\n5. The QF round's payouts flow on (examples/flow/regrants.toml): projects re-grant to what they build on,"
     );

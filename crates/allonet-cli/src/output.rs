@@ -1,12 +1,12 @@
 //! Printing and writing: tables, progress, result files written atomically.
 
-use allonet_core::Digest;
 use allonet_engine::plans::ResultFile;
 use anyhow::{Context, Result};
-use comfy_table::{presets, Cell, CellAlignment, ContentArrangement, Table};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+pub use allonet_report::{digests_line, group_thousands, right, rows_to_show, show_amount, table};
 
 /// Where a command's output goes, shared by round, retro and tally.
 #[derive(clap::Args, Clone, Debug, Default)]
@@ -65,29 +65,9 @@ pub fn emit(
     Ok(())
 }
 
-pub fn table(header: &[&str]) -> Table {
-    let mut t = Table::new();
-    t.load_preset(presets::UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Disabled);
-    t.set_header(header.iter().map(Cell::new).collect::<Vec<_>>());
-    t
-}
 
-pub fn right(t: &mut Table, cols: &[usize]) {
-    for &c in cols {
-        if let Some(col) = t.column_mut(c) {
-            col.set_cell_alignment(CellAlignment::Right);
-        }
-    }
-}
 
-/// How many rows to show by default.
-pub fn rows_to_show(top: Option<usize>, n: usize) -> usize {
-    top.unwrap_or(if n <= 40 { n } else { 20 }).min(n)
-}
 
-pub fn digests_line(input: &Digest, output: &Digest) -> String {
-    format!("input digest  {input}\noutput digest {output}")
-}
 
 /// A spinner with stages on stderr; hidden when stderr is not a terminal.
 pub struct Progress(ProgressBar);
@@ -128,34 +108,4 @@ impl Drop for Progress {
     }
 }
 
-/// Thousands separators for a decimal string such as `1234567.891`.
-pub fn group_thousands(s: &str) -> String {
-    let (int, frac) = match s.split_once('.') {
-        Some((a, b)) => (a, Some(b)),
-        None => (s, None),
-    };
-    let mut out = String::new();
-    for (i, ch) in int.chars().enumerate() {
-        if i > 0 && (int.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(ch);
-    }
-    if let Some(f) = frac {
-        out.push('.');
-        out.push_str(f);
-    }
-    out
-}
 
-/// A token amount rounded for display to `places` decimals, grouped.
-pub fn show_amount(token: &allonet_core::Token, a: allonet_core::TokenAmount, places: usize) -> String {
-    let s = token.format(a);
-    let (int, frac) = s.split_once('.').unwrap_or((&s, ""));
-    if places == 0 || frac.is_empty() {
-        return group_thousands(int);
-    }
-    // truncate, not round, so the displayed total never exceeds the exact one
-    let f: String = frac.chars().chain(std::iter::repeat('0')).take(places).collect();
-    group_thousands(&format!("{int}.{f}"))
-}

@@ -166,3 +166,40 @@ pub fn write_dev_keys(dir: &Path) -> Result<Vec<PathBuf>, EngineError> {
     }
     Ok(out)
 }
+
+/// The payout asset from its command-line form: `native`, an ERC-20 address, or `new:SYMBOL:DECIMALS:SUPPLY`
+/// (a fresh PayToken minted to the deployer, SUPPLY in whole tokens).
+pub fn parse_asset(s: &str) -> Result<Asset, EngineError> {
+    let bad = |m: String| EngineError::Config(format!("--asset: {m}"));
+    Ok(match s {
+        "native" | "eth" | "ETH" => Asset::Native,
+        s if s.starts_with("new:") => {
+            let parts: Vec<&str> = s.split(':').collect();
+            if parts.len() != 4 {
+                return Err(bad(format!("new:SYMBOL:DECIMALS:SUPPLY, e.g. new:USDC:6:1000000000 (got {s:?})")));
+            }
+            let decimals: u8 = parts[2].parse().map_err(|_| bad(format!("decimals {:?} is not 0..=255", parts[2])))?;
+            let supply = allonet_core::Token::new("", decimals)
+                .parse(parts[3])
+                .map_err(|e| bad(format!("supply {:?}: {e}", parts[3])))?
+                .units();
+            Asset::NewToken { symbol: parts[1].to_string(), decimals, supply }
+        }
+        s => Asset::Erc20(Address::parse(s).map_err(|e| bad(e.to_string()))?.0),
+    })
+}
+
+/// The decimals an asset pays in (an existing ERC-20's are read from the chain).
+pub fn asset_decimals(chain: &mut dyn allonet_chain::Chain, asset: &Asset) -> Result<u8, EngineError> {
+    Ok(match asset {
+        Asset::Native => 18,
+        Asset::NewToken { decimals, .. } => *decimals,
+        Asset::Erc20(t) => allonet_chain::read(chain, *t, &allonet_chain::contracts::PayToken::decimalsCall {})
+            .map_err(|e| EngineError::Config(format!("--asset {t}: cannot read decimals(): {e}")))?,
+    })
+}
+
+/// Whether a deployment uses the embedded EVM's rehearsal cast (no agent, guardian or holders given).
+pub fn uses_embedded_cast(conn: &Connection, spec: &DeploySpec) -> bool {
+    conn.is_embedded() && spec.agent.is_none() && spec.guardian.is_none() && spec.holders.is_none()
+}

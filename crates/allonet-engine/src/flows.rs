@@ -573,7 +573,7 @@ pub fn tune_pinch(net: &Network, r: &TuneRequest<'_>) -> Result<Tuning, EngineEr
         evals.push((g, share(g)?));
     }
     let closest = |x: &(u32, f64), y: &(u32, f64)| (x.1 - want).abs().total_cmp(&(y.1 - want).abs());
-    let best = evals.iter().min_by(|x, y| closest(*x, *y)).copied().expect("grid");
+    let best = evals.iter().min_by(|x, y| closest(x, y)).copied().expect("grid");
     let (mut lo, mut hi) = (best.0.saturating_sub(50_000), (best.0 + 50_000).min(1_000_000));
     let (mut s_lo, mut s_hi) = (share(lo)?, share(hi)?);
     let mut steps = 0;
@@ -591,4 +591,225 @@ pub fn tune_pinch(net: &Network, r: &TuneRequest<'_>) -> Result<Tuning, EngineEr
     }
     let (ppm, share) = [(lo, s_lo), (hi, s_hi), best].into_iter().min_by(closest).expect("candidates");
     Ok(Tuning { ppm, share, evaluations: grid.len() + 2 + steps })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fresh directory under the system's temporary directory.
+    fn tmpdir(name: &str) -> std::path::PathBuf {
+        let d = std::env::temp_dir().join(format!("allonet-engine-flows-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    /// A cyclic network: s splits to a and b, which pass half on to each other and a share to c.
+    const CYCLIC: &str = "source,target,weight\ns,a,0.6\ns,b,0.3\na,b,0.5\na,c,0.25\nb,a,0.5\nb,c,0.125\n";
+
+    fn cyclic() -> Network {
+        from_edge_table(&Table::from_bytes("g.csv", CYCLIC.as_bytes()).unwrap(), None, None).unwrap()
+    }
+
+    fn write(dir: &Path, name: &str, body: &str) -> std::path::PathBuf {
+        let p = dir.join(name);
+        std::fs::write(&p, body).unwrap();
+        p
+    }
+
+    fn strings(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn run_accounts_for_every_unit_on_a_cyclic_network() {
+        let inject = strings(&["s=1000000.000001", "a=7", "b=0.5"]);
+        for (max_hops, trace) in [(10_000, false), (10_000, true), (3, false), (3, true)] {
+            let r = RunRequest { inject: &inject, decimals: 6, max_hops, trace, attribution: true, pinch: Some(("c", 20_000)) };
+            let run = run(cyclic(), &r).unwrap();
+            let p = &run.propagation;
+            assert_eq!(p.injected, 1_000_000_000_001 + 7_000_000 + 500_000);
+            let t = totals(p);
+            assert!(t.conserved(), "{t:?}");
+            assert_eq!(p.accounted(), p.injected);
+            // the report carries the same amounts, exactly
+            let rep = run.report();
+            let kept: u128 = rep.nodes.iter().map(|n| n.kept.parse::<u128>().unwrap()).sum();
+            let flight: u128 = rep.nodes.iter().map(|n| n.in_flight.parse::<u128>().unwrap()).sum();
+            assert_eq!(kept + flight, p.injected);
+            assert_eq!(rep.injected, p.injected.to_string());
+            if max_hops == 3 {
+                assert!(!p.converged && flight > 0, "the hop limit leaves money in flight");
+            }
+            if trace {
+                // what the trace moved out of each node is what it passed on
+                let mut out = vec![0u128; run.network.nodes.len()];
+                for l in &p.trace {
+                    out[l.from as usize] += l.amount;
+                }
+                assert_eq!(out, p.passed);
+                let csv = String::from_utf8(run.trace_csv().unwrap()).unwrap();
+                assert_eq!(csv.lines().count(), p.trace.len() + 1);
+            }
+        }
+    }
+
+    #[test]
+    fn the_fast_path_and_the_traced_path_agree() {
+        let net = cyclic();
+        let inj = vec![(0, 999_999_937u128), (2, 12_345)];
+        let fast = propagate_network(&net, &inj, 10_000, false);
+        let mut slow = propagate_network(&net, &inj, 10_000, true);
+        assert!(!slow.trace.is_empty());
+        slow.trace.clear();
+        assert_eq!(fast, slow);
+        // links over all hops: Σ out of the injection nodes' links never exceeds what they passed on
+        let traced = propagate_network(&net, &inj, 10_000, true);
+        let paths = paths(&traced);
+        assert!(paths.links.windows(2).all(|w| w[0].amount >= w[1].amount));
+        assert_eq!(paths.depth.get(&0), Some(&0));
+    }
+
+    #[test]
+    fn bad_inputs_are_refused_with_their_location() {
+        let d = tmpdir("bad");
+        // a jury file with a choice that is neither 1 nor 2, on line 3
+        let p = write(&d, "jury.csv", "repo_a,repo_b,choice,multiplier\na,b,2,3\nb,c,3,2\n");
+        match read_pairs(&p) {
+            Err(EngineError::Input(e)) => {
+                assert_eq!((e.line, e.field.as_deref()), (Some(3), Some("choice")), "{e}");
+                assert!(e.file.ends_with("jury.csv") && e.message.contains("must be 1 or 2"), "{e}");
+            }
+            other => panic!("{other:?}"),
+        }
+        // a negative multiplier
+        let t = Table::from_bytes("j.csv", b"repo_a,repo_b,choice,multiplier\na,b,2,-1\n").unwrap();
+        let e = pairs_from_table(&t).unwrap_err();
+        assert_eq!((e.line, e.field.as_deref()), (Some(2), Some("multiplier")));
+        // a weight that is not a number
+        let t = Table::from_bytes("w.csv", b"node,weight\na,1\nb,x\n").unwrap();
+        assert_eq!(weights_from_table(&t).unwrap_err().line, Some(3));
+        // an edge list with a negative weight
+        let g = write(&d, "neg.csv", "source,target,weight\ns,a,1\na,b,-0.5\n");
+        match load_network(&g, None, None) {
+            Err(EngineError::Input(e)) => assert_eq!((e.line, e.field.as_deref()), (Some(3), Some("weight")), "{e}"),
+            Err(e) => panic!("{e}"),
+            Ok(_) => panic!("accepted a negative weight"),
+        }
+        // a TOML model with a syntax error on line 3
+        let m = write(&d, "m.toml", "[[node]]\nid = \"a\"\nrule = = \"splits\"\n");
+        match load_network(&m, None, None) {
+            Err(EngineError::Input(e)) => assert_eq!((e.file.as_str(), e.line), (m.display().to_string().as_str(), Some(3))),
+            Err(e) => panic!("{e}"),
+            Ok(_) => panic!("accepted a broken model"),
+        }
+        // a file that is not there names itself
+        let missing = d.join("missing.toml");
+        match load_network(&missing, None, None) {
+            Err(EngineError::Io { path, .. }) => assert_eq!(path, missing.display().to_string()),
+            Err(e) => panic!("{e}"),
+            Ok(_) => panic!("read a missing file"),
+        }
+        std::fs::remove_dir_all(&d).ok();
+    }
+
+    #[test]
+    fn injections_name_the_item_that_is_wrong() {
+        let net = cyclic();
+        let token = Token::new("", 2);
+        let ok = parse_injections(&net, &strings(&["s=1.25", "a=3"]), &token, "--inject").unwrap();
+        assert_eq!(ok, vec![(0, 125), (1, 300)]);
+        for (item, says) in [
+            ("nobody=5", "--inject `nobody=5`: `nobody` is not a node of the network"),
+            ("s5", "--inject `s5`: expected NODE=AMOUNT"),
+            ("s=1.234", "--inject `s=1.234`: amount `1.234` has more than 2 decimal places"),
+            ("s=-1", "--inject `s=-1`: amount `-1` is negative"),
+        ] {
+            let e = parse_injections(&net, &strings(&[item]), &token, "--inject").unwrap_err().to_string();
+            assert!(e.starts_with(says), "{e}");
+        }
+        let r = RunRequest { inject: &strings(&["s=5"]), pinch: Some(("nobody", 5)), max_hops: 10, ..Default::default() };
+        assert!(run(cyclic(), &r).unwrap_err().to_string().contains("pinch target `nobody` is not a node"));
+    }
+
+    #[test]
+    fn fit_and_score_recover_known_weights() {
+        let truth = [("a", 0.5f64), ("b", 0.3), ("c", 0.2)];
+        let mut pairs = Vec::new();
+        for (x, wx) in truth {
+            for (y, wy) in truth {
+                if x != y {
+                    pairs.push(Pair { a: x.into(), b: y.into(), c: (wy / wx).ln() });
+                }
+            }
+        }
+        let f = fit_pairs(&pairs).unwrap();
+        for (k, w) in truth {
+            assert!((f.weights[k] - w).abs() < 1e-9, "{k}: {}", f.weights[k]);
+        }
+        let csv = String::from_utf8(weights_csv(&f).unwrap()).unwrap();
+        let back = weights_from_table(&Table::from_bytes("w.csv", csv.as_bytes()).unwrap()).unwrap();
+        assert_eq!(back, f.weights, "17 decimals round-trip");
+        let flat: BTreeMap<String, f64> = truth.iter().map(|(k, _)| (k.to_string(), 1.0)).collect();
+        let s = score(&pairs, &[("fitted".into(), f.weights.clone()), ("flat".into(), flat)]).unwrap();
+        assert!(s.costs[0] < 1e-12 && s.costs[1] > 0.01, "{s:?}");
+        assert!(s.blend.cost <= s.costs[0] + 1e-12);
+        let short: BTreeMap<String, f64> = [("a".to_string(), 1.0)].into();
+        let e = score(&pairs, &[("short.csv".into(), short)]).unwrap_err().to_string();
+        assert!(e.starts_with("short.csv: "), "{e}");
+    }
+
+    #[test]
+    fn tune_finds_the_pinch_that_gives_the_target_its_share() {
+        // everything s receives goes on to a (a sink); the pinch to t comes off first
+        let d = tmpdir("tune");
+        let net = load_network(&write(&d, "g.csv", "source,target,weight\ns,a,1\nu,t,1\n"), None, None).unwrap().network;
+        let inject = strings(&["s=1000000"]);
+        let r = TuneRequest { inject: &inject, decimals: 0, pinch_target: "t", target_share: 0.123456 };
+        let t = tune_pinch(&net, &r).unwrap();
+        assert_eq!(t.ppm, 123_456, "{t:?}");
+        assert!((t.share - 0.123456).abs() < 1e-12);
+        let bad = TuneRequest { target_share: 1.5, ..r.clone() };
+        assert!(matches!(tune_pinch(&net, &bad), Err(EngineError::Config(_))));
+        let nobody = TuneRequest { pinch_target: "nobody", ..r };
+        assert_eq!(tune_pinch(&net, &nobody).unwrap_err().to_string(), "`nobody` is not a node");
+        std::fs::remove_dir_all(&d).ok();
+    }
+
+    #[test]
+    fn simulations_are_checked_and_their_rows_agree_with_the_means() {
+        let d = tmpdir("sim");
+        let model = "[[node]]\nid = \"dao\"\nrule = \"splits\"\nreceivers = { x = 600000, y = 300000 }\n\n\
+                     [[node]]\nid = \"x\"\nrule = \"splits\"\nreceivers = { y = 500000 }\n\n[[node]]\nid = \"y\"\n\n\
+                     [pinch]\ntarget = \"y\"\nppm = 10000\n\n\
+                     [simulation]\nsteps = 3\nruns = 4\nseed = 7\n\
+                     inject = [{ node = \"dao\", median = 1000, sigma = 0.5 }]\nsweep = { pinch_ppm = [0, 50000] }\n";
+        let path = write(&d, "m.toml", model);
+        let sim = Simulation::load(&path, &SimOverrides::default()).unwrap();
+        let results = sim.run();
+        assert_eq!(results.len(), 2, "two pinch settings");
+        // the per-run rows sum to the means
+        let rows = String::from_utf8(sim.trajectories_csv().unwrap()).unwrap();
+        assert_eq!(rows.lines().count(), 1 + 2 * 4 * 3 * 3);
+        let sum: u128 = rows
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').collect::<Vec<_>>())
+            .filter(|f| f[0] == "50000" && f[3] == "3" && f[4] == "y")
+            .map(|f| f[5].parse::<u128>().unwrap())
+            .sum();
+        assert!((results[1].mean_kept[2][2] - sum as f64 / 4.0).abs() < 1e-9);
+        assert_eq!(sim.means_csv(&results).unwrap().iter().filter(|&&b| b == b'\n').count(), 1 + 2 * 3 * 3);
+        assert_eq!(sim.report(results).nodes, strings(&["dao", "x", "y"]));
+
+        let none = SimOverrides { runs: Some(0), ..Default::default() };
+        assert!(matches!(Simulation::load(&path, &none), Err(EngineError::Config(_))));
+        let huge = SimOverrides { runs: Some(1_000_000), steps: Some(100), seed: None };
+        let e = Simulation::load(&path, &huge).unwrap().trajectories_csv().unwrap_err().to_string();
+        assert!(e.contains("600000000 rows"), "{e}");
+        let no_sim = write(&d, "plain.toml", "[[node]]\nid = \"a\"\n");
+        let e = Simulation::load(&no_sim, &SimOverrides::default()).unwrap_err().to_string();
+        assert!(e.ends_with("no [simulation] section"), "{e}");
+        std::fs::remove_dir_all(&d).ok();
+    }
 }

@@ -1,0 +1,1 @@
+//! (being moved from the CLI)
