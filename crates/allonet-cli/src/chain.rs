@@ -7,15 +7,15 @@ use std::time::Duration;
 
 use allonet_chain::payout::{BatchReport, PlanStatus};
 use allonet_chain::plan::{PayoutPlan, DEFAULT_BATCH_SIZE};
-use allonet_core::{Token, TokenAmount};
+use allonet_core::Token;
 use allonet_engine::connect::{connect, resolve_chains, ConnectSpec, DeploymentFile};
 use allonet_engine::deploy::{journal_path, DeploySpec};
-use allonet_engine::pay::{pay_plan, ChainPayout, Observer, PayOptions, Payer};
+use allonet_engine::pay::{Observer, PayOptions, Payer};
 use alloy_primitives::{Address, U256};
 use anyhow::{anyhow, bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::output::{right, table, write_atomic};
+use crate::output::write_atomic;
 
 #[derive(clap::Subcommand)]
 pub enum ChainCommand {
@@ -188,7 +188,6 @@ pub fn run_deploy(a: &DeployArgs) -> Result<()> {
     let resumed = journal_path(&a.out).exists();
     let embedded_cast = allonet_engine::deploy::uses_embedded_cast(&conn, &spec);
     let (file, steps) = allonet_engine::deploy::deploy(&mut conn, endpoint, &spec, &a.out)?;
-    let d = &file.deployment;
     let keys_dir =
         a.out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new(".")).join("keys");
     if embedded_cast {
@@ -198,58 +197,10 @@ pub fn run_deploy(a: &DeployArgs) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&serde_json::json!({"deployment": file, "transactions": steps}))?);
         return Ok(());
     }
-    println!(
-        "Deployed on {} (chain {}), compiler {}{}",
-        conn.chain().describe(),
-        d.chain_id,
-        d.compiler,
-        if resumed { " (resumed from the journal)" } else { "" }
-    );
-    let mut t = table(&["step", "tx", "gas"]);
-    for s in &steps {
-        t.add_row(vec![s.what.clone(), short(&s.tx_hash), crate::output::group_thousands(&s.gas_used.to_string())]);
-    }
-    right(&mut t, &[2]);
-    println!("{t}");
-    let mut t = table(&["role", "address"]);
-    for (n, addr) in [
-        ("AIAllocator (owned by the timelock)", d.allocator),
-        (&format!("payout asset ({})", d.asset_symbol), d.asset),
-        ("AlloToken (votes)", d.gov_token),
-        ("AlloTimelock (no admin)", d.timelock),
-        ("AlloGovernor", d.governor),
-        ("agent", d.agent),
-        ("guardian", d.guardian),
-    ] {
-        t.add_row(vec![n.to_string(), addr.to_string()]);
-    }
-    println!("{t}");
-    if embedded_cast {
-        println!(
-            "key files of this cast (anvil's public dev keys, for rehearsals only) in {}: deployer, agent, guardian, holder1-3",
-            keys_dir.display()
-        );
-    }
-    println!(
-        "roles read back and checked: the deployer holds no role; the agent's caps and veto delay are 0 until a proposal sets them.\n\
-         deployment written to {}; next: `allonet gov propose --onchain --approve-plan plan.json --deployment {}`",
-        a.out.display(),
-        a.out.display()
-    );
+    let describe = conn.chain().describe();
+    let keys = embedded_cast.then_some(keys_dir.as_path());
+    println!("{}", allonet_report::chain::deployment(&file, &steps, &describe, resumed, keys, &a.out));
     Ok(())
-}
-
-/// Exact amount with thousands separators (payouts are never rounded for display).
-fn exact(token: &Token, units: U256) -> String {
-    crate::output::group_thousands(&token.format(TokenAmount(units)))
-}
-
-pub(crate) fn short(h: &str) -> String {
-    if h.len() > 14 {
-        format!("{}…{}", &h[..10], &h[h.len() - 4..])
-    } else {
-        h.to_string()
-    }
 }
 
 #[derive(clap::Args, Clone, Debug)]
@@ -291,31 +242,7 @@ pub fn run_plan(a: &PlanArgs) -> Result<()> {
         (None, None) => bail!("give --result with --addresses, or --payments"),
     };
     plan.save(&a.out).with_context(|| format!("cannot write {}", a.out.display()))?;
-    let token = Token::new(plan.token.symbol.clone(), plan.token.decimals);
-    println!(
-        "plan {} : {} payments, {} {} -> {}",
-        plan.digest,
-        plan.payments.len(),
-        crate::output::show_amount(&token, plan.total, 2),
-        plan.token.symbol,
-        a.out.display()
-    );
-    let mut t = table(&["chain", "payments", "batches", "total", "Merkle root (what governance approves)"]);
-    for (chain, c) in plan.commitments() {
-        t.add_row(vec![
-            chain.unwrap_or_else(|| "default".into()),
-            c.batches.iter().map(Vec::len).sum::<usize>().to_string(),
-            c.batches.len().to_string(),
-            exact(&token, c.total),
-            c.root().to_string(),
-        ]);
-    }
-    right(&mut t, &[1, 2, 3]);
-    println!("{t}");
-    println!(
-        "nothing is payable until governance approves it: `allonet gov propose --onchain --approve-plan {}`",
-        a.out.display()
-    );
+    println!("{}", allonet_report::chain::plan(&plan, &a.out));
     Ok(())
 }
 
@@ -359,63 +286,6 @@ pub struct PayoutArgs {
     pub html: Option<PathBuf>,
 }
 
-/// The payout as a self-contained page: a bar per batch (gas), and every batch with its transaction.
-fn payout_html(plan: &PayoutPlan, token: &Token, reports: &[ChainPayout]) -> String {
-    use crate::html::{report, Bar};
-    let mut bars = Vec::new();
-    let mut rows = Vec::new();
-    for r in reports {
-        for b in &r.report.batches {
-            bars.push(Bar {
-                label: format!("{} · batch {} · {} recipients", r.chain, b.index, b.count),
-                value: b.gas_used as f64,
-                text: format!("{} gas ({}/recipient)", b.gas_used, b.gas_used / b.count.max(1) as u64),
-            });
-            rows.push(vec![
-                r.chain.clone(),
-                b.index.to_string(),
-                b.count.to_string(),
-                exact(token, b.total),
-                b.gas_used.to_string(),
-                b.tx_hash.map(|h| h.to_string()).unwrap_or_else(|| "(dry run)".into()),
-            ]);
-        }
-    }
-    let mut summary = vec![format!(
-        "plan {} · {} payments · {} {}",
-        plan.digest,
-        plan.payments.len(),
-        exact(token, plan.total.units()),
-        token.symbol
-    )];
-    for r in reports {
-        let rec = r.reconciliation.as_ref();
-        summary.push(format!(
-            "chain {} (id {}): plan id {} ({}) · paid now {} {} in {} batches ({} paid before) · gas {} · reconciled: paid {} of {} approved, remainder {}",
-            r.chain,
-            r.report.chain_id,
-            r.report.plan_id,
-            r.status.onchain.status,
-            exact(token, r.report.paid_now),
-            token.symbol,
-            r.report.batches.len(),
-            r.report.already_paid,
-            r.report.gas_used,
-            rec.map(|x| exact(token, x.paid)).unwrap_or_else(|| "-".into()),
-            exact(token, r.status.onchain.total),
-            rec.map(|x| exact(token, x.remainder)).unwrap_or_else(|| "-".into()),
-        ));
-    }
-    report(
-        "allonet payout",
-        &summary,
-        "Gas per batch",
-        &bars,
-        &["chain", "batch", "recipients", "amount", "gas", "transaction"],
-        &rows,
-    )
-}
-
 /// Progress on the terminal: a bar per chain, or (without a terminal) a line per batch.
 struct Progress<'a> {
     token: &'a Token,
@@ -438,27 +308,14 @@ impl Observer for Progress<'_> {
         self.bar.set_message(format!("paying on {label}"));
         self.bar.set_position(s.paid_recipients as u64);
         if !self.json {
-            println!(
-                "chain {label}: {describe} · allocator {} · plan {} ({}) · paying as {} ({})",
-                s.allocator, s.plan_id, s.onchain.status, s.payer, s.payer_role
-            );
+            println!("{}", allonet_report::chain::chain_started(label, describe, s));
         }
     }
 
     fn batch(&mut self, _label: &str, b: &BatchReport, _s: &PlanStatus) {
         self.bar.inc(b.count as u64);
         if !self.json {
-            self.bar.suspend(|| {
-                println!(
-                    "  batch {:>3}: {:>5} recipients, {} {}, gas {}, tx {}",
-                    b.index,
-                    b.count,
-                    exact(self.token, b.total),
-                    self.token.symbol,
-                    crate::output::group_thousands(&b.gas_used.to_string()),
-                    b.tx_hash.map(|h| short(&h.to_string())).unwrap_or_else(|| "(dry run)".into())
-                )
-            });
+            self.bar.suspend(|| println!("{}", allonet_report::chain::batch(b, self.token)));
         }
     }
 }
@@ -470,24 +327,16 @@ pub fn run_payout(a: &PayoutArgs) -> Result<()> {
     let token = Token::new(plan.token.symbol.clone(), plan.token.decimals);
     let now = allonet_governance::Clock::now(&allonet_governance::SystemClock);
     // With an off-chain decision, its store is also the audit log every step below is appended to.
-    let mut store = match (&a.decision, &a.db) {
-        (Some(d), Some(db)) => {
-            let store = crate::gov::open(db)?;
-            let record = allonet_engine::govern::Decision::load(d)?;
-            allonet_engine::govern::check_decision(&store, &record, &plan, now)?;
-            Some(store)
-        }
+    let mut decision = match (&a.decision, &a.db) {
+        (Some(d), Some(db)) => Some(allonet_engine::govern::load_decision(d, db, &plan, now)?),
         _ => None,
     };
-    if a.queue {
-        let queued = run_queue(a, &plan, targets, &token)?;
-        if let Some(s) = &mut store {
-            allonet_engine::audit::record(
-                s,
-                "plan_queued",
-                &serde_json::json!({"plan": plan.digest, "chains": queued}),
-                now,
-            )?;
+    if let (true, Some(d)) = (a.queue, decision.as_mut()) {
+        let (queued, _) = allonet_engine::govern::queue_under_decision(&plan, targets, d, now)?;
+        let out: Vec<_> = queued.iter().map(|(c, q)| serde_json::json!({"chain": c, "queued": q})).collect();
+        match a.json {
+            true => println!("{}", serde_json::to_string_pretty(&out)?),
+            false => println!("{}", allonet_report::chain::queued(&queued, &token)),
         }
         return Ok(());
     }
@@ -495,91 +344,25 @@ pub fn run_payout(a: &PayoutArgs) -> Result<()> {
         payer: if a.role == "owner" { Payer::Owner } else { Payer::Agent },
         dry_run: a.dry_run,
         interval: Duration::from_millis(a.interval_ms),
-        require_decision_for_queued: store.is_none(),
+        require_decision_for_queued: true,
     };
     let mut progress = Progress { token: &token, json: a.json, bar: ProgressBar::hidden() };
-    let reports = pay_plan(&plan, targets, &opts, &mut progress)?;
+    let (reports, seq) =
+        allonet_engine::pay::pay_governed(&plan, targets, &opts, decision.as_mut(), now, &mut progress)?;
     progress.bar.finish_and_clear();
-    if let (Some(s), false) = (&mut store, a.dry_run) {
-        let seq = allonet_engine::audit::record(
-            s,
-            "payout",
-            &serde_json::json!({"plan": plan.digest, "chains": reports}),
-            now,
-        )?;
-        if !a.json {
-            println!(
-                "payout appended to the audit log of {} as entry #{seq}",
-                a.db.as_ref().expect("with the store").display()
-            );
-        }
+    if let (Some(seq), Some(db), false) = (seq, &a.db, a.json) {
+        println!("payout appended to the audit log of {} as entry #{seq}", db.display());
     }
     if let Some(path) = &a.html {
-        write_atomic(path, payout_html(&plan, &token, &reports).as_bytes())?;
+        write_atomic(path, allonet_report::chain::payout_html(&plan, &token, &reports).as_bytes())?;
     }
-    if a.json {
-        println!("{}", serde_json::to_string_pretty(&serde_json::json!({"plan": plan.digest, "chains": reports}))?);
-        return Ok(());
-    }
-    for r in &reports {
-        if r.report.batches.is_empty() {
-            println!(
-                "  nothing to send: all {} batches were already paid under plan {}",
-                r.report.already_paid, r.report.plan_id
-            );
-        } else if a.dry_run {
-            println!("  dry run: {} batches estimated, nothing sent", r.report.batches.len());
-        } else {
-            println!(
-                "  paid now {} {} to {} recipients ({} batches paid before this run), gas {}",
-                exact(&token, r.report.paid_now),
-                token.symbol,
-                r.report.recipients_now,
-                r.report.already_paid,
-                crate::output::group_thousands(&r.report.gas_used.to_string())
-            );
+    match a.json {
+        true => {
+            println!("{}", serde_json::to_string_pretty(&serde_json::json!({"plan": plan.digest, "chains": reports}))?)
         }
-        if let Some(rec) = &r.reconciliation {
-            println!(
-                "  reconciled from events: paid {} of {} approved to {} recipients, remainder {}{}",
-                exact(&token, rec.paid),
-                exact(&token, rec.approved),
-                rec.recipients_paid,
-                exact(&token, rec.remainder),
-                if rec.mismatches.is_empty() {
-                    String::new()
-                } else {
-                    format!(" · MISMATCHES: {}", rec.mismatches.join("; "))
-                }
-            );
-        }
+        false => println!("{}", allonet_report::chain::payouts(&reports, &token, a.dry_run)),
     }
     Ok(())
-}
-
-/// `payout --queue`: the agent queues each chain's part under the standing caps (the decision was checked).
-fn run_queue(
-    a: &PayoutArgs,
-    plan: &PayoutPlan,
-    targets: Vec<allonet_engine::connect::ChainTarget>,
-    token: &Token,
-) -> Result<Vec<serde_json::Value>> {
-    let queued = allonet_engine::govern::queue_on_chains(plan, targets)?;
-    let out: Vec<_> = queued.iter().map(|(label, q)| serde_json::json!({"chain": label, "queued": q})).collect();
-    if a.json {
-        println!("{}", serde_json::to_string_pretty(&out)?);
-    }
-    for (label, q) in queued.iter().filter(|_| !a.json) {
-        println!(
-            "chain {label}: queued plan {} ({} {}), payable from {} (unix time) unless the guardian or governance cancels it; gas {}",
-            q.plan_id,
-            exact(token, q.onchain.total),
-            token.symbol,
-            q.onchain.payable_at,
-            q.gas_used
-        );
-    }
-    Ok(out)
 }
 
 #[derive(clap::Args, Clone, Debug)]
@@ -609,34 +392,7 @@ pub fn run_status(a: &StatusArgs) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&s)?);
         return Ok(());
     }
-    let token = Token::new(d.asset_symbol.clone(), d.asset_decimals);
-    let amt = |u: U256| format!("{} {}", crate::output::show_amount(&token, TokenAmount(u), 2), token.symbol);
-    let mut rows = vec![
-        ("chain".to_string(), format!("{} · block {}", s.chain, s.block)),
-        ("allocator".into(), s.allocator.to_string()),
-        ("owner".into(), format!("{}{}", s.owner, if s.owned_by_timelock { " (timelock: governance)" } else { "" })),
-        ("agent".into(), s.agent.to_string()),
-        ("guardian".into(), s.guardian.to_string()),
-        ("paused".into(), s.paused.to_string()),
-        ("balance".into(), amt(s.balance)),
-        ("agent may queue per epoch".into(), amt(s.epoch_cap)),
-        ("per recipient per epoch".into(), amt(s.recipient_cap)),
-        ("veto delay".into(), format!("{} s", s.veto_delay)),
-        (format!("left this epoch ({})", s.epoch), amt(s.left_this_epoch)),
-    ];
-    if let Some(p) = &s.plan {
-        rows.push(("plan".into(), format!("{} (id here {})", p.digest, p.plan_id)));
-        rows.push(("plan state".into(), p.onchain.status.to_string()));
-        rows.push((
-            "plan progress".into(),
-            format!("{}/{} batches, {} of {}", p.paid_batches, p.batches, amt(p.onchain.paid), amt(p.total)),
-        ));
-    }
-    let mut t = table(&["field", "value"]);
-    for (k, v) in rows {
-        t.add_row(vec![k, v]);
-    }
-    println!("{t}");
+    println!("{}", allonet_report::chain::status(&s, &Token::new(d.asset_symbol.clone(), d.asset_decimals)));
     Ok(())
 }
 

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use allonet_engine::config::DaoConfig;
 use anyhow::Result;
 
-use crate::output::{group_thousands, table};
+use allonet_report::{group_thousands, table};
 
 #[derive(clap::Args)]
 pub struct CheckArgs {

@@ -1,8 +1,8 @@
 //! `allonet gov …`: a DAO's governance on a SQLite database.
 
-use crate::output::{right, table, write_atomic};
+use crate::output::write_atomic;
 use allonet_core::Table;
-use allonet_governance::governor::{proposal_id, Action, Event, GovParams, Governor, ProposalState};
+use allonet_governance::governor::{proposal_id, Action, Event, GovParams};
 use allonet_governance::power::{PowerConfig, Strategy};
 use allonet_governance::{Clock, SystemClock};
 use allonet_store::Store;
@@ -105,7 +105,7 @@ pub fn open(db: &Path) -> Result<Store> {
     Ok(allonet_engine::offchain::open(db)?)
 }
 
-pub use allonet_engine::offchain::{member_key, signed_vote};
+use allonet_engine::offchain::signed_vote;
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
 pub enum StrategyArg {
@@ -198,7 +198,14 @@ pub fn run_init(a: &InitArgs) -> Result<()> {
         timelock_delay: a.timelock,
         grace_period: a.grace,
     };
-    let e = allonet_engine::offchain::init_event(params, PowerConfig { strategy, sybil }, guardian, holders, a.chain_id, a.time.now())?;
+    let e = allonet_engine::offchain::init_event(
+        params,
+        PowerConfig { strategy, sybil },
+        guardian,
+        holders,
+        a.chain_id,
+        a.time.now(),
+    )?;
 
     let mut s = Store::open(&a.db.db)?;
     s.submit(&e)?;
@@ -449,59 +456,19 @@ pub struct StatusArgs {
     pub onchain: crate::onchain::OnchainArgs,
 }
 
-pub fn print_status(g: &Governor, now: u64) {
-    let mut t = table(&["proposal", "description", "state", "for", "against", "abstain", "quorum reached"]);
-    for p in g.proposals.values() {
-        let st = g.state(p.id, now).map(|s| format!("{s:?}")).unwrap_or_default();
-        let id = p.id.to_string();
-        t.add_row(vec![
-            format!("{}…{}", &id[..10], &id[id.len() - 4..]),
-            crate::round::truncate(&p.description, 40),
-            st,
-            p.for_votes.to_string(),
-            p.against.to_string(),
-            p.abstain.to_string(),
-            if g.quorum_reached(p) { "yes".into() } else { "no".into() },
-        ]);
-    }
-    right(&mut t, &[3, 4, 5]);
-    println!("{t}");
-    let r = &g.registry;
-    println!(
-        "enacted: {} payout plan(s) approved · active model {} · agent caps {} · {}",
-        r.approved_plans.len(),
-        r.active_model().map(|m| m.to_string()).unwrap_or_else(|| "none".into()),
-        r.agent_caps
-            .as_ref()
-            .map(|(e, p)| format!("{e} per epoch, {p} per recipient"))
-            .unwrap_or_else(|| "unset".into()),
-        if r.paused { "PAUSED" } else { "running" }
-    );
-}
-
 pub fn run_status(a: &StatusArgs) -> Result<()> {
     if a.onchain.onchain {
         return crate::onchain::status(&a.onchain, a.json);
     }
     let s = open(&a.db.db)?;
-    let g = s.governor();
     let now = a.time.now();
-    if a.json {
-        let list: Vec<serde_json::Value> = g
-            .proposals
-            .values()
-            .map(|p| serde_json::json!({"id": p.id.to_string(), "description": p.description, "state": format!("{:?}", g.state(p.id, now).unwrap_or(ProposalState::Pending)),
-                "for": p.for_votes.to_string(), "against": p.against.to_string(), "abstain": p.abstain.to_string(), "voters": p.voters.len(), "quorum_reached": g.quorum_reached(p)}))
-            .collect();
-        println!(
+    match a.json {
+        true => println!(
             "{}",
-            serde_json::to_string_pretty(
-                &serde_json::json!({"proposals": list, "registry": g.registry, "events": s.len()})
-            )?
-        );
-        return Ok(());
+            serde_json::to_string_pretty(&allonet_report::gov::offchain_status_json(s.governor(), now, s.len()))?
+        ),
+        false => println!("{}", allonet_report::gov::offchain_status(s.governor(), now)),
     }
-    print_status(g, now);
     Ok(())
 }
 
@@ -522,18 +489,7 @@ pub fn run_decision(a: &DecisionArgs) -> Result<()> {
     let plan = allonet_chain::plan::PayoutPlan::load(&a.plan)?;
     let d = allonet_engine::govern::decision_record(&s, plan.digest)?;
     write_atomic(&a.out, (serde_json::to_string_pretty(&d)? + "\n").as_bytes())?;
-    println!(
-        "decision {} : proposal {} approved plan {} (for {} · against {} · abstain {}), audit head #{} {} -> {}",
-        d.digest,
-        d.proposal,
-        d.plan_digest,
-        d.votes_for,
-        d.votes_against,
-        d.votes_abstain,
-        d.audit_seq,
-        d.audit_hash,
-        a.out.display()
-    );
+    println!("{}", allonet_report::gov::decision(&d, &a.out));
     Ok(())
 }
 

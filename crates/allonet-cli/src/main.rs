@@ -6,7 +6,6 @@ mod config;
 mod demo;
 mod flow;
 mod gov;
-mod html;
 mod model;
 mod onchain;
 mod output;

@@ -1,12 +1,17 @@
 //! `allonet model …` and `allonet recommend`: train, evaluate, explain, recommend.
+//!
+//! Arguments, files and printing only: models come from `allonet_engine::models`, text and JSON from
+//! `allonet_report::model`.
 
-use crate::output::{right, table, write_atomic};
-use allonet_engine::models::{self, Recommendation};
-use allonet_ml::model::{Family, TrainReport};
+use crate::output::write_atomic;
+use crate::treasury::print;
+use allonet_engine::models;
+use allonet_ml::model::Family;
+use allonet_report::model as show;
 use anyhow::Result;
-use serde::Serialize;
 use std::path::PathBuf;
 
+/// `allonet model …`.
 #[derive(clap::Subcommand)]
 pub enum ModelCommand {
     /// Train a model on a history of funded proposals and report how good it is.
@@ -22,6 +27,7 @@ pub enum ModelCommand {
     Synth(SynthArgs),
 }
 
+/// `--family`.
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
 pub enum FamilyArg {
     /// Random forest (CART trees, scikit-learn defaults).
@@ -30,6 +36,7 @@ pub enum FamilyArg {
     Gbm,
 }
 
+/// `allonet model train`.
 #[derive(clap::Args)]
 pub struct TrainArgs {
     /// History CSV: one row per past proposal with its features and the amount it received.
@@ -109,90 +116,31 @@ pub fn train_spec(a: &TrainArgs) -> models::TrainSpec {
     }
 }
 
-pub fn print_report(r: &TrainReport, interval: (f64, f64)) {
-    let mut t = table(&["model (held-out)", "R²", "MAE"]);
-    for (name, s) in [
-        ("model", &r.held_out.forest),
-        ("linear regression", &r.held_out.linear),
-        ("mean of training target", &r.held_out.mean),
-    ] {
-        t.add_row(vec![
-            name.to_string(),
-            format!("{:.4}", s.r2),
-            crate::output::group_thousands(&format!("{:.2}", s.mae)),
-        ]);
-    }
-    right(&mut t, &[1, 2]);
-    println!("{t}");
-    let cv = models::cv_summary(&r.cv_r2)
-        .map(|(m, sd)| format!("{m:.4} ± {sd:.4} ({} folds)", r.cv_r2.len()))
-        .unwrap_or_else(|| "n/a".to_string());
-    println!(
-        "train {} rows / held out {} · OOB R² {} · CV R² {} · {:.0}–{:.0}% interval covers {} of held-out rows",
-        r.n_train,
-        r.n_test,
-        r.oob_r2.map(|v| format!("{v:.4}")).unwrap_or_else(|| "n/a".into()),
-        cv,
-        interval.0 * 100.0,
-        interval.1 * 100.0,
-        r.interval_coverage.map(|v| format!("{:.1}%", v * 100.0)).unwrap_or_else(|| "n/a".into()),
-    );
-    let imp = models::ranked_importances(r);
-    let mut t = table(&["feature", "impurity importance", "permutation importance (ΔR²)"]);
-    for i in imp.iter().take(12) {
-        t.add_row(vec![i.feature.clone(), format!("{:.4}", i.impurity), format!("{:.4}", i.permutation)]);
-    }
-    right(&mut t, &[1, 2]);
-    println!("{t}");
-}
-
+/// `allonet model train`: trains, writes and reports a model.
 pub fn run_train(a: &TrainArgs) -> Result<()> {
     let o = train_spec(a).options()?;
     let d = models::load_dataset(&a.data, Some(&a.target), a.features.clone())?;
     let progress = crate::output::Progress::new(!a.json);
-    progress.stage(format!(
-        "training on {} rows × {} features (held-out split, {} CV folds, final fit)",
-        d.rows(),
-        d.n_features(),
-        o.folds
-    ));
+    let (rows, features, folds) = (d.rows(), d.n_features(), o.folds);
+    progress
+        .stage(format!("training on {rows} rows × {features} features (held-out split, {folds} CV folds, final fit)"));
     let m = models::train(&d, &o, a.threads)?;
     progress.finish();
     let bytes = m.to_bytes();
     if let Some(p) = &a.out {
         write_atomic(p, &bytes)?;
     }
-    if a.json {
-        #[derive(Serialize)]
-        struct Out<'a> {
-            model_id: String,
-            report: &'a TrainReport,
-        }
-        println!("{}", serde_json::to_string_pretty(&Out { model_id: m.id().to_string(), report: &m.report })?);
-        return Ok(());
-    }
-    println!(
-        "{:?} on {} · features: {} · target: {}",
-        m.family,
-        a.data.display(),
-        m.schema.features.join(", "),
-        m.schema.target
-    );
-    print_report(&m.report, o.interval);
-    println!("training data digest {}", m.training_digest);
-    println!("model id            {}", m.id());
-    if let Some(p) = &a.out {
-        println!("model written to {} ({} bytes)", p.display(), bytes.len());
-    }
-    Ok(())
+    let written = a.out.as_ref().map(|p| (p.display(), bytes.len()));
+    print(a.json.then(|| show::trained_json(&m)), || show::trained(&m, a.data.display(), written))
 }
 
+/// `allonet model evaluate`: a model and data.
 #[derive(clap::Args)]
 pub struct EvaluateArgs {
     /// Model file from `allonet model train`.
     #[arg(long)]
     pub model: PathBuf,
-    /// Labelled CSV with the model's features and target.
+    /// CSV with the model's features (and, to evaluate, its target).
     #[arg(long)]
     pub data: PathBuf,
     /// Print JSON.
@@ -200,77 +148,33 @@ pub struct EvaluateArgs {
     pub json: bool,
 }
 
+/// `allonet model evaluate`: scores a model on labelled data.
 pub fn run_evaluate(a: &EvaluateArgs) -> Result<()> {
     let (mf, id) = models::load_model(&a.model)?;
     let e = models::evaluate(&mf, &a.data)?;
-    let ((lo, hi), coverage) = (e.interval, e.coverage);
-    if a.json {
-        println!(
-            "{}",
-            serde_json::json!({"model_id": id.to_string(), "rows": e.rows, "r2": e.r2, "mae": e.mae, "interval_coverage": coverage})
-        );
-        return Ok(());
-    }
-    println!("model {id} on {} ({} rows)", a.data.display(), e.rows);
-    println!(
-        "R² {:.4} · MAE {} · {:.0}–{:.0}% interval covers {}",
-        e.r2,
-        crate::output::group_thousands(&format!("{:.2}", e.mae)),
-        lo * 100.0,
-        hi * 100.0,
-        coverage.map(|c| format!("{:.1}% of rows", c * 100.0)).unwrap_or_else(|| "n/a".into())
-    );
-    println!(
-        "as trained: held-out R² {:.4}, OOB R² {}",
-        mf.report.held_out.forest.r2,
-        mf.report.oob_r2.map(|v| format!("{v:.4}")).unwrap_or_else(|| "n/a".into())
-    );
-    Ok(())
+    print(a.json.then(|| Ok(show::evaluation_json(&id, &e))), || show::evaluation(&mf, &id, a.data.display(), &e))
 }
 
+/// `allonet model explain`.
 #[derive(clap::Args)]
 pub struct ExplainArgs {
-    /// Model file.
-    #[arg(long)]
-    pub model: PathBuf,
-    /// CSV with the model's features.
-    #[arg(long)]
-    pub data: PathBuf,
+    #[command(flatten)]
+    m: EvaluateArgs,
     /// Row to explain (1-based, as counted in the file's data rows).
     #[arg(long, default_value_t = 1)]
     pub row: usize,
-    /// Print JSON.
-    #[arg(long)]
-    pub json: bool,
 }
 
+/// `allonet model explain`: one prediction explained.
 pub fn run_explain(a: &ExplainArgs) -> Result<()> {
-    let (mf, id) = models::load_model(&a.model)?;
-    let e = models::explain_row(&mf, &a.data, a.row)?;
-    if a.json {
-        println!(
-            "{}",
-            serde_json::json!({"model_id": id.to_string(), "row": a.row, "label": e.label, "features": mf.schema.features, "values": e.values, "base": e.base, "contributions": e.contributions, "prediction": e.prediction})
-        );
-        return Ok(());
-    }
-    println!("row {} ({}) · model {id}", a.row, e.label);
-    let mut t = table(&["feature", "value", "contribution"]);
-    t.add_row(vec!["(base: average prediction)".into(), String::new(), format!("{:.2}", e.base)]);
-    for i in e.by_size() {
-        t.add_row(vec![
-            mf.schema.features[i].clone(),
-            format!("{}", e.values[i]),
-            format!("{:+.2}", e.contributions[i]),
-        ]);
-    }
-    t.add_row(vec!["= prediction".into(), String::new(), format!("{:.2}", e.prediction)]);
-    right(&mut t, &[1, 2]);
-    println!("{t}");
-    println!("base + Σ contributions − prediction = {:.2e}", e.additivity_gap());
-    Ok(())
+    let (mf, id) = models::load_model(&a.m.model)?;
+    let (e, features) = (models::explain_row(&mf, &a.m.data, a.row)?, &mf.schema.features);
+    print(a.m.json.then(|| Ok(show::explanation_json(&id, features, a.row, &e))), || {
+        show::explanation(&id, features, a.row, &e)
+    })
 }
 
+/// `allonet model synth`.
 #[derive(clap::Args)]
 pub struct SynthArgs {
     /// Past rounds.
@@ -293,6 +197,7 @@ pub struct SynthArgs {
     pub proposals_out: Option<PathBuf>,
 }
 
+/// `allonet model synth`: writes a synthetic history and new proposals.
 pub fn run_synth(a: &SynthArgs) -> Result<()> {
     let (n, csv) = models::synth_history(a.rounds, a.per_round, a.seed);
     write_atomic(&a.out, csv.as_bytes())?;
@@ -305,6 +210,7 @@ pub fn run_synth(a: &SynthArgs) -> Result<()> {
     Ok(())
 }
 
+/// `allonet recommend`.
 #[derive(clap::Args)]
 pub struct RecommendArgs {
     /// Model file from `allonet model train`.
@@ -322,77 +228,22 @@ pub struct RecommendArgs {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
-    /// Serve only the model version governance activated: refuse unless the model's id is the active
-    /// model of this governance database.
+    /// Serve only the model version this governance database activated (refuse any other).
     #[arg(long, value_name = "DB")]
     pub gov_db: Option<PathBuf>,
 }
 
-pub fn print_recommendations(recs: &[Recommendation], iv: (f64, f64)) {
-    let g = |v: f64| crate::output::group_thousands(&format!("{v:.0}"));
-    let mut t = table(&[
-        "proposal",
-        "recommended",
-        &format!("{:.0}–{:.0}% interval", iv.0 * 100.0, iv.1 * 100.0),
-        "why (Shapley contributions vs the average)",
-    ]);
-    for r in recs {
-        let why = r
-            .reasons
-            .iter()
-            .map(|x| {
-                format!(
-                    "{}={} {}{}",
-                    x.feature,
-                    trim(x.value),
-                    if x.contribution >= 0.0 { "+" } else { "−" },
-                    g(x.contribution.abs())
-                )
-            })
-            .collect::<Vec<_>>()
-            .join("; ");
-        t.add_row(vec![
-            r.proposal.clone(),
-            g(r.amount),
-            r.interval.map(|(l, h)| format!("{} – {}", g(l), g(h))).unwrap_or_else(|| "n/a".into()),
-            why,
-        ]);
-    }
-    right(&mut t, &[1, 2]);
-    println!("{t}");
-    if let Some(r) = recs.first() {
-        println!(
-            "average recommendation (base) {}; each reason says how far that feature moves the amount from it",
-            g(r.base)
-        );
-    }
-}
-
-fn trim(v: f64) -> String {
-    if v.fract() == 0.0 && v.abs() < 1e15 {
-        format!("{v:.0}")
-    } else {
-        format!("{v:.3}").trim_end_matches('0').to_string()
-    }
-}
-
+/// `allonet recommend`: amounts, intervals and reasons from a (governed) model.
 pub fn run_recommend(a: &RecommendArgs) -> Result<()> {
     let (mf, id) = models::load_served(&a.model, a.gov_db.as_deref())?;
     let (iv, recs) = models::recommend_file(&mf, &a.proposals, a.interval.as_deref(), a.reasons)?;
-    if a.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(
-                &serde_json::json!({"model_id": id.to_string(), "interval": [iv.0, iv.1], "recommendations": recs})
-            )?
-        );
-        return Ok(());
-    }
-    print_recommendations(&recs, iv);
-    println!("model {id} (a recommendation: governance decides)");
-    Ok(())
+    let governed = format!("model {id} (a recommendation: governance decides)\n");
+    print(a.json.then(|| Ok(show::recommendations_json(&id, iv, &recs))), || {
+        show::recommendations(&recs, iv) + &governed
+    })
 }
 
+/// `allonet bench forest`.
 #[derive(clap::Args)]
 pub struct ForestBenchArgs {
     /// Training CSV.
@@ -418,16 +269,8 @@ pub struct ForestBenchArgs {
     pub json: bool,
 }
 
+/// `allonet bench forest`: one timed forest fit.
 pub fn run_forest_bench(a: &ForestBenchArgs) -> Result<()> {
     let b = models::forest_bench(&a.train, &a.test, &a.target, a.trees, a.seed, a.max_depth)?;
-    let (fit_s, predict_s, r2v, threads) = (b.fit_s, b.predict_s, b.r2, b.threads);
-    if a.json {
-        println!("{}", serde_json::json!({"fit_s": fit_s, "predict_s": predict_s, "r2": r2v, "threads": threads}));
-    } else {
-        println!(
-            "fit {fit_s:.3} s · predict {predict_s:.3} s · R² {r2v:.5} · {threads} threads · {} trees on {} × {}",
-            a.trees, b.rows, b.features
-        );
-    }
-    Ok(())
+    print(a.json.then(|| Ok(show::forest_bench_json(&b))), || show::forest_bench(&b, a.trees))
 }

@@ -3,14 +3,12 @@
 
 use std::path::PathBuf;
 
-use allonet_chain::governor::{self, Action, Proposal};
+use allonet_chain::governor::Action;
 use allonet_core::Token;
-use allonet_engine::connect::{connect, ConnectSpec, Connection, DeploymentFile};
-use alloy_primitives::U256;
+use allonet_engine::connect::DeploymentFile;
+use allonet_engine::govern;
 use alloy_signer_local::PrivateKeySigner;
-use anyhow::{anyhow, bail, Result};
-
-use crate::output::{right, table};
+use anyhow::Result;
 
 /// Where the on-chain governance lives.
 #[derive(clap::Args, Clone, Debug)]
@@ -61,28 +59,6 @@ pub struct ActionArgs {
     pub standing: Option<PathBuf>,
 }
 
-/// Connect to the deployment's chain with `key` as the sender (RPC); on the embedded EVM the key's address is
-/// funded if it is not already (rehearsals have no signatures, only accounts).
-pub fn open(a: &OnchainArgs, key: Option<&PrivateKeySigner>) -> Result<(Connection, DeploymentFile)> {
-    let dep = DeploymentFile::load(&a.deployment)?;
-    let spec =
-        ConnectSpec { rpc: a.rpc.clone(), key_env: "ALLONET_KEY".into(), key: key.cloned(), ..Default::default() };
-    let (mut conn, _) = connect(&spec, Some(&dep.endpoint))?;
-    if let (Connection::Embedded(e, _), Some(k)) = (&mut conn, key) {
-        if !allonet_chain::Chain::signers(e).contains(&k.address()) {
-            e.fund(k.address(), U256::from(10u64).pow(U256::from(21)));
-        }
-    }
-    if conn.chain().chain_id() != dep.deployment.chain_id {
-        bail!(
-            "the endpoint is chain {} but the deployment is on chain {}",
-            conn.chain().chain_id(),
-            dep.deployment.chain_id
-        );
-    }
-    Ok((conn, dep))
-}
-
 /// The actions the flags ask for, in a fixed order.
 pub fn actions(a: &ActionArgs, dep: &DeploymentFile) -> Result<Vec<Action>> {
     let req = allonet_engine::govern::ActionRequest {
@@ -97,29 +73,16 @@ pub fn actions(a: &ActionArgs, dep: &DeploymentFile) -> Result<Vec<Action>> {
         unpause: a.unpause,
         cancel_plan: a.cancel_plan.clone(),
     };
-    Ok(allonet_engine::govern::proposal_actions(&req, &dep.deployment)?)
+    Ok(govern::proposal_actions(&req, &dep.deployment)?)
 }
 
 pub fn propose(o: &OnchainArgs, a: &ActionArgs, description: &str, key: &PrivateKeySigner) -> Result<()> {
-    let (mut conn, dep) = open(o, Some(key))?;
+    let (mut conn, dep) = govern::open_deployment(&o.deployment, o.rpc.clone(), Some(key))?;
     let d = &dep.deployment;
     let actions = actions(a, &dep)?;
-    let p = Proposal::new(d.allocator, &actions, description);
-    let (id, r) = governor::propose(conn.chain(), d.governor, key.address(), &p)?;
-    conn.save()?;
-    let s = governor::status(conn.chain(), d.governor, id)?;
-    println!("proposal {id}\n  by {} on chain {} · gas {} · {}", key.address(), d.chain_id, r.gas_used, s.state);
+    let tx = govern::propose_onchain(&mut conn, d, key.address(), &actions, description)?;
     let token = Token::new(d.asset_symbol.clone(), d.asset_decimals);
-    let mut t = table(&["#", "action on the allocator", "calldata"]);
-    for (i, x) in actions.iter().enumerate() {
-        let data = x.calldata().to_string();
-        t.add_row(vec![i.to_string(), describe(x, &token), crate::chain::short(&data)]);
-    }
-    println!("{t}");
-    println!(
-        "  voting opens after block {} and closes at block {}; then `allonet gov queue --onchain --proposal {id}`",
-        s.snapshot, s.deadline
-    );
+    println!("{}", allonet_report::gov::proposal(&tx, key.address(), d.chain_id, &actions, &token));
     Ok(())
 }
 
@@ -130,109 +93,38 @@ pub fn vote(
     voter: &PrivateKeySigner,
     relayer: Option<&PrivateKeySigner>,
 ) -> Result<()> {
-    let id = parse_id(id)?;
-    let (mut conn, dep) = open(o, relayer.or(Some(voter)))?;
-    let g = dep.deployment.governor;
-    let r = match relayer {
-        None => governor::cast_vote(conn.chain(), g, voter.address(), id, support)?,
-        Some(rel) => {
-            let sig = governor::sign_ballot(conn.chain(), g, voter, id, support)?;
-            governor::cast_vote_by_sig(conn.chain(), g, rel.address(), id, support, voter.address(), sig)?
-        }
-    };
-    conn.save()?;
-    let s = governor::status(conn.chain(), g, id)?;
-    println!(
-        "vote by {}{} · gas {} · for {} · against {} · abstain {} ALLO · {}",
-        voter.address(),
-        relayer.map(|r| format!(" (EIP-712 signature relayed by {})", r.address())).unwrap_or_default(),
-        r.gas_used,
-        allo(&s.votes_for),
-        allo(&s.votes_against),
-        allo(&s.votes_abstain),
-        s.state
-    );
+    let id = govern::parse_proposal_id(id)?;
+    let (mut conn, dep) = govern::open_deployment(&o.deployment, o.rpc.clone(), relayer.or(Some(voter)))?;
+    let relayer = relayer.map(|r| r.address());
+    let tx = govern::vote_onchain(&mut conn, &dep.deployment, id, support, voter, relayer)?;
+    println!("{}", allonet_report::gov::vote(&tx, voter.address(), relayer));
     Ok(())
 }
 
 /// Queue, execute, or (the guardian) cancel a queued proposal's timelock operation.
 pub fn step(o: &OnchainArgs, id: &str, what: &str, sender: &PrivateKeySigner) -> Result<()> {
-    let id = parse_id(id)?;
-    let (mut conn, dep) = open(o, Some(sender))?;
-    let d = &dep.deployment;
-    let p = governor::find_proposal(conn.chain(), d.governor, id, d.from_block)?;
-    let r = match what {
-        "queue" => governor::queue(conn.chain(), d.governor, sender.address(), &p),
-        "execute" => governor::execute(conn.chain(), d.governor, sender.address(), &p),
-        _ => governor::cancel_queued(conn.chain(), d.governor, d.timelock, sender.address(), &p),
-    }
-    .map_err(|e| anyhow!("{what} proposal {id}: {e}"))?;
-    conn.save()?;
-    let s = governor::status(conn.chain(), d.governor, id)?;
-    println!(
-        "{what}: proposal {id} · gas {} · now {}{}",
-        r.gas_used,
-        s.state,
-        if s.eta > 0 && s.state == "Queued" { format!(" (executable from {})", s.eta) } else { String::new() }
-    );
+    let id = govern::parse_proposal_id(id)?;
+    let (mut conn, dep) = govern::open_deployment(&o.deployment, o.rpc.clone(), Some(sender))?;
+    let step = match what {
+        "queue" => govern::Step::Queue,
+        "execute" => govern::Step::Execute,
+        _ => govern::Step::Cancel,
+    };
+    let tx = govern::step_onchain(&mut conn, &dep.deployment, id, step, sender.address())?;
+    println!("{}", allonet_report::gov::step(what, &tx));
     Ok(())
 }
 
 pub fn status(o: &OnchainArgs, json: bool) -> Result<()> {
-    let (mut conn, dep) = open(o, None)?;
+    let (mut conn, dep) = govern::open_deployment(&o.deployment, o.rpc.clone(), None)?;
     let d = &dep.deployment;
-    let c = conn.chain();
-    let rows = governor::list(c, d.governor, d.from_block)?;
+    let rows = allonet_chain::governor::list(conn.chain(), d.governor, d.from_block)?;
     if json {
         let v: Vec<_> = rows.iter().map(|(desc, s)| serde_json::json!({"description": desc, "status": s})).collect();
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());
     }
-    let mut t = table(&["proposal", "description", "state", "for (ALLO)", "against", "abstain", "quorum"]);
-    for (desc, s) in &rows {
-        t.add_row(vec![
-            crate::chain::short(&s.id),
-            crate::round::truncate(desc, 40),
-            s.state.to_string(),
-            allo(&s.votes_for),
-            allo(&s.votes_against),
-            allo(&s.votes_abstain),
-            s.quorum.as_deref().map(allo).unwrap_or_else(|| "-".into()),
-        ]);
-    }
-    right(&mut t, &[3, 4, 5, 6]);
-    println!(
-        "{} proposals on governor {} (chain {}, block {})\n{t}",
-        rows.len(),
-        d.governor,
-        d.chain_id,
-        c.block_number()?
-    );
+    let block = conn.chain().block_number()?;
+    println!("{}", allonet_report::gov::onchain_status(&rows, d.governor, d.chain_id, block));
     Ok(())
-}
-
-/// An action for people, amounts in whole tokens.
-fn describe(a: &Action, token: &Token) -> String {
-    let amt = |u: &U256| {
-        format!("{} {}", crate::output::group_thousands(&token.format(allonet_core::TokenAmount(*u))), token.symbol)
-    };
-    match a {
-        Action::ApprovePlan { root, total, batches } => {
-            format!("approve plan {}: {} in {batches} batches", crate::chain::short(&root.to_string()), amt(total))
-        }
-        Action::SetCaps { epoch_cap, recipient_cap } => {
-            format!("agent caps: {} per epoch, {} per recipient", amt(epoch_cap), amt(recipient_cap))
-        }
-        other => other.describe(),
-    }
-}
-
-/// Votes (ALLO base units, 18 decimals) in whole ALLO.
-fn allo(v: &str) -> String {
-    let units = v.parse::<U256>().unwrap_or_default();
-    crate::output::group_thousands(&Token::new("ALLO", 18).format(allonet_core::TokenAmount(units)))
-}
-
-fn parse_id(s: &str) -> Result<U256> {
-    s.parse::<U256>().map_err(|_| anyhow!("--proposal {s:?} is not a proposal id (decimal or 0x hex)"))
 }

@@ -6,7 +6,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use allonet_report::{digests_line, group_thousands, right, rows_to_show, show_amount, table};
+use allonet_report::results::{result_written, Csv};
 
 /// Where a command's output goes, shared by round, retro and tally.
 #[derive(clap::Args, Clone, Debug, Default)]
@@ -37,23 +37,15 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
-/// Writes the outputs a command was asked for (after everything succeeded).
-pub fn emit(
-    out: &OutputArgs,
-    file: &ResultFile,
-    csv_rows: &[Vec<String>],
-    csv_header: &[&str],
-    html: impl FnOnce() -> String,
-) -> Result<()> {
+/// Writes the outputs a command was asked for (after everything succeeded): HTML, CSV, result file, JSON.
+pub fn emit(out: &OutputArgs, file: &ResultFile, csv: &Csv, html: impl FnOnce() -> String) -> Result<()> {
     if let Some(p) = &out.html {
         write_atomic(p, html().as_bytes())?;
     }
     if let Some(p) = &out.csv {
         let mut w = csv::Writer::from_writer(Vec::new());
-        w.write_record(csv_header)?;
-        for r in csv_rows {
-            w.write_record(r)?;
-        }
+        w.write_record(csv.header)?;
+        csv.rows.iter().try_for_each(|r| w.write_record(r))?;
         write_atomic(p, &w.into_inner()?)?;
     }
     if let Some(p) = &out.out {
@@ -65,14 +57,21 @@ pub fn emit(
     Ok(())
 }
 
-
-
-
+/// Prints a command's table (unless it printed JSON) and where the result file went.
+pub fn print_text(out: &OutputArgs, text: &str) {
+    if !out.json {
+        println!("{text}");
+        if let Some(p) = &out.out {
+            println!("{}", result_written(p));
+        }
+    }
+}
 
 /// A spinner with stages on stderr; hidden when stderr is not a terminal.
 pub struct Progress(ProgressBar);
 
 impl Progress {
+    /// A spinner on stderr when `show` (and stderr is a terminal).
     pub fn new(show: bool) -> Self {
         let pb = if show { ProgressBar::new_spinner() } else { ProgressBar::hidden() };
         pb.set_style(ProgressStyle::with_template("{spinner} [{elapsed_precise}] {msg}").expect("template"));
@@ -97,6 +96,7 @@ impl Progress {
         }
         self.0.set_position(done);
     }
+    /// Clears the display.
     pub fn finish(&self) {
         self.0.finish_and_clear();
     }
@@ -107,5 +107,3 @@ impl Drop for Progress {
         self.0.finish_and_clear();
     }
 }
-
-

@@ -1,10 +1,9 @@
 //! `allonet retro`: retro funding from ballots (RF4 metric ballots, RetroPGF 3 medians) or scores.
 
-use crate::output::{self, emit, right, rows_to_show, show_amount, table, OutputArgs, Progress};
-use crate::round::truncate;
-use allonet_engine::results::{self, Comparison, ResultFile, RetroLine, RetroOptions, RetroResult};
+use crate::output::{emit, print_text, OutputArgs, Progress};
+use allonet_engine::results::{self, RetroOptions};
+use allonet_report::results as report;
 use anyhow::Result;
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 /// Options of `allonet retro`; recorded in result files as [`RetroOptions`].
@@ -71,117 +70,15 @@ impl RetroArgs {
     }
 }
 
-pub fn print_table(r: &RetroResult, file: &ResultFile, top: Option<usize>, official: Option<&BTreeMap<String, f64>>) {
-    let mut lines: Vec<&RetroLine> = r.lines.iter().collect();
-    lines.sort_by(|a, b| b.amount.cmp(&a.amount).then(a.id.cmp(&b.id)));
-    let show = rows_to_show(top, lines.len());
-    let sym = &r.token.symbol;
-    let mut header = vec!["#".to_string(), "project".to_string(), format!("amount ({sym})")];
-    if official.is_some() {
-        header.push("official".into());
-        header.push("diff".into());
-    }
-    let mut t = table(&header.iter().map(|s| s.as_str()).collect::<Vec<_>>());
-    let scale = 10f64.powi(r.token.decimals as i32);
-    for (i, l) in lines.iter().take(show).enumerate() {
-        let label = if l.name.is_empty() { l.id.clone() } else { l.name.clone() };
-        let mut row = vec![
-            (i + 1).to_string(),
-            truncate(&label, 44),
-            format!("{}{}", show_amount(&r.token, l.amount, 2), if l.capped { " (cap)" } else { "" }),
-        ];
-        if let Some(o) = official {
-            match o.get(&l.id) {
-                Some(v) => {
-                    row.push(output::group_thousands(&format!("{v:.1}")));
-                    row.push(format!("{:+.3}", l.amount.to_f64_lossy() / scale - v));
-                }
-                None => {
-                    row.push("—".into());
-                    row.push("".into());
-                }
-            }
-        }
-        t.add_row(row);
-    }
-    right(&mut t, &[0, 2, 3, 4]);
-    println!("{t}");
-    if show < lines.len() {
-        println!("… {} more projects (use --top N, --csv or --json for all)", lines.len() - show);
-    }
-    let funded = r.lines.iter().filter(|l| !l.amount.is_zero()).count();
-    println!(
-        "{} · {} projects, {} funded · budget {} {} · paid {} · unallocated {}",
-        r.method,
-        r.lines.len(),
-        funded,
-        show_amount(&r.token, r.budget, 2),
-        sym,
-        show_amount(&r.token, r.distributed, 6),
-        show_amount(&r.token, r.unallocated, 6)
-    );
-    if let Some(o) = official {
-        let Comparison { max_diff: max, within_one: within, unmatched: missing } = results::compare(r, o);
-        println!(
-            "vs official: max |diff| {max:.4} {sym} · {within}/{} within 1 {sym} · {missing} unmatched ids",
-            r.lines.len()
-        );
-    }
-    println!("{}", output::digests_line(&file.input_digest, &file.output_digest));
-}
-
-fn html_report(r: &RetroResult, file: &ResultFile) -> String {
-    let mut lines: Vec<&RetroLine> = r.lines.iter().collect();
-    lines.sort_by(|a, b| b.amount.cmp(&a.amount).then(a.id.cmp(&b.id)));
-    let label = |l: &RetroLine| if l.name.is_empty() { l.id.clone() } else { l.name.clone() };
-    let bars: Vec<crate::html::Bar> = lines
-        .iter()
-        .take(40)
-        .map(|l| crate::html::Bar {
-            label: label(l),
-            value: l.amount.to_f64_lossy(),
-            text: format!("{} {}", show_amount(&r.token, l.amount, 0), r.token.symbol),
-        })
-        .collect();
-    let rows: Vec<Vec<String>> = lines
-        .iter()
-        .map(|l| vec![label(l), l.id.clone(), format!("{:.6}", l.score), r.token.format(l.amount)])
-        .collect();
-    let summary = vec![
-        format!("{} · {} projects · budget {} {}", r.method, r.lines.len(), r.token.format(r.budget), r.token.symbol),
-        format!("paid {} · unallocated {}", r.token.format(r.distributed), r.token.format(r.unallocated)),
-        format!("input digest {}", file.input_digest),
-        format!("output digest {}", file.output_digest),
-    ];
-    crate::html::report(
-        "allonet retro",
-        &summary,
-        &format!("Allocation per project ({}, top {})", r.token.symbol, bars.len()),
-        &bars,
-        &["project", "id", "score", &format!("amount ({})", r.token.symbol)],
-        &rows,
-    )
-}
-
+/// Runs `allonet retro`: reads the ballots (or votes, or scores), allocates the budget, compares with official
+/// results when asked, then prints and writes what was asked.
 pub fn run(args: &RetroArgs) -> Result<()> {
     let progress = Progress::new(true);
     progress.stage("reading ballots and computing");
     let (r, file) = results::retro(&args.options())?;
     let official = args.compare.as_deref().map(results::read_official).transpose()?;
     progress.finish();
-    let rows: Vec<Vec<String>> = r
-        .lines
-        .iter()
-        .map(|l| {
-            vec![l.id.clone(), l.name.clone(), l.score.to_string(), l.amount.to_string(), r.token.format(l.amount)]
-        })
-        .collect();
-    emit(&args.out, &file, &rows, &["id", "name", "score", "amount_base_units", "amount"], || html_report(&r, &file))?;
-    if !args.out.json {
-        print_table(&r, &file, args.out.top, official.as_ref());
-        if let Some(p) = &args.out.out {
-            println!("result written to {} (check it with `allonet verify {}`)", p.display(), p.display());
-        }
-    }
+    emit(&args.out, &file, &report::retro_csv(&r), || report::retro_html(&r, &file))?;
+    print_text(&args.out, &report::retro_table(&r, &file, args.out.top, official.as_ref()));
     Ok(())
 }

@@ -1,11 +1,12 @@
 //! `allonet round`: contributions CSV → matching.
 
-use crate::output::{self, emit, right, rows_to_show, show_amount, table, OutputArgs, Progress};
+use crate::output::{emit, print_text, OutputArgs, Progress};
 use allonet_engine::results::{self, MechanismChoice, RoundOptions, RoundStep};
-use allonet_mechanisms::round::RoundResult;
+use allonet_report::results as report;
 use anyhow::Result;
 use std::path::PathBuf;
 
+/// `--mechanism`: how gifts are matched.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MechanismArg {
     /// Classic quadratic funding.
@@ -91,16 +92,15 @@ impl RoundArgs {
     /// The options the engine runs and a result file records.
     pub fn options(&self) -> RoundOptions {
         let a = self.clone();
-        let mechanism = match a.mechanism {
-            MechanismArg::Qf => MechanismChoice::Qf,
-            MechanismArg::Pairwise => MechanismChoice::Pairwise,
-            MechanismArg::Cluster => MechanismChoice::Cluster,
-            MechanismArg::Cocm => MechanismChoice::Cocm,
-            MechanismArg::Blend => MechanismChoice::Blend,
-        };
         RoundOptions {
             contributions: a.contributions,
-            mechanism,
+            mechanism: match a.mechanism {
+                MechanismArg::Qf => MechanismChoice::Qf,
+                MechanismArg::Pairwise => MechanismChoice::Pairwise,
+                MechanismArg::Cluster => MechanismChoice::Cluster,
+                MechanismArg::Cocm => MechanismChoice::Cocm,
+                MechanismArg::Blend => MechanismChoice::Blend,
+            },
             pool: a.pool,
             token: a.token,
             decimals: a.decimals,
@@ -133,140 +133,17 @@ pub fn show_step(progress: &Progress) -> impl FnMut(RoundStep) + '_ {
     }
 }
 
-pub fn print_table(r: &RoundResult, top: Option<usize>) {
-    let token = &r.config.token;
-    let mut lines: Vec<_> = r.lines.iter().collect();
-    lines.sort_by(|a, b| b.matched.cmp(&a.matched).then(a.project.cmp(&b.project)));
-    let show = rows_to_show(top, lines.len());
-    let mut t =
-        table(&["#", "project", "donors", "contributed", "score", &format!("match ({})", token.symbol), "share"]);
-    let total = r.config.pool.to_f64_lossy();
-    for (i, l) in lines.iter().take(show).enumerate() {
-        let share = if total > 0.0 { l.matched.to_f64_lossy() / total * 100.0 } else { 0.0 };
-        t.add_row(vec![
-            (i + 1).to_string(),
-            truncate(&l.project, 48),
-            l.donors.to_string(),
-            output::group_thousands(&format!("{:.2}", l.contributed)),
-            output::group_thousands(&format!("{:.2}", l.score)),
-            format!("{}{}", show_amount(token, l.matched, 2), if l.capped { " (cap)" } else { "" }),
-            format!("{share:.2}%"),
-        ]);
-    }
-    right(&mut t, &[0, 2, 3, 4, 5, 6]);
-    println!("{t}");
-    if show < lines.len() {
-        println!("… {} more projects (use --top N, --csv or --json for all)", lines.len() - show);
-    }
-    println!(
-        "{} · {} donors · {} projects · {} gifts · pool {} {} · paid {} · unallocated {}",
-        r.config.mechanism.name(),
-        r.donors,
-        r.projects,
-        r.gifts,
-        show_amount(token, r.config.pool, 2),
-        token.symbol,
-        show_amount(token, r.distributed, 6),
-        show_amount(token, r.unallocated, 6),
-    );
-    println!("{}", output::digests_line(&r.input_digest, &r.output_digest));
-}
-
-fn html_report(r: &RoundResult) -> String {
-    let token = &r.config.token;
-    let mut lines: Vec<_> = r.lines.iter().collect();
-    lines.sort_by(|a, b| b.matched.cmp(&a.matched).then(a.project.cmp(&b.project)));
-    let bars: Vec<crate::html::Bar> = lines
-        .iter()
-        .take(40)
-        .map(|l| crate::html::Bar {
-            label: l.project.clone(),
-            value: l.matched.to_f64_lossy(),
-            text: format!("{} {}", show_amount(token, l.matched, 2), token.symbol),
-        })
-        .collect();
-    let rows: Vec<Vec<String>> = lines
-        .iter()
-        .map(|l| {
-            vec![
-                l.project.clone(),
-                l.donors.to_string(),
-                format!("{:.2}", l.contributed),
-                format!("{:.4}", l.score),
-                token.format(l.matched),
-                if l.capped { "cap".into() } else { String::new() },
-            ]
-        })
-        .collect();
-    let summary = vec![
-        format!("{} · {} donors · {} projects · {} gifts", r.config.mechanism.name(), r.donors, r.projects, r.gifts),
-        format!(
-            "pool {} {} · paid {} · unallocated {}",
-            token.format(r.config.pool),
-            token.symbol,
-            token.format(r.distributed),
-            token.format(r.unallocated)
-        ),
-        format!("input digest {}", r.input_digest),
-        format!("output digest {}", r.output_digest),
-    ];
-    crate::html::report(
-        "allonet round",
-        &summary,
-        &format!("Matching per project ({}, top {})", token.symbol, bars.len()),
-        &bars,
-        &["project", "donors", "contributed", "score", &format!("match ({})", token.symbol), ""],
-        &rows,
-    )
-}
-
-pub fn truncate(s: &str, n: usize) -> String {
-    if s.chars().count() <= n {
-        s.to_string()
-    } else {
-        format!("{}…", s.chars().take(n - 1).collect::<String>())
-    }
-}
-
+/// Runs `allonet round`: reads the inputs, computes the matching, then prints and writes what was asked.
 pub fn run(args: &RoundArgs) -> Result<()> {
     let progress = Progress::new(true);
     let opts = args.options();
     let (r, stats) = results::round(&opts, &mut show_step(&progress))?;
     progress.finish();
     let file = results::round_file(&opts, &r)?;
-    let token = &r.config.token;
-    let rows: Vec<Vec<String>> = r
-        .lines
-        .iter()
-        .map(|l| {
-            vec![
-                l.project.clone(),
-                l.donors.to_string(),
-                l.contributed.to_string(),
-                l.score.to_string(),
-                l.matched.to_string(),
-                token.format(l.matched),
-            ]
-        })
-        .collect();
-    emit(
-        &args.out,
-        &file,
-        &rows,
-        &["project", "donors", "contributed", "score", "matched_base_units", "matched"],
-        || html_report(&r),
-    )?;
-    if !args.out.json {
-        if stats.kept < stats.rows {
-            eprintln!(
-                "note: read {} rows, kept {} (skipped {} with success=False, {} with zero amount, {} negative)",
-                stats.rows, stats.kept, stats.skipped_failed, stats.skipped_zero, stats.skipped_negative
-            );
-        }
-        print_table(&r, args.out.top);
-        if let Some(p) = &args.out.out {
-            println!("result written to {} (check it with `allonet verify {}`)", p.display(), p.display());
-        }
+    emit(&args.out, &file, &report::round_csv(&r), || report::round_html(&r))?;
+    if let Some(note) = report::read_note(&stats).filter(|_| !args.out.json) {
+        eprintln!("{note}");
     }
+    print_text(&args.out, &report::round_table(&r, args.out.top));
     Ok(())
 }

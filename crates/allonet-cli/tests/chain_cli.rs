@@ -628,7 +628,8 @@ fn the_dao_configuration_is_checked_whole_with_located_errors() {
     std::fs::write(dir.join("bad.toml"), text.replace("\"2500\"", "\"2500.0000001\"")).unwrap();
     let err = fails(&dir, &["config", "check", "bad.toml"]);
     assert!(err.contains("bad.toml:16") && err.contains("agent.recipient_cap"), "{err}");
-    std::fs::write(dir.join("bad.toml"), text.replace("governance = \"onchain\"", "governance = \"dictator\"")).unwrap();
+    std::fs::write(dir.join("bad.toml"), text.replace("governance = \"onchain\"", "governance = \"dictator\""))
+        .unwrap();
     let err = fails(&dir, &["config", "check", "bad.toml"]);
     assert!(err.contains("bad.toml:5") && err.contains("dao.governance"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();

@@ -144,7 +144,7 @@ impl DaoConfig {
     /// Read and check `allonet.toml`.
     pub fn load(path: &Path) -> Result<Self, EngineError> {
         let text = std::fs::read_to_string(path)
-            .map_err(|e| EngineError::Io { path: path.display().to_string(), source: e })?;
+            .map_err(|e| EngineError::Io { path: path.display().to_string(), cause: e })?;
         Self::parse(path, &text)
     }
 
@@ -206,7 +206,11 @@ impl DaoConfig {
         }
         let guardian = address(&raw.guardian.address, "guardian.address")?;
         if guardian == agent.address {
-            return Err(at(raw.guardian.address.span(), "guardian.address", "the guardian must not be the agent".into()));
+            return Err(at(
+                raw.guardian.address.span(),
+                "guardian.address",
+                "the guardian must not be the agent".into(),
+            ));
         }
         let mut chains = raw.chains;
         for c in chains.values_mut() {
@@ -301,7 +305,11 @@ deployment = "deployment.json"
             (GOOD.replace("\"10000\"", "\"10,000\""), "allonet.toml:13", "agent.epoch_cap"),
             (GOOD.replace("\"100000\"", "\"-5\""), "allonet.toml:22", "pools[0].budget"),
             (GOOD.replace("offchain", "snapshot"), "allonet.toml:4", "dao.governance"),
-            (GOOD.replace("0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC", "0x3C44"), "allonet.toml:18", "guardian.address"),
+            (
+                GOOD.replace("0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC", "0x3C44"),
+                "allonet.toml:18",
+                "guardian.address",
+            ),
             (GOOD.replace("chain = \"default\"", "chain = \"base\""), "allonet.toml:23", "pools[0].chain"),
             (GOOD.replace("veto_delay = 86400", "veto_delay = 60"), "allonet.toml:15", "agent.veto_delay"),
             (GOOD.replace("decimals = 6", "decimals = 6\ncolour = \"red\""), "allonet.toml:", "unknown field `colour`"),

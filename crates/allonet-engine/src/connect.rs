@@ -137,7 +137,7 @@ pub fn connect(spec: &ConnectSpec, endpoint: Option<&Endpoint>) -> Result<(Conne
         Endpoint::Embedded { state } => {
             if let Some(dir) = state.parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(dir)
-                    .map_err(|e| EngineError::Io { path: dir.display().to_string(), source: e })?;
+                    .map_err(|e| EngineError::Io { path: dir.display().to_string(), cause: e })?;
             }
             let mut e = Embedded::open(state)?;
             for i in 0..DEV_KEYS.len() {
@@ -186,7 +186,7 @@ impl ChainsFile {
     /// Read a chains file; errors name the file, line and field.
     pub fn load(path: &Path) -> Result<Self, EngineError> {
         let text = std::fs::read_to_string(path)
-            .map_err(|e| EngineError::Io { path: path.display().to_string(), source: e })?;
+            .map_err(|e| EngineError::Io { path: path.display().to_string(), cause: e })?;
         toml::from_str(&text).map_err(|e| EngineError::Input(toml_error(path, &text, &e)))
     }
 }
@@ -196,7 +196,10 @@ pub fn toml_error(path: &Path, text: &str, e: &toml::de::Error) -> allonet_core:
     let line = e.span().map(|s| text[..s.start.min(text.len())].lines().count().max(1) as u64);
     let message = e.message().to_string();
     match line {
-        Some(l) => allonet_core::InputError { line: Some(l), ..allonet_core::InputError::file(path.display().to_string(), message) },
+        Some(l) => allonet_core::InputError {
+            line: Some(l),
+            ..allonet_core::InputError::file(path.display().to_string(), message)
+        },
         None => allonet_core::InputError::file(path.display().to_string(), message),
     }
 }

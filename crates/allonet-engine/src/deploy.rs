@@ -153,7 +153,7 @@ pub fn deploy(
 /// `holder1.json` … `holder3.json`), so a rehearsal can sign as each of them. These are anvil's public dev keys:
 /// never fund them on a real chain. Existing files are left alone.
 pub fn write_dev_keys(dir: &Path) -> Result<Vec<PathBuf>, EngineError> {
-    std::fs::create_dir_all(dir).map_err(|e| EngineError::Io { path: dir.display().to_string(), source: e })?;
+    std::fs::create_dir_all(dir).map_err(|e| EngineError::Io { path: dir.display().to_string(), cause: e })?;
     let names = ["deployer", "agent", "guardian", "holder1", "holder2", "holder3"];
     let mut out = Vec::new();
     for (i, name) in names.iter().enumerate() {

@@ -13,7 +13,7 @@
 //! **Never:** prints, or holds an amount that moves as a float.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use allonet_core::{InputError, Table, Token};
 use allonet_flow::fit::{best_blend, cost, fit, Fit, Pair};
@@ -60,7 +60,7 @@ where
 pub fn load_network(path: &Path, source_col: Option<&str>, target_col: Option<&str>) -> Result<FlowModel, EngineError> {
     let name = path.display().to_string();
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
-    let io = |e| EngineError::Io { path: name.clone(), source: e };
+    let io = |e| EngineError::Io { path: name.clone(), cause: e };
     Ok(match ext.as_str() {
         "toml" => {
             let text = std::fs::read_to_string(path).map_err(io)?;
@@ -112,6 +112,13 @@ pub fn propagate_network(net: &Network, injections: &[(u32, u128)], max_hops: us
         }
     }
     propagate(net, injections, &PropagateOptions { max_hops, trace, ..Default::default() })
+}
+
+/// Parses an upstream pinch `NODE=PPM` (PPM out of 1,000,000); errors quote it as `--pinch`.
+pub fn parse_pinch(p: &str) -> Result<(&str, u32), EngineError> {
+    let (node, ppm) = p.rsplit_once('=').ok_or_else(|| EngineError::Config("--pinch: expected NODE=PPM".into()))?;
+    let ppm = ppm.parse().map_err(|e| EngineError::Config(format!("--pinch {p}: PPM must be a whole number: {e}")))?;
+    Ok((node, ppm))
 }
 
 /// What `flow run` does.
@@ -249,9 +256,9 @@ pub fn run(mut network: Network, r: &RunRequest<'_>) -> Result<FlowRun, EngineEr
     let token = Token::new("", r.decimals);
     let injections = parse_injections(&network, r.inject, &token, "--inject")?;
     let propagation = propagate_network(&network, &injections, r.max_hops, r.trace);
-    let attribution = r.attribution.then(|| {
-        attribute(&network, &injections, &PropagateOptions { max_hops: r.max_hops, ..Default::default() })
-    });
+    let attribution = r
+        .attribution
+        .then(|| attribute(&network, &injections, &PropagateOptions { max_hops: r.max_hops, ..Default::default() }));
     Ok(FlowRun { network, token, injections, propagation, attribution })
 }
 
@@ -394,17 +401,26 @@ impl Simulation {
         csv_bytes(std::iter::once(header).chain(rows))
     }
 
-    /// Every run's trajectory as CSV: `pinch_ppm,inject_scale,run,step,node,kept,received` (exact base
-    /// units; each run as it contributes to the means). Refuses more than [`MAX_TRAJECTORY_ROWS`] rows.
-    pub fn trajectories_csv(&self) -> Result<Vec<u8>, EngineError> {
-        let sets = allonet_flow::sim::grid(&self.network, &self.spec);
-        let (runs, steps) = (self.spec.runs, self.spec.steps);
-        let cells = sets.len() * runs * steps * self.network.nodes.len();
+    /// Checks, before anything runs, that [`Simulation::trajectories_csv`] would write at most
+    /// [`MAX_TRAJECTORY_ROWS`] rows (parameter sets × runs × steps × nodes).
+    pub fn check_trajectory_rows(&self) -> Result<(), EngineError> {
+        let sets = allonet_flow::sim::grid(&self.network, &self.spec).len();
+        let cells = sets.saturating_mul(self.spec.runs).saturating_mul(self.spec.steps);
+        let cells = cells.saturating_mul(self.network.nodes.len());
         if cells > MAX_TRAJECTORY_ROWS {
             return Err(EngineError::Config(format!(
                 "--rows would write {cells} rows; lower --runs or --steps (at most 20,000,000)"
             )));
         }
+        Ok(())
+    }
+
+    /// Every run's trajectory as CSV: `pinch_ppm,inject_scale,run,step,node,kept,received` (exact base
+    /// units; each run as it contributes to the means). Refuses more than [`MAX_TRAJECTORY_ROWS`] rows.
+    pub fn trajectories_csv(&self) -> Result<Vec<u8>, EngineError> {
+        self.check_trajectory_rows()?;
+        let sets = allonet_flow::sim::grid(&self.network, &self.spec);
+        let (runs, steps) = (self.spec.runs, self.spec.steps);
         let header = ["pinch_ppm", "inject_scale", "run", "step", "node", "kept", "received"].map(String::from);
         let rows = sets.iter().flat_map(|(nt, sp, ppm, scale)| {
             (0..runs as u64).flat_map(move |run| {
@@ -483,6 +499,14 @@ pub fn read_weights(path: &Path) -> Result<BTreeMap<String, f64>, EngineError> {
     Ok(weights_from_table(&Table::read(path)?)?)
 }
 
+/// A candidate weighting to score: its name and its weight by node.
+pub type Candidate = (String, BTreeMap<String, f64>);
+
+/// Reads candidate weightings (see [`read_weights`]), each named by its path as displayed.
+pub fn read_candidates(paths: &[PathBuf]) -> Result<Vec<Candidate>, EngineError> {
+    paths.iter().map(|p| Ok((p.display().to_string(), read_weights(p)?))).collect()
+}
+
 /// Fits node weights to pairwise judgements by least squares (Deep Funding; Laplacian system solved by CG).
 pub fn fit_pairs(pairs: &[Pair]) -> Result<Fit, EngineError> {
     fit(pairs).map_err(EngineError::Config)
@@ -514,7 +538,7 @@ pub struct Scoring {
 
 /// Scores named candidate weightings (the error names the candidate that lacks an item or weighs it
 /// non-positively) and finds their best blend.
-pub fn score(pairs: &[Pair], candidates: &[(String, BTreeMap<String, f64>)]) -> Result<Scoring, EngineError> {
+pub fn score(pairs: &[Pair], candidates: &[Candidate]) -> Result<Scoring, EngineError> {
     let costs = candidates
         .iter()
         .map(|(name, c)| cost(pairs, c).map_err(|e| EngineError::Config(format!("{name}: {e}"))))
@@ -537,6 +561,16 @@ pub struct TuneRequest<'a> {
     pub target_share: f64,
 }
 
+impl TuneRequest<'_> {
+    /// Checks what needs no network (before one is read): the target share is within 0..1.
+    pub fn check(&self) -> Result<(), EngineError> {
+        if !(0.0..=1.0).contains(&self.target_share) {
+            return Err(EngineError::Config("--target-share must be within 0..1".into()));
+        }
+        Ok(())
+    }
+}
+
 /// The pinch found by [`tune_pinch`].
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Tuning {
@@ -552,10 +586,8 @@ pub struct Tuning {
 /// of 0..1,000,000 ppm in steps of 50,000, then bisection on the bracket around the best point (the target's
 /// share grows with the pinch); returns the closest point evaluated.
 pub fn tune_pinch(net: &Network, r: &TuneRequest<'_>) -> Result<Tuning, EngineError> {
+    r.check()?;
     let want = r.target_share;
-    if !(0.0..=1.0).contains(&want) {
-        return Err(EngineError::Config(format!("target share {want} must be within 0..1")));
-    }
     let inj = parse_injections(net, r.inject, &Token::new("", r.decimals), "--inject")?;
     let target = *net
         .index()
@@ -625,7 +657,14 @@ mod tests {
     fn run_accounts_for_every_unit_on_a_cyclic_network() {
         let inject = strings(&["s=1000000.000001", "a=7", "b=0.5"]);
         for (max_hops, trace) in [(10_000, false), (10_000, true), (3, false), (3, true)] {
-            let r = RunRequest { inject: &inject, decimals: 6, max_hops, trace, attribution: true, pinch: Some(("c", 20_000)) };
+            let r = RunRequest {
+                inject: &inject,
+                decimals: 6,
+                max_hops,
+                trace,
+                attribution: true,
+                pinch: Some(("c", 20_000)),
+            };
             let run = run(cyclic(), &r).unwrap();
             let p = &run.propagation;
             assert_eq!(p.injected, 1_000_000_000_001 + 7_000_000 + 500_000);
@@ -699,7 +738,9 @@ mod tests {
         // a TOML model with a syntax error on line 3
         let m = write(&d, "m.toml", "[[node]]\nid = \"a\"\nrule = = \"splits\"\n");
         match load_network(&m, None, None) {
-            Err(EngineError::Input(e)) => assert_eq!((e.file.as_str(), e.line), (m.display().to_string().as_str(), Some(3))),
+            Err(EngineError::Input(e)) => {
+                assert_eq!((e.file.as_str(), e.line), (m.display().to_string().as_str(), Some(3)))
+            }
             Err(e) => panic!("{e}"),
             Ok(_) => panic!("accepted a broken model"),
         }
@@ -728,7 +769,8 @@ mod tests {
             let e = parse_injections(&net, &strings(&[item]), &token, "--inject").unwrap_err().to_string();
             assert!(e.starts_with(says), "{e}");
         }
-        let r = RunRequest { inject: &strings(&["s=5"]), pinch: Some(("nobody", 5)), max_hops: 10, ..Default::default() };
+        let r =
+            RunRequest { inject: &strings(&["s=5"]), pinch: Some(("nobody", 5)), max_hops: 10, ..Default::default() };
         assert!(run(cyclic(), &r).unwrap_err().to_string().contains("pinch target `nobody` is not a node"));
     }
 
@@ -763,7 +805,8 @@ mod tests {
     fn tune_finds_the_pinch_that_gives_the_target_its_share() {
         // everything s receives goes on to a (a sink); the pinch to t comes off first
         let d = tmpdir("tune");
-        let net = load_network(&write(&d, "g.csv", "source,target,weight\ns,a,1\nu,t,1\n"), None, None).unwrap().network;
+        let net =
+            load_network(&write(&d, "g.csv", "source,target,weight\ns,a,1\nu,t,1\n"), None, None).unwrap().network;
         let inject = strings(&["s=1000000"]);
         let r = TuneRequest { inject: &inject, decimals: 0, pinch_target: "t", target_share: 0.123456 };
         let t = tune_pinch(&net, &r).unwrap();

@@ -268,7 +268,9 @@ pub fn queue_on_chains(
                 .ok_or_else(|| EngineError::Config(format!("chain {label:?}: no signing key")))?
         };
         let q = queue_under_caps(conn.chain(), d, agent, &c).map_err(|e| match e {
-            EngineError::Refused(r) => EngineError::Refused(r.into_iter().map(|x| format!("chain {label:?}: {x}")).collect()),
+            EngineError::Refused(r) => {
+                EngineError::Refused(r.into_iter().map(|x| format!("chain {label:?}: {x}")).collect())
+            }
             e => e,
         })?;
         conn.save()?;
@@ -383,3 +385,143 @@ fn registry(p: &std::path::Path, chain: Option<&str>) -> Result<Vec<Address>, En
         .collect()
 }
 
+/// An off-chain decision checked against its store, which is also the audit log the money path appends to.
+pub struct CheckedDecision {
+    pub store: Store,
+    pub decision: Decision,
+}
+
+/// Load a decision record and its store and [`check_decision`] them against `plan` at `now`.
+pub fn load_decision(
+    decision: &std::path::Path,
+    db: &std::path::Path,
+    plan: &PayoutPlan,
+    now: u64,
+) -> Result<CheckedDecision, EngineError> {
+    let store = crate::offchain::open(db)?;
+    let decision = Decision::load(decision)?;
+    check_decision(&store, &decision, plan, now)?;
+    Ok(CheckedDecision { store, decision })
+}
+
+/// [`queue_on_chains`] under a checked decision, appending the result to its audit log; returns what was queued
+/// and the audit entry.
+pub fn queue_under_decision(
+    plan: &PayoutPlan,
+    targets: Vec<crate::connect::ChainTarget>,
+    d: &mut CheckedDecision,
+    now: u64,
+) -> Result<(Vec<(String, Queued)>, u64), EngineError> {
+    let queued = queue_on_chains(plan, targets)?;
+    let chains: Vec<_> = queued.iter().map(|(c, q)| serde_json::json!({"chain": c, "queued": q})).collect();
+    let detail = serde_json::json!({"plan": plan.digest, "decision": d.decision.digest, "chains": chains});
+    let seq = crate::audit::record(&mut d.store, "plan_queued", &detail, now)?;
+    Ok((queued, seq))
+}
+
+/// Connect to a deployment's chain with `key` as the sender (RPC, or `rpc` instead of the recorded endpoint); on
+/// the embedded EVM the key's address is funded if it is not already (rehearsals have accounts, not signatures).
+pub fn open_deployment(
+    deployment: &std::path::Path,
+    rpc: Option<String>,
+    key: Option<&alloy_signer_local::PrivateKeySigner>,
+) -> Result<(crate::connect::Connection, crate::connect::DeploymentFile), EngineError> {
+    use crate::connect::{connect, ConnectSpec, Connection, DeploymentFile};
+    let dep = DeploymentFile::load(deployment)?;
+    let spec = ConnectSpec { rpc, key_env: "ALLONET_KEY".into(), key: key.cloned(), ..Default::default() };
+    let (mut conn, _) = connect(&spec, Some(&dep.endpoint))?;
+    if let (Connection::Embedded(e, _), Some(k)) = (&mut conn, key) {
+        if !e.signers().contains(&k.address()) {
+            e.fund(k.address(), U256::from(10u64).pow(U256::from(21)));
+        }
+    }
+    if conn.chain().chain_id() != dep.deployment.chain_id {
+        return Err(EngineError::Config(format!(
+            "the endpoint is chain {} but the deployment is on chain {}",
+            conn.chain().chain_id(),
+            dep.deployment.chain_id
+        )));
+    }
+    Ok((conn, dep))
+}
+
+/// A proposal id from its decimal or 0x-hex form.
+pub fn parse_proposal_id(s: &str) -> Result<U256, EngineError> {
+    s.parse::<U256>()
+        .map_err(|_| EngineError::Config(format!("--proposal {s:?} is not a proposal id (decimal or 0x hex)")))
+}
+
+/// What one on-chain governance transaction did: its gas and the proposal's status after it.
+pub struct GovTx {
+    pub proposal: U256,
+    pub gas_used: u64,
+    pub status: allonet_chain::governor::ProposalStatus,
+}
+
+/// Propose `actions` on the deployment's allocator.
+pub fn propose_onchain(
+    conn: &mut crate::connect::Connection,
+    d: &Deployment,
+    proposer: Address,
+    actions: &[Action],
+    description: &str,
+) -> Result<GovTx, EngineError> {
+    use allonet_chain::governor as g;
+    let p = g::Proposal::new(d.allocator, actions, description);
+    let (id, r) = g::propose(conn.chain(), d.governor, proposer, &p)?;
+    conn.save()?;
+    Ok(GovTx { proposal: id, gas_used: r.gas_used, status: g::status(conn.chain(), d.governor, id)? })
+}
+
+/// Vote directly, or (with a relayer) by an EIP-712 signature the relayer sends.
+pub fn vote_onchain(
+    conn: &mut crate::connect::Connection,
+    d: &Deployment,
+    id: U256,
+    support: u8,
+    voter: &alloy_signer_local::PrivateKeySigner,
+    relayer: Option<Address>,
+) -> Result<GovTx, EngineError> {
+    use allonet_chain::governor as g;
+    let r = match relayer {
+        None => g::cast_vote(conn.chain(), d.governor, voter.address(), id, support)?,
+        Some(rel) => {
+            let sig = g::sign_ballot(conn.chain(), d.governor, voter, id, support)?;
+            g::cast_vote_by_sig(conn.chain(), d.governor, rel, id, support, voter.address(), sig)?
+        }
+    };
+    conn.save()?;
+    Ok(GovTx { proposal: id, gas_used: r.gas_used, status: g::status(conn.chain(), d.governor, id)? })
+}
+
+/// A step of a proposal's life after the vote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// Queue a succeeded proposal in the timelock (anyone).
+    Queue,
+    /// Execute it once the timelock delay passed (anyone).
+    Execute,
+    /// Cancel its queued timelock operation (the guardian, or the governor).
+    Cancel,
+}
+
+/// Queue, execute or cancel a proposal, read back from the chain's `ProposalCreated` event.
+pub fn step_onchain(
+    conn: &mut crate::connect::Connection,
+    d: &Deployment,
+    id: U256,
+    step: Step,
+    sender: Address,
+) -> Result<GovTx, EngineError> {
+    use allonet_chain::governor as g;
+    let p = g::find_proposal(conn.chain(), d.governor, id, d.from_block)?;
+    let c = conn.chain();
+    let r = match step {
+        Step::Queue => g::queue(c, d.governor, sender, &p),
+        Step::Execute => g::execute(c, d.governor, sender, &p),
+        Step::Cancel => g::cancel_queued(c, d.governor, d.timelock, sender, &p),
+    }
+    .map_err(|e| EngineError::Config(format!("{} proposal {id}: {e}", format!("{step:?}").to_lowercase())))?;
+    conn.save()?;
+    Ok(GovTx { proposal: id, gas_used: r.gas_used, status: g::status(conn.chain(), d.governor, id)? })
+}

@@ -72,7 +72,7 @@ pub fn write_key_file(path: &Path, key: &PrivateKeySigner) -> Result<(), EngineE
     {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-            .map_err(|e| EngineError::Io { path: path.display().to_string(), source: e })?;
+            .map_err(|e| EngineError::Io { path: path.display().to_string(), cause: e })?;
     }
     Ok(())
 }

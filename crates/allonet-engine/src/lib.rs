@@ -53,12 +53,12 @@ pub enum EngineError {
     #[error("{0}")]
     Config(String),
     /// A file could not be read or written.
-    #[error("{path}: {source}")]
+    #[error("{path}: {cause}")]
     Io {
         /// The file.
         path: String,
-        /// The cause.
-        source: std::io::Error,
+        /// The cause (not named `source`, so that it is printed once, not again as a chained cause).
+        cause: std::io::Error,
     },
 }
 
@@ -73,7 +73,7 @@ impl From<PayoutError> for EngineError {
 
 /// Write bytes through a temporary file and a rename, so a failure never leaves a partial file.
 pub fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> Result<(), EngineError> {
-    let io = |e| EngineError::Io { path: path.display().to_string(), source: e };
+    let io = |e| EngineError::Io { path: path.display().to_string(), cause: e };
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
     let tmp = dir.join(format!(".{}.tmp", path.file_name().and_then(|n| n.to_str()).unwrap_or("out")));
     std::fs::write(&tmp, bytes).map_err(io)?;

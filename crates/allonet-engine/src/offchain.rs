@@ -35,9 +35,9 @@ pub fn holders(t: &Table, decimals: u8) -> Result<Vec<(Address, u128)>, EngineEr
     crate::keys::holders_from_table(t, &token)?
         .into_iter()
         .map(|(a, n)| {
-            u128::try_from(n.units())
-                .map(|n| (a.0, n))
-                .map_err(|_| EngineError::Input(InputError::file(t.file.clone(), format!("{a}: balance beyond 2^128 base units"))))
+            u128::try_from(n.units()).map(|n| (a.0, n)).map_err(|_| {
+                EngineError::Input(InputError::file(t.file.clone(), format!("{a}: balance beyond 2^128 base units")))
+            })
         })
         .collect()
 }
@@ -76,7 +76,8 @@ pub fn parse_action(s: &str) -> Result<Action, EngineError> {
     let parts: Vec<&str> = s.split(':').collect();
     let b = |x: &str| x.parse::<B256>().map_err(|_| bad(format!("`{x}` is not a 32-byte hex digest")));
     let units = |x: &str| {
-        x.parse::<allonet_core::TokenAmount>().map_err(|_| bad(format!("caps: `{x}` is not a whole number of base units")))
+        x.parse::<allonet_core::TokenAmount>()
+            .map_err(|_| bad(format!("caps: `{x}` is not a whole number of base units")))
     };
     Ok(match parts.as_slice() {
         ["approve-plan", d] => Action::ApprovePayoutPlan { digest: b(d)? },
@@ -110,7 +111,8 @@ pub fn signed_vote(
     let voter = signer.address();
     let nonce = g.nonces.get(&voter).copied().unwrap_or(0);
     let signature = Some(sign(signer, ballot_hash(g.chain_id, proposal, support, votes, voter, nonce))?);
-    let support = Support::from_u8(support).ok_or_else(|| EngineError::Config(format!("support {support} is not 0, 1 or 2")))?;
+    let support =
+        Support::from_u8(support).ok_or_else(|| EngineError::Config(format!("support {support} is not 0, 1 or 2")))?;
     Ok(Event::Vote { proposal, voter, support, votes, nonce, signature, at })
 }
 
@@ -149,8 +151,14 @@ pub fn stress_dao(s: &mut Store, voters: u64, seed: u64) -> Result<(Vec<PrivateK
             at: 0,
         })
         .map_err(|x| e(x.to_string()))?;
-        s.submit(&Event::Propose { proposer: keys[0].address(), actions, description: "stress".into(), options: vec![], at: 1 })
-            .map_err(|x| e(x.to_string()))?;
+        s.submit(&Event::Propose {
+            proposer: keys[0].address(),
+            actions,
+            description: "stress".into(),
+            options: vec![],
+            at: 1,
+        })
+        .map_err(|x| e(x.to_string()))?;
     }
     Ok((keys, id))
 }
@@ -172,7 +180,8 @@ mod tests {
     fn votes_are_signed_for_the_next_nonce_and_holders_are_checked() {
         let t = Table::from_bytes("h.csv", b"address,balance\n0x00000000000000000000000000000000000000a1,5\n0x00000000000000000000000000000000000000A1,6\n").unwrap();
         assert!(holders(&t, 0).unwrap_err().to_string().contains("h.csv:3"));
-        let t = Table::from_bytes("h.csv", b"member,balance\n0x00000000000000000000000000000000000000a1,1.5\n").unwrap();
+        let t =
+            Table::from_bytes("h.csv", b"member,balance\n0x00000000000000000000000000000000000000a1,1.5\n").unwrap();
         assert_eq!(holders(&t, 2).unwrap()[0].1, 150, "whole tokens of the given decimals");
         assert!(holders(&t, 0).unwrap_err().to_string().contains("h.csv:2"), "1.5 has more decimals than 0");
         let k = member_key(1, 0);

@@ -303,3 +303,25 @@ pub fn allocator_status(
     }
     Ok(status)
 }
+
+/// [`pay_plan`], paying plans the agent queued only under a checked off-chain decision, whose audit log then gets
+/// the payout appended (not for a dry run). Returns the payouts and the audit entry.
+pub fn pay_governed(
+    plan: &PayoutPlan,
+    targets: Vec<ChainTarget>,
+    opts: &PayOptions,
+    decision: Option<&mut crate::govern::CheckedDecision>,
+    now: u64,
+    observer: &mut dyn Observer,
+) -> Result<(Vec<ChainPayout>, Option<u64>), EngineError> {
+    let opts = PayOptions { require_decision_for_queued: decision.is_none(), ..opts.clone() };
+    let reports = pay_plan(plan, targets, &opts, observer)?;
+    let seq = match (decision, opts.dry_run) {
+        (Some(d), false) => {
+            let detail = serde_json::json!({"plan": plan.digest, "decision": d.decision.digest, "chains": reports});
+            Some(crate::audit::record(&mut d.store, "payout", &detail, now)?)
+        }
+        _ => None,
+    };
+    Ok((reports, seq))
+}

@@ -239,7 +239,8 @@ pub fn safe_export(
 ) -> Result<allonet_chain::safe::SafeExport, EngineError> {
     use allonet_chain::safe::{SafeExport, SafeMode};
     let cfg = |m: &str| EngineError::Config(m.to_string());
-    let chain_id = chain_id.or(deployment.map(|d| d.chain_id)).ok_or_else(|| cfg("give --chain-id (or --deployment)"))?;
+    let chain_id =
+        chain_id.or(deployment.map(|d| d.chain_id)).ok_or_else(|| cfg("give --chain-id (or --deployment)"))?;
     let mode = match (how, deployment) {
         (SafeHow::ViaAllocator, Some(d)) => SafeMode::Allocator { allocator: d.allocator },
         (SafeHow::ViaAllocator, None) => return Err(cfg("--via-allocator needs --deployment")),

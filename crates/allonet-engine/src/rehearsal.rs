@@ -15,6 +15,7 @@ use allonet_chain::plan::PayoutPlan;
 use allonet_chain::rpc::signer_from_hex;
 use allonet_chain::{transact, ChainError, Receipt};
 use allonet_core::{Address, TokenAmount};
+use allonet_governance::governor::ProposalState;
 use allonet_mechanisms::round::RoundResult;
 use allonet_store::Store;
 use alloy_primitives::{keccak256, U256};
@@ -28,8 +29,11 @@ use crate::EngineError;
 /// One governance transaction of the rehearsal.
 #[derive(Debug, Clone)]
 pub struct GovStep {
+    /// What was done.
     pub step: &'static str,
+    /// Who sent it.
     pub who: &'static str,
+    /// Gas used.
     pub gas: u64,
     /// The proposal's state after it.
     pub state: &'static str,
@@ -38,24 +42,37 @@ pub struct GovStep {
 /// What the rehearsal did.
 #[derive(Debug, Clone)]
 pub struct MoneyPath {
+    /// The contracts deployed.
     pub deployment: Deployment,
+    /// Deployment transactions.
     pub deploy_transactions: usize,
+    /// Their gas.
     pub deploy_gas: u64,
+    /// The round's payout plan.
     pub plan: PayoutPlan,
+    /// Its batches' Merkle root.
     pub root: alloy_primitives::B256,
+    /// Its batches.
     pub batches: usize,
+    /// The on-chain proposal id.
     pub proposal: U256,
+    /// Each governance transaction.
     pub governance: Vec<GovStep>,
+    /// The proposal's final status.
     pub status: ProposalStatus,
     /// Why executing before the timelock ended was refused.
     pub early_execute: String,
+    /// The agent's payout, reconciled.
     pub payout: ChainPayout,
     /// The same plan again: batches already paid (nothing sent), and the revert of a batch resent by hand.
     pub again_already_paid: usize,
+    /// The contract's revert of a batch resent by hand.
     pub resent_revert: String,
     /// An unapproved plan (every amount doubled): the engine's refusal and the contract's revert.
     pub unapproved_refused: String,
+    /// The contract's revert of the unapproved plan's batch sent by hand.
     pub unapproved_revert: String,
+    /// Gas of the guardian's pause.
     pub pause_gas: u64,
     /// The check's refusal after the guardian paused.
     pub paused_refusal: String,
@@ -93,9 +110,8 @@ pub fn money_path(qf: &RoundResult, dir: &Path, audit: &mut Store, now: u64) -> 
     };
     let (file, steps) = deploy(&mut conn, endpoint, &deploy_spec, &dep_path)?;
     let d = file.deployment.clone();
-    let address_of = |p: &str| {
-        Some(Address(alloy_primitives::Address::from_word(keccak256(format!("allonet demo recipient {p}")))))
-    };
+    let address_of =
+        |p: &str| Some(Address(alloy_primitives::Address::from_word(keccak256(format!("allonet demo recipient {p}")))));
     let plan = crate::plans::plan_from_round(qf, &address_of, 4)?;
     let commitment = crate::govern::commitment(&plan, None)?;
     let holders: Vec<_> = (3..6).map(|i| signer_from_hex(DEV_KEYS[i]).expect("dev key")).collect();
@@ -195,4 +211,390 @@ pub fn money_path(qf: &RoundResult, dir: &Path, audit: &mut Store, now: u64) -> 
         paused_refusal,
         audit_entries,
     })
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The demo's steps, on data compiled into the binary
+
+const CONTRIBUTIONS: &[u8] = include_bytes!("../../../examples/round/contributions.csv");
+const PASSPORT: &[u8] = include_bytes!("../../../examples/round/passport.csv");
+const RF4_BALLOTS: &[u8] = include_bytes!("../../../examples/op-rf4/rf4_ballots_export.csv");
+const RF4_METRICS: &[u8] = include_bytes!("../../../examples/op-rf4/rf4_impact_metrics_by_project.csv");
+const RF4_RESULTS: &[u8] = include_bytes!("../../../examples/op-rf4/rf4_results.csv");
+const SNAPSHOT_VOTES: &[u8] = include_bytes!("../../../examples/snapshot-quadratic/votes.json");
+const REGRANTS: &str = include_str!("../../../examples/flow/regrants.toml");
+const TREASURY_POLICY: &str = include_str!("../../../examples/treasury/policy.toml");
+const TREASURY_HOLDINGS: &[u8] = include_bytes!("../../../examples/treasury/holdings.csv");
+
+fn cfg(e: impl std::fmt::Display) -> EngineError {
+    EngineError::Config(e.to_string())
+}
+
+/// Step 1: the example round (10,000 USDC, cap 25%, pool filled) as classic QF, QF with Gitcoin Passport
+/// weighting, and COCM; named, in that order.
+pub fn demo_rounds() -> Result<Vec<(&'static str, RoundResult)>, EngineError> {
+    use crate::results::{round_from_tables, MechanismChoice, RoundOptions, RoundTables};
+    let contributions = "examples/round/contributions.csv";
+    let passport = "examples/round/passport.csv";
+    let base = RoundOptions {
+        contributions: contributions.into(),
+        mechanism: MechanismChoice::Qf,
+        pool: "10000".into(),
+        token: "USDC".into(),
+        decimals: 6,
+        cap: Some("25%".into()),
+        fill: true,
+        sybil_scores: None,
+        s50: 15.0,
+        s100: 25.0,
+        min_gift: 0.0,
+        clusters: None,
+        trust: None,
+        pairwise_m: 25.0,
+        pct_cocm: 0.5,
+        soft: false,
+        skip_negative: false,
+        donor_col: None,
+        project_col: None,
+        amount_col: None,
+    };
+    let variants = [
+        ("QF", RoundOptions { ..base.clone() }),
+        ("QF + passport", RoundOptions { sybil_scores: Some(passport.into()), ..base.clone() }),
+        ("COCM", RoundOptions { mechanism: MechanismChoice::Cocm, ..base }),
+    ];
+    variants
+        .into_iter()
+        .map(|(name, o)| {
+            let tables = RoundTables {
+                contributions: allonet_core::Table::from_bytes(contributions, CONTRIBUTIONS)?,
+                sybil_scores: match o.sybil_scores {
+                    Some(_) => Some(allonet_core::Table::from_bytes(passport, PASSPORT)?),
+                    None => None,
+                },
+                clusters: None,
+                trust: None,
+            };
+            Ok((name, round_from_tables(&o, &tables, &mut |_| {})?.0))
+        })
+        .collect()
+}
+
+/// Step 2: Optimism's Retro Funding 4 recomputed from its real ballots, and the official results.
+#[derive(Debug, Clone)]
+pub struct DemoRetro {
+    /// The recomputed allocation (10M OP, cap 5%, min 1,000 OP).
+    pub result: crate::results::RetroResult,
+    /// Its result file (digests).
+    pub file: crate::results::ResultFile,
+    /// Official amounts (whole OP) by project id.
+    pub official: std::collections::BTreeMap<String, f64>,
+    /// How the two compare.
+    pub comparison: crate::results::Comparison,
+}
+
+/// Step 2: RF4 metric ballots (108 badgeholders) over the impact metrics, compared with `rf4_results.csv`.
+pub fn demo_retro() -> Result<DemoRetro, EngineError> {
+    use crate::results::{compare, official_from_table, retro_from_tables, RetroOptions, RetroTables};
+    use allonet_core::Table;
+    let (ballots, metrics) =
+        ("examples/op-rf4/rf4_ballots_export.csv", "examples/op-rf4/rf4_impact_metrics_by_project.csv");
+    let opts = RetroOptions {
+        ballots: Some(ballots.into()),
+        metrics: Some(metrics.into()),
+        votes: None,
+        scores: None,
+        budget: "10000000".into(),
+        token: "OP".into(),
+        decimals: 18,
+        cap: "5%".into(),
+        min: "1000".into(),
+        quorum: 17,
+        min_median: 1500.0,
+        compare: None,
+    };
+    let tables = RetroTables::Metrics {
+        ballots: Table::from_bytes(ballots, RF4_BALLOTS)?,
+        metrics: Table::from_bytes(metrics, RF4_METRICS)?,
+    };
+    let (result, file) = retro_from_tables(&opts, tables)?;
+    let official = official_from_table(&Table::from_bytes("examples/op-rf4/rf4_results.csv", RF4_RESULTS)?)?;
+    let comparison = compare(&result, &official);
+    Ok(DemoRetro { result, file, official, comparison })
+}
+
+/// Step 3: Snapshot's example quadratic proposal, tallied (no budget); the result and its file.
+pub fn demo_vote() -> Result<(crate::results::TallyResult, crate::results::ResultFile), EngineError> {
+    let name = "examples/snapshot-quadratic/votes.json";
+    let opts = crate::results::TallyOptions { votes: name.into(), budget: None, token: "USD".into(), decimals: 6 };
+    crate::results::tally_from_bytes(&opts, name, SNAPSHOT_VOTES)
+}
+
+/// Step 4: a funding recommendation explained.
+#[derive(Debug, Clone)]
+pub struct DemoModel {
+    /// Past proposals the forest was trained on.
+    pub rows: usize,
+    /// The training report (held-out R², OOB R², interval coverage).
+    pub report: allonet_ml::model::TrainReport,
+    /// The interval's quantiles.
+    pub interval: (f64, f64),
+    /// One recommendation per new proposal, with its two largest Shapley contributions.
+    pub recommendations: Vec<crate::models::Recommendation>,
+    /// The model's id (digest).
+    pub model_id: allonet_core::Digest,
+}
+
+/// Step 4: a random forest (default options: 100 trees, seed 42) trained on synthetic history (20 rounds of
+/// 40 proposals, seed 7: impact_score, votes → amount) recommends amounts for 5 new proposals.
+pub fn demo_model() -> Result<DemoModel, EngineError> {
+    use allonet_core::Table;
+    use allonet_ml::synth;
+    let history = synth::to_csv(&synth::history(20, 40, 7));
+    let proposals = synth::to_csv(&synth::proposals(5, 7));
+    let spec = allonet_ml::data::ReadSpec { target: Some("amount".into()), features: None };
+    let d = allonet_ml::data::dataset_from_table(&Table::from_bytes("history.csv", history.as_bytes())?, &spec)
+        .map_err(cfg)?;
+    let mf = crate::models::train(&d, &allonet_ml::model::TrainOptions::default(), None)?;
+    let p = mf.dataset(&Table::from_bytes("proposals.csv", proposals.as_bytes())?, false).map_err(cfg)?;
+    let recommendations = crate::models::recommend(&mf, &p, mf.options.interval, 2)?;
+    Ok(DemoModel {
+        rows: d.rows(),
+        report: mf.report.clone(),
+        interval: mf.options.interval,
+        recommendations,
+        model_id: mf.id(),
+    })
+}
+
+/// One node of step 5: what the round paid it and what it kept after re-granting (base units).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlowLine {
+    /// The node.
+    pub node: String,
+    /// Paid to it by the round.
+    pub paid: u128,
+    /// Kept after propagation.
+    pub kept: u128,
+}
+
+/// Step 5: the QF round's payouts propagated through `examples/flow/regrants.toml`.
+#[derive(Debug, Clone)]
+pub struct DemoFlow {
+    /// The round's token.
+    pub token: allonet_core::Token,
+    /// Every node that received something, in the network's order.
+    pub lines: Vec<FlowLine>,
+    /// Σ injected.
+    pub injected: u128,
+    /// Σ kept.
+    pub kept: u128,
+    /// Σ still in flight.
+    pub in_flight: u128,
+    /// Hops run.
+    pub hops: usize,
+}
+
+/// Step 5: each project's QF match injected at its node, propagated exactly to a fixed point (at most 10,000
+/// hops).
+pub fn demo_flow(qf: &RoundResult) -> Result<DemoFlow, EngineError> {
+    let read = |p: &str| -> Result<allonet_core::Table, allonet_core::InputError> {
+        if p.ends_with("contributions.csv") {
+            allonet_core::Table::from_bytes("examples/round/contributions.csv", CONTRIBUTIONS)
+        } else {
+            Err(allonet_core::InputError::file(p, "not bundled with the demo"))
+        }
+    };
+    let model = allonet_flow::model::parse_model("examples/flow/regrants.toml", REGRANTS, &read).map_err(cfg)?;
+    let net = &model.network;
+    let idx = net.index();
+    let inj: Vec<(u32, u128)> = qf
+        .lines
+        .iter()
+        .filter(|l| !l.matched.is_zero())
+        .filter_map(|l| idx.get(l.project.as_str()).map(|&v| (v, l.matched.units().to::<u128>())))
+        .collect();
+    let p = crate::flows::propagate_network(net, &inj, 10_000, false);
+    let lines = (0..net.nodes.len())
+        .filter(|&v| p.received[v] > 0)
+        .map(|v| FlowLine {
+            node: net.nodes[v].id.clone(),
+            paid: inj.iter().filter(|i| i.0 as usize == v).map(|i| i.1).sum(),
+            kept: p.kept[v],
+        })
+        .collect();
+    let t = crate::flows::totals(&p);
+    Ok(DemoFlow {
+        token: qf.config.token.clone(),
+        lines,
+        injected: t.injected,
+        kept: t.kept,
+        in_flight: t.in_flight,
+        hops: p.hops,
+    })
+}
+
+/// Step 6: off-chain governance approving the QF plan.
+#[derive(Debug, Clone)]
+pub struct DemoGovernance {
+    /// The plan approved: the QF result's output digest.
+    pub plan: alloy_primitives::B256,
+    /// Votes for, against and abstaining (√-weighted).
+    pub for_votes: u128,
+    /// Against.
+    pub against: u128,
+    /// Abstaining.
+    pub abstain: u128,
+    /// The proposal's state while voting.
+    pub while_voting: ProposalState,
+    /// Its state when voting closed.
+    pub after_voting: ProposalState,
+    /// Why executing a day early was refused.
+    pub early_refusal: String,
+    /// Its final state (executed).
+    pub finally: ProposalState,
+    /// Plans the registry holds as approved.
+    pub approved_plans: usize,
+    /// Entries of the audit chain, verified.
+    pub audit_entries: u64,
+    /// The governance clock at the end (the money path's records are stamped with it).
+    pub now: u64,
+}
+
+/// Step 6: a DAO of 40 generated members (balances 1–200 tokens, quadratic power, quorum 20%, 1-day delay,
+/// 3-day vote, 2-day timelock) in a new SQLite store in `dir` (emptied first); one proposal approves the QF
+/// plan, 32 members vote by EIP-712 signature, it is queued, executing a day early is refused, then it executes.
+/// Returns the figures and the store, whose audit log the money path goes on appending to.
+pub fn demo_governance(qf: &RoundResult, dir: &Path) -> Result<(DemoGovernance, Store), EngineError> {
+    use crate::offchain::{member_key, signed_vote};
+    use allonet_governance::governor::{proposal_id, Action as GovAction, Event, GovParams};
+    use allonet_governance::power::{PowerConfig, Strategy};
+    use allonet_governance::{Clock, ManualClock};
+    let io = |e| EngineError::Io { path: dir.display().to_string(), cause: e };
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let mut store = Store::open(&dir.join("gov.db")).map_err(cfg)?;
+    let clock = ManualClock::at(1_767_225_600); // 2026-01-01
+    let members: Vec<_> = (0..40).map(|i| member_key(2026, i)).collect();
+    let e18 = 1_000_000_000_000_000_000u128;
+    let holders = members.iter().enumerate().map(|(i, k)| (k.address(), (1 + (i as u128 * 37) % 200) * e18)).collect();
+    let day = 86_400;
+    let params = GovParams {
+        voting_delay: day,
+        voting_period: 3 * day,
+        proposal_threshold: 0,
+        quorum_percent: 20,
+        timelock_delay: 2 * day,
+        grace_period: 14 * day,
+    };
+    let power = PowerConfig { strategy: Strategy::QuadraticSqrt, sybil: None };
+    let guardian = members[39].address();
+    store
+        .submit(&Event::Init { params, power, guardian, holders, allowlist: vec![], chain_id: 1, at: clock.now() })
+        .map_err(cfg)?;
+    let plan = qf.output_digest.0;
+    let actions = vec![GovAction::ApprovePayoutPlan { digest: plan }];
+    let description = "Pay the demo round's QF matching (10,000 USDC) as computed";
+    clock.advance(60);
+    let proposer = members[0].address();
+    let propose = Event::Propose {
+        proposer,
+        actions: actions.clone(),
+        description: description.into(),
+        options: vec![],
+        at: clock.now(),
+    };
+    store.submit(&propose).map_err(cfg)?;
+    let id = proposal_id(&actions, description, &[]);
+    clock.advance(day + 60);
+    // 32 of 40 vote: every fifth against, every eleventh (not fifth) abstains, the rest for
+    let support = |i: usize| {
+        if i % 5 == 4 {
+            0
+        } else if i % 11 == 10 {
+            2
+        } else {
+            1
+        }
+    };
+    let signed = members
+        .iter()
+        .enumerate()
+        .take(32)
+        .map(|(i, k)| signed_vote(store.governor(), k, id, support(i), 0, clock.now()))
+        .collect::<Result<Vec<_>, _>>()?;
+    store.submit_batch(&signed).map_err(cfg)?;
+    let state = |s: &Store, now: u64| s.governor().state(id, now).map_err(cfg);
+    let p = &store.governor().proposals[&id];
+    let (for_votes, against, abstain) = (p.for_votes, p.against, p.abstain);
+    let while_voting = state(&store, clock.now())?;
+    clock.advance(3 * day);
+    let after_voting = state(&store, clock.now())?;
+    store.submit(&Event::Queue { proposal: id, at: clock.now() }).map_err(cfg)?;
+    let early = store.submit(&Event::Execute { proposal: id, at: clock.now() + day });
+    clock.advance(2 * day);
+    store.submit(&Event::Execute { proposal: id, at: clock.now() }).map_err(cfg)?;
+    let finally = state(&store, clock.now())?;
+    if finally != ProposalState::Executed {
+        return Err(cfg(format!("the demo proposal ended {finally:?}, not executed")));
+    }
+    let audit_entries = store.verify_audit().map_err(|b| cfg(format!("audit broken at #{}", b.seq)))?;
+    let g = DemoGovernance {
+        plan,
+        for_votes,
+        against,
+        abstain,
+        while_voting,
+        after_voting,
+        early_refusal: early.err().map(|e| e.to_string()).unwrap_or_default(),
+        finally,
+        approved_plans: store.governor().registry.approved_plans.len(),
+        audit_entries,
+        now: clock.now(),
+    };
+    Ok((g, store))
+}
+
+/// Step 7: the treasury after the payout.
+#[derive(Debug, Clone)]
+pub struct DemoTreasury {
+    /// The check: holdings, spending, breaches, runway.
+    pub check: crate::treasury::PayoutCheck,
+    /// The policy's runway floor, months.
+    pub runway_floor_months: f64,
+}
+
+/// Step 7: `examples/treasury` checked after paying the round's 10,000 USDC: policy breaches and the runway by
+/// 100,000 seeded paths over 60 months (drift 0, monthly σ 16%).
+pub fn demo_treasury() -> Result<DemoTreasury, EngineError> {
+    use crate::treasury::{check_payout, holdings_from_table, policy_from_toml, RunwayOptions};
+    let policy = policy_from_toml("examples/treasury/policy.toml", TREASURY_POLICY)?;
+    let h =
+        holdings_from_table(&allonet_core::Table::from_bytes("examples/treasury/holdings.csv", TREASURY_HOLDINGS)?)?;
+    let o = RunwayOptions { months: 60, paths: 100_000, seed: 42, mu: Some(0.0), sigma: Some(0.16) };
+    let check = check_payout(&policy, &h, "USDC", 10_000.0, None, &o)?;
+    Ok(DemoTreasury { check, runway_floor_months: policy.runway_floor_months })
+}
+
+#[cfg(test)]
+mod tests {
+    use allonet_governance::governor::ProposalState;
+
+    #[test]
+    fn demo_steps_reproduce_rf4_conserve_the_round_and_approve_its_plan() {
+        let rounds = super::demo_rounds().unwrap();
+        assert_eq!(rounds.iter().map(|r| r.0).collect::<Vec<_>>(), ["QF", "QF + passport", "COCM"]);
+        let qf = &rounds[0].1;
+        let f = super::demo_flow(qf).unwrap();
+        assert_eq!((f.injected, f.kept + f.in_flight), (10_000_000_000, 10_000_000_000));
+        let r = super::demo_retro().unwrap();
+        assert_eq!(r.comparison.within_one, r.result.lines.len());
+        let dir = std::env::temp_dir().join(format!("allonet-rehearsal-test-{}", std::process::id()));
+        let (g, store) = super::demo_governance(qf, &dir).unwrap();
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!((g.after_voting, g.finally), (ProposalState::Succeeded, ProposalState::Executed));
+        assert_eq!((g.plan, g.approved_plans, g.audit_entries), (qf.output_digest.0, 1, 36));
+        assert!(g.early_refusal.contains("timelock"), "{}", g.early_refusal);
+    }
 }

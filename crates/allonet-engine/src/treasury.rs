@@ -338,6 +338,47 @@ pub enum Method {
     Hrp,
 }
 
+impl Method {
+    /// Every optimiser, in the order front ends list them.
+    pub const ALL: [Method; 8] = [
+        Method::MinVol,
+        Method::MaxSharpe,
+        Method::EfficientReturn,
+        Method::EfficientRisk,
+        Method::Utility,
+        Method::MinCvar,
+        Method::RiskParity,
+        Method::Hrp,
+    ];
+
+    /// The optimiser's name as users write it: `min-vol`, `max-sharpe`, `efficient-return`, `efficient-risk`,
+    /// `utility`, `min-cvar`, `risk-parity`, `hrp`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::MinVol => "min-vol",
+            Method::MaxSharpe => "max-sharpe",
+            Method::EfficientReturn => "efficient-return",
+            Method::EfficientRisk => "efficient-risk",
+            Method::Utility => "utility",
+            Method::MinCvar => "min-cvar",
+            Method::RiskParity => "risk-parity",
+            Method::Hrp => "hrp",
+        }
+    }
+}
+
+impl std::str::FromStr for Method {
+    type Err = EngineError;
+
+    /// The optimiser of a [`Method::name`]; refuses any other word, listing the names.
+    fn from_str(s: &str) -> Result<Method, EngineError> {
+        Method::ALL.into_iter().find(|m| m.name() == s).ok_or_else(|| {
+            let names: Vec<&str> = Method::ALL.iter().map(|m| m.name()).collect();
+            EngineError::Config(format!("no optimiser `{s}`; one of {}", names.join(", ")))
+        })
+    }
+}
+
 /// Settings of an optimisation.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Objective {
@@ -723,6 +764,12 @@ mod tests {
         }
         let e = problem.solve(&objective(Method::EfficientReturn)).unwrap_err();
         assert_eq!(e.to_string(), "efficient return needs a target");
+        for m in Method::ALL {
+            assert_eq!(m.name().parse::<Method>().unwrap(), m);
+        }
+        assert!("min-variance".parse::<Method>().unwrap_err().to_string().ends_with(
+            "one of min-vol, max-sharpe, efficient-return, efficient-risk, utility, min-cvar, risk-parity, hrp"
+        ));
     }
 
     #[test]
