@@ -11,8 +11,12 @@
 //!   paid, then batches, resume, reconcile;
 //! - [`deploy`]: a deployment with safe defaults (no power left to the deployer, caps at 0, roles read back),
 //!   resumable from its journal;
-//! - [`config`]: one typed configuration of a DAO (`allonet.toml`);
-//! - [`connect`]: deployment files and the chains they live on; [`keys`]: the one key-file and holders format.
+//! - [`config`]: one typed configuration of a DAO (`allonet.toml`); [`keys`]: the one key-file and holders format;
+//! - [`connect`]: deployment files and the chains they live on; [`audit`]: money-path steps in the audit log;
+//! - [`offchain`]: the SQLite governor's events, built and signed; [`models`]: training, explanations and the
+//!   model governance activated; [`treasury`]: reports, optimisers, runway and the check of a payout;
+//!   [`results`]: mechanism runs, result files and `verify`; [`flows`]: allocation-network commands;
+//! - [`rehearsal`]: every step of `allonet demo`, the money path included; [`bench`]: measurements.
 //!
 //! **Never:** prints, parses command lines, or holds an amount as a float. Every refusal happens before the
 //! first transaction and names its reason.
