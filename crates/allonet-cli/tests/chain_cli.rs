@@ -105,6 +105,15 @@ fn dev(i: usize) -> Address {
     allonet_chain::rpc::signer_from_hex(DEV_KEYS[i]).unwrap().address()
 }
 
+/// `chain deploy` on an anvil node: dev accounts 1 and 2 as agent and guardian, `holders.csv` as holders, a short
+/// vote and timelock for the tests.
+fn rpc_deploy(dir: &Path, url: &str, chain_id: &str, out: &str) {
+    let (agent, guardian) = (dev(1).to_string(), dev(2).to_string());
+    let args = ["chain", "deploy", "--rpc", url, "--chain-id", chain_id, "--agent", &agent, "--guardian", &guardian];
+    let rest = ["--holders", "holders.csv", "--voting-period", "5", "--timelock-delay", "60", "-o", out];
+    ok(dir, &[&args[..], &rest[..]].concat());
+}
+
 /// `allonet` with ALLONET_KEY set to dev key `key`.
 fn ok_as(dir: &Path, key: usize, args: &[&str]) -> String {
     let o = Command::new(bin()).args(args).current_dir(dir).env("ALLONET_KEY", DEV_KEYS[key]).output().unwrap();
@@ -417,28 +426,7 @@ fn anvil_payout_killed_midway_then_rerun_pays_everyone_once() {
     // On RPC the agent, the guardian and the holders must be named: defaults would hand them to the deployer.
     let err = fails(&dir, &["chain", "deploy", "--rpc", &url, "--chain-id", "31337", "-o", "dep.json"]);
     assert!(err.contains("--agent"), "{err}");
-    let (agent, guardian) = (dev(1).to_string(), dev(2).to_string());
-    let deploy = [
-        "chain",
-        "deploy",
-        "--rpc",
-        &url,
-        "--chain-id",
-        "31337",
-        "--agent",
-        &agent,
-        "--guardian",
-        &guardian,
-        "--holders",
-        "holders.csv",
-        "--voting-period",
-        "5",
-        "--timelock-delay",
-        "60",
-        "-o",
-        "dep.json",
-    ];
-    ok(&dir, &deploy);
+    rpc_deploy(&dir, &url, "31337", "dep.json");
     write_payments(&dir.join("pays.csv"), 500, None);
     ok(&dir, &["chain", "plan", "--payments", "pays.csv", "--batch-size", "20", "-o", "plan.json"]);
     approve_onchain(&dir, "dep.json", &["--approve-plan", "plan.json"], "6", "60");
@@ -502,32 +490,8 @@ fn one_plan_across_two_anvil_chains() {
         format!("address,amount\n{},400\n{},350\n{},250\n", dev(3), dev(4), dev(5)),
     )
     .unwrap();
-    let (agent, guardian) = (dev(1).to_string(), dev(2).to_string());
     for (node, id, out) in [(&a, "31337", "alpha.json"), (&b, "31338", "beta.json")] {
-        let url = node.url();
-        ok(
-            &dir,
-            &[
-                "chain",
-                "deploy",
-                "--rpc",
-                &url,
-                "--chain-id",
-                id,
-                "--agent",
-                &agent,
-                "--guardian",
-                &guardian,
-                "--holders",
-                "holders.csv",
-                "--voting-period",
-                "5",
-                "--timelock-delay",
-                "60",
-                "-o",
-                out,
-            ],
-        );
+        rpc_deploy(&dir, &node.url(), id, out);
     }
     let config = format!(
         "[chains.alpha]\nrpc = \"{}\"\nchain_id = 31337\ndeployment = \"alpha.json\"\nkey_env = \"ALPHA_KEY\"\n\n[chains.beta]\nrpc = \"{}\"\nchain_id = 31338\ndeployment = \"beta.json\"\n",

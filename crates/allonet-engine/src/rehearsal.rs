@@ -236,28 +236,8 @@ pub fn demo_rounds() -> Result<Vec<(&'static str, RoundResult)>, EngineError> {
     use crate::results::{round_from_tables, MechanismChoice, RoundOptions, RoundTables};
     let contributions = "examples/round/contributions.csv";
     let passport = "examples/round/passport.csv";
-    let base = RoundOptions {
-        contributions: contributions.into(),
-        mechanism: MechanismChoice::Qf,
-        pool: "10000".into(),
-        token: "USDC".into(),
-        decimals: 6,
-        cap: Some("25%".into()),
-        fill: true,
-        sybil_scores: None,
-        s50: 15.0,
-        s100: 25.0,
-        min_gift: 0.0,
-        clusters: None,
-        trust: None,
-        pairwise_m: 25.0,
-        pct_cocm: 0.5,
-        soft: false,
-        skip_negative: false,
-        donor_col: None,
-        project_col: None,
-        amount_col: None,
-    };
+    let base =
+        RoundOptions { cap: Some("25%".into()), fill: true, ..RoundOptions::new(contributions, "10000", "USDC", 6) };
     let variants = [
         ("QF", RoundOptions { ..base.clone() }),
         ("QF + passport", RoundOptions { sybil_scores: Some(passport.into()), ..base.clone() }),

@@ -97,6 +97,33 @@ pub struct RoundOptions {
 }
 
 impl RoundOptions {
+    /// A classic QF round of `contributions` matching `pool` whole tokens, with `allonet round`'s defaults for
+    /// everything else (no cap, no fill, no sybil scores, pairwise M 25, COCM share 0.5 in blends).
+    pub fn new(contributions: &str, pool: &str, token: &str, decimals: u8) -> Self {
+        RoundOptions {
+            contributions: contributions.into(),
+            mechanism: MechanismChoice::Qf,
+            pool: pool.into(),
+            token: token.into(),
+            decimals,
+            cap: None,
+            fill: false,
+            sybil_scores: None,
+            s50: 15.0,
+            s100: 25.0,
+            min_gift: 0.0,
+            clusters: None,
+            trust: None,
+            pairwise_m: 25.0,
+            pct_cocm: 0.5,
+            soft: false,
+            skip_negative: false,
+            donor_col: None,
+            project_col: None,
+            amount_col: None,
+        }
+    }
+
     /// The mechanism with its parameters.
     pub fn mechanism(&self) -> Mechanism {
         let style = if self.soft { CocmStyle::Soft } else { CocmStyle::Harsh };
@@ -699,26 +726,10 @@ mod tests {
 
     fn opts(contributions: &str, mechanism: MechanismChoice) -> RoundOptions {
         RoundOptions {
-            contributions: contributions.into(),
             mechanism,
-            pool: "1000".into(),
-            token: "USDC".into(),
-            decimals: 6,
             cap: Some("40%".into()),
             fill: true,
-            sybil_scores: None,
-            s50: 15.0,
-            s100: 25.0,
-            min_gift: 0.0,
-            clusters: None,
-            trust: None,
-            pairwise_m: 25.0,
-            pct_cocm: 0.5,
-            soft: false,
-            skip_negative: false,
-            donor_col: None,
-            project_col: None,
-            amount_col: None,
+            ..RoundOptions::new(contributions, "1000", "USDC", 6)
         }
     }
 
