@@ -340,6 +340,55 @@ fn embedded_governed_payouts_from_the_cli() {
     let out = ok(&dir, &["gov", "audit", "verify", "--db", "dao.db"]);
     assert!(out.contains("audit chain verified: 8 entries"), "{out}");
 
+    // The guardian vetoes a passed proposal in its timelock window; a stranger cannot.
+    let out = ok(
+        &dir,
+        &[
+            "gov",
+            "propose",
+            "--onchain",
+            "--deployment",
+            "dep.json",
+            "--key",
+            "k3.json",
+            "--description",
+            "veto me",
+            "--approve-plan",
+            "two.json",
+        ],
+    );
+    let id = out.lines().next().unwrap().trim_start_matches("proposal ").to_string();
+    ok(&dir, &["chain", "advance", "--deployment", "dep.json", "--blocks", "2"]);
+    for k in ["k3.json", "k4.json"] {
+        ok(
+            &dir,
+            &[
+                "gov",
+                "vote",
+                "--onchain",
+                "--deployment",
+                "dep.json",
+                "--key",
+                k,
+                "--proposal",
+                &id,
+                "--support",
+                "for",
+            ],
+        );
+    }
+    ok(&dir, &["chain", "advance", "--deployment", "dep.json", "--blocks", "50"]);
+    ok(&dir, &["gov", "queue", "--onchain", "--deployment", "dep.json", "--key", "k0.json", "--proposal", &id]);
+    let err =
+        fails(&dir, &["gov", "cancel", "--onchain", "--deployment", "dep.json", "--key", "k5.json", "--proposal", &id]);
+    assert!(err.contains("AccessControlUnauthorizedAccount"), "{err}");
+    let out = ok(
+        &dir,
+        &["gov", "cancel", "--onchain", "--deployment", "dep.json", "--key", "keys/guardian.json", "--proposal", &id],
+    );
+    assert!(out.contains("now Canceled"), "{out}");
+    fails(&dir, &["payout", "two.json", "--deployment", "dep.json"]);
+
     // Safe exports: transfers from the Safe, or the Safe approving the plan on its allocator.
     let safe = "0x000000000000000000000000000000000000dEaD";
     ok(&dir, &["chain", "export-safe", "plan.json", "--safe", safe, "--deployment", "dep.json", "-o", "batch.json"]);
