@@ -14,7 +14,7 @@ use crate::{group_thousands, right, show_amount, table, truncate};
 pub fn intro() -> String {
     "allonet demo: a QF round three ways, Optimism's Retro Funding 4 from its real ballots, a quadratic vote, an explained AI recommendation,\n\
      funds flowing through a network, governance approving the payout by signed quadratic vote, a treasury check,\n\
-     and the payout itself executed through AIAllocator on the embedded EVM.\n\n"
+     and the money path on the embedded EVM: an on-chain vote approves the plan, and AIAllocator pays only what it approved.\n\n"
         .to_string()
 }
 
