@@ -170,6 +170,12 @@ pub fn deploy_resumable(
     if cfg.holders.is_empty() {
         return Err(ChainError::Config("no governance token holders: give at least one".into()));
     }
+    if cfg.voting_delay >= 1 << 48 || cfg.voting_period == 0 || cfg.voting_period > u64::from(u32::MAX) {
+        return Err(ChainError::Config(format!(
+            "voting delay {} and period {} blocks: the delay must be below 2^48 and the period 1 to 2^32 - 1",
+            cfg.voting_delay, cfg.voting_period
+        )));
+    }
     let from = cfg.deployer;
     if journal.steps.is_empty() {
         journal.from_block = chain.block_number()? + 1;
@@ -204,7 +210,7 @@ pub fn deploy_resumable(
                 token: gov_token,
                 timelock,
                 votingDelay_: alloy_primitives::aliases::U48::from(cfg.voting_delay),
-                votingPeriod_: cfg.voting_period as u32,
+                votingPeriod_: u32::try_from(cfg.voting_period).expect("checked above"),
                 proposalThreshold_: U256::ZERO,
                 quorumPercent: U256::from(cfg.quorum_percent),
             },
@@ -254,19 +260,6 @@ pub fn deploy_resumable(
             },
         ),
     )?;
-    const FUND: &str = "fund the allocator";
-    if !cfg.fund.is_zero() && !run.journal.done(FUND) {
-        // A re-run after a crash between sending and journaling must not fund twice.
-        if crate::payout::asset_balance(run.chain, asset, allocator)? < cfg.fund {
-            let r = if asset == Address::ZERO {
-                run.chain.send(Tx { from, to: Some(allocator), value: cfg.fund, ..Default::default() })
-            } else {
-                transact(run.chain, from, asset, &PayToken::transferCall { to: allocator, value: cfg.fund })
-            };
-            let r = r.map_err(|e| ChainError::Config(format!("{FUND}: {e}")))?;
-            run.landed(FUND, r);
-        }
-    }
     let d = Deployment {
         chain_id: run.chain.chain_id(),
         allocator,
@@ -282,9 +275,24 @@ pub fn deploy_resumable(
         from_block,
         compiler: crate::contracts::compiler_version(),
     };
+    // Verified before any funds move: a journal (or a chain) that names contracts which are not this
+    // deployment's is refused while the funds are still the deployer's.
     let problems = verify_deployment(run.chain, &d, cfg)?;
     if !problems.is_empty() {
         return Err(ChainError::Config(format!("the deployment's roles are wrong:\n  - {}", problems.join("\n  - "))));
+    }
+    const FUND: &str = "fund the allocator";
+    if !cfg.fund.is_zero() && !run.journal.done(FUND) {
+        // A re-run after a crash between sending and journaling must not fund twice.
+        if crate::payout::asset_balance(run.chain, asset, allocator)? < cfg.fund {
+            let r = if asset == Address::ZERO {
+                run.chain.send(Tx { from, to: Some(allocator), value: cfg.fund, ..Default::default() })
+            } else {
+                transact(run.chain, from, asset, &PayToken::transferCall { to: allocator, value: cfg.fund })
+            };
+            let r = r.map_err(|e| ChainError::Config(format!("{FUND}: {e}")))?;
+            run.landed(FUND, r);
+        }
     }
     Ok(d)
 }
@@ -312,6 +320,16 @@ pub fn verify_deployment(chain: &mut dyn Chain, d: &Deployment, cfg: &DeployConf
     if read(chain, a, &AIAllocator::epochLengthCall {})? != cfg.epoch_length {
         problems.push("the allocator's epoch length is not the configured one".into());
     }
+    let mut supply = U256::ZERO;
+    for &(holder, amount) in &cfg.holders {
+        supply = supply.saturating_add(amount);
+        if read(chain, d.gov_token, &AlloToken::balanceOfCall { account: holder })? != amount {
+            problems.push(format!("the governance token does not give {holder} its configured {amount} votes"));
+        }
+    }
+    if read(chain, d.gov_token, &AlloToken::totalSupplyCall {})? != supply {
+        problems.push("the governance token's supply is not the configured holders' sum".into());
+    }
     let caps = (read(chain, a, &AIAllocator::epochCapCall {})?, read(chain, a, &AIAllocator::recipientCapCall {})?);
     if caps != (U256::ZERO, U256::ZERO) || read(chain, a, &AIAllocator::vetoDelayCall {})? != 0 {
         problems.push("a fresh allocator must start with caps and veto delay at 0".into());
@@ -329,7 +347,9 @@ pub fn verify_roles(chain: &mut dyn Chain, d: &Deployment, timelock_owns: bool) 
     use alloy_sol_types::SolEvent;
     let mut problems = Vec::new();
     let a = d.allocator;
-    let owner = read(chain, a, &AIAllocator::ownerCall {})?;
+    let owner = read(chain, a, &AIAllocator::ownerCall {}).map_err(|e| {
+        ChainError::Config(format!("the deployment's roles are wrong: {a} is not an AIAllocator ({e})"))
+    })?;
     let want_owner = if timelock_owns { d.timelock } else { d.deployer };
     if owner != want_owner {
         problems.push(format!("the allocator's owner is {owner}, expected {want_owner}"));

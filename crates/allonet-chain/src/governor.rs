@@ -264,28 +264,20 @@ pub fn execute(chain: &mut dyn Chain, governor: Address, sender: Address, p: &Pr
     )
 }
 
-/// The timelock operation id of a queued proposal (`GovernorTimelockControl`'s salt rule).
+/// The timelock operation id of a queued proposal (`GovernorTimelockControl`'s salt rule), computed here as
+/// `TimelockController.hashOperationBatch` does: `keccak256(abi.encode(targets, values, payloads, 0, salt))`
+/// with `salt = bytes20(governor) ^ descriptionHash`. Nothing is taken from the node.
 pub fn timelock_operation(
-    chain: &mut dyn Chain,
+    _chain: &mut dyn Chain,
     governor: Address,
-    timelock: Address,
+    _timelock: Address,
     p: &Proposal,
 ) -> Result<B256, ChainError> {
     let mut salt = p.description_hash();
     for (s, g) in salt.0.iter_mut().zip(governor.0 .0.iter()) {
         *s ^= g;
     }
-    read(
-        chain,
-        timelock,
-        &AlloTimelock::hashOperationBatchCall {
-            targets: p.targets.clone(),
-            values: p.values.clone(),
-            payloads: p.calldatas.clone(),
-            predecessor: B256::ZERO,
-            salt,
-        },
-    )
+    Ok(keccak256((p.targets.clone(), p.values.clone(), p.calldatas.clone(), B256::ZERO, salt).abi_encode_params()))
 }
 
 /// The guardian (a canceller on the timelock) cancels a queued proposal's operation before it executes.
@@ -359,13 +351,11 @@ pub fn find_proposal(
     })?;
     for log in logs {
         if let Some(e) = log.decode::<AlloGovernor::ProposalCreated>() {
-            if e.proposalId == id {
-                return Ok(Proposal {
-                    targets: e.targets,
-                    values: e.values,
-                    calldatas: e.calldatas,
-                    description: e.description,
-                });
+            let p =
+                Proposal { targets: e.targets, values: e.values, calldatas: e.calldatas, description: e.description };
+            // The node's event is trusted only when it hashes to the id asked for.
+            if e.proposalId == id && p.id() == id {
+                return Ok(p);
             }
         }
     }

@@ -157,7 +157,7 @@ pub fn paid_from_events(
     let mut next_batch = 0u64;
     for log in &batches {
         if let Some(ev) = log.decode::<AIAllocator::BatchPaid>() {
-            next_batch = next_batch.max(ev.batchIndex.saturating_to::<u64>() + 1);
+            next_batch = next_batch.max(ev.batchIndex.saturating_to::<u64>().saturating_add(1));
         }
     }
     let blocks: BTreeSet<u64> = batches.iter().map(|l| l.block).collect();
@@ -181,7 +181,8 @@ pub fn paid_from_events(
                 if ev.planId == plan_id {
                     let n = ev.count.saturating_to::<usize>().min(mine.len());
                     for &(r, a) in &mine[mine.len() - n..] {
-                        *paid.entry(r).or_insert(U256::ZERO) += a;
+                        let e = paid.entry(r).or_insert(U256::ZERO);
+                        *e = e.saturating_add(a);
                     }
                 }
             }
@@ -245,12 +246,12 @@ pub fn check(chain: &mut dyn Chain, target: &Target, plan: &Commitment) -> Resul
             onchain.payable_at - now
         )),
         "queued" => {
-            let expiry = onchain.payable_at + read(chain, allocator, &AIAllocator::epochLengthCall {})?;
+            let expiry = onchain.payable_at.saturating_add(read(chain, allocator, &AIAllocator::epochLengthCall {})?);
             // The next block is at least one second later than the latest.
-            if now + 1 > expiry {
+            if now.saturating_add(1) > expiry {
                 problems.push(format!(
-                    "plan {id} was queued and expired at {expiry}, one epoch after its veto window: queue it again or \
-                     have governance approve it"
+                    "plan {id} was queued and expired at {expiry}, one epoch after its veto window: only governance can \
+                     revive it now (`approvePlan` through a proposal)"
                 ));
             }
         }
@@ -263,10 +264,10 @@ pub fn check(chain: &mut dyn Chain, target: &Target, plan: &Commitment) -> Resul
         if onchain.status != "none"
             && read(chain, allocator, &AIAllocator::batchPaidCall { id, batchIndex: U256::from(i) })?
         {
-            paid_sum += sum;
+            paid_sum = paid_sum.saturating_add(sum);
             paid_recipients += batch.len();
         } else {
-            missing += sum;
+            missing = missing.saturating_add(sum);
             remaining.push(i);
         }
     }
@@ -404,7 +405,7 @@ pub fn execute_checked(
             let mut tx = tx;
             // Headroom for state that changes between estimate and inclusion (a new cap epoch writes fresh
             // slots). Unused gas is not charged; EIP-7825 caps a transaction at 2^24.
-            tx.gas = Some((gas + gas / 10 + 50_000).min(1 << 24).max(gas));
+            tx.gas = Some(gas.saturating_add(gas / 10).saturating_add(50_000).min(1 << 24).max(gas));
             let r = chain.send(tx)?;
             report.paid_now += total;
             report.recipients_now += count;

@@ -646,8 +646,16 @@ fn deployment_leaves_the_deployer_no_power_and_resumes_from_its_journal() {
     let allocator = journal.created["AIAllocator"];
     assert_eq!(read(&mut c, allocator, &AIAllocator::ownerCall {}).unwrap(), journal.created["AlloTimelock"]);
     let sent = journal.steps.len();
-    let block = c.block_number().unwrap();
+    // A journal edited to name someone else's address as the allocator is refused before any funds move.
+    let mut forged = journal.clone();
+    forged.created.insert("AIAllocator".into(), STRANGER);
     cfg.fund = U256::from(1_000_000);
+    let err = deploy_resumable(&mut c, &cfg, &mut forged, &mut |_| {}).unwrap_err().to_string();
+    assert!(err.contains("roles are wrong"), "{err}");
+    let token = journal.created["PayToken"];
+    let stranger = read(&mut c, token, &PayToken::balanceOfCall { account: STRANGER }).unwrap();
+    assert_eq!(stranger, U256::ZERO, "nothing was sent to the forged address");
+    let block = c.block_number().unwrap();
     let d = deploy_resumable(&mut c, &cfg, &mut journal, &mut |_| {}).unwrap();
     assert_eq!(d.allocator, allocator, "the same allocator");
     assert_eq!(journal.steps.len(), sent + 1, "only the funding was sent");

@@ -371,7 +371,7 @@ pub struct IdArgs {
 
 pub fn run_queue(a: &IdArgs) -> Result<()> {
     if a.onchain.onchain {
-        return crate::onchain::step(&a.onchain, &a.proposal, "queue", &load_key(&a.key)?);
+        return crate::onchain::step(&a.onchain, &a.proposal, allonet_engine::govern::Step::Queue, &load_key(&a.key)?);
     }
     let id: B256 = a.proposal.parse().context("--proposal")?;
     let mut s = open(&a.db.db)?;
@@ -382,7 +382,12 @@ pub fn run_queue(a: &IdArgs) -> Result<()> {
 
 pub fn run_execute(a: &IdArgs) -> Result<()> {
     if a.onchain.onchain {
-        return crate::onchain::step(&a.onchain, &a.proposal, "execute", &load_key(&a.key)?);
+        return crate::onchain::step(
+            &a.onchain,
+            &a.proposal,
+            allonet_engine::govern::Step::Execute,
+            &load_key(&a.key)?,
+        );
     }
     let id: B256 = a.proposal.parse().context("--proposal")?;
     let mut s = open(&a.db.db)?;
@@ -410,7 +415,7 @@ pub struct CancelArgs {
 pub fn run_cancel(a: &CancelArgs) -> Result<()> {
     let signer = load_key(&a.key)?;
     if a.onchain.onchain {
-        return crate::onchain::step(&a.onchain, &a.proposal, "cancel", &signer);
+        return crate::onchain::step(&a.onchain, &a.proposal, allonet_engine::govern::Step::Cancel, &signer);
     }
     let id: B256 = a.proposal.parse().context("--proposal")?;
     let mut s = open(&a.db.db)?;

@@ -102,16 +102,11 @@ pub fn vote(
 }
 
 /// Queue, execute, or (the guardian) cancel a queued proposal's timelock operation.
-pub fn step(o: &OnchainArgs, id: &str, what: &str, sender: &PrivateKeySigner) -> Result<()> {
+pub fn step(o: &OnchainArgs, id: &str, step: govern::Step, sender: &PrivateKeySigner) -> Result<()> {
     let id = govern::parse_proposal_id(id)?;
     let (mut conn, dep) = govern::open_deployment(&o.deployment, o.rpc.clone(), Some(sender))?;
-    let step = match what {
-        "queue" => govern::Step::Queue,
-        "execute" => govern::Step::Execute,
-        _ => govern::Step::Cancel,
-    };
     let tx = govern::step_onchain(&mut conn, &dep.deployment, id, step, sender.address())?;
-    println!("{}", allonet_report::gov::step(what, &tx));
+    println!("{}", allonet_report::gov::step(&format!("{step:?}").to_lowercase(), &tx));
     Ok(())
 }
 

@@ -317,6 +317,21 @@ fn embedded_governed_payouts_from_the_cli() {
     assert!(out.contains("queued plan") && out.contains("payable from"), "{out}");
     let err = fails(
         &dir,
+        &[
+            "payout",
+            "small.json",
+            "--deployment",
+            "dep.json",
+            "--queue",
+            "--decision",
+            "decision.json",
+            "--db",
+            "dao.db",
+        ],
+    );
+    assert!(err.contains("a decision queues its plan once"), "{err}");
+    let err = fails(
+        &dir,
         &["payout", "small.json", "--deployment", "dep.json", "--decision", "decision.json", "--db", "dao.db"],
     );
     assert!(err.contains("veto window"), "{err}");

@@ -151,6 +151,7 @@ pub fn check_decision(store: &Store, d: &Decision, plan: &PayoutPlan, now: u64) 
             _ => problems.push(format!("audit entry #{} is not the decision's ({})", d.audit_seq, d.audit_hash)),
         },
     }
+    problems.extend(unsigned_or_forged_votes(store, d.proposal));
     let g = store.governor();
     match g.proposals.get(&d.proposal) {
         None => problems.push(format!("proposal {} is not in this governance store", d.proposal)),
@@ -178,6 +179,55 @@ pub fn check_decision(store: &Store, d: &Decision, plan: &PayoutPlan, now: u64) 
     }
 }
 
+/// Every vote on `proposal` in the store's log must carry a valid EIP-712 signature of its voter: a database
+/// edited to add votes (and rehashed) cannot pass without the voters' keys. Lists what fails.
+fn unsigned_or_forged_votes(store: &Store, proposal: B256) -> Vec<String> {
+    let chain_id = store.governor().chain_id;
+    let mut out = Vec::new();
+    let rows: Result<Vec<(i64, String)>, _> = store
+        .connection()
+        .prepare("SELECT seq, payload FROM events WHERE kind = 'vote' ORDER BY seq")
+        .and_then(|mut st| st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect());
+    let Ok(rows) = rows else { return vec!["the governance store's votes cannot be read".into()] };
+    for (seq, payload) in rows {
+        match serde_json::from_str::<allonet_governance::governor::Event>(&payload) {
+            Ok(e @ allonet_governance::governor::Event::Vote { proposal: p, signature: Some(_), .. })
+                if p == proposal =>
+            {
+                if let Err(err) = allonet_governance::ballot::check_signature(chain_id, &e) {
+                    out.push(format!(
+                        "audit entry #{seq}: a vote on proposal {proposal} fails its signature check ({err})"
+                    ));
+                }
+            }
+            Ok(allonet_governance::governor::Event::Vote { proposal: p, signature: None, .. }) if p == proposal => {
+                out.push(format!("audit entry #{seq}: an unsigned vote on proposal {proposal}"))
+            }
+            Ok(_) => {}
+            Err(e) => out.push(format!("audit entry #{seq} is not an event: {e}")),
+        }
+    }
+    out
+}
+
+/// Whether the store's audit log already records a plan queued for `plan_digest` (a decision queues its plan
+/// once; a second queue, e.g. on another allocator, needs a new decision).
+fn already_queued(store: &Store, plan_digest: Digest) -> Result<bool, EngineError> {
+    let rows: Result<Vec<String>, _> = store
+        .connection()
+        .prepare("SELECT payload FROM events WHERE kind = 'chain_record'")
+        .and_then(|mut st| st.query_map([], |r| r.get(0))?.collect());
+    let rows = rows.map_err(|e| EngineError::Config(format!("the governance store cannot be read: {e}")))?;
+    let want = serde_json::json!(plan_digest);
+    Ok(rows.iter().any(|payload| {
+        let Ok(allonet_governance::governor::Event::ChainRecord { kind, detail, .. }) = serde_json::from_str(payload)
+        else {
+            return false;
+        };
+        kind == "plan_queued" && serde_json::from_str::<serde_json::Value>(&detail).is_ok_and(|v| v["plan"] == want)
+    }))
+}
+
 /// The plan's id on a deployment's allocator.
 pub fn plan_id(chain: &mut dyn Chain, d: &Deployment, c: &Commitment) -> B256 {
     c.plan_id(chain.chain_id(), d.allocator, d.asset)
@@ -191,15 +241,10 @@ pub struct Queued {
     pub gas_used: u64,
 }
 
-/// The agent queues one chain's part of a plan under the standing authority, after checking what the contract
-/// will check: not paused, the total within what is left of the epoch cap, every recipient in the registry and
-/// within its cap. Above the caps the plan must go to an on-chain proposal, and the error says so.
-pub fn queue_under_caps(
-    chain: &mut dyn Chain,
-    d: &Deployment,
-    agent: Address,
-    c: &Commitment,
-) -> Result<Queued, EngineError> {
+/// What the contract will check when the agent queues one chain's part of a plan: not already there, not paused,
+/// the agent, a veto window of at least [`crate::config::MIN_VETO_DELAY`], the total within what is left of the
+/// epoch cap, every recipient in the registry and within its cap. Lists every problem; sends nothing.
+pub fn check_queue(chain: &mut dyn Chain, d: &Deployment, agent: Address, c: &Commitment) -> Result<B256, EngineError> {
     let a = d.allocator;
     let id = plan_id(chain, d, c);
     let existing = read_plan(chain, a, id)?;
@@ -212,6 +257,13 @@ pub fn queue_under_caps(
     }
     if read(chain, a, &AIAllocator::agentCall {})? != agent {
         problems.push(format!("{agent} is not the allocator's agent"));
+    }
+    let veto = read(chain, a, &AIAllocator::vetoDelayCall {})?;
+    if veto < crate::config::MIN_VETO_DELAY {
+        problems.push(format!(
+            "the veto delay is {veto} s, under the {} s the guardian must have: governance must set it first",
+            crate::config::MIN_VETO_DELAY
+        ));
     }
     let left = read(chain, a, &AIAllocator::remainingEpochAllowanceCall {})?;
     if c.total > left {
@@ -239,8 +291,20 @@ pub fn queue_under_caps(
     if !problems.is_empty() {
         return Err(EngineError::Refused(problems));
     }
-    let r: Receipt = transact(chain, agent, a, &queue_call(c))?;
-    Ok(Queued { plan_id: id, onchain: read_plan(chain, a, id)?, gas_used: r.gas_used })
+    Ok(id)
+}
+
+/// The agent queues one chain's part of a plan under the standing authority, after [`check_queue`]. Above the
+/// caps the plan must go to an on-chain proposal, and the error says so.
+pub fn queue_under_caps(
+    chain: &mut dyn Chain,
+    d: &Deployment,
+    agent: Address,
+    c: &Commitment,
+) -> Result<Queued, EngineError> {
+    let id = check_queue(chain, d, agent, c)?;
+    let r: Receipt = transact(chain, agent, d.allocator, &queue_call(c))?;
+    Ok(Queued { plan_id: id, onchain: read_plan(chain, d.allocator, id)?, gas_used: r.gas_used })
 }
 
 /// The agent queues every chain's part of a plan under the standing caps ([`queue_under_caps`] on each), after
@@ -248,32 +312,60 @@ pub fn queue_under_caps(
 pub fn queue_on_chains(
     plan: &PayoutPlan,
     targets: Vec<crate::connect::ChainTarget>,
+    on_queued: &mut dyn FnMut(&str, &Queued) -> Result<(), EngineError>,
 ) -> Result<Vec<(String, Queued)>, EngineError> {
     let mut commitments = plan.commitments();
-    let mut out = Vec::new();
+    let mut ready = Vec::new();
+    let mut problems = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
     for t in targets {
         let label = t.label();
-        let c = commitments
-            .remove(&t.name)
-            .ok_or_else(|| EngineError::Config(format!("chain {label:?}: the plan has no payments there")))?;
-        let (mut conn, _) = crate::connect::connect(&t.connect, Some(&t.deployment.endpoint))?;
-        let d = &t.deployment.deployment;
-        let agent = if conn.is_embedded() {
-            d.agent
-        } else {
-            *conn
-                .chain()
-                .signers()
-                .first()
-                .ok_or_else(|| EngineError::Config(format!("chain {label:?}: no signing key")))?
+        let Some(c) = commitments.remove(&t.name) else {
+            problems.push(format!("chain {label:?}: the plan has no payments there"));
+            continue;
         };
-        let q = queue_under_caps(conn.chain(), d, agent, &c).map_err(|e| match e {
-            EngineError::Refused(r) => {
-                EngineError::Refused(r.into_iter().map(|x| format!("chain {label:?}: {x}")).collect())
+        let d = t.deployment.deployment.clone();
+        let prefix = |r: Vec<String>| r.into_iter().map(|x| format!("chain {label:?}: {x}")).collect::<Vec<_>>();
+        let (mut conn, _) = match crate::connect::connect(&t.connect, Some(&t.deployment.endpoint)) {
+            Ok(c) => c,
+            Err(e) => {
+                problems.extend(prefix(e.reasons()));
+                continue;
             }
-            e => e,
-        })?;
+        };
+        let chain = conn.chain();
+        if chain.chain_id() != d.chain_id
+            || d.asset_decimals != plan.token.decimals
+            || !seen.insert((d.chain_id, d.allocator))
+        {
+            problems.push(format!(
+                "chain {label:?}: endpoint chain {} against deployment chain {}, plan decimals {} against the allocator's {}, \
+                 or an allocator another part of the plan uses",
+                chain.chain_id(),
+                d.chain_id,
+                plan.token.decimals,
+                d.asset_decimals
+            ));
+            continue;
+        }
+        let agent = if conn.is_embedded() { Some(d.agent) } else { conn.chain().signers().first().copied() };
+        let Some(agent) = agent else {
+            problems.push(format!("chain {label:?}: no signing key"));
+            continue;
+        };
+        match check_queue(conn.chain(), &d, agent, &c) {
+            Ok(_) => ready.push((label, conn, d, agent, c)),
+            Err(e) => problems.extend(prefix(e.reasons())),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(EngineError::Refused(problems));
+    }
+    let mut out = Vec::new();
+    for (label, mut conn, d, agent, c) in ready {
+        let q = queue_under_caps(conn.chain(), &d, agent, &c)?;
         conn.save()?;
+        on_queued(&label, &q)?;
         out.push((label, q));
     }
     Ok(out)
@@ -387,8 +479,26 @@ fn registry(p: &std::path::Path, chain: Option<&str>) -> Result<Vec<Address>, En
 
 /// An off-chain decision checked against its store, which is also the audit log the money path appends to.
 pub struct CheckedDecision {
-    pub store: Store,
-    pub decision: Decision,
+    store: Store,
+    decision: Decision,
+}
+
+impl CheckedDecision {
+    /// Append a payout made under this decision to its audit log; returns the entry.
+    pub fn record_payout(
+        &mut self,
+        plan: &PayoutPlan,
+        reports: &[crate::pay::ChainPayout],
+        now: u64,
+    ) -> Result<u64, EngineError> {
+        let detail = serde_json::json!({"plan": plan.digest, "decision": self.decision.digest, "chains": reports});
+        crate::audit::record(&mut self.store, "payout", &detail, now)
+    }
+
+    /// The checked record.
+    pub fn decision(&self) -> &Decision {
+        &self.decision
+    }
 }
 
 /// Load a decision record and its store and [`check_decision`] them against `plan` at `now`.
@@ -412,11 +522,20 @@ pub fn queue_under_decision(
     d: &mut CheckedDecision,
     now: u64,
 ) -> Result<(Vec<(String, Queued)>, u64), EngineError> {
-    let queued = queue_on_chains(plan, targets)?;
-    let chains: Vec<_> = queued.iter().map(|(c, q)| serde_json::json!({"chain": c, "queued": q})).collect();
-    let detail = serde_json::json!({"plan": plan.digest, "decision": d.decision.digest, "chains": chains});
-    let seq = crate::audit::record(&mut d.store, "plan_queued", &detail, now)?;
-    Ok((queued, seq))
+    if already_queued(&d.store, plan.digest)? {
+        return Err(EngineError::Refused(vec![format!(
+            "the audit log already records plan {} as queued under a decision: a decision queues its plan once",
+            plan.digest
+        )]));
+    }
+    let (store, digest) = (&mut d.store, d.decision.digest);
+    let mut last = 0;
+    let queued = queue_on_chains(plan, targets, &mut |chain, q| {
+        let detail = serde_json::json!({"plan": plan.digest, "decision": digest, "chain": chain, "queued": q});
+        last = crate::audit::record(store, "plan_queued", &detail, now)?;
+        Ok(())
+    })?;
+    Ok((queued, last))
 }
 
 /// Connect to a deployment's chain with `key` as the sender (RPC, or `rpc` instead of the recorded endpoint); on

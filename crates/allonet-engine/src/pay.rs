@@ -317,10 +317,7 @@ pub fn pay_governed(
     let opts = PayOptions { require_decision_for_queued: decision.is_none(), ..opts.clone() };
     let reports = pay_plan(plan, targets, &opts, observer)?;
     let seq = match (decision, opts.dry_run) {
-        (Some(d), false) => {
-            let detail = serde_json::json!({"plan": plan.digest, "decision": d.decision.digest, "chains": reports});
-            Some(crate::audit::record(&mut d.store, "payout", &detail, now)?)
-        }
+        (Some(d), false) => Some(d.record_payout(plan, &reports, now)?),
         _ => None,
     };
     Ok((reports, seq))

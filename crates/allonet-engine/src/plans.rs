@@ -132,8 +132,19 @@ pub fn plan_from_result(
     batch_size: u32,
 ) -> Result<PayoutPlan, EngineError> {
     let source = file.check_digest(name)?;
-    let (lines, token) = result_lines(&file.result)
-        .ok_or_else(|| InputError::file(name, "no payout lines (project + amount) and token found in the result"))?;
+    // A round's digest covers its typed lines only: take the lines from the typed result, never from other
+    // (undigested) fields of the file. Other results are digested whole.
+    let (lines, token) = match file.command.as_str() {
+        "round" => {
+            let r: RoundResult = serde_json::from_value(file.result.clone())
+                .map_err(|e| InputError::file(name, format!("result: not a round result ({e})")))?;
+            let t = PlanToken { symbol: r.config.token.symbol.clone(), decimals: r.config.token.decimals };
+            (r.lines.iter().map(|l| (l.project.clone(), l.matched.units().to_string())).collect(), t)
+        }
+        _ => result_lines(&file.result).ok_or_else(|| {
+            InputError::file(name, "no payout lines (project + amount) and token found in the result")
+        })?,
+    };
     let mut payments = Vec::new();
     let mut missing = Vec::new();
     for (id, units) in lines {

@@ -161,6 +161,11 @@ fn every_chain_is_checked_before_any_is_paid_then_all_are_reconciled() {
 
 /// A SQLite governance store in which three holders approve `digest` by signed votes.
 fn store_approving(path: &Path, digest: alloy_primitives::B256) -> allonet_store::Store {
+    store_with(path, digest, false)
+}
+
+/// [`store_approving`], with an unsigned vote by the third holder when `unsigned` is set.
+fn store_with(path: &Path, digest: alloy_primitives::B256, unsigned: bool) -> allonet_store::Store {
     let keys: Vec<PrivateKeySigner> =
         (1u8..=3).map(|i| PrivateKeySigner::from_bytes(&alloy_primitives::B256::repeat_byte(i)).unwrap()).collect();
     let mut s = allonet_store::Store::open(path).unwrap();
@@ -205,6 +210,18 @@ fn store_approving(path: &Path, digest: alloy_primitives::B256) -> allonet_store
         })
         .unwrap();
     }
+    if unsigned {
+        s.submit(&Event::Vote {
+            proposal: id,
+            voter: keys[2].address(),
+            support: allonet_governance::governor::Support::Against,
+            votes: 0,
+            nonce: 0,
+            signature: None,
+            at: 1_010,
+        })
+        .unwrap();
+    }
     s.submit(&Event::Queue { proposal: id, at: 1_200 }).unwrap();
     s.submit(&Event::Execute { proposal: id, at: 1_300 }).unwrap();
     s
@@ -235,6 +252,10 @@ fn decision_records_are_checked_against_the_store_and_the_plan() {
     let unrelated = store_approving(&dir.join("other.db"), other.digest.0);
     let r = refused(&d, &p, &unrelated);
     assert!(r.contains("does not record proposal") || r.contains("not in this governance store"), "{r}");
+    // A vote without a signature (the governor still accepts them) fails the decision check.
+    let unsigned = store_with(&dir.join("unsigned.db"), p.digest.0, true);
+    let d2 = decision_record(&unsigned, p.digest).unwrap();
+    assert!(refused(&d2, &p, &unsigned).contains("an unsigned vote"));
     // A rewritten audit entry breaks the check.
     store
         .connection()
@@ -395,4 +416,29 @@ fn the_rehearsed_money_path_pays_exactly_what_governance_approved() {
     assert_eq!(m.paused_refusal, "the allocator is paused");
     assert_eq!(m.audit_entries, before + 2);
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn lines_outside_a_rounds_digest_never_reach_a_plan() {
+    let contributions =
+        (0..12).map(|i| Contribution { donor: format!("d{i}"), project: format!("p{}", i % 2), amount: 2.0 }).collect();
+    let inputs = RoundInputs { contributions, sybil_scores: None, clusters: None, trust: None };
+    let config = RoundConfig {
+        mechanism: Mechanism::Qf,
+        token: Token::new("USDC", 6),
+        pool: TokenAmount(U256::from(1_000_000u64)),
+        cap: None,
+        fill: true,
+        sybil: None,
+        min_gift: 0.0,
+    };
+    let r = run_round(&inputs, &config).unwrap();
+    let mut file = ResultFile::new("round", &serde_json::json!({}), r.input_digest, r.output_digest, &r).unwrap();
+    // An extra field the round's digest does not cover, which sorts before `lines`.
+    file.result["a_lines"] = serde_json::json!([{"project": "attacker", "amount": "999999999"}]);
+    let book =
+        [("p0", 0u64), ("p1", 1), ("attacker", 9)].iter().map(|(p, i)| (p.to_string(), (who(*i), None))).collect();
+    let p = plan_from_result(&file, "r.json", &book, 200).unwrap();
+    assert!(p.payments.iter().all(|x| x.label.as_deref() != Some("attacker")));
+    assert_eq!(p.total.units(), U256::from(1_000_000u64));
 }
