@@ -335,31 +335,36 @@ pub fn status(chain: &mut dyn Chain, governor: Address, id: U256) -> Result<Prop
     })
 }
 
-/// Find a proposal's arrays and description from its `ProposalCreated` event.
+/// The governor's `ProposalCreated` events since `from_block`.
+fn created(
+    chain: &mut dyn Chain,
+    governor: Address,
+    from_block: u64,
+) -> Result<Vec<AlloGovernor::ProposalCreated>, ChainError> {
+    let filter = LogFilter {
+        address: governor,
+        topic0: vec![AlloGovernor::ProposalCreated::SIGNATURE_HASH],
+        topic1: None,
+        from_block,
+        to_block: None,
+    };
+    Ok(chain.logs(&filter)?.iter().filter_map(|l| l.decode::<AlloGovernor::ProposalCreated>()).collect())
+}
+
+/// Find a proposal's arrays and description from its `ProposalCreated` event; the node's event is trusted only
+/// when it hashes to the id asked for.
 pub fn find_proposal(
     chain: &mut dyn Chain,
     governor: Address,
     id: U256,
     from_block: u64,
 ) -> Result<Proposal, ChainError> {
-    let logs = chain.logs(&LogFilter {
-        address: governor,
-        topic0: vec![AlloGovernor::ProposalCreated::SIGNATURE_HASH],
-        topic1: None,
-        from_block,
-        to_block: None,
-    })?;
-    for log in logs {
-        if let Some(e) = log.decode::<AlloGovernor::ProposalCreated>() {
-            let p =
-                Proposal { targets: e.targets, values: e.values, calldatas: e.calldatas, description: e.description };
-            // The node's event is trusted only when it hashes to the id asked for.
-            if e.proposalId == id && p.id() == id {
-                return Ok(p);
-            }
-        }
-    }
-    Err(ChainError::Config(format!("no proposal {id} on governor {governor} since block {from_block}")))
+    created(chain, governor, from_block)?
+        .into_iter()
+        .filter(|e| e.proposalId == id)
+        .map(|e| Proposal { targets: e.targets, values: e.values, calldatas: e.calldatas, description: e.description })
+        .find(|p| p.id() == id)
+        .ok_or_else(|| ChainError::Config(format!("no proposal {id} on governor {governor} since block {from_block}")))
 }
 
 /// Every proposal of a governor since `from_block`, with its description and current status.
@@ -368,18 +373,8 @@ pub fn list(
     governor: Address,
     from_block: u64,
 ) -> Result<Vec<(String, ProposalStatus)>, ChainError> {
-    let logs = chain.logs(&LogFilter {
-        address: governor,
-        topic0: vec![AlloGovernor::ProposalCreated::SIGNATURE_HASH],
-        topic1: None,
-        from_block,
-        to_block: None,
-    })?;
-    let mut out = Vec::new();
-    for log in logs {
-        if let Some(e) = log.decode::<AlloGovernor::ProposalCreated>() {
-            out.push((e.description.clone(), status(chain, governor, e.proposalId)?));
-        }
-    }
-    Ok(out)
+    created(chain, governor, from_block)?
+        .into_iter()
+        .map(|e| Ok((e.description.clone(), status(chain, governor, e.proposalId)?)))
+        .collect()
 }
