@@ -267,17 +267,12 @@ pub fn execute(chain: &mut dyn Chain, governor: Address, sender: Address, p: &Pr
 /// The timelock operation id of a queued proposal (`GovernorTimelockControl`'s salt rule), computed here as
 /// `TimelockController.hashOperationBatch` does: `keccak256(abi.encode(targets, values, payloads, 0, salt))`
 /// with `salt = bytes20(governor) ^ descriptionHash`. Nothing is taken from the node.
-pub fn timelock_operation(
-    _chain: &mut dyn Chain,
-    governor: Address,
-    _timelock: Address,
-    p: &Proposal,
-) -> Result<B256, ChainError> {
+pub fn timelock_operation(governor: Address, p: &Proposal) -> B256 {
     let mut salt = p.description_hash();
     for (s, g) in salt.0.iter_mut().zip(governor.0 .0.iter()) {
         *s ^= g;
     }
-    Ok(keccak256((p.targets.clone(), p.values.clone(), p.calldatas.clone(), B256::ZERO, salt).abi_encode_params()))
+    keccak256((p.targets.clone(), p.values.clone(), p.calldatas.clone(), B256::ZERO, salt).abi_encode_params())
 }
 
 /// The guardian (a canceller on the timelock) cancels a queued proposal's operation before it executes.
@@ -288,7 +283,7 @@ pub fn cancel_queued(
     guardian: Address,
     p: &Proposal,
 ) -> Result<Receipt, ChainError> {
-    let op = timelock_operation(chain, governor, timelock, p)?;
+    let op = timelock_operation(governor, p);
     transact(chain, guardian, timelock, &AlloTimelock::cancelCall { id: op })
 }
 

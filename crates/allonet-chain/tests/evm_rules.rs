@@ -586,7 +586,7 @@ fn the_guardian_cancels_a_passed_proposal_queued_in_the_timelock() {
     c.mine(21);
     governor::queue(&mut c, d.governor, STRANGER, &p).unwrap();
     // A stranger cannot cancel the timelock operation; the guardian (canceller) can.
-    let op = governor::timelock_operation(&mut c, d.governor, d.timelock, &p).unwrap();
+    let op = governor::timelock_operation(d.governor, &p);
     let r = transact(&mut c, STRANGER, d.timelock, &AlloTimelock::cancelCall { id: op });
     assert_eq!(revert_name(&reason(r)), "AccessControlUnauthorizedAccount");
     governor::cancel_queued(&mut c, d.governor, d.timelock, GUARDIAN, &p).unwrap();
@@ -844,7 +844,7 @@ fn the_guardian_cannot_cancel_its_own_replacement_and_stray_roles_are_named() {
         description: "Replace the guardian".into(),
     };
     pass_until_queued(&mut c, &p);
-    let op = governor::timelock_operation(&mut c, d.governor, d.timelock, &p).unwrap();
+    let op = governor::timelock_operation(d.governor, &p);
     assert!(read(&mut c, d.timelock, &AlloTimelock::guardedCall(op)).unwrap());
     assert_eq!(
         revert_name(&reason(governor::cancel_queued(&mut c, d.governor, d.timelock, GUARDIAN, &p))),

@@ -394,32 +394,30 @@ fn address(s: &str, what: &str) -> Result<Address, EngineError> {
     allonet_core::Address::parse(s).map(|a| a.0).map_err(|e| EngineError::Config(format!("{what}: {e}")))
 }
 
+/// Refuse a file whose token decimals are not the allocator's asset's.
+fn same_decimals(p: &std::path::Path, what: &str, decimals: u8, d: &Deployment) -> Result<(), EngineError> {
+    if decimals == d.asset_decimals {
+        return Ok(());
+    }
+    Err(EngineError::Config(format!(
+        "{}: {what} {decimals} decimals but the allocator's asset has {}",
+        p.display(),
+        d.asset_decimals
+    )))
+}
+
 /// The allocator calls a request asks for, in a fixed order; amounts in whole tokens of the allocator's asset.
 pub fn proposal_actions(a: &ActionRequest, d: &Deployment) -> Result<Vec<Action>, EngineError> {
     let token = Token::new(d.asset_symbol.clone(), d.asset_decimals);
     let mut out = Vec::new();
     if let Some(p) = &a.approve_plan {
         let plan = allonet_chain::plan::PayoutPlan::load(p)?;
-        if plan.token.decimals != d.asset_decimals {
-            return Err(EngineError::Config(format!(
-                "{}: the plan pays {} decimals but the allocator's asset has {}",
-                p.display(),
-                plan.token.decimals,
-                d.asset_decimals
-            )));
-        }
+        same_decimals(p, "the plan pays", plan.token.decimals, d)?;
         out.push(Action::approve(&commitment(&plan, a.chain.as_deref())?));
     }
     if let Some(p) = &a.standing {
         let cfg = crate::config::DaoConfig::load(p)?;
-        if cfg.token.decimals != d.asset_decimals {
-            return Err(EngineError::Config(format!(
-                "{}: its token has {} decimals but the allocator's asset has {}",
-                p.display(),
-                cfg.token.decimals,
-                d.asset_decimals
-            )));
-        }
+        same_decimals(p, "its token has", cfg.token.decimals, d)?;
         out.extend(cfg.standing_actions());
     }
     if let Some(c) = &a.caps {
