@@ -1,7 +1,7 @@
 //! Printing and writing: tables, progress, result files written atomically.
 
 use allonet_engine::plans::ResultFile;
-use anyhow::{Context, Result};
+use anyhow::Result;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -28,13 +28,15 @@ pub struct OutputArgs {
     pub top: Option<usize>,
 }
 
-/// Writes bytes to `path` through a temporary file and a rename, so a failure never leaves a partial file.
+/// Writes bytes to `path` through a temporary file and a rename (the engine's `write_atomic`), so a failure never
+/// leaves a partial file.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let tmp = dir.join(format!(".{}.tmp", path.file_name().and_then(|n| n.to_str()).unwrap_or("out")));
-    std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
+    allonet_engine::write_atomic(path, bytes).map_err(|e| match e {
+        allonet_engine::EngineError::Io { path, cause } => {
+            anyhow::Error::new(cause).context(format!("cannot write {path}"))
+        }
+        e => e.into(),
+    })
 }
 
 /// Writes the outputs a command was asked for (after everything succeeded): HTML, CSV, result file, JSON.
