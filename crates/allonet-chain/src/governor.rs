@@ -156,16 +156,6 @@ impl Proposal {
 pub const STATES: [&str; 8] =
     ["Pending", "Active", "Canceled", "Defeated", "Succeeded", "Queued", "Expired", "Executed"];
 
-/// Vote support values of `GovernorCountingSimple`.
-pub fn support(name: &str) -> Option<u8> {
-    match name {
-        "against" | "no" => Some(0),
-        "for" | "yes" => Some(1),
-        "abstain" => Some(2),
-        _ => None,
-    }
-}
-
 /// Submit a proposal. Returns its id.
 pub fn propose(
     chain: &mut dyn Chain,

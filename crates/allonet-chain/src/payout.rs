@@ -19,7 +19,7 @@ use crate::contracts::{AIAllocator, PayToken};
 use crate::plan::Commitment;
 
 /// Token amounts in reports serialise as decimal strings (base units), like `TokenAmount` everywhere else.
-fn dec<S: serde::Serializer>(v: &U256, s: S) -> Result<S::Ok, S::Error> {
+pub fn dec<S: serde::Serializer>(v: &U256, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&v.to_string())
 }
 
@@ -139,14 +139,13 @@ pub struct PayoutReport {
 /// What each recipient has received under `plan_id`, from the allocator's events: the `BatchPaid` logs
 /// carrying the digest, and in each of their blocks the `FundsAllocated` logs that precede each such
 /// `BatchPaid` in its transaction (the batch's `count` of them, so a transaction that carried other payments
-/// too, e.g. a Safe multisend, is attributed correctly). Returns (paid per recipient, next batch index,
-/// batches found).
+/// too, e.g. a Safe multisend, is attributed correctly). Returns what each recipient was paid.
 pub fn paid_from_events(
     chain: &mut dyn Chain,
     allocator: Address,
     plan_id: B256,
     from_block: u64,
-) -> Result<(BTreeMap<Address, U256>, u64, usize), ChainError> {
+) -> Result<BTreeMap<Address, U256>, ChainError> {
     let batches = chain.logs(&LogFilter {
         address: allocator,
         topic0: vec![AIAllocator::BatchPaid::SIGNATURE_HASH],
@@ -154,12 +153,6 @@ pub fn paid_from_events(
         from_block,
         to_block: None,
     })?;
-    let mut next_batch = 0u64;
-    for log in &batches {
-        if let Some(ev) = log.decode::<AIAllocator::BatchPaid>() {
-            next_batch = next_batch.max(ev.batchIndex.saturating_to::<u64>().saturating_add(1));
-        }
-    }
     let blocks: BTreeSet<u64> = batches.iter().map(|l| l.block).collect();
     let mut paid = BTreeMap::new();
     for block in blocks {
@@ -188,7 +181,7 @@ pub fn paid_from_events(
             }
         }
     }
-    Ok((paid, next_batch, batches.len()))
+    Ok(paid)
 }
 
 /// Balance of the allocator in its asset.
@@ -456,7 +449,7 @@ pub fn reconcile(
     from_block: u64,
     plan: &Commitment,
 ) -> Result<Reconciliation, ChainError> {
-    let (paid, _, _) = paid_from_events(chain, allocator, plan_id, from_block)?;
+    let paid = paid_from_events(chain, allocator, plan_id, from_block)?;
     let mut mismatches = Vec::new();
     let want: BTreeMap<Address, U256> = plan.batches.iter().flatten().map(|p| (p.recipient, p.amount)).collect();
     for (r, got) in &paid {

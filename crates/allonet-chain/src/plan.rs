@@ -209,6 +209,12 @@ impl PayoutPlan {
         out
     }
 
+    /// One chain's part of the plan (`None` = the default chain) as its commitment, if the plan pays there.
+    pub fn commitment(&self, chain: Option<&str>) -> Option<Commitment> {
+        let pays = self.by_chain().remove(&chain.map(str::to_string))?;
+        Some(Commitment::new(&pays, self.batch_size as usize))
+    }
+
     /// Each chain's part of the plan as the commitment its allocator approves and pays against.
     pub fn commitments(&self) -> BTreeMap<Option<String>, Commitment> {
         self.by_chain().into_iter().map(|(c, pays)| (c, Commitment::new(&pays, self.batch_size as usize))).collect()

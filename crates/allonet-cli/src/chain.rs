@@ -322,7 +322,7 @@ impl Observer for Progress<'_> {
 
 pub fn run_payout(a: &PayoutArgs) -> Result<()> {
     let plan = PayoutPlan::load(&a.plan)?;
-    let names: Vec<Option<String>> = plan.commitments().into_keys().collect();
+    let names: Vec<Option<String>> = plan.by_chain().into_keys().collect();
     let targets = resolve_chains(&names, &a.deployment, &a.connect.spec(), a.chains.as_deref())?;
     let token = Token::new(plan.token.symbol.clone(), plan.token.decimals);
     let now = allonet_governance::Clock::now(&allonet_governance::SystemClock);

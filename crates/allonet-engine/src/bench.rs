@@ -643,7 +643,7 @@ pub fn gov(votes: u64, durable_singles: u64) -> Result<GovBench, EngineError> {
         time("verify + apply + durable, 1,000 per transaction", n, &mut || {
             ballots.chunks(1000).try_for_each(|c| s.submit_batch(c).map(drop)).map_err(cfg)
         })?;
-        let audit_entries = s.verify_audit().map_err(|b| cfg(format!("audit broken at #{}", b.seq)))?;
+        let audit_entries = s.verify_audit().map_err(|b| cfg(b.to_string()))?;
         let singles = durable_singles.min(n) as usize;
         let mut s1 = open("singles.db")?;
         time("verify + apply + durable, 1 per transaction (fsync each)", singles as u64, &mut || {

@@ -23,7 +23,7 @@ use crate::EngineError;
 
 /// The commitment of a plan's part on one chain (`None` = the default chain).
 pub fn commitment(plan: &PayoutPlan, chain: Option<&str>) -> Result<Commitment, EngineError> {
-    plan.commitments().remove(&chain.map(str::to_string)).ok_or_else(|| {
+    plan.commitment(chain).ok_or_else(|| {
         EngineError::Config(format!("plan {} has no payments on chain {}", plan.digest, chain.unwrap_or("default")))
     })
 }
@@ -102,9 +102,7 @@ impl Decision {
 
 /// The record of the executed proposal of `store` that approved `plan_digest`. The audit log must verify.
 pub fn decision_record(store: &Store, plan_digest: Digest) -> Result<Decision, EngineError> {
-    store
-        .verify_audit()
-        .map_err(|b| EngineError::Config(format!("the audit log is broken at entry #{}: {}", b.seq, b.reason)))?;
+    store.verify_audit().map_err(|b| EngineError::Config(b.to_string()))?;
     let g = store.governor();
     let proposal = *g.registry.approved_plans.get(&plan_digest.0).ok_or_else(|| {
         EngineError::Refused(vec![format!("no executed proposal of this governance approves plan {plan_digest}")])
@@ -142,7 +140,7 @@ pub fn check_decision(store: &Store, d: &Decision, plan: &PayoutPlan, now: u64) 
         problems.push(format!("the decision approves plan {}, not this plan ({})", d.plan_digest, plan.digest));
     }
     match store.verify_audit() {
-        Err(b) => problems.push(format!("the governance audit log is broken at entry #{}: {}", b.seq, b.reason)),
+        Err(b) => problems.push(b.to_string()),
         Ok(n) if n < d.audit_seq => {
             problems.push(format!("the audit log has {n} entries, fewer than the decision's head #{}", d.audit_seq))
         }
@@ -303,6 +301,17 @@ pub fn queue_under_caps(
     c: &Commitment,
 ) -> Result<Queued, EngineError> {
     let id = check_queue(chain, d, agent, c)?;
+    send_queue(chain, d, agent, c, id)
+}
+
+/// Send the `queuePlan` a passing [`check_queue`] cleared (its plan id), and read the plan back.
+fn send_queue(
+    chain: &mut dyn Chain,
+    d: &Deployment,
+    agent: Address,
+    c: &Commitment,
+    id: B256,
+) -> Result<Queued, EngineError> {
     let r: Receipt = transact(chain, agent, d.allocator, &queue_call(c))?;
     Ok(Queued { plan_id: id, onchain: read_plan(chain, d.allocator, id)?, gas_used: r.gas_used })
 }
@@ -354,7 +363,7 @@ pub fn queue_on_chains(
             continue;
         };
         match check_queue(conn.chain(), &d, agent, &c) {
-            Ok(_) => ready.push((label, conn, d, agent, c)),
+            Ok(id) => ready.push((label, conn, d, agent, c, id)),
             Err(e) => problems.extend(prefix(e.reasons())),
         }
     }
@@ -362,8 +371,8 @@ pub fn queue_on_chains(
         return Err(EngineError::Refused(problems));
     }
     let mut out = Vec::new();
-    for (label, mut conn, d, agent, c) in ready {
-        let q = queue_under_caps(conn.chain(), &d, agent, &c)?;
+    for (label, mut conn, d, agent, c, id) in ready {
+        let q = send_queue(conn.chain(), &d, agent, &c, id)?;
         conn.save()?;
         on_queued(&label, &q)?;
         out.push((label, q));

@@ -248,9 +248,7 @@ pub struct PlanOnAllocator {
     pub total: alloy_primitives::U256,
 }
 
-fn dec<S: serde::Serializer>(v: &alloy_primitives::U256, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&v.to_string())
-}
+use allonet_chain::payout::dec;
 
 /// Read an allocator's status (and a plan's part on `chain`, when given).
 pub fn allocator_status(

@@ -188,9 +188,7 @@ pub fn money_path(qf: &RoundResult, dir: &Path, audit: &mut Store, now: u64) -> 
         Err(e) => e.to_string(),
         Ok(_) => "not refused".into(),
     };
-    let audit_entries = audit
-        .verify_audit()
-        .map_err(|b| EngineError::Config(format!("the audit log is broken at entry #{}: {}", b.seq, b.reason)))?;
+    let audit_entries = audit.verify_audit().map_err(|b| EngineError::Config(b.to_string()))?;
     Ok(MoneyPath {
         deploy_transactions: steps.len(),
         deploy_gas: steps.iter().map(|s| s.gas_used).sum(),
@@ -518,7 +516,7 @@ pub fn demo_governance(qf: &RoundResult, dir: &Path) -> Result<(DemoGovernance, 
     if finally != ProposalState::Executed {
         return Err(cfg(format!("the demo proposal ended {finally:?}, not executed")));
     }
-    let audit_entries = store.verify_audit().map_err(|b| cfg(format!("audit broken at #{}", b.seq)))?;
+    let audit_entries = store.verify_audit().map_err(|b| cfg(b.to_string()))?;
     let g = DemoGovernance {
         plan,
         for_votes,

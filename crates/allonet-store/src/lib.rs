@@ -69,6 +69,12 @@ pub struct AuditBreak {
     pub reason: String,
 }
 
+impl std::fmt::Display for AuditBreak {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the audit log is broken at entry #{}: {}", self.seq, self.reason)
+    }
+}
+
 /// The chain hash of an entry.
 pub fn chain_hash(prev: B256, seq: u64, payload: &str) -> B256 {
     let mut buf = Vec::with_capacity(32 + 8 + payload.len());
