@@ -42,12 +42,11 @@ pub struct PayoutOptions {
     pub dry_run: bool,
 }
 
-/// Which allocator to pay through, as whom, and from which block its events count.
+/// Which allocator to pay through, and as whom.
 #[derive(Debug, Clone, Copy)]
 pub struct Target {
     pub allocator: Address,
     pub payer: Address,
-    pub from_block: u64,
 }
 
 /// A plan as the allocator holds it (`AIAllocator.plans`).
@@ -198,7 +197,7 @@ pub fn asset_balance(chain: &mut dyn Chain, asset: Address, who: Address) -> Res
 /// its cap); it is not paused; the payer is the agent or the owner and this backend holds its key; the
 /// allocator holds enough. Returns the status; `Err(Refused)` lists every problem found. Sends nothing.
 pub fn check(chain: &mut dyn Chain, target: &Target, plan: &Commitment) -> Result<PlanStatus, PayoutError> {
-    let Target { allocator, payer, .. } = *target;
+    let Target { allocator, payer } = *target;
     let owner = read(chain, allocator, &AIAllocator::ownerCall {}).map_err(|e| {
         PayoutError::Refused(vec![format!("no AIAllocator at {allocator} on chain {}: {e}", chain.chain_id())])
     })?;
@@ -367,7 +366,7 @@ pub fn execute_checked(
     opts: &PayoutOptions,
     on_batch: &mut dyn FnMut(&BatchReport, &PlanStatus),
 ) -> Result<PayoutReport, PayoutError> {
-    let Target { allocator, payer, .. } = *target;
+    let Target { allocator, payer } = *target;
     let mut report = PayoutReport {
         chain_id: chain.chain_id(),
         plan_id: status.plan_id,

@@ -91,7 +91,7 @@ fn governance_binds_every_payout_on_anvil() {
         .map(|i| Pay { recipient: Address::from_word(keccak256(i.to_be_bytes())), amount: U256::from(1_000 + i) })
         .collect();
     let plan = Commitment::new(&list, 120);
-    let target = Target { allocator: d.allocator, payer: agent, from_block: d.from_block };
+    let target = Target { allocator: d.allocator, payer: agent };
 
     // Unapproved: refused by the check, nothing sent (the agent's nonce and every balance unchanged); and the
     // contract reverts it when the check is bypassed.

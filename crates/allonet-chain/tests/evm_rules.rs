@@ -104,7 +104,7 @@ fn pay_batch(
 }
 
 fn target(d: &Deployment, payer: Address) -> Target {
-    Target { allocator: d.allocator, payer, from_block: d.from_block }
+    Target { allocator: d.allocator, payer }
 }
 
 fn plan_id(c: &mut Embedded, d: &Deployment, plan: &Commitment) -> B256 {

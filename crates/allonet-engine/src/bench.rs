@@ -95,7 +95,7 @@ pub fn payout(n: u64, batch_size: usize) -> Result<PayoutBench, EngineError> {
         hand_to_timelock: false,
     };
     let (d, _) = deploy(&mut c, &cfg)?;
-    let target = Target { allocator: d.allocator, payer: agent, from_block: d.from_block };
+    let target = Target { allocator: d.allocator, payer: agent };
     let recipients = |from: u64| -> Vec<Address> {
         (from..from + n).map(|i| Address::from_word(keccak256(i.to_be_bytes()))).collect()
     };

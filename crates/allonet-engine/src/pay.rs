@@ -132,7 +132,7 @@ pub fn check_all(plan: &PayoutPlan, targets: Vec<ChainTarget>, opts: &PayOptions
                 .push(format!("chain {label:?}: no signing key (set {} or give a key file)", target.connect.key_env));
             continue;
         };
-        let t = Target { allocator: d.allocator, payer, from_block: d.from_block };
+        let t = Target { allocator: d.allocator, payer };
         match check(conn.chain(), &t, &commitment) {
             Ok(status) if status.onchain.status == "queued" && opts.require_decision_for_queued => {
                 problems.push(format!(
@@ -207,7 +207,7 @@ pub fn pay_plan(
 
 /// The allocator a deployment file names, as a target for reads.
 pub fn reader(d: &allonet_chain::deploy::Deployment) -> Target {
-    Target { allocator: d.allocator, payer: Address::ZERO, from_block: d.from_block }
+    Target { allocator: d.allocator, payer: Address::ZERO }
 }
 
 /// An allocator's state for people: roles, pause, balance, the standing caps and what is left of them, and, when
