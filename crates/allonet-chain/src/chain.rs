@@ -126,6 +126,8 @@ pub trait Chain {
     fn timestamp(&mut self) -> Result<u64, ChainError>;
     /// Native balance.
     fn balance(&mut self, who: Address) -> Result<U256, ChainError>;
+    /// The runtime code at `who` in the latest state (empty for a key or an unused address).
+    fn code(&mut self, who: Address) -> Result<Bytes, ChainError>;
     /// Read-only call against the latest state.
     fn call(&mut self, from: Address, to: Address, data: Bytes) -> Result<Bytes, ChainError>;
     /// Gas the transaction would use (reverts are errors).

@@ -28,6 +28,11 @@ alloy_sol_types::sol!(
 );
 alloy_sol_types::sol!(
     #[sol(all_derives)]
+    AlloAnchor,
+    "../../contracts/artifacts/AlloAnchor.json"
+);
+alloy_sol_types::sol!(
+    #[sol(all_derives)]
     PayToken,
     "../../contracts/artifacts/PayToken.json"
 );
@@ -48,6 +53,7 @@ pub const ARTIFACTS: &[(&str, &str)] = &[
     ("AlloToken", include_str!("../../../contracts/artifacts/AlloToken.json")),
     ("AlloGovernor", include_str!("../../../contracts/artifacts/AlloGovernor.json")),
     ("AlloTimelock", include_str!("../../../contracts/artifacts/AlloTimelock.json")),
+    ("AlloAnchor", include_str!("../../../contracts/artifacts/AlloAnchor.json")),
     ("PayToken", include_str!("../../../contracts/artifacts/PayToken.json")),
     ("ReentrantToken", include_str!("../../../contracts/artifacts/ReentrantToken.json")),
     ("ReentrantReceiver", include_str!("../../../contracts/artifacts/ReentrantReceiver.json")),
@@ -85,6 +91,9 @@ pub fn decode_revert(data: &[u8]) -> String {
         return strip(format!("{e:?}"));
     }
     if let Ok(e) = AlloTimelock::AlloTimelockErrors::abi_decode(data) {
+        return strip(format!("{e:?}"));
+    }
+    if let Ok(e) = AlloAnchor::AlloAnchorErrors::abi_decode(data) {
         return strip(format!("{e:?}"));
     }
     if let Ok(e) = PayToken::PayTokenErrors::abi_decode(data) {

@@ -1,5 +1,6 @@
-//! Deploying the whole suite: governance token, timelock, governor, payout token, and the allocator owned by
-//! the timelock from its constructor, so the deployer never holds any power over it.
+//! Deploying the whole suite: governance token, timelock, governor, payout token, the allocator owned by the
+//! timelock from its constructor, so the deployer never holds any power over it, and the `AlloAnchor` the
+//! off-chain audit log is anchored in (no owner, no roles: see [`crate::anchor`]).
 //!
 //! Safe defaults: the agent's caps and veto delay start at 0 and its recipient registry empty (the first
 //! governance proposal sets them); the timelock (`AlloTimelock`) has no admin from its constructor on, the
@@ -15,7 +16,7 @@ use alloy_primitives::{Address, Bytes, B256, U256};
 use serde::{Deserialize, Serialize};
 
 use crate::chain::{read, transact, Chain, ChainError, LogFilter, Tx};
-use crate::contracts::{deploy_code, AIAllocator, AlloGovernor, AlloTimelock, AlloToken, PayToken};
+use crate::contracts::{deploy_code, AIAllocator, AlloAnchor, AlloGovernor, AlloTimelock, AlloToken, PayToken};
 
 /// What to deploy.
 #[derive(Debug, Clone)]
@@ -69,6 +70,10 @@ pub struct Deployment {
     pub gov_token: Address,
     pub timelock: Address,
     pub governor: Address,
+    /// The `AlloAnchor` the off-chain audit log's heads are anchored in; zero in deployment files written
+    /// before it was part of the suite.
+    #[serde(default)]
+    pub anchor: Address,
     pub agent: Address,
     pub guardian: Address,
     pub deployer: Address,
@@ -260,6 +265,8 @@ pub fn deploy_resumable(
             },
         ),
     )?;
+    // After the allocator, so the addresses of the contracts before it stay those of earlier versions.
+    let anchor = run.create("AlloAnchor", AlloAnchor::BYTECODE.clone())?;
     let d = Deployment {
         chain_id: run.chain.chain_id(),
         allocator,
@@ -269,6 +276,7 @@ pub fn deploy_resumable(
         gov_token,
         timelock,
         governor,
+        anchor,
         agent: cfg.agent,
         guardian: cfg.guardian,
         deployer: from,
@@ -307,7 +315,7 @@ fn timelock_roles(chain: &mut dyn Chain, timelock: Address) -> Result<(B256, B25
 }
 
 /// [`verify_roles`] plus what a fresh deployment must hold: the configured timelock delay, asset and epoch
-/// length, and the agent's caps and veto delay at 0.
+/// length, the agent's caps and veto delay at 0, and an anchor contract (code that answers `AlloAnchor`'s views).
 pub fn verify_deployment(chain: &mut dyn Chain, d: &Deployment, cfg: &DeployConfig) -> Result<Vec<String>, ChainError> {
     let mut problems = verify_roles(chain, d, cfg.hand_to_timelock)?;
     let a = d.allocator;
@@ -334,6 +342,7 @@ pub fn verify_deployment(chain: &mut dyn Chain, d: &Deployment, cfg: &DeployConf
     if caps != (U256::ZERO, U256::ZERO) || read(chain, a, &AIAllocator::vetoDelayCall {})? != 0 {
         problems.push("a fresh allocator must start with caps and veto delay at 0".into());
     }
+    problems.extend(crate::anchor::verify_anchor(chain, d.anchor)?);
     Ok(problems)
 }
 

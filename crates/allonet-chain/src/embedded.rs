@@ -304,6 +304,10 @@ impl Chain for Embedded {
         Ok(self.account(who).balance)
     }
 
+    fn code(&mut self, who: Address) -> Result<Bytes, ChainError> {
+        Ok(self.account(who).code.map(|c| c.original_bytes()).unwrap_or_default())
+    }
+
     fn call(&mut self, from: Address, to: Address, data: Bytes) -> Result<Bytes, ChainError> {
         let tx = Tx { from, to: Some(to), data, ..Default::default() };
         let (_, out, _, _) = outcome(self.run(&tx, BLOCK_GAS_LIMIT, false, false)?)?;

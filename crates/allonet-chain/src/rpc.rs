@@ -205,6 +205,10 @@ impl Chain for Rpc {
         self.retry(|p| async move { p.get_balance(who).await })
     }
 
+    fn code(&mut self, who: Address) -> Result<Bytes, ChainError> {
+        self.retry(|p| async move { p.get_code_at(who).await })
+    }
+
     fn call(&mut self, from: Address, to: Address, data: Bytes) -> Result<Bytes, ChainError> {
         let req = TransactionRequest::default().with_from(from).with_to(to).with_input(data);
         self.retry(|p| {

@@ -78,7 +78,7 @@ fn governance_binds_every_payout_on_anvil() {
     let mut b = Rpc::connect(&node_b.url(), Some(10), keys.clone()).unwrap();
     let (d, steps) = deploy(&mut a, &cfg(&addr)).unwrap();
     let (db, _) = deploy(&mut b, &cfg(&addr)).unwrap();
-    assert_eq!(steps.len(), 7, "token, timelock, governor, bind, pay token, allocator, funding");
+    assert_eq!(steps.len(), 8, "token, timelock, governor, bind, pay token, allocator, anchor, funding");
     assert!(verify_roles(&mut a, &d, true).unwrap().is_empty());
     assert_eq!(db.allocator, d.allocator, "same addresses on both chains");
     let holders = &keys[3..6];

@@ -20,7 +20,8 @@ use crate::output::write_atomic;
 #[derive(clap::Subcommand)]
 pub enum ChainCommand {
     /// Deploy the governance token, timelock, governor, payout token and AIAllocator, wired so that the
-    /// timelock (governance) owns the allocator and only a vote changes the agent's caps.
+    /// timelock (governance) owns the allocator and only a vote changes the agent's caps, and the AlloAnchor
+    /// the off-chain audit log's heads are anchored in.
     #[command(
         after_help = "Examples:\n  allonet chain deploy --embedded -o deployment.json\n  allonet chain deploy --embedded --asset native -o eth.json\n  ALLONET_KEY=0x... allonet chain deploy --rpc http://127.0.0.1:8545 --chain-id 31337 --agent 0xAGENT --guardian 0xGUARDIAN --holders holders.csv -o deployment.json"
     )]
@@ -269,6 +270,10 @@ pub struct PayoutArgs {
     /// The SQLite governance database the decision comes from.
     #[arg(long, value_name = "FILE")]
     pub db: Option<PathBuf>,
+    /// With --decision: the database's operator key, which signs what is recorded in its audit log (default:
+    /// `<db>.operator.key`).
+    #[arg(long, value_name = "FILE", requires = "decision")]
+    pub operator_key: Option<PathBuf>,
     /// With --decision: queue the plan on each chain (payable after the veto delay) instead of paying.
     #[arg(long, requires = "decision")]
     pub queue: bool,
@@ -328,7 +333,7 @@ pub fn run_payout(a: &PayoutArgs) -> Result<()> {
     let now = allonet_governance::Clock::now(&allonet_governance::SystemClock);
     // With an off-chain decision, its store is also the audit log every step below is appended to.
     let mut decision = match (&a.decision, &a.db) {
-        (Some(d), Some(db)) => Some(allonet_engine::govern::load_decision(d, db, &plan, now)?),
+        (Some(d), Some(db)) => Some(allonet_engine::govern::load_decision(d, db, a.operator_key.as_deref(), &plan, now)?),
         _ => None,
     };
     if let (true, Some(d)) = (a.queue, decision.as_mut()) {

@@ -2,9 +2,9 @@
 
 use crate::output::write_atomic;
 use allonet_core::Table;
-use allonet_governance::governor::{proposal_id, Action, Event, GovParams};
+use allonet_engine::offchain::{open_writable, submit_act};
+use allonet_governance::governor::{proposal_id, Act, Action, GovParams, Support};
 use allonet_governance::power::{PowerConfig, Strategy};
-use allonet_governance::{Clock, SystemClock};
 use allonet_store::Store;
 use alloy_primitives::B256;
 use alloy_signer_local::PrivateKeySigner;
@@ -53,8 +53,64 @@ pub enum GovCommand {
 
 #[derive(clap::Subcommand)]
 pub enum AuditCommand {
-    /// Recompute the hash chain; names the first broken entry.
-    Verify(DbArgs),
+    /// Re-verify the log: the hash chain, every act's signature, nonce, time and rights (by replaying the rules),
+    /// and the operator's signature on each head; with --anchor, also against every head the operator wrote on
+    /// chain, which detects a rewrite with recomputed hashes or a deleted tail. Names the first broken entry.
+    #[command(
+        after_help = "Examples:\n  allonet gov audit verify --db dao.db\n  allonet gov audit verify --db dao.db --anchor --deployment deployment.json\n  allonet gov audit verify --log dao.jsonl --anchor --deployment deployment.json   # no database needed"
+    )]
+    Verify(AuditVerifyArgs),
+    /// Write the log's head (DAO id, entry, hash) on chain, signed and sent by the operator's key.
+    #[command(after_help = "Example:\n  allonet gov audit anchor --db dao.db --deployment deployment.json")]
+    Anchor(AuditAnchorArgs),
+    /// Export the log as JSON Lines (one entry a line, the exact hashed bytes), for anyone to re-verify.
+    #[command(after_help = "Example:\n  allonet gov audit export --db dao.db -o dao.jsonl")]
+    Export(AuditExportArgs),
+}
+
+/// Where anchors live on chain.
+#[derive(clap::Args, Clone, Debug)]
+pub struct AnchorChainArgs {
+    /// The deployment file whose anchor contract holds the heads.
+    #[arg(long, value_name = "FILE", default_value = "deployment.json")]
+    pub deployment: PathBuf,
+    /// A JSON-RPC endpoint instead of the one the deployment file records.
+    #[arg(long, value_name = "URL")]
+    pub rpc: Option<String>,
+}
+
+#[derive(clap::Args)]
+pub struct AuditVerifyArgs {
+    /// The governance database (SQLite).
+    #[arg(long, default_value = "allonet-gov.db", conflicts_with = "log")]
+    pub db: PathBuf,
+    /// Verify an exported log (JSON Lines from `gov audit export`) instead of a database.
+    #[arg(long, value_name = "FILE")]
+    pub log: Option<PathBuf>,
+    /// Also check the log against every head its operator anchored on chain.
+    #[arg(long)]
+    pub anchor: bool,
+    #[command(flatten)]
+    pub chain: AnchorChainArgs,
+}
+
+#[derive(clap::Args)]
+pub struct AuditAnchorArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    #[command(flatten)]
+    pub operator: OperatorArgs,
+    #[command(flatten)]
+    pub chain: AnchorChainArgs,
+}
+
+#[derive(clap::Args)]
+pub struct AuditExportArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Where to write the JSON Lines.
+    #[arg(short = 'o', long = "out", value_name = "FILE")]
+    pub out: PathBuf,
 }
 
 #[derive(clap::Subcommand)]
@@ -86,15 +142,23 @@ pub struct KeyArgs {
 
 #[derive(clap::Args)]
 pub struct TimeArgs {
-    /// Time of the action (unix seconds; default: now). For rehearsals and scripts.
+    /// Only in a rehearsal database (`gov init --rehearsal`): the time of the act (unix seconds). A real DAO's
+    /// clock is the system's.
     #[arg(long)]
     pub now: Option<u64>,
 }
 
-impl TimeArgs {
-    fn now(&self) -> u64 {
-        self.now.unwrap_or_else(|| SystemClock.now())
-    }
+#[derive(clap::Args, Clone, Debug)]
+pub struct OperatorArgs {
+    /// The operator's key file, which signs the log's head after each write (default: `<db>.operator.key`, made
+    /// by `gov init`).
+    #[arg(long, value_name = "FILE")]
+    pub operator_key: Option<PathBuf>,
+}
+
+/// Open the database to write, with the operator's key.
+fn writable(db: &DbArgs, op: &OperatorArgs) -> Result<Store> {
+    Ok(open_writable(&db.db, op.operator_key.as_deref())?)
 }
 
 fn load_key(k: &KeyArgs) -> Result<PrivateKeySigner> {
@@ -104,8 +168,6 @@ fn load_key(k: &KeyArgs) -> Result<PrivateKeySigner> {
 pub fn open(db: &Path) -> Result<Store> {
     Ok(allonet_engine::offchain::open(db)?)
 }
-
-use allonet_engine::offchain::signed_vote;
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
 pub enum StrategyArg {
@@ -167,6 +229,14 @@ pub struct InitArgs {
     /// Score at which power counts in full.
     #[arg(long, default_value_t = 25.0)]
     pub s100: f64,
+    /// A rehearsal: acts take `--now` times instead of the system clock. Marked in every status and export; no
+    /// payout takes decisions from it.
+    #[arg(long)]
+    pub rehearsal: bool,
+    /// The operator's key (signs the genesis and each head of the log); created there if missing (default:
+    /// `<db>.operator.key`).
+    #[command(flatten)]
+    pub operator: OperatorArgs,
     #[command(flatten)]
     pub time: TimeArgs,
 }
@@ -174,6 +244,9 @@ pub struct InitArgs {
 pub fn run_init(a: &InitArgs) -> Result<()> {
     if a.db.db.exists() {
         bail!("{} already exists; refusing to overwrite a DAO", a.db.db.display());
+    }
+    if a.time.now.is_some() && !a.rehearsal {
+        bail!("--now needs --rehearsal: a real DAO keeps the system clock");
     }
     let holders = allonet_engine::offchain::holders(&Table::read(&a.holders)?, a.decimals)?;
     let guardian = allonet_core::Address::parse(&a.guardian).context("--guardian")?.0;
@@ -198,22 +271,34 @@ pub fn run_init(a: &InitArgs) -> Result<()> {
         timelock_delay: a.timelock,
         grace_period: a.grace,
     };
-    let e = allonet_engine::offchain::init_event(
+    params.check()?;
+    let dao = allonet_engine::offchain::NewDao {
         params,
-        PowerConfig { strategy, sybil },
+        power: PowerConfig { strategy, sybil },
         guardian,
         holders,
-        a.chain_id,
-        a.time.now(),
-    )?;
-
-    let mut s = Store::open(&a.db.db)?;
-    s.submit(&e)?;
+        chain_id: a.chain_id,
+        rehearsal: a.rehearsal,
+        salt: None,
+    };
+    let key_path =
+        a.operator.operator_key.clone().unwrap_or_else(|| allonet_engine::offchain::operator_key_path(&a.db.db));
+    let (operator, made) = match key_path.exists() {
+        true => (allonet_engine::keys::load_key_file(&key_path)?, false),
+        false => (allonet_engine::keys::new_key_file(&key_path)?, true),
+    };
+    let s = allonet_engine::offchain::create(&a.db.db, dao, &operator, a.time.now)?;
+    let g = s.governor();
     println!(
-        "created {} with {} holders ({:?} voting)",
+        "created {}{} with {} holders ({:?} voting)\nDAO id {} · operator {} (key {}{})",
         a.db.db.display(),
-        s.governor().ledger.balances.len(),
-        strategy
+        if g.rehearsal { " as a REHEARSAL (caller-chosen clock; never a source of payout decisions)" } else { "" },
+        g.ledger.balances.len(),
+        strategy,
+        g.dao,
+        g.operator,
+        key_path.display(),
+        if made { ", new: keep it secret" } else { "" }
     );
     Ok(())
 }
@@ -229,14 +314,17 @@ pub struct ProposeArgs {
     #[command(flatten)]
     pub chain_actions: crate::onchain::ActionArgs,
     /// An action of the SQLite governor; repeat for several.
-    #[arg(long = "action", required_unless_present = "onchain")]
+    #[arg(long = "action", required_unless_present_any = ["onchain", "options"])]
     pub actions: Vec<String>,
     /// What the proposal is for.
     #[arg(long)]
     pub description: String,
-    /// Options of a multi-choice proposal, comma-separated.
-    #[arg(long, value_delimiter = ',')]
+    /// Options of a multi-choice proposal, comma-separated: `LABEL` or `LABEL=ACTION[+ACTION…]`; only the winning
+    /// option's actions run (a proposal has either --action or --options, not both).
+    #[arg(long, value_delimiter = ',', conflicts_with = "actions")]
     pub options: Vec<String>,
+    #[command(flatten)]
+    pub operator: OperatorArgs,
     #[command(flatten)]
     pub time: TimeArgs,
 }
@@ -251,18 +339,22 @@ pub fn run_propose(a: &ProposeArgs) -> Result<()> {
         return crate::onchain::propose(&a.onchain, &a.chain_actions, &a.description, &signer);
     }
     let actions: Vec<Action> = a.actions.iter().map(|s| parse_action(s)).collect::<Result<_>>()?;
-    let mut s = open(&a.db.db)?;
-    let e = Event::Propose {
-        proposer: signer.address(),
-        actions: actions.clone(),
-        description: a.description.clone(),
-        options: a.options.clone(),
-        at: a.time.now(),
-    };
-    s.submit(&e)?;
-    let id = proposal_id(&actions, &a.description, &a.options);
+    let options = allonet_engine::offchain::parse_options(&a.options)?;
+    let mut s = writable(&a.db, &a.operator)?;
+    let act = Act::Propose { actions: actions.clone(), description: a.description.clone(), options: options.clone() };
+    submit_act(&mut s, &signer, act, a.time.now)?;
+    let id = proposal_id(s.governor().dao, &actions, &a.description, &options);
     let p = &s.governor().proposals[&id];
-    println!("proposal {id}\nvoting from {} to {} (snapshot {})", p.snapshot + 1, p.deadline, p.snapshot);
+    println!(
+        "proposal {id} by {}\nvoting from {} to {} (snapshot {}) · quorum {}% · timelock {} s · grace {} s, fixed for this proposal",
+        signer.address(),
+        p.snapshot + 1,
+        p.deadline,
+        p.snapshot,
+        p.quorum_percent,
+        p.timelock_delay,
+        p.grace_period
+    );
     Ok(())
 }
 
@@ -282,9 +374,15 @@ pub struct VoteArgs {
     /// Proposal id.
     #[arg(long)]
     pub proposal: String,
-    /// Your vote.
-    #[arg(long, value_enum)]
-    pub support: SupportArg,
+    /// Your vote (for/against/abstain proposals).
+    #[arg(long, value_enum, required_unless_present = "weights")]
+    pub support: Option<SupportArg>,
+    /// On a multi-choice proposal: weights across its options by index, e.g. `0=1` (all on the first) or
+    /// `0=3,2=1`.
+    #[arg(long, value_delimiter = ',', conflicts_with = "support")]
+    pub weights: Vec<String>,
+    #[command(flatten)]
+    pub operator: OperatorArgs,
     /// With credits voting: how many votes (they cost votes² credits).
     #[arg(long, default_value_t = 0)]
     pub votes: u128,
@@ -311,22 +409,34 @@ fn support_u8(s: SupportArg) -> u8 {
 pub fn run_vote(a: &VoteArgs) -> Result<()> {
     let signer = load_key(&a.key)?;
     if a.onchain.onchain {
+        let Some(support) = a.support else { bail!("--onchain votes take --support") };
         let relayer = a.relayer_key.as_deref().map(allonet_engine::keys::load_key_file).transpose()?;
-        return crate::onchain::vote(&a.onchain, &a.proposal, support_u8(a.support), &signer, relayer.as_ref());
+        return crate::onchain::vote(&a.onchain, &a.proposal, support_u8(support), &signer, relayer.as_ref());
     }
     let id: B256 = a.proposal.parse().context("--proposal")?;
-    let mut s = open(&a.db.db)?;
-    let support = support_u8(a.support);
-    let e = signed_vote(s.governor(), &signer, id, support, a.votes, a.time.now())?;
-    let seq = s.submit(&e)?;
+    let support = match a.support {
+        Some(s) => Support::from_u8(support_u8(s)).expect("0..=2"),
+        None => {
+            let mut w = std::collections::BTreeMap::new();
+            for x in &a.weights {
+                let (o, v) = x.split_once('=').unwrap_or((x.as_str(), "1"));
+                let o: u32 = o.trim().parse().with_context(|| format!("--weights: `{x}` needs an option index"))?;
+                let v: u64 = v.trim().parse().with_context(|| format!("--weights: `{x}` needs a whole weight"))?;
+                if w.insert(o, v).is_some() {
+                    bail!("--weights: option {o} is named twice");
+                }
+            }
+            Support::Weighted(w)
+        }
+    };
+    let mut s = writable(&a.db, &a.operator)?;
+    let seq = submit_act(&mut s, &signer, Act::Vote { proposal: id, support, votes: a.votes }, a.time.now)?;
     let p = &s.governor().proposals[&id];
-    println!(
-        "vote by {} recorded as audit entry #{seq} · for {} · against {} · abstain {}",
-        signer.address(),
-        p.for_votes,
-        p.against,
-        p.abstain
-    );
+    let tally = match p.options.is_empty() {
+        true => format!("for {} · against {} · abstain {}", p.for_votes, p.against, p.abstain),
+        false => p.options.iter().zip(&p.option_votes).map(|(o, v)| format!("{} {v}", o.label)).collect::<Vec<_>>().join(" · "),
+    };
+    println!("vote by {} (signed) recorded as audit entry #{seq} · {tally}", signer.address());
     Ok(())
 }
 
@@ -340,15 +450,16 @@ pub struct DelegateArgs {
     #[arg(long)]
     pub to: String,
     #[command(flatten)]
+    pub operator: OperatorArgs,
+    #[command(flatten)]
     pub time: TimeArgs,
 }
 
 pub fn run_delegate(a: &DelegateArgs) -> Result<()> {
     let signer = load_key(&a.key)?;
     let to = allonet_core::Address::parse(&a.to).context("--to")?.0;
-    let mut s = open(&a.db.db)?;
-    let e = allonet_engine::offchain::signed_delegation(s.governor(), &signer, to, a.time.now())?;
-    s.submit(&e)?;
+    let mut s = writable(&a.db, &a.operator)?;
+    submit_act(&mut s, &signer, Act::Delegate { to }, a.time.now)?;
     println!("{} now delegates to {to}", signer.address());
     Ok(())
 }
@@ -364,9 +475,12 @@ pub struct IdArgs {
     pub time: TimeArgs,
     #[command(flatten)]
     pub onchain: crate::onchain::OnchainArgs,
-    /// With --onchain: who sends the transaction (anyone may queue and execute).
+    /// Who acts (anyone may queue and execute; the act is signed and logged), or with --onchain who sends the
+    /// transaction.
     #[command(flatten)]
     pub key: KeyArgs,
+    #[command(flatten)]
+    pub operator: OperatorArgs,
 }
 
 pub fn run_queue(a: &IdArgs) -> Result<()> {
@@ -374,8 +488,9 @@ pub fn run_queue(a: &IdArgs) -> Result<()> {
         return crate::onchain::step(&a.onchain, &a.proposal, allonet_engine::govern::Step::Queue, &load_key(&a.key)?);
     }
     let id: B256 = a.proposal.parse().context("--proposal")?;
-    let mut s = open(&a.db.db)?;
-    s.submit(&Event::Queue { proposal: id, at: a.time.now() })?;
+    let signer = load_key(&a.key)?;
+    let mut s = writable(&a.db, &a.operator)?;
+    submit_act(&mut s, &signer, Act::Queue { proposal: id }, a.time.now)?;
     println!("queued; executable from {}", s.governor().proposals[&id].eta.unwrap_or(0));
     Ok(())
 }
@@ -390,8 +505,9 @@ pub fn run_execute(a: &IdArgs) -> Result<()> {
         );
     }
     let id: B256 = a.proposal.parse().context("--proposal")?;
-    let mut s = open(&a.db.db)?;
-    s.submit(&Event::Execute { proposal: id, at: a.time.now() })?;
+    let signer = load_key(&a.key)?;
+    let mut s = writable(&a.db, &a.operator)?;
+    submit_act(&mut s, &signer, Act::Execute { proposal: id }, a.time.now)?;
     println!("executed {id}");
     Ok(())
 }
@@ -410,6 +526,8 @@ pub struct CancelArgs {
     /// With --onchain: the guardian cancels the proposal's queued timelock operation.
     #[command(flatten)]
     pub onchain: crate::onchain::OnchainArgs,
+    #[command(flatten)]
+    pub operator: OperatorArgs,
 }
 
 pub fn run_cancel(a: &CancelArgs) -> Result<()> {
@@ -418,8 +536,8 @@ pub fn run_cancel(a: &CancelArgs) -> Result<()> {
         return crate::onchain::step(&a.onchain, &a.proposal, allonet_engine::govern::Step::Cancel, &signer);
     }
     let id: B256 = a.proposal.parse().context("--proposal")?;
-    let mut s = open(&a.db.db)?;
-    s.submit(&Event::Cancel { proposal: id, by: signer.address(), at: a.time.now() })?;
+    let mut s = writable(&a.db, &a.operator)?;
+    submit_act(&mut s, &signer, Act::Cancel { proposal: id }, a.time.now)?;
     println!("canceled {id}");
     Ok(())
 }
@@ -434,13 +552,15 @@ pub struct PauseArgs {
     #[arg(long)]
     pub resume: bool,
     #[command(flatten)]
+    pub operator: OperatorArgs,
+    #[command(flatten)]
     pub time: TimeArgs,
 }
 
 pub fn run_pause(a: &PauseArgs) -> Result<()> {
     let signer = load_key(&a.key)?;
-    let mut s = open(&a.db.db)?;
-    s.submit(&Event::GuardianPause { by: signer.address(), paused: !a.resume, at: a.time.now() })?;
+    let mut s = writable(&a.db, &a.operator)?;
+    submit_act(&mut s, &signer, Act::Pause { paused: !a.resume }, a.time.now)?;
     println!(
         "{}",
         if a.resume { "resumed: the agent may act within its caps" } else { "PAUSED: no funds move until resumed" }
@@ -466,7 +586,11 @@ pub fn run_status(a: &StatusArgs) -> Result<()> {
         return crate::onchain::status(&a.onchain, a.json);
     }
     let s = open(&a.db.db)?;
-    let now = a.time.now();
+    let now = match (s.governor().rehearsal, a.time.now) {
+        (true, Some(t)) => t,
+        (false, Some(_)) => bail!("--now is accepted only by a rehearsal database; this one keeps the system clock"),
+        (_, None) => s.now().max(s.governor().last_at),
+    };
     match a.json {
         true => println!(
             "{}",
@@ -498,15 +622,72 @@ pub fn run_decision(a: &DecisionArgs) -> Result<()> {
     Ok(())
 }
 
-pub fn run_audit_verify(a: &DbArgs) -> Result<()> {
-    let s = open(&a.db)?;
-    match s.verify_audit() {
-        Ok(n) => {
-            println!("audit chain verified: {n} entries, each hash recomputed from its contents and its predecessor");
-            Ok(())
+pub fn run_audit_verify(a: &AuditVerifyArgs) -> Result<()> {
+    let (log, source) = match &a.log {
+        Some(f) => {
+            let entries = allonet_engine::audit::read_export(f)?;
+            let log = allonet_store::verify_log(&entries).map_err(|b| anyhow::anyhow!("{}: {b}", f.display()))?;
+            (log, f.display().to_string())
         }
-        Err(b) => bail!("audit chain broken at entry #{}: {}", b.seq, b.reason),
+        None => {
+            // opening verifies the whole log and refuses a broken one
+            let s = open(&a.db)?;
+            let log = s.verified_log().map_err(|b| anyhow::anyhow!("{b}"))?;
+            s.verify_audit().map_err(|b| anyhow::anyhow!("{b}"))?;
+            (log, a.db.display().to_string())
+        }
+    };
+    let g = &log.governor;
+    println!(
+        "{source}: {} entries verified{}: each hash from its contents and predecessor, every act's signature, nonce, \
+         time and rights by replaying the rules, {} operator-signed heads\nDAO {} · operator {} · head #{} {}",
+        log.len(),
+        if g.rehearsal { " (a REHEARSAL: caller-chosen clock)" } else { "" },
+        log.signed_heads,
+        g.dao,
+        g.operator,
+        log.head().0,
+        log.head().1
+    );
+    if a.anchor {
+        let c = allonet_engine::audit::check_anchored(&log, &a.chain.deployment, a.chain.rpc.clone())?;
+        let last = c.anchors.last().expect("at least one");
+        println!(
+            "anchored: all {} heads the operator wrote on chain match (latest #{} at block {}, time {}){}",
+            c.anchors.len(),
+            last.seq,
+            last.block,
+            last.timestamp,
+            if last.seq < log.len() {
+                format!("; entries #{}..#{} are not anchored yet", last.seq + 1, log.len())
+            } else {
+                String::new()
+            }
+        );
     }
+    Ok(())
+}
+
+pub fn run_audit_anchor(a: &AuditAnchorArgs) -> Result<()> {
+    let s = writable(&a.db, &a.operator)?;
+    let r = allonet_engine::audit::anchor(&s, &a.chain.deployment, a.chain.rpc.clone())?;
+    println!(
+        "anchored DAO {} head #{} {} on chain {} (contract {}) · tx {} · gas {}",
+        r.dao, r.seq, r.head, r.chain_id, r.anchor, r.tx_hash, r.gas_used
+    );
+    Ok(())
+}
+
+pub fn run_audit_export(a: &AuditExportArgs) -> Result<()> {
+    let s = open(&a.db.db)?;
+    let n = allonet_engine::audit::export(&s, &a.out)?;
+    println!(
+        "exported {n} entries to {}{} (re-verify with `allonet gov audit verify --log {}`)",
+        a.out.display(),
+        if s.governor().rehearsal { " from a REHEARSAL database" } else { "" },
+        a.out.display()
+    );
+    Ok(())
 }
 
 pub fn run_keys_new(out: &Path) -> Result<()> {
@@ -525,6 +706,12 @@ pub struct StressArgs {
     /// Key seed.
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
+    /// Anchor the head on chain after every N votes (with --deployment), printing `anchored SEQ` once sent.
+    #[arg(long, value_name = "N", requires = "deployment")]
+    pub anchor_every: Option<u64>,
+    /// The deployment whose anchor contract the heads go to.
+    #[arg(long, value_name = "FILE")]
+    pub deployment: Option<PathBuf>,
 }
 
 /// The crash-test workload: create the DAO if new, then every member that has not voted votes, each in
@@ -538,10 +725,17 @@ pub fn run_stress(a: &StressArgs) -> Result<()> {
         if s.governor().proposals[&id].voters.contains(&k.address()) {
             continue;
         }
-        let e = signed_vote(s.governor(), k, id, 1, 0, 3)?;
-        s.submit(&e)?;
+        let e = allonet_engine::offchain::signed_vote(s.governor(), k, id, 1, 0, 3)?;
+        let seq = s.submit(&e)?;
         writeln!(out, "ack {i}")?;
         out.flush()?;
+        if let (Some(n), Some(dep)) = (a.anchor_every, &a.deployment) {
+            if n > 0 && seq % n == 0 {
+                let r = allonet_engine::audit::anchor(&s, dep, None)?;
+                writeln!(out, "anchored {}", r.seq)?;
+                out.flush()?;
+            }
+        }
     }
     Ok(())
 }

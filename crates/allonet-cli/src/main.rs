@@ -159,6 +159,8 @@ fn main() {
             gov::GovCommand::Status(a) => gov::run_status(a),
             gov::GovCommand::Pause(a) => gov::run_pause(a),
             gov::GovCommand::Audit(gov::AuditCommand::Verify(a)) => gov::run_audit_verify(a),
+            gov::GovCommand::Audit(gov::AuditCommand::Anchor(a)) => gov::run_audit_anchor(a),
+            gov::GovCommand::Audit(gov::AuditCommand::Export(a)) => gov::run_audit_export(a),
             gov::GovCommand::Decision(a) => gov::run_decision(a),
             gov::GovCommand::Keys(gov::KeysCommand::New { out }) => gov::run_keys_new(out),
             gov::GovCommand::Stress(a) => gov::run_stress(a),

@@ -585,29 +585,31 @@ pub struct GovBench {
 /// all threads), verify + apply in memory, and durably in SQLite in transactions of 1,000 and, for the first
 /// `durable_singles`, one transaction (fsync) each. The stores live in a temporary directory, removed after.
 pub fn gov(votes: u64, durable_singles: u64) -> Result<GovBench, EngineError> {
-    use crate::offchain::{member_key, signed_vote};
-    use allonet_governance::ballot::{check_signature, verify};
-    use allonet_governance::governor::{proposal_id, Action, Event, GovParams, Governor};
+    use crate::offchain::{init_event, member_key, signed_vote, NewDao};
+    use allonet_governance::acts::verify;
+    use allonet_governance::governor::{proposal_id, Act, Action, GovParams, Governor};
     use allonet_governance::power::{PowerConfig, Strategy};
     use rayon::prelude::*;
     let n = votes.max(1);
     let t0 = Instant::now();
     let keys: Vec<_> = (0..n).map(|i| member_key(11, i)).collect();
+    let operator = member_key(11, u64::MAX);
     let key_seconds = t0.elapsed().as_secs_f64();
     let actions = vec![Action::Pause];
-    let id = proposal_id(&actions, "bench", &[]);
-    let setup = vec![
-        Event::Init {
-            params: GovParams { voting_delay: 1, voting_period: 1_000_000, ..GovParams::default() },
-            power: PowerConfig { strategy: Strategy::QuadraticSqrt, sybil: None },
-            guardian: Address::ZERO,
-            holders: keys.iter().enumerate().map(|(i, k)| (k.address(), 1_000 + i as u128)).collect(),
-            allowlist: vec![],
-            chain_id: 1,
-            at: 0,
-        },
-        Event::Propose { proposer: keys[0].address(), actions, description: "bench".into(), options: vec![], at: 1 },
-    ];
+    let dao = NewDao {
+        params: GovParams { voting_delay: 1, voting_period: 1_000_000, ..GovParams::default() },
+        power: PowerConfig { strategy: Strategy::QuadraticSqrt, sybil: None },
+        guardian: Address::ZERO,
+        holders: keys.iter().enumerate().map(|(i, k)| (k.address(), 1_000 + i as u128)).collect(),
+        chain_id: 1,
+        rehearsal: true,
+        salt: Some(alloy_primitives::B256::with_last_byte(11)),
+    };
+    let genesis = init_event(dao, &operator, 0)?;
+    let g = Governor::replay([&genesis]).map_err(cfg)?;
+    let propose = Act::Propose { actions: actions.clone(), description: "bench".into(), options: vec![] };
+    let setup = vec![genesis.clone(), g.sign(&keys[0], propose, 1).map_err(cfg)?];
+    let id = proposal_id(g.dao, &actions, "bench", &[]);
     let g0 = Governor::replay(&setup).map_err(cfg)?;
     let mut stages = Vec::new();
     let mut time = |stage: &str, votes: u64, f: &mut dyn FnMut() -> Result<(), EngineError>| {
@@ -621,14 +623,15 @@ pub fn gov(votes: u64, durable_singles: u64) -> Result<GovBench, EngineError> {
         ballots = keys.iter().map(|k| signed_vote(&g0, k, id, 1, 0, 3)).collect::<Result<_, _>>()?;
         Ok(())
     })?;
-    time("verify signature (1 thread)", n, &mut || ballots.iter().try_for_each(|b| verify(&g0, b)).map_err(cfg))?;
+    let (dao, chain) = (g0.dao, g0.chain_id);
+    time("verify signature (1 thread)", n, &mut || {
+        ballots.iter().try_for_each(|b| verify(b, dao, chain).map(drop)).map_err(cfg)
+    })?;
     time("verify signature (all threads)", n, &mut || {
-        ballots.par_iter().try_for_each(|b| check_signature(g0.chain_id, b)).map_err(cfg)
+        ballots.par_iter().try_for_each(|b| verify(b, dao, chain).map(drop)).map_err(cfg)
     })?;
     let mut g = g0.clone();
-    time("verify + apply + tally (memory, 1 thread)", n, &mut || {
-        ballots.iter().try_for_each(|b| verify(&g, b).and_then(|_| g.apply(b))).map_err(cfg)
-    })?;
+    time("verify + apply + tally (memory, 1 thread)", n, &mut || ballots.iter().try_for_each(|b| g.apply(b)).map_err(cfg))?;
     // durable: batched transactions of 1,000, and one transaction per vote
     let dir = std::env::temp_dir().join(format!("allonet-bench-gov-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -636,6 +639,7 @@ pub fn gov(votes: u64, durable_singles: u64) -> Result<GovBench, EngineError> {
     let result = (|| {
         let open = |name: &str| -> Result<allonet_store::Store, EngineError> {
             let mut s = allonet_store::Store::open(&dir.join(name)).map_err(cfg)?;
+            s.set_operator(operator.clone()).map_err(cfg)?;
             s.submit_batch(&setup).map_err(cfg)?;
             Ok(s)
         };

@@ -149,8 +149,13 @@ pub fn check_decision(store: &Store, d: &Decision, plan: &PayoutPlan, now: u64) 
             _ => problems.push(format!("audit entry #{} is not the decision's ({})", d.audit_seq, d.audit_hash)),
         },
     }
-    problems.extend(unsigned_or_forged_votes(store, d.proposal));
     let g = store.governor();
+    if g.rehearsal {
+        problems.push(
+            "the governance database is a rehearsal (its clock is the caller's): no payout takes decisions from it"
+                .into(),
+        );
+    }
     match g.proposals.get(&d.proposal) {
         None => problems.push(format!("proposal {} is not in this governance store", d.proposal)),
         Some(p) => {
@@ -177,48 +182,20 @@ pub fn check_decision(store: &Store, d: &Decision, plan: &PayoutPlan, now: u64) 
     }
 }
 
-/// Every vote on `proposal` in the store's log must carry a valid EIP-712 signature of its voter: a database
-/// edited to add votes (and rehashed) cannot pass without the voters' keys. Lists what fails.
-fn unsigned_or_forged_votes(store: &Store, proposal: B256) -> Vec<String> {
-    let chain_id = store.governor().chain_id;
-    let mut out = Vec::new();
-    let rows: Result<Vec<(i64, String)>, _> = store
-        .connection()
-        .prepare("SELECT seq, payload FROM events WHERE kind = 'vote' ORDER BY seq")
-        .and_then(|mut st| st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect());
-    let Ok(rows) = rows else { return vec!["the governance store's votes cannot be read".into()] };
-    for (seq, payload) in rows {
-        match serde_json::from_str::<allonet_governance::governor::Event>(&payload) {
-            Ok(e @ allonet_governance::governor::Event::Vote { proposal: p, signature: Some(_), .. })
-                if p == proposal =>
-            {
-                if let Err(err) = allonet_governance::ballot::check_signature(chain_id, &e) {
-                    out.push(format!(
-                        "audit entry #{seq}: a vote on proposal {proposal} fails its signature check ({err})"
-                    ));
-                }
-            }
-            Ok(allonet_governance::governor::Event::Vote { proposal: p, signature: None, .. }) if p == proposal => {
-                out.push(format!("audit entry #{seq}: an unsigned vote on proposal {proposal}"))
-            }
-            Ok(_) => {}
-            Err(e) => out.push(format!("audit entry #{seq} is not an event: {e}")),
-        }
-    }
-    out
-}
-
 /// Whether the store's audit log already records a plan queued for `plan_digest` (a decision queues its plan
 /// once; a second queue, e.g. on another allocator, needs a new decision).
 fn already_queued(store: &Store, plan_digest: Digest) -> Result<bool, EngineError> {
     let rows: Result<Vec<String>, _> = store
         .connection()
-        .prepare("SELECT payload FROM events WHERE kind = 'chain_record'")
+        .prepare("SELECT payload FROM events WHERE kind = 'record'")
         .and_then(|mut st| st.query_map([], |r| r.get(0))?.collect());
     let rows = rows.map_err(|e| EngineError::Config(format!("the governance store cannot be read: {e}")))?;
     let want = serde_json::json!(plan_digest);
     Ok(rows.iter().any(|payload| {
-        let Ok(allonet_governance::governor::Event::ChainRecord { kind, detail, .. }) = serde_json::from_str(payload)
+        let Ok(allonet_governance::governor::Event {
+            act: allonet_governance::governor::Act::Record { kind, detail },
+            ..
+        }) = serde_json::from_str(payload)
         else {
             return false;
         };
@@ -508,14 +485,17 @@ impl CheckedDecision {
     }
 }
 
-/// Load a decision record and its store and [`check_decision`] them against `plan` at `now`.
+/// Load a decision record and its store (writable with the operator's key, from `operator_key` or beside the
+/// database, so that what is done under the decision is recorded) and [`check_decision`] them against `plan` at
+/// `now`.
 pub fn load_decision(
     decision: &std::path::Path,
     db: &std::path::Path,
+    operator_key: Option<&std::path::Path>,
     plan: &PayoutPlan,
     now: u64,
 ) -> Result<CheckedDecision, EngineError> {
-    let store = crate::offchain::open(db)?;
+    let store = crate::offchain::open_writable(db, operator_key)?;
     let decision = Decision::load(decision)?;
     check_decision(&store, &decision, plan, now)?;
     Ok(CheckedDecision { store, decision })

@@ -405,7 +405,7 @@ pub fn forest_bench(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use allonet_governance::governor::{proposal_id, Action, Event, GovParams, Support};
+    use allonet_governance::governor::{Act, Action, GovParams};
     use allonet_governance::power::{PowerConfig, Strategy};
     use alloy_primitives::Address;
     use std::path::PathBuf;
@@ -441,11 +441,12 @@ mod tests {
         (p, m.id())
     }
 
-    /// A DAO of one holder; with `activate`, a proposal activating that model version passes and is executed.
+    /// A rehearsal DAO of one holder; with `activate`, a proposal activating that model version passes and is
+    /// executed. The guardian is `member_key(5, 99)`.
     fn dao(d: &Path, activate: Option<Digest>) -> Store {
-        let mut s = Store::open(&d.join("dao.db")).unwrap();
-        let holder = Address::with_last_byte(1);
-        s.submit(&Event::Init {
+        use crate::offchain::{create, member_key, pass, NewDao};
+        let holder = member_key(5, 1);
+        let new = NewDao {
             params: GovParams {
                 voting_delay: 1,
                 voting_period: 10,
@@ -455,33 +456,16 @@ mod tests {
                 grace_period: 50,
             },
             power: PowerConfig { strategy: Strategy::Token, sybil: None },
-            guardian: Address::with_last_byte(99),
-            holders: vec![(holder, 100)],
-            allowlist: vec![],
+            guardian: member_key(5, 99).address(),
+            holders: vec![(holder.address(), 100)],
             chain_id: 1,
-            at: 0,
-        })
-        .unwrap();
+            rehearsal: true,
+            salt: None,
+        };
+        let mut s = create(&d.join("dao.db"), new, &member_key(5, 0), Some(0)).unwrap();
         if let Some(id) = activate {
             let actions = vec![Action::ActivateModel { model_id: id.0 }];
-            let proposal = proposal_id(&actions, "model", &[]);
-            let events = [
-                Event::Propose { proposer: holder, actions, description: "model".into(), options: vec![], at: 1 },
-                Event::Vote {
-                    proposal,
-                    voter: holder,
-                    support: Support::For,
-                    votes: 0,
-                    nonce: 0,
-                    signature: None,
-                    at: 3,
-                },
-                Event::Queue { proposal, at: 13 },
-                Event::Execute { proposal, at: 18 },
-            ];
-            for e in &events {
-                s.submit(e).unwrap();
-            }
+            pass(&mut s, None, &holder, std::slice::from_ref(&holder), actions, "model").unwrap();
         }
         s
     }
@@ -524,7 +508,8 @@ mod tests {
         assert_eq!(iv, (0.1, 0.9));
         assert_eq!(recs.len(), 120);
         assert!(recs.iter().all(|r| r.reasons.len() == 2));
-        store.submit(&Event::GuardianPause { by: Address::with_last_byte(99), paused: true, at: 20 }).unwrap();
+        let guardian = crate::offchain::member_key(5, 99);
+        crate::offchain::submit_act(&mut store, &guardian, Act::Pause { paused: true }, Some(40)).unwrap();
         let e = load_active(&store, &p).unwrap_err().to_string();
         assert!(e.contains("paused"), "{e}");
         std::fs::remove_dir_all(&d).unwrap();

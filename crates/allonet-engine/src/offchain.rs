@@ -1,22 +1,28 @@
-//! Off-chain governance (signed votes in SQLite, as Snapshot): the events people cause, built and signed here so
+//! Off-chain governance (signed acts in SQLite, as Snapshot): the events people cause, built and signed here so
 //! that every front end makes them the same way. The rules that judge them are `allonet-governance`'s; the store
 //! that keeps them is `allonet-store`'s.
+//!
+//! Every act is signed by its actor; the log is written under the operator's key (the genesis's signer), which
+//! signs each new head. By default that key lives beside the database ([`operator_key_path`]). Times come from
+//! the store's clock; only a rehearsal database (`gov init --rehearsal`) takes the caller's (`--now`).
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use allonet_core::{InputError, Table};
-use allonet_governance::ballot::{ballot_hash, delegation_hash};
-use allonet_governance::governor::{Action, Event, GovParams, Governor, Support};
+use allonet_governance::governor::{Act, Action, Choice, Event, GovParams, Governor, Support};
 use allonet_governance::power::{PowerConfig, Strategy};
 use allonet_store::Store;
 use alloy_primitives::{Address, B256};
-use alloy_signer::SignerSync;
 use alloy_signer_local::PrivateKeySigner;
 
 use crate::EngineError;
 
-/// Open an existing governance store (a missing file is an error, not a new DAO).
+fn gov_err(e: impl std::fmt::Display) -> EngineError {
+    EngineError::Config(e.to_string())
+}
+
+/// Open an existing governance store, verifying its whole log (a missing file is an error, not a new DAO).
 pub fn open(db: &Path) -> Result<Store, EngineError> {
     if !db.exists() {
         return Err(EngineError::Config(format!(
@@ -26,6 +32,108 @@ pub fn open(db: &Path) -> Result<Store, EngineError> {
         )));
     }
     Store::open(db).map_err(|e| EngineError::Config(format!("{}: {e}", db.display())))
+}
+
+/// Where a DAO's operator key lives unless told otherwise: `<db>.operator.key`.
+pub fn operator_key_path(db: &Path) -> PathBuf {
+    PathBuf::from(format!("{}.operator.key", db.display()))
+}
+
+/// Open an existing store to write to it, with the operator's key (from `key`, or [`operator_key_path`]).
+pub fn open_writable(db: &Path, key: Option<&Path>) -> Result<Store, EngineError> {
+    let mut s = open(db)?;
+    let path = key.map(Path::to_path_buf).unwrap_or_else(|| operator_key_path(db));
+    if !path.exists() {
+        return Err(EngineError::Config(format!(
+            "writing to {} needs its operator's key ({} is missing; give --operator-key)",
+            db.display(),
+            path.display()
+        )));
+    }
+    let k = crate::keys::load_key_file(&path)?;
+    s.set_operator(k).map_err(gov_err)?;
+    Ok(s)
+}
+
+/// The time an act is signed and received at: the store's clock; in a rehearsal, the caller's `now` if given.
+/// A `now` for a database that is not a rehearsal is refused: its clock is the system's.
+pub fn act_time(store: &Store, now: Option<u64>) -> Result<u64, EngineError> {
+    let g = store.governor();
+    match (g.rehearsal, now) {
+        (true, Some(t)) => Ok(t),
+        (true, None) => Ok(store.now().max(g.last_at)),
+        (false, Some(_)) => Err(EngineError::Config(
+            "--now is accepted only by a rehearsal database (created with `allonet gov init --rehearsal`); this one \
+             keeps the system clock"
+                .into(),
+        )),
+        (false, None) => Ok(store.now()),
+    }
+}
+
+/// Sign `act` as `key` (its next nonce, at [`act_time`]) and append it; returns its audit entry.
+pub fn submit_act(store: &mut Store, key: &PrivateKeySigner, act: Act, now: Option<u64>) -> Result<u64, EngineError> {
+    let at = act_time(store, now)?;
+    let e = store.governor().sign(key, act, at).map_err(gov_err)?;
+    store.submit(&e).map_err(gov_err)
+}
+
+/// What a new DAO is made of.
+#[derive(Clone, Debug)]
+pub struct NewDao {
+    /// Parameters.
+    pub params: GovParams,
+    /// Voting power.
+    pub power: PowerConfig,
+    /// Guardian.
+    pub guardian: Address,
+    /// Holders (base units), each self-delegated and allowlisted.
+    pub holders: Vec<(Address, u128)>,
+    /// EIP-712 chain id.
+    pub chain_id: u64,
+    /// A rehearsal: the caller's clock (`--now`), marked everywhere, never a source of payout decisions.
+    pub rehearsal: bool,
+    /// Unique bytes of the DAO id (random unless given, e.g. for a reproducible demo).
+    pub salt: Option<B256>,
+}
+
+/// A DAO's genesis, signed by its operator and checked by replaying it before anything is written.
+pub fn init_event(d: NewDao, operator: &PrivateKeySigner, at: u64) -> Result<Event, EngineError> {
+    let allowlist = d.holders.iter().map(|h| h.0).collect();
+    let salt = d.salt.unwrap_or_else(|| alloy_primitives::keccak256(PrivateKeySigner::random().to_bytes()));
+    let act = Act::Init {
+        params: d.params,
+        power: d.power,
+        guardian: d.guardian,
+        holders: d.holders,
+        allowlist,
+        chain_id: d.chain_id,
+        rehearsal: d.rehearsal,
+        salt,
+    };
+    let e = allonet_governance::acts::sign(operator, act, B256::ZERO, d.chain_id, 0, at).map_err(gov_err)?;
+    Governor::replay([&e]).map_err(gov_err)?;
+    Ok(e)
+}
+
+/// Create a DAO's database at `db` (which must not exist), written under `operator`'s key; `now` only for a
+/// rehearsal.
+pub fn create(db: &Path, d: NewDao, operator: &PrivateKeySigner, now: Option<u64>) -> Result<Store, EngineError> {
+    if db.exists() {
+        return Err(EngineError::Config(format!("{} already exists; refusing to overwrite a DAO", db.display())));
+    }
+    let at = match (d.rehearsal, now) {
+        (false, Some(_)) => {
+            return Err(EngineError::Config("--now needs --rehearsal: a real DAO keeps the system clock".into()))
+        }
+        (_, Some(t)) => t,
+        (_, None) => allonet_governance::Clock::now(&allonet_governance::SystemClock),
+    };
+    let e = init_event(d, operator, at)?;
+    let mut s = Store::open(db).map_err(gov_err)?;
+    s.set_operator(operator.clone()).map_err(gov_err)?;
+    s.submit(&e).map_err(gov_err)?;
+    Ok(s)
 }
 
 /// Holders in the one holders format ([`crate::keys::holders_from_table`]: `address,amount`, each address once),
@@ -54,21 +162,6 @@ pub fn sybil_scores(t: &Table) -> Result<BTreeMap<Address, f64>, EngineError> {
     Ok(m)
 }
 
-/// A DAO's first event, checked by replaying it before anything is written.
-pub fn init_event(
-    params: GovParams,
-    power: PowerConfig,
-    guardian: Address,
-    holders: Vec<(Address, u128)>,
-    chain_id: u64,
-    at: u64,
-) -> Result<Event, EngineError> {
-    let allowlist = holders.iter().map(|h| h.0).collect();
-    let e = Event::Init { params, power, guardian, holders, allowlist, chain_id, at };
-    Governor::replay([&e]).map_err(|e| EngineError::Config(e.to_string()))?;
-    Ok(e)
-}
-
 /// A typed action of the SQLite governor from its command-line form: `approve-plan:0xDIGEST`,
 /// `activate-model:0xID`, `rollback-model`, `caps:EPOCH:RECIPIENT` (base units), `pause`, `unpause`.
 pub fn parse_action(s: &str) -> Result<Action, EngineError> {
@@ -94,11 +187,6 @@ pub fn parse_action(s: &str) -> Result<Action, EngineError> {
     })
 }
 
-fn sign(signer: &PrivateKeySigner, h: B256) -> Result<String, EngineError> {
-    let sig = signer.sign_hash_sync(&h).map_err(|e| EngineError::Config(format!("cannot sign: {e}")))?;
-    Ok(alloy_primitives::hex::encode(sig.as_bytes()))
-}
-
 /// A vote signed (EIP-712) for the signer's next nonce.
 pub fn signed_vote(
     g: &Governor,
@@ -108,20 +196,24 @@ pub fn signed_vote(
     votes: u128,
     at: u64,
 ) -> Result<Event, EngineError> {
-    let voter = signer.address();
-    let nonce = g.nonces.get(&voter).copied().unwrap_or(0);
-    let signature = Some(sign(signer, ballot_hash(g.chain_id, proposal, support, votes, voter, nonce))?);
     let support =
         Support::from_u8(support).ok_or_else(|| EngineError::Config(format!("support {support} is not 0, 1 or 2")))?;
-    Ok(Event::Vote { proposal, voter, support, votes, nonce, signature, at })
+    g.sign(signer, Act::Vote { proposal, support, votes }, at).map_err(gov_err)
 }
 
-/// A delegation signed (EIP-712) for the signer's next nonce.
-pub fn signed_delegation(g: &Governor, signer: &PrivateKeySigner, to: Address, at: u64) -> Result<Event, EngineError> {
-    let holder = signer.address();
-    let nonce = g.nonces.get(&holder).copied().unwrap_or(0);
-    let signature = Some(sign(signer, delegation_hash(g.chain_id, holder, to, nonce))?);
-    Ok(Event::Delegate { holder, to, nonce, signature, at })
+/// Options of a multi-choice proposal from their command-line form `LABEL` or `LABEL=ACTION[+ACTION…]`
+/// (actions as [`parse_action`]); only the winning option's actions run.
+pub fn parse_options(options: &[String]) -> Result<Vec<Choice>, EngineError> {
+    options
+        .iter()
+        .map(|o| match o.split_once('=') {
+            None => Ok(Choice::label(o.trim())),
+            Some((label, acts)) => Ok(Choice {
+                label: label.trim().into(),
+                actions: acts.split('+').map(|a| parse_action(a.trim())).collect::<Result<_, _>>()?,
+            }),
+        })
+        .collect()
 }
 
 /// Deterministic member keys for rehearsals, demos and tests: keccak(seed ‖ i).
@@ -133,34 +225,64 @@ pub fn member_key(seed: u64, i: u64) -> PrivateKeySigner {
         .expect("a keccak digest is a valid key with overwhelming probability")
 }
 
-/// The crash-test DAO: `voters` members with keys from `seed`, one open proposal; created when the store is new.
+/// The crash-test DAO, a rehearsal (fixed times): `voters` members with keys from `seed`, one open proposal;
+/// created when the store is new. The operator's key is [`member_key`]`(seed, u64::MAX)`; the store is given it.
 /// Returns the members' keys and the proposal id.
 pub fn stress_dao(s: &mut Store, voters: u64, seed: u64) -> Result<(Vec<PrivateKeySigner>, B256), EngineError> {
     let keys: Vec<PrivateKeySigner> = (0..voters).map(|i| member_key(seed, i)).collect();
+    let operator = member_key(seed, u64::MAX);
+    s.set_operator(operator.clone()).map_err(gov_err)?;
     let actions = vec![Action::Pause];
-    let id = allonet_governance::governor::proposal_id(&actions, "stress", &[]);
     if s.is_empty() {
-        let e = EngineError::Config;
-        s.submit(&Event::Init {
+        let dao = NewDao {
             params: GovParams { voting_delay: 1, voting_period: 1_000_000, ..GovParams::default() },
             power: PowerConfig { strategy: Strategy::Token, sybil: None },
             guardian: Address::ZERO,
             holders: keys.iter().enumerate().map(|(i, k)| (k.address(), 1 + i as u128)).collect(),
-            allowlist: vec![],
             chain_id: 1,
-            at: 0,
-        })
-        .map_err(|x| e(x.to_string()))?;
-        s.submit(&Event::Propose {
-            proposer: keys[0].address(),
-            actions,
-            description: "stress".into(),
-            options: vec![],
-            at: 1,
-        })
-        .map_err(|x| e(x.to_string()))?;
+            rehearsal: true,
+            salt: Some(B256::with_last_byte(seed as u8)),
+        };
+        s.submit(&init_event(dao, &operator, 0)?).map_err(gov_err)?;
+        let act = Act::Propose { actions: actions.clone(), description: "stress".into(), options: vec![] };
+        submit_act(s, &keys[0], act, Some(1))?;
     }
+    let id = allonet_governance::governor::proposal_id(s.governor().dao, &actions, "stress", &[]);
     Ok((keys, id))
+}
+
+/// Pass a for/against proposal of `actions` in `store`: `proposer` proposes, every voter votes for, the proposer
+/// queues once voting ends and executes once the timelock ends. Time moves as needed: on `clock` (the store's, for a
+/// store opened with a manual clock) or, in a rehearsal, as the acts' own times. For tests, demos and simulations.
+/// Returns the proposal id.
+pub fn pass(
+    store: &mut Store,
+    clock: Option<&allonet_governance::ManualClock>,
+    proposer: &PrivateKeySigner,
+    voters: &[PrivateKeySigner],
+    actions: Vec<Action>,
+    description: &str,
+) -> Result<B256, EngineError> {
+    let step = |store: &mut Store, key: &PrivateKeySigner, act: Act, t: u64| -> Result<u64, EngineError> {
+        match clock {
+            Some(c) => {
+                c.set(t.max(c.0.load(std::sync::atomic::Ordering::SeqCst)));
+                submit_act(store, key, act, None)
+            }
+            None => submit_act(store, key, act, Some(t)),
+        }
+    };
+    let t0 = store.governor().last_at.max(clock.map(|c| allonet_governance::Clock::now(c)).unwrap_or(0)) + 1;
+    let id = allonet_governance::governor::proposal_id(store.governor().dao, &actions, description, &[]);
+    step(store, proposer, Act::Propose { actions, description: description.into(), options: vec![] }, t0)?;
+    let p = store.governor().proposals[&id].clone();
+    for v in voters {
+        step(store, v, Act::Vote { proposal: id, support: Support::For, votes: 0 }, p.snapshot + 1)?;
+    }
+    step(store, proposer, Act::Queue { proposal: id }, p.deadline + 1)?;
+    let eta = store.governor().proposals[&id].eta.unwrap_or(0);
+    step(store, proposer, Act::Execute { proposal: id }, eta)?;
+    Ok(id)
 }
 
 #[cfg(test)]
@@ -186,13 +308,9 @@ mod tests {
         assert!(holders(&t, 0).unwrap_err().to_string().contains("h.csv:2"), "1.5 has more decimals than 0");
         let k = member_key(1, 0);
         let g = Governor::default();
-        match signed_vote(&g, &k, B256::ZERO, 1, 0, 5).unwrap() {
-            Event::Vote { nonce, signature, voter, .. } => {
-                assert_eq!((nonce, voter), (0, k.address()));
-                assert_eq!(signature.unwrap().len(), 130);
-            }
-            e => panic!("{e:?}"),
-        }
+        let e = signed_vote(&g, &k, B256::ZERO, 1, 0, 5).unwrap();
+        assert!(matches!(e.act, Act::Vote { support: Support::For, .. }));
+        assert_eq!((e.nonce, e.signer, e.signature.len()), (0, k.address(), 130));
         assert_eq!(member_key(1, 0).address(), k.address(), "deterministic");
     }
 }

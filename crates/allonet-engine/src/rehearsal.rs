@@ -444,16 +444,16 @@ pub struct DemoGovernance {
 /// plan, 32 members vote by EIP-712 signature, it is queued, executing a day early is refused, then it executes.
 /// Returns the figures and the store, whose audit log the money path goes on appending to.
 pub fn demo_governance(qf: &RoundResult, dir: &Path) -> Result<(DemoGovernance, Store), EngineError> {
-    use crate::offchain::{member_key, signed_vote};
-    use allonet_governance::governor::{proposal_id, Action as GovAction, Event, GovParams};
+    use crate::offchain::{member_key, signed_vote, submit_act, NewDao};
+    use allonet_governance::governor::{proposal_id, Act, Action as GovAction, GovParams};
     use allonet_governance::power::{PowerConfig, Strategy};
     use allonet_governance::{Clock, ManualClock};
     let io = |e| EngineError::Io { path: dir.display().to_string(), cause: e };
     let _ = std::fs::remove_dir_all(dir);
     std::fs::create_dir_all(dir).map_err(io)?;
-    let mut store = Store::open(&dir.join("gov.db")).map_err(cfg)?;
     let clock = ManualClock::at(1_767_225_600); // 2026-01-01
     let members: Vec<_> = (0..40).map(|i| member_key(2026, i)).collect();
+    let operator = member_key(2026, u64::MAX);
     let e18 = 1_000_000_000_000_000_000u128;
     let holders = members.iter().enumerate().map(|(i, k)| (k.address(), (1 + (i as u128 * 37) % 200) * e18)).collect();
     let day = 86_400;
@@ -467,23 +467,24 @@ pub fn demo_governance(qf: &RoundResult, dir: &Path) -> Result<(DemoGovernance, 
     };
     let power = PowerConfig { strategy: Strategy::QuadraticSqrt, sybil: None };
     let guardian = members[39].address();
-    store
-        .submit(&Event::Init { params, power, guardian, holders, allowlist: vec![], chain_id: 1, at: clock.now() })
-        .map_err(cfg)?;
+    // a rehearsal: its clock is the demo's, five simulated days in a moment
+    let dao = NewDao {
+        params,
+        power,
+        guardian,
+        holders,
+        chain_id: 1,
+        rehearsal: true,
+        salt: Some(alloy_primitives::B256::with_last_byte(26)),
+    };
+    let mut store = crate::offchain::create(&dir.join("gov.db"), dao, &operator, Some(clock.now()))?;
     let plan = qf.output_digest.0;
     let actions = vec![GovAction::ApprovePayoutPlan { digest: plan }];
     let description = "Pay the demo round's QF matching (10,000 USDC) as computed";
     clock.advance(60);
-    let proposer = members[0].address();
-    let propose = Event::Propose {
-        proposer,
-        actions: actions.clone(),
-        description: description.into(),
-        options: vec![],
-        at: clock.now(),
-    };
-    store.submit(&propose).map_err(cfg)?;
-    let id = proposal_id(&actions, description, &[]);
+    let propose = Act::Propose { actions: actions.clone(), description: description.into(), options: vec![] };
+    submit_act(&mut store, &members[0], propose, Some(clock.now()))?;
+    let id = proposal_id(store.governor().dao, &actions, description, &[]);
     clock.advance(day + 60);
     // 32 of 40 vote: every fifth against, every eleventh (not fifth) abstains, the rest for
     let support = |i: usize| {
@@ -508,10 +509,11 @@ pub fn demo_governance(qf: &RoundResult, dir: &Path) -> Result<(DemoGovernance, 
     let while_voting = state(&store, clock.now())?;
     clock.advance(3 * day);
     let after_voting = state(&store, clock.now())?;
-    store.submit(&Event::Queue { proposal: id, at: clock.now() }).map_err(cfg)?;
-    let early = store.submit(&Event::Execute { proposal: id, at: clock.now() + day });
+    // anyone may queue and execute; the acts are still signed (here by the proposer)
+    submit_act(&mut store, &members[0], Act::Queue { proposal: id }, Some(clock.now()))?;
+    let early = submit_act(&mut store, &members[0], Act::Execute { proposal: id }, Some(clock.now() + day));
     clock.advance(2 * day);
-    store.submit(&Event::Execute { proposal: id, at: clock.now() }).map_err(cfg)?;
+    submit_act(&mut store, &members[0], Act::Execute { proposal: id }, Some(clock.now()))?;
     let finally = state(&store, clock.now())?;
     if finally != ProposalState::Executed {
         return Err(cfg(format!("the demo proposal ended {finally:?}, not executed")));

@@ -13,12 +13,11 @@ use allonet_engine::govern::{check_decision, commitment, decision_record, queue_
 use allonet_engine::pay::{check_all, pay_plan, PayOptions, Quiet};
 use allonet_engine::plans::{plan_from_result, ResultFile};
 use allonet_engine::EngineError;
-use allonet_governance::governor::{Action, Event, GovParams};
+use allonet_governance::governor::{Action, GovParams};
 use allonet_governance::power::{PowerConfig, Strategy};
 use allonet_mechanisms::donations::Contribution;
 use allonet_mechanisms::round::{run_round, Mechanism, RoundConfig, RoundInputs};
 use alloy_primitives::{keccak256, U256};
-use alloy_signer::SignerSync;
 use alloy_signer_local::PrivateKeySigner;
 
 fn tmp(name: &str) -> PathBuf {
@@ -159,17 +158,22 @@ fn every_chain_is_checked_before_any_is_paid_then_all_are_reconciled() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// A SQLite governance store in which three holders approve `digest` by signed votes.
+/// A SQLite governance store (system-clock kind, on a manual clock from t = 1,000) in which two of three holders
+/// approve `digest` by signed votes.
 fn store_approving(path: &Path, digest: alloy_primitives::B256) -> allonet_store::Store {
     store_with(path, digest, false)
 }
 
-/// [`store_approving`], with an unsigned vote by the third holder when `unsigned` is set.
-fn store_with(path: &Path, digest: alloy_primitives::B256, unsigned: bool) -> allonet_store::Store {
+/// [`store_approving`], as a rehearsal database (caller-chosen times) when `rehearsal` is set.
+fn store_with(path: &Path, digest: alloy_primitives::B256, rehearsal: bool) -> allonet_store::Store {
+    use allonet_engine::offchain::{init_event, pass, NewDao};
     let keys: Vec<PrivateKeySigner> =
-        (1u8..=3).map(|i| PrivateKeySigner::from_bytes(&alloy_primitives::B256::repeat_byte(i)).unwrap()).collect();
-    let mut s = allonet_store::Store::open(path).unwrap();
-    s.submit(&Event::Init {
+        (1u8..=4).map(|i| PrivateKeySigner::from_bytes(&alloy_primitives::B256::repeat_byte(i)).unwrap()).collect();
+    let clock = std::sync::Arc::new(allonet_governance::ManualClock::at(1_000));
+    let mut s = allonet_store::Store::open_with_clock(path, clock.clone()).unwrap();
+    let operator = keys[3].clone();
+    s.set_operator(operator.clone()).unwrap();
+    let dao = NewDao {
         params: GovParams {
             voting_delay: 0,
             voting_period: 100,
@@ -180,50 +184,15 @@ fn store_with(path: &Path, digest: alloy_primitives::B256, unsigned: bool) -> al
         },
         power: PowerConfig { strategy: Strategy::Token, sybil: None },
         guardian: keys[0].address(),
-        holders: keys.iter().map(|k| (k.address(), 100)).collect(),
-        allowlist: vec![],
+        holders: keys[..3].iter().map(|k| (k.address(), 100)).collect(),
         chain_id: 1,
-        at: 1_000,
-    })
-    .unwrap();
+        rehearsal,
+        salt: None,
+    };
+    s.submit(&init_event(dao, &operator, 1_000).unwrap()).unwrap();
     let actions = vec![Action::ApprovePayoutPlan { digest }];
-    s.submit(&Event::Propose {
-        proposer: keys[0].address(),
-        actions: actions.clone(),
-        description: "pay".into(),
-        options: vec![],
-        at: 1_001,
-    })
-    .unwrap();
-    let id = allonet_governance::governor::proposal_id(&actions, "pay", &[]);
-    for (i, k) in keys.iter().enumerate().take(2) {
-        let h = allonet_governance::ballot::ballot_hash(1, id, 1, 0, k.address(), 0);
-        let sig = k.sign_hash_sync(&h).unwrap();
-        s.submit(&Event::Vote {
-            proposal: id,
-            voter: k.address(),
-            support: allonet_governance::governor::Support::For,
-            votes: 0,
-            nonce: 0,
-            signature: Some(alloy_primitives::hex::encode(sig.as_bytes())),
-            at: 1_002 + i as u64,
-        })
-        .unwrap();
-    }
-    if unsigned {
-        s.submit(&Event::Vote {
-            proposal: id,
-            voter: keys[2].address(),
-            support: allonet_governance::governor::Support::Against,
-            votes: 0,
-            nonce: 0,
-            signature: None,
-            at: 1_010,
-        })
-        .unwrap();
-    }
-    s.submit(&Event::Queue { proposal: id, at: 1_200 }).unwrap();
-    s.submit(&Event::Execute { proposal: id, at: 1_300 }).unwrap();
+    let clock = (!rehearsal).then_some(&*clock);
+    pass(&mut s, clock, &keys[0], &keys[..2], actions, "pay").unwrap();
     s
 }
 
@@ -234,7 +203,7 @@ fn decision_records_are_checked_against_the_store_and_the_plan() {
     let store = store_approving(&dir.join("dao.db"), p.digest.0);
     let d = decision_record(&store, p.digest).unwrap();
     assert_eq!((d.votes_for.as_str(), d.audit_seq), ("200", 6));
-    check_decision(&store, &d, &p, 2_000).unwrap();
+    check_decision(&store, &d, &p, store.now()).unwrap();
     let refused = |d: &allonet_engine::govern::Decision, p: &PayoutPlan, s: &allonet_store::Store| {
         check_decision(s, d, p, 2_000).unwrap_err().reasons().join(" | ")
     };
@@ -252,10 +221,10 @@ fn decision_records_are_checked_against_the_store_and_the_plan() {
     let unrelated = store_approving(&dir.join("other.db"), other.digest.0);
     let r = refused(&d, &p, &unrelated);
     assert!(r.contains("does not record proposal") || r.contains("not in this governance store"), "{r}");
-    // A vote without a signature (the governor still accepts them) fails the decision check.
-    let unsigned = store_with(&dir.join("unsigned.db"), p.digest.0, true);
-    let d2 = decision_record(&unsigned, p.digest).unwrap();
-    assert!(refused(&d2, &p, &unsigned).contains("an unsigned vote"));
+    // A rehearsal database (its clock is the caller's) is no source of decisions.
+    let rehearsal = store_with(&dir.join("rehearsal.db"), p.digest.0, true);
+    let d2 = decision_record(&rehearsal, p.digest).unwrap();
+    assert!(refused(&d2, &p, &rehearsal).contains("rehearsal"));
     // A rewritten audit entry breaks the check.
     store
         .connection()

@@ -39,6 +39,7 @@ pub fn deployment(
         ("AlloToken (votes)", d.gov_token),
         ("AlloTimelock (no admin)", d.timelock),
         ("AlloGovernor", d.governor),
+        ("AlloAnchor (audit log anchors)", d.anchor),
         ("agent", d.agent),
         ("guardian", d.guardian),
     ] {

@@ -173,8 +173,9 @@ pub fn money_path(m: &MoneyPath, token: &Token) -> String {
     let allo = |v: &str| format!("{} ALLO", crate::gov::allo(v));
     let mut s = format!(
         "\n8. The money path on chain (embedded EVM: revm, contracts compiled by solc {}, OpenZeppelin 5.7.0)\n\
-         \x20  deploy: AlloToken, AlloTimelock, AlloGovernor, USDC and AIAllocator in {} transactions ({} gas); the timelock\n\
-         \x20  owns the allocator from its constructor and has no admin, the deployer holds no role, caps start at 0\n\
+         \x20  deploy: AlloToken, AlloTimelock, AlloGovernor, USDC, AIAllocator and AlloAnchor in {} transactions ({} gas);\n\
+         \x20  the timelock owns the allocator from its constructor and has no admin, the deployer holds no role, caps\n\
+         \x20  start at 0\n\
          \x20  plan {}: {} {} to {} projects in {} batches of ≤ 4, Merkle root {}\n",
         d.compiler.split('+').next().unwrap_or(&d.compiler),
         m.deploy_transactions,

@@ -99,8 +99,15 @@ pub fn offchain_status(g: &Governor, now: u64) -> String {
     right(&mut t, &[3, 4, 5]);
     let r = &g.registry;
     let caps = r.agent_caps.as_ref().map(|(e, p)| format!("{e} per epoch, {p} per recipient"));
+    let header = format!(
+        "{}DAO {} (chain {}, operator {})\n",
+        if g.rehearsal { "REHEARSAL (caller-chosen clock; no payout takes decisions from it) · " } else { "" },
+        g.dao,
+        g.chain_id,
+        g.operator
+    );
     format!(
-        "{t}\nenacted: {} payout plan(s) approved · active model {} · agent caps {} · {}",
+        "{header}{t}\nenacted: {} payout plan(s) approved · active model {} · agent caps {} · {}",
         r.approved_plans.len(),
         r.active_model().map(|m| m.to_string()).unwrap_or_else(|| "none".into()),
         caps.unwrap_or_else(|| "unset".into()),
@@ -115,12 +122,22 @@ pub fn offchain_status_json(g: &Governor, now: u64, events: u64) -> serde_json::
         .values()
         .map(|p| {
             let state = format!("{:?}", g.state(p.id, now).unwrap_or(ProposalState::Pending));
+            let options: Vec<_> = p
+                .options
+                .iter()
+                .zip(&p.option_votes)
+                .map(|(o, v)| serde_json::json!({"label": o.label, "votes": v.to_string(), "actions": o.actions}))
+                .collect();
             serde_json::json!({"id": p.id.to_string(), "description": p.description, "state": state,
                 "for": p.for_votes.to_string(), "against": p.against.to_string(), "abstain": p.abstain.to_string(),
+                "options": options, "winner": p.winner(),
+                "quorum_percent": p.quorum_percent, "quorum": g.quorum(p).to_string(),
+                "timelock_delay": p.timelock_delay, "grace_period": p.grace_period,
                 "voters": p.voters.len(), "quorum_reached": g.quorum_reached(p)})
         })
         .collect();
-    serde_json::json!({"proposals": list, "registry": g.registry, "events": events})
+    serde_json::json!({"dao": g.dao, "chain_id": g.chain_id, "operator": g.operator, "rehearsal": g.rehearsal,
+        "proposals": list, "registry": g.registry, "events": events})
 }
 
 /// A decision record written.
