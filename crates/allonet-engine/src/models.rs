@@ -407,7 +407,6 @@ mod tests {
     use super::*;
     use allonet_governance::governor::{Act, Action, GovParams};
     use allonet_governance::power::{PowerConfig, Strategy};
-    use alloy_primitives::Address;
     use std::path::PathBuf;
 
     fn dir(name: &str) -> PathBuf {

@@ -396,6 +396,14 @@ impl Store {
         let brk = |e: rusqlite::Error| AuditBreak { seq: 0, reason: e.to_string() };
         let votes: i64 = self.conn.query_row("SELECT COUNT(*) FROM votes", [], |r| r.get(0)).map_err(brk)?;
         let logged: usize = log.governor.proposals.values().map(|p| p.voters.len()).sum();
+        let last_head: Option<i64> =
+            self.conn.query_row("SELECT MAX(seq) FROM heads", [], |r| r.get(0)).map_err(brk)?;
+        if let Some(h) = last_head.filter(|&h| h as u64 > log.len()) {
+            return Err(AuditBreak {
+                seq: h as u64,
+                reason: format!("the operator signed a head at entry #{h}, beyond the log's end (#{})", log.len()),
+            });
+        }
         if votes as usize != logged {
             return Err(AuditBreak {
                 seq: 0,
