@@ -8,7 +8,17 @@ fn root() -> PathBuf {
 }
 
 fn allonet(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_allonet")).args(args).current_dir(root()).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_allonet")).args(args).current_dir(root()).env_remove("ALLONET_KEY").output().unwrap()
+}
+
+/// Runs `allonet args`, which must succeed; its stdout.
+fn ok(args: &[&str]) -> String {
+    ok_in(&root(), args)
+}
+
+/// Runs `allonet args`, which must fail; its stderr.
+fn fails(args: &[&str]) -> String {
+    fails_in(&root(), args)
 }
 
 fn stdout(o: &Output) -> String {
@@ -424,10 +434,71 @@ fn flow_simulate_fit_and_score_from_the_cli() {
 }
 
 fn member_address(seed: u64, i: u64) -> alloy_primitives::Address {
-    let mut b = [0u8; 16];
-    b[..8].copy_from_slice(&seed.to_be_bytes());
-    b[8..].copy_from_slice(&i.to_be_bytes());
-    alloy_signer_local::PrivateKeySigner::from_bytes(&alloy_primitives::keccak256(b)).unwrap().address()
+    allonet_engine::offchain::member_key(seed, i).address()
+}
+
+/// `allonet args` run in `dir` (relative paths, as a user in that folder).
+fn allonet_in(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_allonet")).args(args).current_dir(dir).env_remove("ALLONET_KEY").output().unwrap()
+}
+
+/// Runs `allonet args` in `dir`, which must succeed; its stdout.
+fn ok_in(dir: &Path, args: &[&str]) -> String {
+    let o = allonet_in(dir, args);
+    assert!(o.status.success(), "allonet {args:?} failed:\n{}{}", stdout(&o), stderr(&o));
+    stdout(&o)
+}
+
+/// Runs `allonet args` in `dir`, which must fail; its stderr.
+fn fails_in(dir: &Path, args: &[&str]) -> String {
+    let o = allonet_in(dir, args);
+    assert!(!o.status.success(), "allonet {args:?} should have failed:\n{}{}", stdout(&o), stderr(&o));
+    stderr(&o)
+}
+
+/// `n` key files `k0.json` … in `dir` (from `gov keys new`) and their addresses.
+fn gov_keys(dir: &Path, n: usize) -> (Vec<PathBuf>, Vec<String>) {
+    let mut keys = Vec::new();
+    let mut addrs = Vec::new();
+    for i in 0..n {
+        let k = dir.join(format!("k{i}.json"));
+        ok_in(dir, &["gov", "keys", "new", "-o", k.to_str().unwrap()]);
+        addrs.push(key_address(&k));
+        keys.push(k);
+    }
+    (keys, addrs)
+}
+
+fn key_address(key: &Path) -> String {
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(key).unwrap()).unwrap();
+    v["address"].as_str().unwrap().to_string()
+}
+
+/// The proposal id from `gov propose`'s first line, `proposal 0x… by 0x…`.
+fn proposal_of(out: &str) -> String {
+    let first = out.lines().next().unwrap_or_default();
+    let id = first.split_whitespace().nth(1).unwrap_or_default();
+    assert!(first.starts_with("proposal 0x") && id.len() == 66, "{out}");
+    id.to_string()
+}
+
+/// The word after `label ` in `text`.
+fn word_after<'a>(text: &'a str, label: &str) -> &'a str {
+    let i = text.find(label).unwrap_or_else(|| panic!("no `{label}` in: {text}")) + label.len();
+    text[i..].split_whitespace().next().unwrap()
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+}
+
+/// A copy of a closed SQLite database (with its write-ahead log, if one is left).
+fn copy_db(from: &Path, to: &Path) {
+    std::fs::copy(from, to).unwrap();
+    let wal = PathBuf::from(format!("{}-wal", from.display()));
+    if wal.exists() {
+        std::fs::copy(&wal, format!("{}-wal", to.display())).unwrap();
+    }
 }
 
 #[test]
@@ -436,11 +507,16 @@ fn sigkill_mid_voting_loses_no_acknowledged_vote() {
     let d = tmpdir("crash");
     let db = d.join("gov.db");
     let voters = 1200u64;
+    let rounds = 24;
+    // `gov stress` makes a rehearsal DAO whose operator key is member_key(seed, u64::MAX) (seed 7 by default)
+    let operator = member_address(7, u64::MAX);
     let mut acked = std::collections::BTreeSet::new();
+    let mut kills = 0;
     let mut x: u64 = 0x9e3779b97f4a7c15;
-    for round in 0..5 {
+    for round in 0..rounds {
+        let last = round == rounds - 1;
         x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        let kill_after = 50 + (x >> 33) % 250;
+        let kill_after = 5 + (x >> 33) % 30;
         let mut child = Command::new(env!("CARGO_BIN_EXE_allonet"))
             .args(["gov", "stress", "--db", db.to_str().unwrap(), "--voters", &voters.to_string()])
             .stdout(std::process::Stdio::piped())
@@ -453,24 +529,49 @@ fn sigkill_mid_voting_loses_no_acknowledged_vote() {
             if let Some(i) = line.strip_prefix("ack ") {
                 acked.insert(i.parse::<u64>().unwrap());
                 n += 1;
-                if n >= kill_after && round < 4 {
+                if n >= kill_after && !last {
                     child.kill().unwrap(); // SIGKILL
+                    kills += 1;
                     break;
                 }
             }
         }
-        child.wait().unwrap();
-        let s = allonet_store::Store::open(&db).unwrap();
-        assert!(s.verify_audit().is_ok(), "round {round}: {:?}", s.verify_audit());
+        let status = child.wait().unwrap();
+        if last {
+            assert!(status.success(), "the last run completes: {status}");
+        }
+        // opening re-verifies the chain, every act's signature and rights, and the operator's signature on each head
+        let s = allonet_store::Store::open(&db).unwrap_or_else(|e| panic!("round {round}: the log does not reopen: {e}"));
+        assert_eq!(s.verify_audit(), Ok(s.len()), "round {round}");
         let g = s.governor();
+        assert!(g.rehearsal && g.operator == operator, "round {round}: a rehearsal under the stress operator");
+        let heads: i64 = s.connection().query_row("SELECT COUNT(*) FROM heads", [], |r| r.get(0)).unwrap();
+        assert_eq!(heads as u64, s.len(), "round {round}: every write ends with a head the operator signed");
         let p = g.proposals.values().next().unwrap();
         for &i in &acked {
-            assert!(p.voters.contains(&member_address(7, i)), "round {round}: acknowledged vote {i} is missing");
+            let who = member_address(7, i);
+            assert!(p.voters.contains(&who), "round {round}: acknowledged vote {i} is missing");
+            assert!(s.has_vote(p.id, who).unwrap(), "round {round}: acknowledged vote {i} is not in the votes table");
         }
-        let logged: i64 =
-            s.connection().query_row("SELECT COUNT(*) FROM events WHERE kind = 'vote'", [], |r| r.get(0)).unwrap();
-        assert_eq!(logged as usize, p.voters.len(), "no vote is stored twice");
+        let (logged, signers): (i64, i64) = s
+            .connection()
+            .query_row(
+                "SELECT COUNT(*), COUNT(DISTINCT json_extract(payload, '$.signer')) FROM events WHERE kind = 'vote'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        let rows: i64 = s.connection().query_row("SELECT COUNT(*) FROM votes", [], |r| r.get(0)).unwrap();
+        assert_eq!(
+            (logged as usize, signers as usize, rows as usize),
+            (p.voters.len(), p.voters.len(), p.voters.len()),
+            "round {round}: no vote is stored twice"
+        );
+        if round == rounds - 2 {
+            assert!((p.voters.len() as u64) < voters, "every kill landed while votes were still being cast");
+        }
     }
+    assert!(kills >= 20, "{kills} kill points");
     let s = allonet_store::Store::open(&db).unwrap();
     assert_eq!(s.governor().proposals.values().next().unwrap().voters.len() as u64, voters, "the last run completes");
 }
@@ -478,19 +579,200 @@ fn sigkill_mid_voting_loses_no_acknowledged_vote() {
 #[test]
 fn gov_lifecycle_from_the_cli() {
     let d = tmpdir("gov");
-    let db = d.join("dao.db");
-    let dbs = db.to_str().unwrap();
-    let keys: Vec<PathBuf> = (0..3).map(|i| d.join(format!("k{i}.json"))).collect();
-    let mut addrs = Vec::new();
-    for k in &keys {
-        let o = allonet(&["gov", "keys", "new", "-o", k.to_str().unwrap()]);
-        assert!(o.status.success(), "{}", stderr(&o));
-        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(k).unwrap()).unwrap();
-        addrs.push(v["address"].as_str().unwrap().to_string());
-    }
+    // k3's address holds nothing
+    let (keys, addrs) = gov_keys(&d, 4);
+    let k = |i: usize| keys[i].to_str().unwrap();
     let holders = d.join("holders.csv");
     std::fs::write(&holders, format!("address,balance\n{},60\n{},30\n{},10\n", addrs[0], addrs[1], addrs[2])).unwrap();
-    let o = allonet(&[
+    let init = |db: &Path, extra: &[&str]| {
+        let mut a = vec!["gov", "init", "--db", db.to_str().unwrap(), "--holders", holders.to_str().unwrap()];
+        a.extend(["--guardian", &addrs[2], "--voting-delay", "10", "--voting-period", "100", "--timelock", "50"]);
+        a.extend(extra);
+        allonet(&a)
+    };
+    let plan = format!("approve-plan:{}", "0x".to_string() + &"ab".repeat(32));
+
+    // --now belongs to rehearsals: refused on a real DAO, and nothing is created
+    let real = d.join("real.db");
+    let reals = real.to_str().unwrap();
+    let o = init(&real, &["--now", "1000"]);
+    assert!(!o.status.success() && stderr(&o).contains("--now needs --rehearsal"), "{}", stderr(&o));
+    assert!(!real.exists(), "no database is created");
+    assert!(!d.join("real.db.operator.key").exists(), "no operator key is created");
+    // a real DAO keeps the system clock
+    let o = init(&real, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("DAO id 0x") && !stdout(&o).contains("REHEARSAL"), "{}", stdout(&o));
+    assert!(d.join("real.db.operator.key").exists(), "the operator key is made beside the database");
+    let t0 = unix_now();
+    let out = ok(&[
+        "gov",
+        "propose",
+        "--db",
+        reals,
+        "--key",
+        k(1),
+        "--action",
+        &plan,
+        "--description",
+        "on the clock",
+    ]);
+    let t1 = unix_now();
+    let from: u64 = word_after(&out, "voting from ").parse().unwrap();
+    assert!((t0 + 11..=t1 + 11).contains(&from), "proposed at the system clock ({t0}..{t1}) + delay 10: {out}");
+    let e = fails(&[
+        "gov",
+        "propose",
+        "--db",
+        reals,
+        "--key",
+        k(1),
+        "--action",
+        &plan,
+        "--description",
+        "backdated",
+        "--now",
+        "5",
+    ]);
+    assert!(e.contains("--now is accepted only by a rehearsal database"), "{e}");
+    let e = fails(&["gov", "status", "--db", reals, "--now", "5"]);
+    assert!(e.contains("--now is accepted only by a rehearsal database"), "{e}");
+    let v: serde_json::Value = serde_json::from_str(&ok(&["gov", "status", "--db", reals, "--json"])).unwrap();
+    assert_eq!((v["rehearsal"].as_bool(), v["proposals"].as_array().unwrap().len()), (Some(false), 1));
+
+    // a rehearsal takes the caller's times
+    let db = d.join("dao.db");
+    let dbs = db.to_str().unwrap();
+    let o = init(&db, &["--rehearsal", "--now", "1000"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("REHEARSAL"), "{out}");
+    let dao = word_after(&out, "DAO id ").to_string();
+    let operator = key_address(&d.join("dao.db.operator.key"));
+    let out = ok(&[
+        "gov",
+        "propose",
+        "--db",
+        dbs,
+        "--key",
+        k(1),
+        "--action",
+        &plan,
+        "--description",
+        "pay round 1",
+        "--now",
+        "1001",
+    ]);
+    let id = proposal_of(&out);
+    let vote = |key: usize, sup: &str, now: &str| {
+        allonet(&["gov", "vote", "--db", dbs, "--key", k(key), "--proposal", &id, "--support", sup, "--now", now])
+    };
+    let o = vote(0, "for", "1005");
+    assert!(
+        !o.status.success() && stderr(&o).contains("Pending"),
+        "voting before the snapshot is refused: {}",
+        stderr(&o)
+    );
+    // only the operator's key writes the log
+    let e = fails(&[
+        "gov",
+        "vote",
+        "--db",
+        dbs,
+        "--key",
+        k(0),
+        "--proposal",
+        &id,
+        "--support",
+        "for",
+        "--now",
+        "1020",
+        "--operator-key",
+        k(1),
+    ]);
+    assert!(e.contains("not this DAO's operator"), "{e}");
+    for (key, sup) in [(0, "for"), (1, "against")] {
+        let o = vote(key, sup, "1020");
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    // a key whose address holds nothing still casts a signed vote, of no weight
+    let o = vote(3, "for", "1020");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains(&format!("vote by {} (signed) recorded as audit entry #5 · for 60 · against 30 · abstain 0", addrs[3])),
+        "{}",
+        stdout(&o)
+    );
+    let o = vote(0, "for", "1021");
+    assert!(!o.status.success() && stderr(&o).contains("already voted"), "{}", stderr(&o));
+    // anyone may queue and execute, but signs the act
+    let o = allonet(&["gov", "queue", "--db", dbs, "--proposal", &id, "--now", "1112"]);
+    assert!(!o.status.success() && stderr(&o).contains("no signing key"), "{}", stderr(&o));
+    ok(&["gov", "queue", "--db", dbs, "--key", k(2), "--proposal", &id, "--now", "1112"]);
+    let e = fails(&["gov", "execute", "--db", dbs, "--key", k(3), "--proposal", &id, "--now", "1150"]);
+    assert!(e.contains("timelock is not over"), "{e}");
+    ok(&["gov", "execute", "--db", dbs, "--key", k(3), "--proposal", &id, "--now", "1170"]);
+    let v: serde_json::Value =
+        serde_json::from_str(&ok(&["gov", "status", "--db", dbs, "--now", "1170", "--json"])).unwrap();
+    assert_eq!(v["proposals"][0]["state"], "Executed");
+    assert_eq!((v["proposals"][0]["for"].as_str(), v["proposals"][0]["voters"].as_u64()), (Some("60"), Some(3)));
+    assert_eq!(v["registry"]["approved_plans"].as_object().unwrap().len(), 1);
+    assert_eq!(v["rehearsal"], true);
+    assert_eq!(v["dao"].as_str(), Some(dao.as_str()));
+    assert!(v["operator"].as_str().unwrap().eq_ignore_ascii_case(&operator), "{}", v["operator"]);
+    assert_eq!(v["events"], 7);
+    assert!(ok(&["gov", "status", "--db", dbs, "--now", "1170"]).contains("REHEARSAL"));
+    let out = ok(&["gov", "audit", "verify", "--db", dbs]);
+    assert!(out.contains("7 entries verified (a REHEARSAL") && out.contains("7 operator-signed heads"), "{out}");
+    assert!(out.contains(&format!("DAO {dao} · operator {operator} · head #7 0x")), "{out}");
+
+    // the export re-verifies without the database
+    let log = d.join("dao.jsonl");
+    let out = ok(&["gov", "audit", "export", "--db", dbs, "-o", log.to_str().unwrap()]);
+    assert!(out.contains("exported 7 entries") && out.contains("REHEARSAL"), "{out}");
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 7);
+    assert!(lines.iter().enumerate().all(|(i, l)| l["seq"] == i as u64 + 1 && l["rehearsal"] == true));
+    let out = ok(&["gov", "audit", "verify", "--log", log.to_str().unwrap()]);
+    assert!(out.contains("dao.jsonl: 7 entries verified") && out.contains("head #7 0x"), "{out}");
+    // one payload edited in the export: named
+    let edited = d.join("edited.jsonl");
+    let mut lines = lines;
+    let payload = lines[2]["payload"].as_str().unwrap().to_string();
+    assert!(payload.contains("\"for\""), "{payload}");
+    lines[2]["payload"] = payload.replace("\"for\"", "\"against\"").into();
+    let body: String = lines.iter().map(|l| l.to_string() + "\n").collect();
+    std::fs::write(&edited, body).unwrap();
+    let e = fails(&["gov", "audit", "verify", "--log", edited.to_str().unwrap()]);
+    assert!(e.contains("edited.jsonl") && e.contains("entry #3") && e.contains("does not match its contents"), "{e}");
+
+    // tamper with a row: audit verify fails and names it, and nothing else opens the database
+    let conn = allonet_store::Store::open(&db).unwrap();
+    let n = conn
+        .connection()
+        .execute("UPDATE events SET payload = replace(payload, '\"against\"', '\"for\"') WHERE seq = 4", [])
+        .unwrap();
+    assert_eq!(n, 1);
+    drop(conn);
+    let e = fails(&["gov", "audit", "verify", "--db", dbs]);
+    assert!(e.contains("entry #4"), "{e}");
+    let e = fails(&["gov", "status", "--db", dbs, "--now", "1170"]);
+    assert!(e.contains("dao.db") && e.contains("entry #4"), "{e}");
+    let e = fails(&["gov", "audit", "export", "--db", dbs, "-o", d.join("x.jsonl").to_str().unwrap()]);
+    assert!(e.contains("entry #4") && !d.join("x.jsonl").exists(), "{e}");
+}
+
+#[test]
+fn gov_multi_choice_runs_only_the_winning_option_from_the_cli() {
+    let d = tmpdir("govmulti");
+    let (keys, addrs) = gov_keys(&d, 3);
+    let k = |i: usize| keys[i].to_str().unwrap();
+    let holders = d.join("holders.csv");
+    std::fs::write(&holders, format!("address,balance\n{},60\n{},30\n{},10\n", addrs[0], addrs[1], addrs[2])).unwrap();
+    let db = d.join("dao.db");
+    let dbs = db.to_str().unwrap();
+    ok(&[
         "gov",
         "init",
         "--db",
@@ -505,98 +787,192 @@ fn gov_lifecycle_from_the_cli() {
         "100",
         "--timelock",
         "50",
+        "--rehearsal",
         "--now",
         "1000",
     ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let plan = format!("approve-plan:{}", "0x".to_string() + &"ab".repeat(32));
-    let o = allonet(&[
+    let plan = format!("approve-plan:0x{}", "cd".repeat(32));
+    let options = format!("yes={plan},no");
+    // top-level actions and options together: refused before anything is written
+    let e = fails(&[
         "gov",
         "propose",
         "--db",
         dbs,
         "--key",
-        keys[1].to_str().unwrap(),
+        k(0),
         "--action",
         &plan,
+        "--options",
+        &options,
         "--description",
-        "pay round 1",
+        "both",
         "--now",
         "1001",
     ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let id = stdout(&o).lines().next().unwrap().trim_start_matches("proposal ").to_string();
-    let o = allonet(&[
+    assert!(e.contains("--options") && e.contains("cannot be used with"), "{e}");
+    let out = ok(&[
         "gov",
-        "vote",
+        "propose",
         "--db",
         dbs,
         "--key",
-        keys[0].to_str().unwrap(),
-        "--proposal",
-        &id,
-        "--support",
-        "for",
+        k(0),
+        "--options",
+        &options,
+        "--description",
+        "pay round 2?",
         "--now",
-        "1005",
+        "1001",
     ]);
-    assert!(
-        !o.status.success() && stderr(&o).contains("Pending"),
-        "voting before the snapshot is refused: {}",
-        stderr(&o)
-    );
-    for (k, sup) in [(0, "for"), (1, "against")] {
-        let o = allonet(&[
+    let id = proposal_of(&out);
+    let vote = |key: usize, how: &[&str]| {
+        let mut a = vec!["gov", "vote", "--db", dbs, "--key", k(key), "--proposal", &id, "--now", "1020"];
+        a.extend(how);
+        allonet(&a)
+    };
+    let o = vote(2, &["--support", "for"]);
+    assert!(!o.status.success() && stderr(&o).contains("weighted votes"), "{}", stderr(&o));
+    let o = vote(0, &["--weights", "1=1"]);
+    assert!(o.status.success() && stdout(&o).contains("yes 0 · no 60"), "{}{}", stdout(&o), stderr(&o));
+    let o = vote(1, &["--weights", "0=1,1=2"]);
+    assert!(o.status.success() && stdout(&o).contains("yes 10 · no 80"), "{}{}", stdout(&o), stderr(&o));
+    ok(&["gov", "queue", "--db", dbs, "--key", k(2), "--proposal", &id, "--now", "1112"]);
+    ok(&["gov", "execute", "--db", dbs, "--key", k(2), "--proposal", &id, "--now", "1170"]);
+    let v: serde_json::Value =
+        serde_json::from_str(&ok(&["gov", "status", "--db", dbs, "--now", "1170", "--json"])).unwrap();
+    let p = &v["proposals"][0];
+    assert_eq!((p["state"].as_str(), p["winner"].as_u64(), p["quorum_reached"].as_bool()), (Some("Executed"), Some(1), Some(true)));
+    assert_eq!((p["options"][0]["votes"].as_str(), p["options"][1]["votes"].as_str()), (Some("10"), Some("80")));
+    assert!(v["registry"]["approved_plans"].as_object().unwrap().is_empty(), "`no` won: its (no) actions ran: {v}");
+    assert!(ok(&["gov", "audit", "verify", "--db", dbs]).contains("6 entries verified"));
+}
+
+#[test]
+fn gov_audit_anchors_catch_a_rewrite_and_a_deleted_tail() {
+    use allonet_governance::acts::{head_hash, sign, sign_hash};
+    use allonet_governance::governor::{Act, Event};
+    let d = tmpdir("govanchor");
+    let out = ok_in(&d, &["chain", "deploy", "--embedded", "--state", "chain.json", "-o", "dep.json"]);
+    assert!(out.contains("dep.json"), "{out}");
+    // The operator's key (beside the database) is also a member's: the operator signed its own acts, so it holds
+    // every key a consistent rewrite of them needs.
+    ok_in(&d, &["gov", "keys", "new", "-o", "dao.db.operator.key"]);
+    ok_in(&d, &["gov", "keys", "new", "-o", "k1.json"]);
+    ok_in(&d, &["gov", "keys", "new", "-o", "k2.json"]);
+    let (k0, k1, k2) = ("dao.db.operator.key", "k1.json", "k2.json");
+    let a: Vec<String> = [k0, k1, k2].iter().map(|k| key_address(&d.join(k))).collect();
+    std::fs::write(d.join("holders.csv"), format!("address,balance\n{},60\n{},30\n{},10\n", a[0], a[1], a[2])).unwrap();
+    let out = ok_in(
+        &d,
+        &[
             "gov",
-            "vote",
+            "init",
             "--db",
-            dbs,
-            "--key",
-            keys[k].to_str().unwrap(),
-            "--proposal",
-            &id,
-            "--support",
-            sup,
+            "dao.db",
+            "--holders",
+            "holders.csv",
+            "--guardian",
+            &a[2],
+            "--voting-delay",
+            "10",
+            "--voting-period",
+            "100",
+            "--timelock",
+            "50",
+            "--rehearsal",
             "--now",
-            "1020",
-        ]);
-        assert!(o.status.success(), "{}", stderr(&o));
+            "1000",
+        ],
+    );
+    assert!(out.contains(&format!("operator {}", a[0])), "the existing key file is the operator's: {out}");
+    let verify_anchored = ["gov", "audit", "verify", "--db", "dao.db", "--anchor", "--deployment", "dep.json"];
+    let e = fails_in(&d, &verify_anchored);
+    assert!(e.contains("anchored no head"), "{e}");
+    let out = ok_in(
+        &d,
+        &["gov", "propose", "--db", "dao.db", "--key", k1, "--action", "pause", "--description", "stop", "--now", "1001"],
+    );
+    let id = proposal_of(&out);
+    for (k, sup) in [(k0, "for"), (k1, "against")] {
+        ok_in(&d, &["gov", "vote", "--db", "dao.db", "--key", k, "--proposal", &id, "--support", sup, "--now", "1020"]);
     }
-    let o = allonet(&[
-        "gov",
-        "vote",
-        "--db",
-        dbs,
-        "--key",
-        keys[0].to_str().unwrap(),
-        "--proposal",
-        &id,
-        "--support",
-        "for",
-        "--now",
-        "1021",
-    ]);
-    assert!(!o.status.success() && stderr(&o).contains("already voted"), "{}", stderr(&o));
-    let o = allonet(&["gov", "queue", "--db", dbs, "--proposal", &id, "--now", "1112"]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let o = allonet(&["gov", "execute", "--db", dbs, "--proposal", &id, "--now", "1150"]);
-    assert!(!o.status.success() && stderr(&o).contains("timelock is not over"), "{}", stderr(&o));
-    let o = allonet(&["gov", "execute", "--db", dbs, "--proposal", &id, "--now", "1170"]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let o = allonet(&["gov", "status", "--db", dbs, "--now", "1170", "--json"]);
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(v["proposals"][0]["state"], "Executed");
-    assert_eq!(v["registry"]["approved_plans"].as_object().unwrap().len(), 1);
-    let o = allonet(&["gov", "audit", "verify", "--db", dbs]);
-    assert!(o.status.success() && stdout(&o).contains("6 entries"), "{}{}", stdout(&o), stderr(&o));
-    // tamper with a row: audit verify fails and names it
-    let conn = allonet_store::Store::open(&db).unwrap();
-    conn.connection()
-        .execute("UPDATE events SET payload = replace(payload, '\"against\"', '\"for\"') WHERE seq = 4", [])
-        .unwrap();
-    drop(conn);
-    let o = allonet(&["gov", "audit", "verify", "--db", dbs]);
-    assert!(!o.status.success() && stderr(&o).contains("entry #4"), "{}", stderr(&o));
+    let anchor = ["gov", "audit", "anchor", "--db", "dao.db", "--deployment", "dep.json"];
+    let out = ok_in(&d, &anchor);
+    assert!(out.contains("head #4"), "{out}");
+    // #5: the operator, as a member, delegates; then #6 and #7 queue and execute
+    ok_in(&d, &["gov", "delegate", "--db", "dao.db", "--key", k0, "--to", &a[2], "--now", "1030"]);
+    ok_in(&d, &["gov", "queue", "--db", "dao.db", "--key", k2, "--proposal", &id, "--now", "1112"]);
+    ok_in(&d, &["gov", "execute", "--db", "dao.db", "--key", k2, "--proposal", &id, "--now", "1170"]);
+    let out = ok_in(&d, &anchor);
+    assert!(out.contains("head #7"), "{out}");
+    let e = fails_in(&d, &anchor);
+    assert!(e.contains("SeqNotIncreasing"), "a head already anchored is refused: {e}");
+    // #8, not anchored yet
+    ok_in(&d, &["gov", "delegate", "--db", "dao.db", "--key", k1, "--to", &a[1], "--now", "1180"]);
+    let out = ok_in(&d, &verify_anchored);
+    assert!(out.contains("8 entries verified") && out.contains("all 2 heads"), "{out}");
+    assert!(out.contains("latest #7") && out.contains("entries #8..#8 are not anchored yet"), "{out}");
+    ok_in(&d, &["gov", "audit", "export", "--db", "dao.db", "-o", "dao.jsonl"]);
+    let out = ok_in(&d, &["gov", "audit", "verify", "--log", "dao.jsonl", "--anchor", "--deployment", "dep.json"]);
+    assert!(out.contains("all 2 heads"), "{out}");
+
+    // (a) A hostile operator rewrites its own entry #5 (delegating elsewhere), re-signs the act, recomputes every
+    // later hash and re-signs every later head: the log alone verifies, the anchors do not.
+    let operator = allonet_engine::keys::load_key_file(&d.join(k0)).unwrap();
+    copy_db(&d.join("dao.db"), &d.join("rewritten.db"));
+    {
+        let s = allonet_store::Store::open(&d.join("rewritten.db")).unwrap();
+        let (dao, chain_id) = (s.governor().dao, s.governor().chain_id);
+        let entries = s.entries().unwrap();
+        assert_eq!(entries.len(), 8);
+        let mut prev = entries[3].hash;
+        for en in &entries[4..] {
+            let mut payload = en.payload.clone();
+            if en.seq == 5 {
+                let e: Event = serde_json::from_str(&payload).unwrap();
+                assert!(matches!(e.act, Act::Delegate { .. }) && e.signer == operator.address(), "{payload}");
+                let to = a[1].parse().unwrap();
+                let forged = sign(&operator, Act::Delegate { to }, dao, chain_id, e.nonce, e.signed_at).unwrap();
+                payload = allonet_core::canonical_json(&Event { at: e.at, ..forged });
+                assert_ne!(payload, en.payload);
+            }
+            let hash = allonet_store::chain_hash(prev, en.seq, &payload);
+            let head = sign_hash(&operator, head_hash(dao, chain_id, en.seq, hash, en.at)).unwrap();
+            let c = s.connection();
+            let seq = en.seq as i64;
+            let sql = "UPDATE events SET payload = ?1, prev_hash = ?2, hash = ?3 WHERE seq = ?4";
+            assert_eq!(c.execute(sql, (&payload, prev.to_string(), hash.to_string(), seq)).unwrap(), 1);
+            assert_eq!(c.execute("UPDATE heads SET signature = ?1 WHERE seq = ?2", (&head, seq)).unwrap(), 1);
+            prev = hash;
+        }
+    }
+    let out = ok_in(&d, &["gov", "audit", "verify", "--db", "rewritten.db"]);
+    assert!(out.contains("8 entries verified"), "the rewrite is consistent in itself: {out}");
+    let e = fails_in(&d, &["gov", "audit", "verify", "--db", "rewritten.db", "--anchor", "--deployment", "dep.json"]);
+    assert!(e.contains("entry #7") && e.contains("rewritten"), "{e}");
+    ok_in(&d, &["gov", "audit", "export", "--db", "rewritten.db", "-o", "rewritten.jsonl"]);
+    let e = fails_in(&d, &["gov", "audit", "verify", "--log", "rewritten.jsonl", "--anchor", "--deployment", "dep.json"]);
+    assert!(e.contains("entry #7") && e.contains("rewritten"), "{e}");
+
+    // (b) The last 3 entries deleted, with their heads and projection rows: the log alone verifies (it ends at a
+    // signed head), the anchors do not.
+    copy_db(&d.join("dao.db"), &d.join("truncated.db"));
+    {
+        let s = allonet_store::Store::open(&d.join("truncated.db")).unwrap();
+        let c = s.connection();
+        for t in ["votes", "proposals", "heads", "events"] {
+            c.execute(&format!("DELETE FROM {t} WHERE seq > 5"), []).unwrap();
+        }
+        let n: i64 = c.query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0)).unwrap();
+        assert_eq!(n, 5);
+    }
+    let out = ok_in(&d, &["gov", "audit", "verify", "--db", "truncated.db"]);
+    assert!(out.contains("5 entries verified"), "the shortened log is consistent in itself: {out}");
+    let e = fails_in(&d, &["gov", "audit", "verify", "--db", "truncated.db", "--anchor", "--deployment", "dep.json"]);
+    assert!(e.contains("entry #7") && e.contains("deleted"), "{e}");
+    // the honest database still verifies against its anchors
+    ok_in(&d, &verify_anchored);
 }
 
 #[test]
@@ -632,15 +1008,12 @@ fn the_model_registry_serves_only_the_version_governance_activated() {
     ]);
     let id = serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()["model_id"].as_str().unwrap().to_string();
     let key = d.join("k.json");
-    assert!(allonet(&["gov", "keys", "new", "-o", key.to_str().unwrap()]).status.success());
-    let addr = serde_json::from_slice::<serde_json::Value>(&std::fs::read(&key).unwrap()).unwrap()["address"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    ok(&["gov", "keys", "new", "-o", key.to_str().unwrap()]);
+    let addr = key_address(&key);
     let holders = d.join("holders.csv");
     std::fs::write(&holders, format!("address,balance\n{addr},100\n")).unwrap();
     let (dbs, ks) = (db.to_str().unwrap(), key.to_str().unwrap());
-    assert!(allonet(&[
+    ok(&[
         "gov",
         "init",
         "--db",
@@ -655,16 +1028,15 @@ fn the_model_registry_serves_only_the_version_governance_activated() {
         "10",
         "--timelock",
         "5",
+        "--rehearsal",
         "--now",
-        "100"
-    ])
-    .status
-    .success());
+        "100",
+    ]);
     let rec =
         || allonet(&["recommend", "--model", m.to_str().unwrap(), "--proposals", p.to_str().unwrap(), "--gov-db", dbs]);
     let o = rec();
     assert!(!o.status.success() && stderr(&o).contains("activated no model"), "{}", stderr(&o));
-    let o = allonet(&[
+    let out = ok(&[
         "gov",
         "propose",
         "--db",
@@ -678,26 +1050,11 @@ fn the_model_registry_serves_only_the_version_governance_activated() {
         "--now",
         "101",
     ]);
-    let pid = stdout(&o).lines().next().unwrap().trim_start_matches("proposal ").to_string();
-    assert!(allonet(&[
-        "gov",
-        "vote",
-        "--db",
-        dbs,
-        "--key",
-        ks,
-        "--proposal",
-        &pid,
-        "--support",
-        "for",
-        "--now",
-        "103"
-    ])
-    .status
-    .success());
-    assert!(allonet(&["gov", "queue", "--db", dbs, "--proposal", &pid, "--now", "113"]).status.success());
+    let pid = proposal_of(&out);
+    ok(&["gov", "vote", "--db", dbs, "--key", ks, "--proposal", &pid, "--support", "for", "--now", "103"]);
+    ok(&["gov", "queue", "--db", dbs, "--key", ks, "--proposal", &pid, "--now", "113"]);
     assert!(!rec().status.success(), "queued is not activated");
-    assert!(allonet(&["gov", "execute", "--db", dbs, "--proposal", &pid, "--now", "118"]).status.success());
+    ok(&["gov", "execute", "--db", dbs, "--key", ks, "--proposal", &pid, "--now", "118"]);
     let o = rec();
     assert!(o.status.success(), "{}", stderr(&o));
 }

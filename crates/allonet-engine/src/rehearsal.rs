@@ -78,6 +78,8 @@ pub struct MoneyPath {
     pub paused_refusal: String,
     /// Audit entries after the two records this rehearsal appends.
     pub audit_entries: u64,
+    /// The log's head written to the deployment's AlloAnchor by the operator.
+    pub anchored: crate::audit::Anchoring,
 }
 
 fn reason(r: Result<Receipt, ChainError>) -> String {
@@ -189,6 +191,12 @@ pub fn money_path(qf: &RoundResult, dir: &Path, audit: &mut Store, now: u64) -> 
         Ok(_) => "not refused".into(),
     };
     let audit_entries = audit.verify_audit().map_err(|b| EngineError::Config(b.to_string()))?;
+    conn.save()?;
+    drop(conn);
+    // The operator anchors the log's head on chain; the log is then checked against every anchor.
+    let anchored = crate::audit::anchor(audit, &dep_path, None)?;
+    let log = audit.verified_log().map_err(|b| EngineError::Config(b.to_string()))?;
+    crate::audit::check_anchored(&log, &dep_path, None)?;
     Ok(MoneyPath {
         deploy_transactions: steps.len(),
         deploy_gas: steps.iter().map(|s| s.gas_used).sum(),
@@ -208,6 +216,7 @@ pub fn money_path(qf: &RoundResult, dir: &Path, audit: &mut Store, now: u64) -> 
         pause_gas: paused.gas_used,
         paused_refusal,
         audit_entries,
+        anchored,
     })
 }
 

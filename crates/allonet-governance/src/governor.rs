@@ -737,8 +737,8 @@ impl Governor {
                 let prm = &self.params;
                 let snapshot = add(at, prm.voting_delay, "snapshot")?;
                 let deadline = add(snapshot, prm.voting_period, "deadline")?;
-                // the latest expiry must be representable
-                add(add(add(deadline, prm.timelock_delay, "eta")?, prm.grace_period, "expiry")?, 0, "expiry")?;
+                // the earliest expiry (queued the first second after the deadline) must be representable
+                add(add(add(deadline, 1, "first queue")?, prm.timelock_delay, "eta")?, prm.grace_period, "expiry")?;
                 self.proposals.insert(
                     id,
                     Proposal {

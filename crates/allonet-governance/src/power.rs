@@ -160,7 +160,15 @@ impl PowerConfig {
             None => p,
             Some((scores, policy)) => {
                 let w = policy.weight(scores.get(&a).copied().unwrap_or(0.0));
-                (p as f64 * w).floor() as u128
+                // full weight is the power itself (p as f64 may round up); a partial weight never exceeds it,
+                // so the sum over all voters stays within the supply
+                if w >= 1.0 {
+                    p
+                } else if w > 0.0 {
+                    ((p as f64 * w).floor() as u128).min(p)
+                } else {
+                    0
+                }
             }
         }
     }
@@ -185,7 +193,7 @@ impl PowerConfig {
             _ => {
                 let mut who: BTreeSet<Address> = l.votes.keys().copied().collect();
                 who.extend(l.allowlist.keys().copied());
-                who.into_iter().map(|a| self.power(l, a, snapshot)).sum()
+                who.into_iter().fold(0u128, |s, a| s.saturating_add(self.power(l, a, snapshot)))
             }
         }
     }

@@ -226,7 +226,8 @@ pub fn money_path(m: &MoneyPath, token: &Token) -> String {
         "   the same plan again: nothing to send ({} of {} batches paid); batch 0 sent by hand reverts: {}\n\
          \x20  an unapproved plan (every amount doubled): refused before sending ({}); sent by hand it reverts: {}\n\
          \x20  guardian kill switch: paused ({} gas); the check now refuses: {}\n\
-         \x20  audit log (step 6's SQLite store) verified: {} entries, the on-chain proposal and the payout included\n",
+         \x20  audit log (step 6's SQLite store) verified: {} entries, every act signed, the on-chain proposal and the payout included;\n\
+         \x20  its head #{} anchored on chain by the operator (AlloAnchor, {} gas) and the log checked against it\n",
         m.again_already_paid,
         m.batches,
         m.resent_revert,
@@ -234,7 +235,9 @@ pub fn money_path(m: &MoneyPath, token: &Token) -> String {
         m.unapproved_revert,
         g(m.pause_gas),
         m.paused_refusal,
-        m.audit_entries
+        m.audit_entries,
+        m.anchored.seq,
+        g(m.anchored.gas_used)
     );
     s
 }
