@@ -346,7 +346,7 @@ pub fn run_propose(a: &ProposeArgs) -> Result<()> {
     let id = proposal_id(s.governor().dao, &actions, &a.description, &options);
     let p = &s.governor().proposals[&id];
     println!(
-        "proposal {id} by {}\nvoting from {} to {} (snapshot {}) · quorum {}% · timelock {} s · grace {} s, fixed for this proposal",
+        "proposal {id}\nproposed by {} · voting from {} to {} (snapshot {}) · quorum {}% · timelock {} s · grace {} s, fixed for this proposal",
         signer.address(),
         p.snapshot + 1,
         p.deadline,

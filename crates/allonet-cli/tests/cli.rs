@@ -506,19 +506,25 @@ fn sigkill_mid_voting_loses_no_acknowledged_vote() {
     use std::io::BufRead;
     let d = tmpdir("crash");
     let db = d.join("gov.db");
+    let (state, dep) = (d.join("chain.json"), d.join("dep.json"));
+    // an absolute state path: the deployment file records it as given, and this process reads it too
+    ok(&["chain", "deploy", "--embedded", "--state", state.to_str().unwrap(), "-o", dep.to_str().unwrap()]);
     let voters = 1200u64;
-    let rounds = 24;
+    let (rounds, anchor_every) = (24, 100u64);
     // `gov stress` makes a rehearsal DAO whose operator key is member_key(seed, u64::MAX) (seed 7 by default)
     let operator = member_address(7, u64::MAX);
     let mut acked = std::collections::BTreeSet::new();
+    let mut anchored = std::collections::BTreeSet::new();
     let mut kills = 0;
     let mut x: u64 = 0x9e3779b97f4a7c15;
     for round in 0..rounds {
         let last = round == rounds - 1;
         x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        // small runs between kills: many kill points while the log (re-verified at every open) is still short
         let kill_after = 5 + (x >> 33) % 30;
         let mut child = Command::new(env!("CARGO_BIN_EXE_allonet"))
             .args(["gov", "stress", "--db", db.to_str().unwrap(), "--voters", &voters.to_string()])
+            .args(["--anchor-every", &anchor_every.to_string(), "--deployment", dep.to_str().unwrap()])
             .stdout(std::process::Stdio::piped())
             .spawn()
             .unwrap();
@@ -526,6 +532,9 @@ fn sigkill_mid_voting_loses_no_acknowledged_vote() {
         let mut n = 0;
         for line in std::io::BufReader::new(out).lines() {
             let line = line.unwrap();
+            if let Some(seq) = line.strip_prefix("anchored ") {
+                anchored.insert(seq.parse::<u64>().unwrap());
+            }
             if let Some(i) = line.strip_prefix("ack ") {
                 acked.insert(i.parse::<u64>().unwrap());
                 n += 1;
@@ -541,7 +550,8 @@ fn sigkill_mid_voting_loses_no_acknowledged_vote() {
             assert!(status.success(), "the last run completes: {status}");
         }
         // opening re-verifies the chain, every act's signature and rights, and the operator's signature on each head
-        let s = allonet_store::Store::open(&db).unwrap_or_else(|e| panic!("round {round}: the log does not reopen: {e}"));
+        let s =
+            allonet_store::Store::open(&db).unwrap_or_else(|e| panic!("round {round}: the log does not reopen: {e}"));
         assert_eq!(s.verify_audit(), Ok(s.len()), "round {round}");
         let g = s.governor();
         assert!(g.rehearsal && g.operator == operator, "round {round}: a rehearsal under the stress operator");
@@ -567,6 +577,20 @@ fn sigkill_mid_voting_loses_no_acknowledged_vote() {
             (p.voters.len(), p.voters.len(), p.voters.len()),
             "round {round}: no vote is stored twice"
         );
+        // every head on chain matches the log; every acknowledged anchor is there (a kill between a vote and its
+        // anchor leaves that multiple unanchored, and the next run anchors the next one)
+        let log = s.verified_log().unwrap();
+        match allonet_engine::audit::check_anchored(&log, &dep, None) {
+            Ok(c) => {
+                let on_chain: std::collections::BTreeSet<u64> = c.anchors.iter().map(|a| a.seq).collect();
+                assert!(anchored.is_subset(&on_chain), "round {round}: acknowledged anchors {anchored:?} on chain {on_chain:?}");
+                assert!(on_chain.iter().all(|q| q % anchor_every == 0 && *q <= s.len()), "round {round}: {on_chain:?}");
+            }
+            Err(e) => assert!(
+                anchored.is_empty() && e.to_string().contains("anchored no head"),
+                "round {round}: {e} (acknowledged anchors {anchored:?})"
+            ),
+        }
         if round == rounds - 2 {
             assert!((p.voters.len() as u64) < voters, "every kill landed while votes were still being cast");
         }
@@ -574,6 +598,9 @@ fn sigkill_mid_voting_loses_no_acknowledged_vote() {
     assert!(kills >= 20, "{kills} kill points");
     let s = allonet_store::Store::open(&db).unwrap();
     assert_eq!(s.governor().proposals.values().next().unwrap().voters.len() as u64, voters, "the last run completes");
+    // the last run anchored up to the last multiple of anchor_every
+    let c = allonet_engine::audit::check_anchored(&s.verified_log().unwrap(), &dep, None).unwrap();
+    assert_eq!(c.anchors.last().unwrap().seq, (s.len() / anchor_every) * anchor_every, "{:?}", c.anchors);
 }
 
 #[test]

@@ -215,7 +215,7 @@ impl Proposal {
         if self.options.is_empty() {
             &self.actions
         } else {
-            self.winner().map(|w| self.options[w].actions.as_slice()).unwrap_or(&[])
+            self.options[0].actions.as_slice()
         }
     }
 }
