@@ -434,7 +434,13 @@ pub fn run_vote(a: &VoteArgs) -> Result<()> {
     let p = &s.governor().proposals[&id];
     let tally = match p.options.is_empty() {
         true => format!("for {} · against {} · abstain {}", p.for_votes, p.against, p.abstain),
-        false => p.options.iter().zip(&p.option_votes).map(|(o, v)| format!("{} {v}", o.label)).collect::<Vec<_>>().join(" · "),
+        false => p
+            .options
+            .iter()
+            .zip(&p.option_votes)
+            .map(|(o, v)| format!("{} {v}", o.label))
+            .collect::<Vec<_>>()
+            .join(" · "),
     };
     println!("vote by {} (signed) recorded as audit entry #{seq} · {tally}", signer.address());
     Ok(())
@@ -633,7 +639,6 @@ pub fn run_audit_verify(a: &AuditVerifyArgs) -> Result<()> {
             // opening verifies the whole log and refuses a broken one
             let s = open(&a.db)?;
             let log = s.verified_log().map_err(|b| anyhow::anyhow!("{b}"))?;
-            s.verify_audit().map_err(|b| anyhow::anyhow!("{b}"))?;
             (log, a.db.display().to_string())
         }
     };

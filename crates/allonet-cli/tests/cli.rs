@@ -8,7 +8,12 @@ fn root() -> PathBuf {
 }
 
 fn allonet(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_allonet")).args(args).current_dir(root()).env_remove("ALLONET_KEY").output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_allonet"))
+        .args(args)
+        .current_dir(root())
+        .env_remove("ALLONET_KEY")
+        .output()
+        .unwrap()
 }
 
 /// Runs `allonet args`, which must succeed; its stdout.
@@ -583,7 +588,10 @@ fn sigkill_mid_voting_loses_no_acknowledged_vote() {
         match allonet_engine::audit::check_anchored(&log, &dep, None) {
             Ok(c) => {
                 let on_chain: std::collections::BTreeSet<u64> = c.anchors.iter().map(|a| a.seq).collect();
-                assert!(anchored.is_subset(&on_chain), "round {round}: acknowledged anchors {anchored:?} on chain {on_chain:?}");
+                assert!(
+                    anchored.is_subset(&on_chain),
+                    "round {round}: acknowledged anchors {anchored:?} on chain {on_chain:?}"
+                );
                 assert!(on_chain.iter().all(|q| q % anchor_every == 0 && *q <= s.len()), "round {round}: {on_chain:?}");
             }
             Err(e) => assert!(
@@ -596,6 +604,7 @@ fn sigkill_mid_voting_loses_no_acknowledged_vote() {
         }
     }
     assert!(kills >= 20, "{kills} kill points");
+    eprintln!("{kills} kill points; acknowledged anchors {anchored:?}");
     let s = allonet_store::Store::open(&db).unwrap();
     assert_eq!(s.governor().proposals.values().next().unwrap().voters.len() as u64, voters, "the last run completes");
     // the last run anchored up to the last multiple of anchor_every
@@ -632,18 +641,7 @@ fn gov_lifecycle_from_the_cli() {
     assert!(stdout(&o).contains("DAO id 0x") && !stdout(&o).contains("REHEARSAL"), "{}", stdout(&o));
     assert!(d.join("real.db.operator.key").exists(), "the operator key is made beside the database");
     let t0 = unix_now();
-    let out = ok(&[
-        "gov",
-        "propose",
-        "--db",
-        reals,
-        "--key",
-        k(1),
-        "--action",
-        &plan,
-        "--description",
-        "on the clock",
-    ]);
+    let out = ok(&["gov", "propose", "--db", reals, "--key", k(1), "--action", &plan, "--description", "on the clock"]);
     let t1 = unix_now();
     let from: u64 = word_after(&out, "voting from ").parse().unwrap();
     assert!((t0 + 11..=t1 + 11).contains(&from), "proposed at the system clock ({t0}..{t1}) + delay 10: {out}");
@@ -726,7 +724,10 @@ fn gov_lifecycle_from_the_cli() {
     let o = vote(3, "for", "1020");
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(
-        stdout(&o).contains(&format!("vote by {} (signed) recorded as audit entry #5 · for 60 · against 30 · abstain 0", addrs[3])),
+        stdout(&o).contains(&format!(
+            "vote by {} (signed) recorded as audit entry #5 · for 60 · against 30 · abstain 0",
+            addrs[3]
+        )),
         "{}",
         stdout(&o)
     );
@@ -869,7 +870,10 @@ fn gov_multi_choice_runs_only_the_winning_option_from_the_cli() {
     let v: serde_json::Value =
         serde_json::from_str(&ok(&["gov", "status", "--db", dbs, "--now", "1170", "--json"])).unwrap();
     let p = &v["proposals"][0];
-    assert_eq!((p["state"].as_str(), p["winner"].as_u64(), p["quorum_reached"].as_bool()), (Some("Executed"), Some(1), Some(true)));
+    assert_eq!(
+        (p["state"].as_str(), p["winner"].as_u64(), p["quorum_reached"].as_bool()),
+        (Some("Executed"), Some(1), Some(true))
+    );
     assert_eq!((p["options"][0]["votes"].as_str(), p["options"][1]["votes"].as_str()), (Some("10"), Some("80")));
     assert!(v["registry"]["approved_plans"].as_object().unwrap().is_empty(), "`no` won: its (no) actions ran: {v}");
     assert!(ok(&["gov", "audit", "verify", "--db", dbs]).contains("6 entries verified"));
@@ -918,7 +922,20 @@ fn gov_audit_anchors_catch_a_rewrite_and_a_deleted_tail() {
     assert!(e.contains("anchored no head"), "{e}");
     let out = ok_in(
         &d,
-        &["gov", "propose", "--db", "dao.db", "--key", k1, "--action", "pause", "--description", "stop", "--now", "1001"],
+        &[
+            "gov",
+            "propose",
+            "--db",
+            "dao.db",
+            "--key",
+            k1,
+            "--action",
+            "pause",
+            "--description",
+            "stop",
+            "--now",
+            "1001",
+        ],
     );
     let id = proposal_of(&out);
     for (k, sup) in [(k0, "for"), (k1, "against")] {
@@ -977,10 +994,12 @@ fn gov_audit_anchors_catch_a_rewrite_and_a_deleted_tail() {
     let out = ok_in(&d, &["gov", "audit", "verify", "--db", "rewritten.db"]);
     assert!(out.contains("8 entries verified"), "the rewrite is consistent in itself: {out}");
     let e = fails_in(&d, &["gov", "audit", "verify", "--db", "rewritten.db", "--anchor", "--deployment", "dep.json"]);
-    assert!(e.contains("entry #7") && e.contains("rewritten"), "{e}");
+    assert!(e.contains("entry #7") && e.contains("the log was rewritten"), "{e}");
+    assert!(e.starts_with("error: the audit log is broken at entry #7") && e.lines().count() == 1, "one line: {e}");
     ok_in(&d, &["gov", "audit", "export", "--db", "rewritten.db", "-o", "rewritten.jsonl"]);
-    let e = fails_in(&d, &["gov", "audit", "verify", "--log", "rewritten.jsonl", "--anchor", "--deployment", "dep.json"]);
-    assert!(e.contains("entry #7") && e.contains("rewritten"), "{e}");
+    let e =
+        fails_in(&d, &["gov", "audit", "verify", "--log", "rewritten.jsonl", "--anchor", "--deployment", "dep.json"]);
+    assert!(e.contains("entry #7") && e.contains("the log was rewritten"), "{e}");
 
     // (b) The last 3 entries deleted, with their heads and projection rows: the log alone verifies (it ends at a
     // signed head), the anchors do not.
@@ -997,7 +1016,7 @@ fn gov_audit_anchors_catch_a_rewrite_and_a_deleted_tail() {
     let out = ok_in(&d, &["gov", "audit", "verify", "--db", "truncated.db"]);
     assert!(out.contains("5 entries verified"), "the shortened log is consistent in itself: {out}");
     let e = fails_in(&d, &["gov", "audit", "verify", "--db", "truncated.db", "--anchor", "--deployment", "dep.json"]);
-    assert!(e.contains("entry #7") && e.contains("deleted"), "{e}");
+    assert!(e.contains("entry #7") && e.contains("entries were deleted"), "{e}");
     // the honest database still verifies against its anchors
     ok_in(&d, &verify_anchored);
 }
@@ -1213,6 +1232,8 @@ fn every_command_has_working_help() {
         "gov pause",
         "gov status",
         "gov audit verify",
+        "gov audit anchor",
+        "gov audit export",
         "gov keys new",
         "treasury report",
         "treasury runway",

@@ -36,8 +36,8 @@ pub fn export(store: &Store, out: &std::path::Path) -> Result<u64, EngineError> 
 
 /// Read an exported log; a line that is not an entry is named by its line number.
 pub fn read_export(path: &std::path::Path) -> Result<Vec<allonet_store::LogEntry>, EngineError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| EngineError::Io { path: path.display().to_string(), cause: e })?;
+    let text =
+        std::fs::read_to_string(path).map_err(|e| EngineError::Io { path: path.display().to_string(), cause: e })?;
     text.lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
@@ -82,25 +82,19 @@ fn anchor_contract(dep: &crate::connect::DeploymentFile) -> Result<alloy_primiti
 }
 
 /// Write the store's head (DAO id, entry, hash) to the deployment's anchor contract, sent by the operator's key.
-/// The log must verify first; an empty log or a head already anchored is refused by the contract's rule that
-/// anchored entries only grow.
-pub fn anchor(
-    store: &Store,
-    deployment: &std::path::Path,
-    rpc: Option<String>,
-) -> Result<Anchoring, EngineError> {
-    let log = store.verified_log().map_err(|b| EngineError::Config(b.to_string()))?;
-    if log.is_empty() {
+/// The head is the one the store verified (on opening, and each act since); an empty log is refused, and a head
+/// already anchored by the contract's rule that anchored entries only grow.
+pub fn anchor(store: &Store, deployment: &std::path::Path, rpc: Option<String>) -> Result<Anchoring, EngineError> {
+    // the store verified its log when it opened and every act since: its head is what it verified
+    let (seq, head) = store.head();
+    if seq == 0 {
         return Err(EngineError::Config("the log is empty: nothing to anchor".into()));
     }
-    let key = store
-        .operator()
-        .cloned()
-        .ok_or_else(|| EngineError::Config("anchoring needs the operator's key".into()))?;
+    let key =
+        store.operator().cloned().ok_or_else(|| EngineError::Config("anchoring needs the operator's key".into()))?;
     let (mut conn, dep) = crate::govern::open_deployment(deployment, rpc, Some(&key))?;
     let contract = anchor_contract(&dep)?;
-    let (seq, head) = log.head();
-    let dao = log.governor.dao;
+    let dao = store.governor().dao;
     let c = conn.chain();
     let r = allonet_chain::anchor::anchor(c, contract, key.address(), dao, seq, head)?;
     let chain_id = c.chain_id();
@@ -130,17 +124,16 @@ pub fn check_anchored(
     let g = &log.governor;
     let anchors = allonet_chain::anchor::anchors(conn.chain(), contract, g.dao, g.operator)?;
     if anchors.is_empty() {
-        return Err(EngineError::Refused(vec![format!(
+        // a failed check, not a refusal to send: `Refused` would print "refused, nothing sent"
+        return Err(EngineError::Config(format!(
             "the operator {} has anchored no head of DAO {} on {}: run `allonet gov audit anchor`",
-            g.operator,
-            g.dao,
-            contract
-        )]));
+            g.operator, g.dao, contract
+        )));
     }
     let points: Vec<_> = anchors
         .iter()
         .map(|a| allonet_store::AnchorPoint { seq: a.seq, head: a.head, timestamp: a.timestamp })
         .collect();
-    allonet_store::check_anchors(log, &points, !conn.is_embedded()).map_err(|b| EngineError::Refused(vec![b.to_string()]))?;
+    allonet_store::check_anchors(log, &points, !conn.is_embedded()).map_err(|b| EngineError::Config(b.to_string()))?;
     Ok(AnchorCheck { entries: log.len(), anchors })
 }

@@ -631,7 +631,9 @@ pub fn gov(votes: u64, durable_singles: u64) -> Result<GovBench, EngineError> {
         ballots.par_iter().try_for_each(|b| verify(b, dao, chain).map(drop)).map_err(cfg)
     })?;
     let mut g = g0.clone();
-    time("verify + apply + tally (memory, 1 thread)", n, &mut || ballots.iter().try_for_each(|b| g.apply(b)).map_err(cfg))?;
+    time("verify + apply + tally (memory, 1 thread)", n, &mut || {
+        ballots.iter().try_for_each(|b| g.apply(b)).map_err(cfg)
+    })?;
     // durable: batched transactions of 1,000, and one transaction per vote
     let dir = std::env::temp_dir().join(format!("allonet-bench-gov-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);

@@ -114,8 +114,11 @@ fn delete_tail(db: &Path, operator: &PrivateKeySigner, k: u64) {
         conn.execute(&format!("DELETE FROM {t} WHERE seq > ?1"), [keep.seq as i64]).unwrap();
     }
     let sig = sign_hash(operator, head_hash(dao, chain_id, keep.seq, keep.hash, keep.at)).unwrap();
-    conn.execute("INSERT OR REPLACE INTO heads (seq, signature) VALUES (?1, ?2)", rusqlite::params![keep.seq as i64, sig])
-        .unwrap();
+    conn.execute(
+        "INSERT OR REPLACE INTO heads (seq, signature) VALUES (?1, ?2)",
+        rusqlite::params![keep.seq as i64, sig],
+    )
+    .unwrap();
 }
 
 /// Anchors twice, checks, then catches a rewrite and a deleted tail, on the deployment `dep`.

@@ -167,25 +167,17 @@ pub fn signing_hash(
             signedAt: signed_at,
         }
         .eip712_signing_hash(&d),
-        Act::Queue { proposal } | Act::Execute { proposal } | Act::Cancel { proposal } => ProposalStep {
-            step: act.kind().into(),
-            proposalId: *proposal,
-            signer,
-            nonce: n,
-            signedAt: signed_at,
+        Act::Queue { proposal } | Act::Execute { proposal } | Act::Cancel { proposal } => {
+            ProposalStep { step: act.kind().into(), proposalId: *proposal, signer, nonce: n, signedAt: signed_at }
+                .eip712_signing_hash(&d)
         }
-        .eip712_signing_hash(&d),
         Act::Pause { paused } => {
             Pause { paused: *paused, guardian: signer, nonce: n, signedAt: signed_at }.eip712_signing_hash(&d)
         }
-        Act::Record { kind, detail } => Record {
-            kind: kind.clone(),
-            detail: keccak256(detail.as_bytes()),
-            signer,
-            nonce: n,
-            signedAt: signed_at,
+        Act::Record { kind, detail } => {
+            Record { kind: kind.clone(), detail: keccak256(detail.as_bytes()), signer, nonce: n, signedAt: signed_at }
+                .eip712_signing_hash(&d)
         }
-        .eip712_signing_hash(&d),
     })
 }
 

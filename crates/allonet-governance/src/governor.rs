@@ -127,6 +127,9 @@ impl GovParams {
         if self.voting_period == 0 {
             return bad("the voting period must be at least 1 second".into());
         }
+        if self.grace_period == 0 {
+            return bad("the grace period must be at least 1 second (a queued proposal expires when it ends)".into());
+        }
         for (name, v) in [
             ("voting delay", self.voting_delay),
             ("voting period", self.voting_period),
@@ -215,7 +218,7 @@ impl Proposal {
         if self.options.is_empty() {
             &self.actions
         } else {
-            self.options[0].actions.as_slice()
+            self.winner().map(|w| self.options[w].actions.as_slice()).unwrap_or(&[])
         }
     }
 }
@@ -547,12 +550,7 @@ impl Governor {
     }
 
     /// Signs `act` as `key` for this DAO with the key's next nonce, signed and received at `at`.
-    pub fn sign(
-        &self,
-        key: &alloy_signer_local::PrivateKeySigner,
-        act: Act,
-        at: u64,
-    ) -> Result<Event, GovError> {
+    pub fn sign(&self, key: &alloy_signer_local::PrivateKeySigner, act: Act, at: u64) -> Result<Event, GovError> {
         crate::acts::sign(key, act, self.dao, self.chain_id, self.next_nonce(key.address()), at)
     }
 
@@ -780,6 +778,12 @@ impl Governor {
                     }
                     *votes
                 } else {
+                    if *votes != 0 {
+                        return Err(GovError::InvalidVoteType(format!(
+                            "only credits voting takes a number of votes; {who} votes with its full power (votes 0), \
+                             not {votes}"
+                        )));
+                    }
                     power
                 };
                 let n_options = p.options.len();
@@ -894,7 +898,10 @@ impl Governor {
             }
             Act::Pause { paused } => {
                 if who != self.guardian {
-                    return Err(GovError::Unauthorized { who, what: "pull the kill switch (only the guardian)".into() });
+                    return Err(GovError::Unauthorized {
+                        who,
+                        what: "pull the kill switch (only the guardian)".into(),
+                    });
                 }
                 self.registry.paused = *paused;
             }
@@ -915,5 +922,7 @@ fn mul_div(a: u128, b: u128, c: u128) -> u128 {
     debug_assert!(b <= c && c > 0);
     let (q, r) = (a / c, a % c);
     // q·b ≤ a; r·b < c·b ≤ c² — split r·b to keep it in range
-    q * b + ((alloy_primitives::U256::from(r) * alloy_primitives::U256::from(b)) / alloy_primitives::U256::from(c)).to::<u128>()
+    q * b
+        + ((alloy_primitives::U256::from(r) * alloy_primitives::U256::from(b)) / alloy_primitives::U256::from(c))
+            .to::<u128>()
 }

@@ -221,7 +221,9 @@ fn nominal_workflow_10_7_5_2_is_executed() {
 #[test]
 fn propose_below_threshold_and_duplicates_are_refused() {
     let mut d = Dao::oz(GovParams { proposal_threshold: 8 * E18, ..params() }, Strategy::Token);
-    assert!(matches!(d.propose(3, "x", 10), Err(GovError::InsufficientProposerVotes { votes, .. }) if votes == 7 * E18));
+    assert!(
+        matches!(d.propose(3, "x", 10), Err(GovError::InsufficientProposerVotes { votes, .. }) if votes == 7 * E18)
+    );
     d.propose(2, "x", 10).unwrap();
     assert!(matches!(d.propose(2, "x", 11), Err(GovError::UnexpectedState { .. })));
     assert_eq!(d.propose_with(2, vec![], "e", vec![], 12), Err(GovError::EmptyProposal));
@@ -285,18 +287,15 @@ fn execution_needs_quorum_a_majority_the_end_of_voting_and_happens_once() {
     d.vote(5, id, Support::Against, 45).unwrap();
     d.vote(3, id, Support::Against, 46).unwrap();
     assert_eq!(d.state(id, 61), ProposalState::Defeated);
-    // an exact tie is a defeat too
+    // an exact tie is a defeat too (a(1) gives a(5) 3 tokens before the snapshot: 5 for, 5 against)
     let id = d.propose(1, "tie", 62).unwrap();
+    d.act(1, Act::Transfer { to: a(5), amount: 3 * E18 }, 62).unwrap();
     d.vote(4, id, Support::For, 67).unwrap();
     d.vote(5, id, Support::Against, 67).unwrap();
-    d.act(
-        5,
-        Act::Transfer { to: a(6), amount: 0 },
-        67, // a(5)'s second act: nonces are per signer, not per act kind
-    )
-    .unwrap();
     let p = &d.g.proposals[&id];
-    assert_eq!((p.for_votes, p.against), (5 * E18, 2 * E18));
+    assert_eq!((p.for_votes, p.against), (5 * E18, 5 * E18));
+    assert!(d.g.quorum_reached(p));
+    assert_eq!(d.state(id, 83), ProposalState::Defeated);
     // before the vote ends
     let id = d.propose(1, "early", 90).unwrap();
     d.vote(2, id, Support::For, 95).unwrap();
@@ -304,10 +303,7 @@ fn execution_needs_quorum_a_majority_the_end_of_voting_and_happens_once() {
     d.queue(1, id, 111).unwrap();
     assert!(matches!(d.queue(1, id, 112), Err(GovError::UnexpectedState { state: ProposalState::Queued, .. })));
     d.execute(1, id, 121).unwrap();
-    assert!(matches!(
-        d.execute(1, id, 122),
-        Err(GovError::UnexpectedState { state: ProposalState::Executed, .. })
-    ));
+    assert!(matches!(d.execute(1, id, 122), Err(GovError::UnexpectedState { state: ProposalState::Executed, .. })));
     d.check_replay();
 }
 
@@ -331,10 +327,7 @@ fn cancel_rules() {
     assert!(matches!(d.cancel(2, id, 42), Err(GovError::UnexpectedState { state: ProposalState::Queued, .. })));
     // the guardian may cancel until execution, even while queued
     d.cancel(GUARDIAN, id, 45).unwrap();
-    assert!(matches!(
-        d.execute(2, id, 51),
-        Err(GovError::UnexpectedState { state: ProposalState::Canceled, .. })
-    ));
+    assert!(matches!(d.execute(2, id, 51), Err(GovError::UnexpectedState { state: ProposalState::Canceled, .. })));
 
     let id = d.propose(2, "executed", 60).unwrap();
     d.vote(2, id, Support::For, 65).unwrap();
@@ -357,10 +350,7 @@ fn timelock_too_early_and_expired() {
     assert_eq!(d.execute(1, id, 40), Err(GovError::TimelockNotReady { eta: 41, now: 40 }));
     assert_eq!(d.state(id, 140), ProposalState::Queued);
     assert_eq!(d.state(id, 141), ProposalState::Expired);
-    assert!(matches!(
-        d.execute(1, id, 141),
-        Err(GovError::UnexpectedState { state: ProposalState::Expired, .. })
-    ));
+    assert!(matches!(d.execute(1, id, 141), Err(GovError::UnexpectedState { state: ProposalState::Expired, .. })));
     assert!(matches!(
         d.cancel(GUARDIAN, id, 141),
         Err(GovError::UnexpectedState { state: ProposalState::Expired, .. })
@@ -408,9 +398,8 @@ fn signed_ballots_are_verified_and_cannot_be_replayed() {
     let mut d = Dao::oz(params(), Strategy::Token);
     let id = d.propose(1, "signed", 10).unwrap();
     let other = d.propose(1, "other", 10).unwrap();
-    let ballot = |d: &Dao, p: B256, support: Support, votes: u128| {
-        d.signed(2, Act::Vote { proposal: p, support, votes }, 15)
-    };
+    let ballot =
+        |d: &Dao, p: B256, support: Support, votes: u128| d.signed(2, Act::Vote { proposal: p, support, votes }, 15);
     // a signature over another proposal is refused
     let mut e = ballot(&d, other, Support::For, 0);
     e.act = Act::Vote { proposal: id, support: Support::For, votes: 0 };
@@ -438,8 +427,9 @@ fn signed_ballots_are_verified_and_cannot_be_replayed() {
     // the same signed ballot again: its nonce is used
     assert!(matches!(d.submit(&real), Err(GovError::BadNonce { nonce: 0, expected: 1, .. })));
     // a new ballot on the other proposal with the used nonce 0 is a replay too
-    let stale = acts::sign(&k(2), Act::Vote { proposal: other, support: Support::For, votes: 0 }, d.g.dao, CHAIN, 0, 15)
-        .unwrap();
+    let stale =
+        acts::sign(&k(2), Act::Vote { proposal: other, support: Support::For, votes: 0 }, d.g.dao, CHAIN, 0, 15)
+            .unwrap();
     let err = d.submit(&stale).unwrap_err();
     assert!(err.to_string().contains("replay"), "{err}");
     // with its next nonce it is accepted
@@ -510,11 +500,8 @@ fn sybil_scaling_never_exceeds_the_raw_power_nor_overflows() {
 #[test]
 fn weighted_multi_choice_follows_snapshot_semantics() {
     let mut d = Dao::oz(params(), Strategy::Token);
-    let options = vec![
-        Choice { label: "a".into(), actions: vec![Action::Pause] },
-        Choice::label("b"),
-        Choice::label("c"),
-    ];
+    let options =
+        vec![Choice { label: "a".into(), actions: vec![Action::Pause] }, Choice::label("b"), Choice::label("c")];
     let id = d.propose_with(1, vec![], "pick", options, 10).unwrap();
     d.vote(3, id, weights(&[(0, 1), (2, 2)]), 15).unwrap();
     let ov = &d.g.proposals[&id].option_votes;
@@ -535,10 +522,7 @@ fn weighted_multi_choice_follows_snapshot_semantics() {
 
 #[test]
 fn replaying_events_rebuilds_the_same_state() {
-    let mut d = Dao::from_init(
-        init_act(params(), strategy(Strategy::Token), vec![(a(1), 10), (a(2), 5)], salt(3)),
-        0,
-    );
+    let mut d = Dao::from_init(init_act(params(), strategy(Strategy::Token), vec![(a(1), 10), (a(2), 5)], salt(3)), 0);
     let id = d.propose_with(1, vec![Action::Pause], "p", vec![], 1).unwrap();
     d.vote(1, id, Support::For, 6).unwrap();
     d.act(2, Act::Delegate { to: a(1) }, 7).unwrap();
@@ -562,8 +546,9 @@ fn replaying_events_rebuilds_the_same_state() {
     // a second genesis is refused, whoever signs it
     let again = genesis(init_act(params(), strategy(Strategy::Token), vec![], salt(4)), 40);
     assert!(d.submit(&again).is_err());
-    let other_op = acts::sign(&k(7), init_act(params(), strategy(Strategy::Token), vec![], salt(4)), B256::ZERO, CHAIN, 0, 40)
-        .unwrap();
+    let other_op =
+        acts::sign(&k(7), init_act(params(), strategy(Strategy::Token), vec![], salt(4)), B256::ZERO, CHAIN, 0, 40)
+            .unwrap();
     assert!(matches!(d.submit(&other_op), Err(GovError::Setup(_))));
     // a record needs a kind and JSON details
     assert!(matches!(
@@ -718,8 +703,9 @@ fn attack_replayed_future_nonce_out_of_order_and_stale_acts_are_refused() {
     assert_eq!(d.vote(2, id, Support::For, 16), Err(GovError::AlreadyCastVote(a(2))));
     // a vote signed with a future nonce
     for nonce in [1, 2, u64::MAX] {
-        let e = acts::sign(&k(3), Act::Vote { proposal: id, support: Support::For, votes: 0 }, d.g.dao, CHAIN, nonce, 16)
-            .unwrap();
+        let e =
+            acts::sign(&k(3), Act::Vote { proposal: id, support: Support::For, votes: 0 }, d.g.dao, CHAIN, nonce, 16)
+                .unwrap();
         assert_eq!(d.submit(&e), Err(GovError::BadNonce { signer: a(3), nonce, expected: 0 }));
     }
     d.vote(3, id, Support::For, 20).unwrap();
@@ -772,13 +758,7 @@ fn attack_multi_choice_actions_are_bound_to_the_winner() {
     let yes_no = || vec![Choice { label: "yes".into(), actions: vec![approve.clone()] }, Choice::label("no")];
     let mut d = Dao::oz(params(), Strategy::Token);
     // top-level actions with options: refused at creation
-    let mixed = d.propose_with(
-        1,
-        vec![approve.clone()],
-        "mixed",
-        vec![Choice::label("yes"), Choice::label("no")],
-        10,
-    );
+    let mixed = d.propose_with(1, vec![approve.clone()], "mixed", vec![Choice::label("yes"), Choice::label("no")], 10);
     assert!(matches!(mixed, Err(GovError::InvalidProposal(_))), "{mixed:?}");
 
     // all "no", above quorum: executing does not approve the plan
@@ -847,7 +827,7 @@ fn attack_parameter_changes_do_not_reach_existing_proposals() {
     assert_eq!(d.state(after, 171), ProposalState::Succeeded);
     d.queue(1, after, 171).unwrap();
     d.execute(1, after, 5_000).unwrap(); // beyond the old 100 s grace, within the new one
-    // invalid parameters are refused when proposed
+                                         // invalid parameters are refused when proposed
     let bad = GovParams { quorum_percent: 101, ..params() };
     assert!(matches!(
         d.propose_with(1, vec![Action::SetParams { params: bad }], "bad", vec![], 5_000),
@@ -872,7 +852,10 @@ fn attack_signatures_do_not_move_between_daos() {
         *rehearsal = true;
     }
     assert_ne!(Dao::from_init(rehearsal, 0).g.dao, dao_a.g.dao);
-    assert_ne!(acts::dao_id(&genesis(init_act(params(), strategy(Strategy::Token), oz_holders(), salt(1)), 1)).unwrap(), dao_a.g.dao);
+    assert_ne!(
+        acts::dao_id(&genesis(init_act(params(), strategy(Strategy::Token), oz_holders(), salt(1)), 1)).unwrap(),
+        dao_a.g.dao
+    );
 
     let (mut da, mut db) = (dao_a, dao_b);
     let ia = da.propose(1, "same content", 10).unwrap();
@@ -884,8 +867,9 @@ fn attack_signatures_do_not_move_between_daos() {
     let ballot_a = da.signed(2, Act::Vote { proposal: ia, support: Support::For, votes: 0 }, 15);
     assert!(matches!(db.submit(&ballot_a), Err(GovError::BadSignature(_))));
     // a ballot naming B's proposal but signed in A's domain
-    let cross = acts::sign(&k(2), Act::Vote { proposal: ib, support: Support::For, votes: 0 }, da.g.dao, CHAIN, nonce, 15)
-        .unwrap();
+    let cross =
+        acts::sign(&k(2), Act::Vote { proposal: ib, support: Support::For, votes: 0 }, da.g.dao, CHAIN, nonce, 15)
+            .unwrap();
     assert!(matches!(db.submit(&cross), Err(GovError::BadSignature(_))));
     // a ballot for the right DAO but another chain
     let other_chain =
@@ -953,7 +937,8 @@ fn attack_overflowing_genesis_and_parameters_are_refused() {
 
 #[test]
 fn attack_quorum_of_extreme_totals_is_exact() {
-    let exact = |total: u128, pct: u32| -> u128 { (U256::from(total) * U256::from(pct) / U256::from(100u32)).to::<u128>() };
+    let exact =
+        |total: u128, pct: u32| -> u128 { (U256::from(total) * U256::from(pct) / U256::from(100u32)).to::<u128>() };
     assert_eq!(quorum_of(u128::MAX, 100), u128::MAX);
     assert_eq!(quorum_of(u128::MAX, 4), exact(u128::MAX, 4));
     for total in [0, 1, 99, 100, 101, 12_345, u64::MAX as u128, u128::MAX / 3, u128::MAX - 1, u128::MAX] {

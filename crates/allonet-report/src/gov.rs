@@ -136,7 +136,7 @@ pub fn offchain_status_json(g: &Governor, now: u64, events: u64) -> serde_json::
                 "voters": p.voters.len(), "quorum_reached": g.quorum_reached(p)})
         })
         .collect();
-    serde_json::json!({"dao": g.dao, "chain_id": g.chain_id, "operator": g.operator, "rehearsal": g.rehearsal,
+    serde_json::json!({"dao": g.dao, "chain_id": g.chain_id, "operator": g.operator.to_checksum(None), "rehearsal": g.rehearsal,
         "proposals": list, "registry": g.registry, "events": events})
 }
 

@@ -228,8 +228,13 @@ fn rewrite(path: &Path, edit: impl FnOnce(&mut Vec<Row>), resign: Option<&Privat
     }
     tx.execute("DELETE FROM heads WHERE seq > ?1", params![rows.len() as i64]).unwrap();
     if let Some(k) = resign {
-        let heads: Vec<i64> =
-            tx.prepare("SELECT seq FROM heads").unwrap().query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect();
+        let heads: Vec<i64> = tx
+            .prepare("SELECT seq FROM heads")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
         for seq in heads {
             let (hash, at) = hashes[seq as usize - 1];
             let sig = sign_hash(k, head_hash(dao, CHAIN, seq as u64, hash, at)).unwrap();
@@ -410,7 +415,10 @@ fn a_store_stamps_events_with_its_own_clock() {
     clock.set(later - 1);
     let n = s.len();
     let err = vote(&mut s, 5, id, Support::For).unwrap_err();
-    assert!(matches!(err, StoreError::Gov(GovError::TimeTravel { at, last }) if at == later - 1 && last == later), "{err}");
+    assert!(
+        matches!(err, StoreError::Gov(GovError::TimeTravel { at, last }) if at == later - 1 && last == later),
+        "{err}"
+    );
     assert_eq!(s.len(), n);
     clock.set(later);
     vote(&mut s, 5, id, Support::For).unwrap();
@@ -567,8 +575,10 @@ fn a_deleted_tail_opens_but_the_anchor_at_the_old_head_shows_it() {
         anchors
     };
     let conn = Connection::open(&path).unwrap();
-    conn.execute_batch("DELETE FROM votes WHERE seq > 5; DELETE FROM heads WHERE seq > 5; DELETE FROM events WHERE seq > 5;")
-        .unwrap();
+    conn.execute_batch(
+        "DELETE FROM votes WHERE seq > 5; DELETE FROM heads WHERE seq > 5; DELETE FROM events WHERE seq > 5;",
+    )
+    .unwrap();
     drop(conn);
 
     // the chain alone cannot tell: #5 is a signed head, so the shorter log is a valid log
