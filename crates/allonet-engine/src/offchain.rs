@@ -272,7 +272,7 @@ pub fn pass(
             None => submit_act(store, key, act, Some(t)),
         }
     };
-    let t0 = store.governor().last_at.max(clock.map(|c| allonet_governance::Clock::now(c)).unwrap_or(0)) + 1;
+    let t0 = store.governor().last_at.max(clock.map(allonet_governance::Clock::now).unwrap_or(0)) + 1;
     let id = allonet_governance::governor::proposal_id(store.governor().dao, &actions, description, &[]);
     step(store, proposer, Act::Propose { actions, description: description.into(), options: vec![] }, t0)?;
     let p = store.governor().proposals[&id].clone();
