@@ -12,7 +12,7 @@
 
 use crate::governor::{Act, Event, GovError, Support};
 use allonet_core::canonical_json;
-use alloy_primitives::{keccak256, Address, Signature, B256, U256};
+use alloy_primitives::{keccak256, Address, B256, U256};
 use alloy_signer::SignerSync;
 use alloy_signer_local::PrivateKeySigner;
 use alloy_sol_types::{sol, Eip712Domain, SolStruct};
@@ -197,12 +197,26 @@ pub fn dao_id(genesis: &Event) -> Result<B256, GovError> {
     }
 }
 
-/// Recovers who signed `hash`.
+/// Recovers who signed `hash` (65 bytes r ‖ s ‖ v, v in {0, 1, 27, 28}), with libsecp256k1: the address is the last
+/// 20 bytes of keccak-256 of the uncompressed public key, as Ethereum's `ecrecover`.
 pub fn recover(hash: B256, sig_hex: &str) -> Result<Address, GovError> {
-    let bytes =
-        alloy_primitives::hex::decode(sig_hex.trim()).map_err(|e| GovError::BadSignature(format!("not hex: {e}")))?;
-    let sig = Signature::from_raw(&bytes).map_err(|e| GovError::BadSignature(e.to_string()))?;
-    sig.recover_address_from_prehash(&hash).map_err(|e| GovError::BadSignature(e.to_string()))
+    use secp256k1::ecdsa::{RecoverableSignature, RecoveryId};
+    let bad = |m: String| GovError::BadSignature(m);
+    let bytes = alloy_primitives::hex::decode(sig_hex.trim()).map_err(|e| bad(format!("not hex: {e}")))?;
+    if bytes.len() != 65 {
+        return Err(bad(format!("a signature is 65 bytes, not {}", bytes.len())));
+    }
+    let v = match bytes[64] {
+        v @ (0 | 1) => v,
+        v @ (27 | 28) => v - 27,
+        v => return Err(bad(format!("recovery id {v} is not 0, 1, 27 or 28"))),
+    };
+    let id = RecoveryId::try_from(v as i32).map_err(|e| bad(e.to_string()))?;
+    let sig = RecoverableSignature::from_compact(&bytes[..64], id).map_err(|e| bad(e.to_string()))?;
+    let key = secp256k1::SECP256K1
+        .recover_ecdsa(secp256k1::Message::from_digest(hash.0), &sig)
+        .map_err(|e| bad(e.to_string()))?;
+    Ok(Address::from_slice(&keccak256(&key.serialize_uncompressed()[1..])[12..]))
 }
 
 /// Signs a digest; the signature as 65 bytes of hex.
