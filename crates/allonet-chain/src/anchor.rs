@@ -74,12 +74,23 @@ pub fn anchor(
     transact(chain, from, anchor, &AlloAnchor::anchorCall { dao, seq, head })
 }
 
-/// Fail unless there is code at `anchor`: a wrong address (or chain) must not read as "no anchors".
+/// Fail unless the code at `anchor` is AlloAnchor's, byte for byte (its runtime code has no immutables, so every
+/// deployment's is the same): a wrong address (or chain) must not read as "no anchors", and a look-alike contract
+/// whose anchors its owner could rewrite must not pass for one.
 fn require_code(chain: &mut dyn Chain, anchor: Address) -> Result<(), ChainError> {
-    if chain.code(anchor)?.is_empty() {
+    let code = chain.code(anchor)?;
+    if code.is_empty() {
         return Err(ChainError::Config(format!(
             "{anchor} has no contract on {}: not an AlloAnchor (wrong address or wrong chain?)",
             chain.describe()
+        )));
+    }
+    if code != AlloAnchor::DEPLOYED_BYTECODE {
+        return Err(ChainError::Config(format!(
+            "{anchor} on {} does not answer as an AlloAnchor: its code is not AlloAnchor's ({} bytes; a look-alike \
+             could rewrite its anchors)",
+            chain.describe(),
+            code.len()
         )));
     }
     Ok(())

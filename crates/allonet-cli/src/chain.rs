@@ -333,9 +333,15 @@ pub fn run_payout(a: &PayoutArgs) -> Result<()> {
     let now = allonet_governance::Clock::now(&allonet_governance::SystemClock);
     // With an off-chain decision, its store is also the audit log every step below is appended to.
     let mut decision = match (&a.decision, &a.db) {
-        (Some(d), Some(db)) => {
-            Some(allonet_engine::govern::load_decision(d, db, a.operator_key.as_deref(), &plan, now)?)
-        }
+        (Some(d), Some(db)) => Some(allonet_engine::govern::load_decision(
+            d,
+            db,
+            a.operator_key.as_deref(),
+            &plan,
+            now,
+            &a.deployment,
+            a.connect.rpc.clone(),
+        )?),
         _ => None,
     };
     if let (true, Some(d)) = (a.queue, decision.as_mut()) {

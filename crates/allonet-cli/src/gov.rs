@@ -32,6 +32,12 @@ pub enum GovCommand {
     Cancel(CancelArgs),
     /// The guardian's kill switch: pause the agent at once (or `--resume`), no vote needed.
     Pause(PauseArgs),
+    /// Append acts members signed elsewhere (`gov vote … --sign-only act.json`), under the operator's key; prints each
+    /// signer's receipt (the operator's signature on the head at its entry).
+    #[command(
+        after_help = "Example:\n  allonet gov vote --db copy-of-dao.db --key alice.key --proposal 0x… --support for --sign-only vote.json\n  allonet gov submit --db dao.db vote.json"
+    )]
+    Submit(SubmitArgs),
     /// Proposals with their state and live tallies; what governance has enacted.
     Status(StatusArgs),
     /// Write the record of the executed proposal that approved a payout plan (proposal, tally, plan digest, audit
@@ -159,6 +165,78 @@ pub struct OperatorArgs {
 /// Open the database to write, with the operator's key.
 fn writable(db: &DbArgs, op: &OperatorArgs) -> Result<Store> {
     Ok(open_writable(&db.db, op.operator_key.as_deref())?)
+}
+
+#[derive(clap::Args, Clone, Debug)]
+pub struct SignOnlyArgs {
+    /// Only sign the act (against --db, which may be a copy; no operator key needed) and write it to FILE, for the
+    /// operator to append with `allonet gov submit`.
+    #[arg(long, value_name = "FILE")]
+    pub sign_only: Option<PathBuf>,
+}
+
+/// Sign `act` as `signer`: append it under the operator's key, or with --sign-only write it for the operator.
+/// Returns the store and the entry when appended.
+fn perform(
+    db: &DbArgs,
+    op: &OperatorArgs,
+    so: &SignOnlyArgs,
+    signer: &PrivateKeySigner,
+    act: Act,
+    now: Option<u64>,
+) -> Result<Option<(Store, u64)>> {
+    if let Some(out) = &so.sign_only {
+        let s = open(&db.db)?;
+        let e = allonet_engine::offchain::sign_act(&s, signer, act, now)?;
+        write_atomic(out, (serde_json::to_string_pretty(&e)? + "\n").as_bytes())?;
+        println!(
+            "signed {} act by {} (nonce {}, signed at {}) -> {}\nthe operator appends it with `allonet gov submit --db {} {}`",
+            e.act.kind(),
+            e.signer,
+            e.nonce,
+            e.signed_at,
+            out.display(),
+            db.db.display(),
+            out.display()
+        );
+        return Ok(None);
+    }
+    let mut s = writable(db, op)?;
+    let seq = submit_act(&mut s, signer, act, now)?;
+    Ok(Some((s, seq)))
+}
+
+/// The operator's signed head at `seq`: what the signer keeps as proof the act was accepted there.
+fn receipt_line(s: &Store, seq: u64) -> Result<String> {
+    let r = allonet_engine::offchain::receipt(s, seq)?;
+    Ok(format!("receipt: entry #{} head {} signed by the operator {}: {}", r.seq, r.head, r.operator, r.signature))
+}
+
+#[derive(clap::Args)]
+pub struct SubmitArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    #[command(flatten)]
+    pub operator: OperatorArgs,
+    /// Signed acts (from `gov … --sign-only`), appended in order.
+    #[arg(required = true, value_name = "ACT")]
+    pub acts: Vec<PathBuf>,
+}
+
+pub fn run_submit(a: &SubmitArgs) -> Result<()> {
+    let mut s = writable(&a.db, &a.operator)?;
+    for f in &a.acts {
+        let (e, _) = allonet_engine::offchain::submit_signed(&mut s, f)?;
+        let seq = s.len();
+        println!(
+            "{}: {} by {} appended as entry #{seq}\n  {}",
+            f.display(),
+            e.act.kind(),
+            e.signer,
+            receipt_line(&s, seq)?
+        );
+    }
+    Ok(())
 }
 
 fn load_key(k: &KeyArgs) -> Result<PrivateKeySigner> {
@@ -326,6 +404,8 @@ pub struct ProposeArgs {
     #[command(flatten)]
     pub operator: OperatorArgs,
     #[command(flatten)]
+    pub sign: SignOnlyArgs,
+    #[command(flatten)]
     pub time: TimeArgs,
 }
 
@@ -340,10 +420,9 @@ pub fn run_propose(a: &ProposeArgs) -> Result<()> {
     }
     let actions: Vec<Action> = a.actions.iter().map(|s| parse_action(s)).collect::<Result<_>>()?;
     let options = allonet_engine::offchain::parse_options(&a.options)?;
-    let mut s = writable(&a.db, &a.operator)?;
     let act = Act::Propose { actions: actions.clone(), description: a.description.clone(), options: options.clone() };
-    submit_act(&mut s, &signer, act, a.time.now)?;
-    let id = proposal_id(s.governor().dao, &actions, &a.description, &options);
+    let Some((s, _)) = perform(&a.db, &a.operator, &a.sign, &signer, act, a.time.now)? else { return Ok(()) };
+    let id = proposal_id(s.governor().dao, signer.address(), &actions, &a.description, &options);
     let p = &s.governor().proposals[&id];
     println!(
         "proposal {id}\nproposed by {} · voting from {} to {} (snapshot {}) · quorum {}% · timelock {} s · grace {} s, fixed for this proposal",
@@ -383,6 +462,8 @@ pub struct VoteArgs {
     pub weights: Vec<String>,
     #[command(flatten)]
     pub operator: OperatorArgs,
+    #[command(flatten)]
+    pub sign: SignOnlyArgs,
     /// With credits voting: how many votes (they cost votes² credits).
     #[arg(long, default_value_t = 0)]
     pub votes: u128,
@@ -429,8 +510,8 @@ pub fn run_vote(a: &VoteArgs) -> Result<()> {
             Support::Weighted(w)
         }
     };
-    let mut s = writable(&a.db, &a.operator)?;
-    let seq = submit_act(&mut s, &signer, Act::Vote { proposal: id, support, votes: a.votes }, a.time.now)?;
+    let act = Act::Vote { proposal: id, support, votes: a.votes };
+    let Some((s, seq)) = perform(&a.db, &a.operator, &a.sign, &signer, act, a.time.now)? else { return Ok(()) };
     let p = &s.governor().proposals[&id];
     let tally = match p.options.is_empty() {
         true => format!("for {} · against {} · abstain {}", p.for_votes, p.against, p.abstain),
@@ -442,7 +523,11 @@ pub fn run_vote(a: &VoteArgs) -> Result<()> {
             .collect::<Vec<_>>()
             .join(" · "),
     };
-    println!("vote by {} (signed) recorded as audit entry #{seq} · {tally}", signer.address());
+    println!(
+        "vote by {} (signed) recorded as audit entry #{seq} · {tally}\n{}",
+        signer.address(),
+        receipt_line(&s, seq)?
+    );
     Ok(())
 }
 
@@ -458,14 +543,17 @@ pub struct DelegateArgs {
     #[command(flatten)]
     pub operator: OperatorArgs,
     #[command(flatten)]
+    pub sign: SignOnlyArgs,
+    #[command(flatten)]
     pub time: TimeArgs,
 }
 
 pub fn run_delegate(a: &DelegateArgs) -> Result<()> {
     let signer = load_key(&a.key)?;
     let to = allonet_core::Address::parse(&a.to).context("--to")?.0;
-    let mut s = writable(&a.db, &a.operator)?;
-    submit_act(&mut s, &signer, Act::Delegate { to }, a.time.now)?;
+    let Some(_) = perform(&a.db, &a.operator, &a.sign, &signer, Act::Delegate { to }, a.time.now)? else {
+        return Ok(());
+    };
     println!("{} now delegates to {to}", signer.address());
     Ok(())
 }
@@ -487,6 +575,8 @@ pub struct IdArgs {
     pub key: KeyArgs,
     #[command(flatten)]
     pub operator: OperatorArgs,
+    #[command(flatten)]
+    pub sign: SignOnlyArgs,
 }
 
 pub fn run_queue(a: &IdArgs) -> Result<()> {
@@ -495,8 +585,9 @@ pub fn run_queue(a: &IdArgs) -> Result<()> {
     }
     let id: B256 = a.proposal.parse().context("--proposal")?;
     let signer = load_key(&a.key)?;
-    let mut s = writable(&a.db, &a.operator)?;
-    submit_act(&mut s, &signer, Act::Queue { proposal: id }, a.time.now)?;
+    let Some((s, _)) = perform(&a.db, &a.operator, &a.sign, &signer, Act::Queue { proposal: id }, a.time.now)? else {
+        return Ok(());
+    };
     println!("queued; executable from {}", s.governor().proposals[&id].eta.unwrap_or(0));
     Ok(())
 }
@@ -512,8 +603,9 @@ pub fn run_execute(a: &IdArgs) -> Result<()> {
     }
     let id: B256 = a.proposal.parse().context("--proposal")?;
     let signer = load_key(&a.key)?;
-    let mut s = writable(&a.db, &a.operator)?;
-    submit_act(&mut s, &signer, Act::Execute { proposal: id }, a.time.now)?;
+    let Some(_) = perform(&a.db, &a.operator, &a.sign, &signer, Act::Execute { proposal: id }, a.time.now)? else {
+        return Ok(());
+    };
     println!("executed {id}");
     Ok(())
 }
@@ -534,6 +626,8 @@ pub struct CancelArgs {
     pub onchain: crate::onchain::OnchainArgs,
     #[command(flatten)]
     pub operator: OperatorArgs,
+    #[command(flatten)]
+    pub sign: SignOnlyArgs,
 }
 
 pub fn run_cancel(a: &CancelArgs) -> Result<()> {
@@ -542,8 +636,9 @@ pub fn run_cancel(a: &CancelArgs) -> Result<()> {
         return crate::onchain::step(&a.onchain, &a.proposal, allonet_engine::govern::Step::Cancel, &signer);
     }
     let id: B256 = a.proposal.parse().context("--proposal")?;
-    let mut s = writable(&a.db, &a.operator)?;
-    submit_act(&mut s, &signer, Act::Cancel { proposal: id }, a.time.now)?;
+    let Some(_) = perform(&a.db, &a.operator, &a.sign, &signer, Act::Cancel { proposal: id }, a.time.now)? else {
+        return Ok(());
+    };
     println!("canceled {id}");
     Ok(())
 }
@@ -560,13 +655,16 @@ pub struct PauseArgs {
     #[command(flatten)]
     pub operator: OperatorArgs,
     #[command(flatten)]
+    pub sign: SignOnlyArgs,
+    #[command(flatten)]
     pub time: TimeArgs,
 }
 
 pub fn run_pause(a: &PauseArgs) -> Result<()> {
     let signer = load_key(&a.key)?;
-    let mut s = writable(&a.db, &a.operator)?;
-    submit_act(&mut s, &signer, Act::Pause { paused: !a.resume }, a.time.now)?;
+    let Some(_) = perform(&a.db, &a.operator, &a.sign, &signer, Act::Pause { paused: !a.resume }, a.time.now)? else {
+        return Ok(());
+    };
     println!(
         "{}",
         if a.resume { "resumed: the agent may act within its caps" } else { "PAUSED: no funds move until resumed" }
@@ -633,6 +731,8 @@ pub fn run_audit_verify(a: &AuditVerifyArgs) -> Result<()> {
         Some(f) => {
             let entries = allonet_engine::audit::read_export(f)?;
             let log = allonet_store::verify_log(&entries).map_err(|b| anyhow::anyhow!("{}: {b}", f.display()))?;
+            let now = allonet_governance::Clock::now(&allonet_governance::SystemClock);
+            log.check_not_ahead(now).map_err(|b| anyhow::anyhow!("{}: {b}", f.display()))?;
             (log, f.display().to_string())
         }
         None => {
@@ -669,6 +769,9 @@ pub fn run_audit_verify(a: &AuditVerifyArgs) -> Result<()> {
                 String::new()
             }
         );
+        if let Some(c) = &c.caveat {
+            println!("note: {c}");
+        }
     }
     Ok(())
 }

@@ -156,6 +156,7 @@ fn main() {
             gov::GovCommand::Queue(a) => gov::run_queue(a),
             gov::GovCommand::Execute(a) => gov::run_execute(a),
             gov::GovCommand::Cancel(a) => gov::run_cancel(a),
+            gov::GovCommand::Submit(a) => gov::run_submit(a),
             gov::GovCommand::Status(a) => gov::run_status(a),
             gov::GovCommand::Pause(a) => gov::run_pause(a),
             gov::GovCommand::Audit(gov::AuditCommand::Verify(a)) => gov::run_audit_verify(a),

@@ -294,6 +294,23 @@ fn embedded_governed_payouts_from_the_cli() {
     ok(&dir, &["gov", "queue", "--db", "dao.db", "--key", "k5.json", "--proposal", &pid]);
     ok(&dir, &["gov", "execute", "--db", "dao.db", "--key", "k5.json", "--proposal", &pid]);
     ok(&dir, &["gov", "decision", "--db", "dao.db", "--plan", "small.json", "-o", "decision.json"]);
+    // A decision pays only once its log is anchored on chain up to its head.
+    let err = fails(
+        &dir,
+        &[
+            "payout",
+            "small.json",
+            "--deployment",
+            "dep.json",
+            "--queue",
+            "--decision",
+            "decision.json",
+            "--db",
+            "dao.db",
+        ],
+    );
+    assert!(err.contains("anchored no head"), "{err}");
+    ok(&dir, &["gov", "audit", "anchor", "--db", "dao.db", "--deployment", "dep.json"]);
     // A decision for another plan does not queue this one.
     let err = fails(
         &dir,
@@ -358,7 +375,8 @@ fn embedded_governed_payouts_from_the_cli() {
     let out = ok(&dir, &["gov", "audit", "anchor", "--db", "dao.db", "--deployment", "dep.json"]);
     assert!(out.contains("anchored DAO") && out.contains("head #8"), "{out}");
     let out = ok(&dir, &["gov", "audit", "verify", "--db", "dao.db", "--anchor", "--deployment", "dep.json"]);
-    assert!(out.contains("all 1 heads the operator wrote on chain match"), "{out}");
+    assert!(out.contains("all 2 heads the operator wrote on chain match"), "{out}");
+    assert!(out.contains("note: these anchors are on the embedded EVM"), "{out}");
 
     // The guardian vetoes a passed proposal in its timelock window; a stranger cannot.
     let out = ok(

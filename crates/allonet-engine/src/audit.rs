@@ -109,6 +109,10 @@ pub struct AnchorCheck {
     pub entries: u64,
     /// Anchors by the operator, all checked.
     pub anchors: Vec<allonet_chain::anchor::Anchored>,
+    /// Why these anchors are no evidence against whoever runs the chain, when they are not: the embedded EVM (its
+    /// state file is its holder's to edit) or a development chain (anvil and Hardhat's 31337 and 1337, whose
+    /// runner can rewrite storage and time). `None` on any other chain.
+    pub caveat: Option<String>,
 }
 
 /// Check a verified log against every head its operator anchored on the deployment's chain: an anchored entry the
@@ -135,5 +139,19 @@ pub fn check_anchored(
         .map(|a| allonet_store::AnchorPoint { seq: a.seq, head: a.head, timestamp: a.timestamp })
         .collect();
     allonet_store::check_anchors(log, &points, !conn.is_embedded()).map_err(|b| EngineError::Config(b.to_string()))?;
-    Ok(AnchorCheck { entries: log.len(), anchors })
+    let chain_id = conn.chain().chain_id();
+    let caveat = if conn.is_embedded() {
+        Some(
+            "these anchors are on the embedded EVM, whose state file its holder can edit: they show the method, not \
+              evidence; anchor on a public chain"
+                .to_string(),
+        )
+    } else if matches!(chain_id, 31_337 | 1_337) {
+        Some(format!(
+            "chain {chain_id} is a development chain whose runner can rewrite storage and time: anchor on a public chain"
+        ))
+    } else {
+        None
+    };
+    Ok(AnchorCheck { entries: log.len(), anchors, caveat })
 }

@@ -609,7 +609,7 @@ pub fn gov(votes: u64, durable_singles: u64) -> Result<GovBench, EngineError> {
     let g = Governor::replay([&genesis]).map_err(cfg)?;
     let propose = Act::Propose { actions: actions.clone(), description: "bench".into(), options: vec![] };
     let setup = vec![genesis.clone(), g.sign(&keys[0], propose, 1).map_err(cfg)?];
-    let id = proposal_id(g.dao, &actions, "bench", &[]);
+    let id = proposal_id(g.dao, keys[0].address(), &actions, "bench", &[]);
     let g0 = Governor::replay(&setup).map_err(cfg)?;
     let mut stages = Vec::new();
     let mut time = |stage: &str, votes: u64, f: &mut dyn FnMut() -> Result<(), EngineError>| {

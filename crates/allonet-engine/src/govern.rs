@@ -486,19 +486,45 @@ impl CheckedDecision {
 }
 
 /// Load a decision record and its store (writable with the operator's key, from `operator_key` or beside the
-/// database, so that what is done under the decision is recorded) and [`check_decision`] them against `plan` at
-/// `now`.
+/// database, so that what is done under the decision is recorded), [`check_decision`] them against `plan` at
+/// `now`, and require the decision to be anchored on the chain of `deployment` ([`require_anchored`]).
 pub fn load_decision(
     decision: &std::path::Path,
     db: &std::path::Path,
     operator_key: Option<&std::path::Path>,
     plan: &PayoutPlan,
     now: u64,
+    deployment: &std::path::Path,
+    rpc: Option<String>,
 ) -> Result<CheckedDecision, EngineError> {
     let store = crate::offchain::open_writable(db, operator_key)?;
     let decision = Decision::load(decision)?;
     check_decision(&store, &decision, plan, now)?;
+    require_anchored(&store, &decision, deployment, rpc)?;
     Ok(CheckedDecision { store, decision })
+}
+
+/// A decision pays only once the log that holds it is anchored on chain up to its head: the log must match every
+/// anchor its operator wrote (no rewrite, no deleted tail, no entry backdated behind an anchor), and the latest
+/// anchor must cover the decision's audit head, so that what it relied on cannot be rewritten unnoticed.
+pub fn require_anchored(
+    store: &Store,
+    d: &Decision,
+    deployment: &std::path::Path,
+    rpc: Option<String>,
+) -> Result<crate::audit::AnchorCheck, EngineError> {
+    let log = store.verified_log().map_err(|b| EngineError::Refused(vec![b.to_string()]))?;
+    let c =
+        crate::audit::check_anchored(&log, deployment, rpc).map_err(|e| EngineError::Refused(vec![e.to_string()]))?;
+    let last = c.anchors.last().map(|a| a.seq).unwrap_or(0);
+    if last < d.audit_seq {
+        return Err(EngineError::Refused(vec![format!(
+            "the decision's audit head #{} is not anchored on chain yet (the latest anchor is #{last}): run `allonet gov \
+             audit anchor` first",
+            d.audit_seq
+        )]));
+    }
+    Ok(c)
 }
 
 /// [`queue_on_chains`] under a checked decision, appending the result to its audit log; returns what was queued

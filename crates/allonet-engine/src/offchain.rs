@@ -71,11 +71,45 @@ pub fn act_time(store: &Store, now: Option<u64>) -> Result<u64, EngineError> {
     }
 }
 
+/// Sign `act` as `key` for `store`'s DAO: its next nonce, at [`act_time`]. Needs no operator key: a member signs
+/// against a copy of the database, and the operator appends the act ([`submit_signed`]).
+pub fn sign_act(store: &Store, key: &PrivateKeySigner, act: Act, now: Option<u64>) -> Result<Event, EngineError> {
+    let at = act_time(store, now)?;
+    store.governor().sign(key, act, at).map_err(gov_err)
+}
+
 /// Sign `act` as `key` (its next nonce, at [`act_time`]) and append it; returns its audit entry.
 pub fn submit_act(store: &mut Store, key: &PrivateKeySigner, act: Act, now: Option<u64>) -> Result<u64, EngineError> {
-    let at = act_time(store, now)?;
-    let e = store.governor().sign(key, act, at).map_err(gov_err)?;
+    let e = sign_act(store, key, act, now)?;
     store.submit(&e).map_err(gov_err)
+}
+
+/// What appending a signed act gives its signer: the entry and the operator's signature on the head there.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Receipt {
+    /// The entry.
+    pub seq: u64,
+    /// Its hash (the log's head after it).
+    pub head: B256,
+    /// The operator.
+    pub operator: Address,
+    /// The operator's EIP-712 signature on the head (`Head(seq, hash, at)` in the DAO's domain).
+    pub signature: String,
+}
+
+/// The receipt for entry `seq`, which must have ended a write.
+pub fn receipt(store: &Store, seq: u64) -> Result<Receipt, EngineError> {
+    let head = store.hash_at(seq).map_err(gov_err)?.ok_or_else(|| gov_err(format!("no entry #{seq}")))?;
+    let signature =
+        store.head_signature(seq).map_err(gov_err)?.ok_or_else(|| gov_err(format!("entry #{seq} ended no write")))?;
+    Ok(Receipt { seq, head, operator: store.governor().operator, signature })
+}
+
+/// Append an act a member signed elsewhere (`gov … --sign-only`), read from `path`; returns its receipt.
+pub fn submit_signed(store: &mut Store, path: &Path) -> Result<(Event, Receipt), EngineError> {
+    let e: Event = allonet_core::input::read_json(path)?;
+    let seq = store.submit(&e).map_err(|err| gov_err(format!("{}: {err}", path.display())))?;
+    Ok((e, receipt(store, seq)?))
 }
 
 /// What a new DAO is made of.
@@ -247,7 +281,7 @@ pub fn stress_dao(s: &mut Store, voters: u64, seed: u64) -> Result<(Vec<PrivateK
         let act = Act::Propose { actions: actions.clone(), description: "stress".into(), options: vec![] };
         submit_act(s, &keys[0], act, Some(1))?;
     }
-    let id = allonet_governance::governor::proposal_id(s.governor().dao, &actions, "stress", &[]);
+    let id = allonet_governance::governor::proposal_id(s.governor().dao, keys[0].address(), &actions, "stress", &[]);
     Ok((keys, id))
 }
 
@@ -273,7 +307,8 @@ pub fn pass(
         }
     };
     let t0 = store.governor().last_at.max(clock.map(allonet_governance::Clock::now).unwrap_or(0)) + 1;
-    let id = allonet_governance::governor::proposal_id(store.governor().dao, &actions, description, &[]);
+    let id =
+        allonet_governance::governor::proposal_id(store.governor().dao, proposer.address(), &actions, description, &[]);
     step(store, proposer, Act::Propose { actions, description: description.into(), options: vec![] }, t0)?;
     let p = store.governor().proposals[&id].clone();
     for v in voters {

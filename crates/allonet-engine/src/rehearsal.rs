@@ -493,7 +493,7 @@ pub fn demo_governance(qf: &RoundResult, dir: &Path) -> Result<(DemoGovernance, 
     clock.advance(60);
     let propose = Act::Propose { actions: actions.clone(), description: description.into(), options: vec![] };
     submit_act(&mut store, &members[0], propose, Some(clock.now()))?;
-    let id = proposal_id(store.governor().dao, &actions, description, &[]);
+    let id = proposal_id(store.governor().dao, members[0].address(), &actions, description, &[]);
     clock.advance(day + 60);
     // 32 of 40 vote: every fifth against, every eleventh (not fifth) abstains, the rest for
     let support = |i: usize| {

@@ -160,7 +160,7 @@ pub fn signing_hash(
                 .eip712_signing_hash(&d)
         }
         Act::Propose { actions, description, options } => Proposal {
-            proposalId: crate::governor::proposal_id(dao, actions, description, options),
+            proposalId: crate::governor::proposal_id(dao, signer, actions, description, options),
             description: description.clone(),
             proposer: signer,
             nonce: n,
@@ -197,19 +197,26 @@ pub fn dao_id(genesis: &Event) -> Result<B256, GovError> {
     }
 }
 
-/// Recovers who signed `hash` (65 bytes r ‖ s ‖ v, v in {0, 1, 27, 28}), with libsecp256k1: the address is the last
-/// 20 bytes of keccak-256 of the uncompressed public key, as Ethereum's `ecrecover`.
+/// The order of secp256k1's group, halved: a canonical signature's `s` is at most this (EIP-2).
+const HALF_N: [u8; 32] = alloy_primitives::hex!("7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0");
+
+/// Recovers who signed `hash`, with libsecp256k1: the address is the last 20 bytes of keccak-256 of the uncompressed
+/// public key, as Ethereum's `ecrecover`. Only the one canonical form is accepted, so that an act has one encoding
+/// (and one log hash): 130 lowercase hex characters `r ‖ s ‖ v`, `s` in the lower half of the group order (EIP-2),
+/// `v` 27 or 28.
 pub fn recover(hash: B256, sig_hex: &str) -> Result<Address, GovError> {
     use secp256k1::ecdsa::{RecoverableSignature, RecoveryId};
     let bad = |m: String| GovError::BadSignature(m);
-    let bytes = alloy_primitives::hex::decode(sig_hex.trim()).map_err(|e| bad(format!("not hex: {e}")))?;
-    if bytes.len() != 65 {
-        return Err(bad(format!("a signature is 65 bytes, not {}", bytes.len())));
+    if sig_hex.len() != 130 || !sig_hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        return Err(bad("a signature is 65 bytes as 130 lowercase hex characters (r ‖ s ‖ v)".into()));
+    }
+    let bytes = alloy_primitives::hex::decode(sig_hex).map_err(|e| bad(format!("not hex: {e}")))?;
+    if bytes[32..64] > HALF_N[..] {
+        return Err(bad("s is in the upper half of the group order (a malleated signature; EIP-2)".into()));
     }
     let v = match bytes[64] {
-        v @ (0 | 1) => v,
         v @ (27 | 28) => v - 27,
-        v => return Err(bad(format!("recovery id {v} is not 0, 1, 27 or 28"))),
+        v => return Err(bad(format!("v is {v}, not 27 or 28"))),
     };
     let id = RecoveryId::try_from(v as i32).map_err(|e| bad(e.to_string()))?;
     let sig = RecoverableSignature::from_compact(&bytes[..64], id).map_err(|e| bad(e.to_string()))?;

@@ -322,9 +322,9 @@ pub enum Act {
         /// paused after this event?
         paused: bool,
     },
-    /// A step of the money path recorded in the audit log: a plan approved or queued on chain, a payout, a
-    /// reconciliation. It changes no governance state; it is evidence anyone can check against the chain (it
-    /// names the chain, allocator, plan and transactions), attributed to its signer.
+    /// A step of the money path recorded in the audit log by its operator: a plan approved or queued on chain, a
+    /// payout, a reconciliation. It changes no governance state; it is evidence anyone can check against the chain
+    /// (it names the chain, allocator, plan and transactions).
     Record {
         /// What happened (`onchain_proposal`, `plan_queued`, `payout`, `reconciled`, ...).
         kind: String,
@@ -512,10 +512,12 @@ pub struct Governor {
     pub last_at: u64,
 }
 
-/// The id of a proposal in the DAO `dao`: keccak-256 of the canonical (DAO id, actions, description hash,
-/// options), as OpenZeppelin's `hashProposal` hashes targets, values, calldatas and the description hash.
-pub fn proposal_id(dao: B256, actions: &[Action], description: &str, options: &[Choice]) -> B256 {
-    digest(&(dao, actions, alloy_primitives::keccak256(description.as_bytes()), options)).0
+/// The id of a proposal by `proposer` in the DAO `dao`: keccak-256 of the canonical (DAO id, proposer, actions,
+/// description hash, options), as OpenZeppelin's `hashProposal` hashes targets, values, calldatas and the
+/// description hash. The proposer is in it (as OpenZeppelin's `#proposer=` description suffix) so that nobody can
+/// take another's proposal by submitting the same content first and then cancel it.
+pub fn proposal_id(dao: B256, proposer: Address, actions: &[Action], description: &str, options: &[Choice]) -> B256 {
+    digest(&(dao, proposer, actions, alloy_primitives::keccak256(description.as_bytes()), options)).0
 }
 
 fn add(a: u64, b: u64, what: &str) -> Result<u64, GovError> {
@@ -724,7 +726,7 @@ impl Governor {
                         threshold: self.params.proposal_threshold,
                     });
                 }
-                let id = proposal_id(self.dao, actions, description, options);
+                let id = proposal_id(self.dao, who, actions, description, options);
                 if let Some(p) = self.proposals.get(&id) {
                     return Err(GovError::UnexpectedState {
                         id,
@@ -906,6 +908,13 @@ impl Governor {
                 self.registry.paused = *paused;
             }
             Act::Record { kind, detail } => {
+                if who != self.operator {
+                    return Err(GovError::Unauthorized {
+                        who,
+                        what: "record evidence in the log (only its operator, who writes the money path's steps)"
+                            .into(),
+                    });
+                }
                 if kind.is_empty() || serde_json::from_str::<serde_json::Value>(detail).is_err() {
                     return Err(GovError::Setup("a chain record needs a kind and JSON details".into()));
                 }

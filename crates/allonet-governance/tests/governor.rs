@@ -132,7 +132,7 @@ impl Dao {
         options: Vec<Choice>,
         at: u64,
     ) -> Result<B256, GovError> {
-        let id = proposal_id(self.g.dao, &actions, desc, &options);
+        let id = proposal_id(self.g.dao, a(i), &actions, desc, &options);
         self.act(i, Act::Propose { actions, description: desc.into(), options }, at)?;
         Ok(id)
     }
@@ -240,12 +240,13 @@ fn propose_below_threshold_and_duplicates_are_refused() {
         d.propose_with(2, vec![], "blank", vec![Choice::label(""), Choice::label("a")], 12),
         Err(GovError::InvalidProposal(_))
     ));
-    // a proposal id commits to the DAO, actions, description and options
+    // a proposal id commits to the DAO, the proposer, actions, description and options
     let g = &d.g;
-    let base = proposal_id(g.dao, &[model7()], "d", &[]);
-    assert_ne!(base, proposal_id(B256::repeat_byte(1), &[model7()], "d", &[]));
-    assert_ne!(base, proposal_id(g.dao, &[Action::Pause], "d", &[]));
-    assert_ne!(base, proposal_id(g.dao, &[model7()], "e", &[]));
+    let base = proposal_id(g.dao, a(1), &[model7()], "d", &[]);
+    assert_ne!(base, proposal_id(B256::repeat_byte(1), a(1), &[model7()], "d", &[]));
+    assert_ne!(base, proposal_id(g.dao, a(2), &[model7()], "d", &[]));
+    assert_ne!(base, proposal_id(g.dao, a(1), &[Action::Pause], "d", &[]));
+    assert_ne!(base, proposal_id(g.dao, a(1), &[model7()], "e", &[]));
     d.check_replay();
 }
 
@@ -550,6 +551,11 @@ fn replaying_events_rebuilds_the_same_state() {
         acts::sign(&k(7), init_act(params(), strategy(Strategy::Token), vec![], salt(4)), B256::ZERO, CHAIN, 0, 40)
             .unwrap();
     assert!(matches!(d.submit(&other_op), Err(GovError::Setup(_))));
+    // only the operator records evidence (a member's record could, say, mark a plan as queued)
+    assert!(matches!(
+        d.act(1, Act::Record { kind: "plan_queued".into(), detail: "{}".into() }, 40),
+        Err(GovError::Unauthorized { .. })
+    ));
     // a record needs a kind and JSON details
     assert!(matches!(
         d.act(OPERATOR, Act::Record { kind: "".into(), detail: "{}".into() }, 40),
@@ -634,6 +640,25 @@ fn attack_forged_acts_of_every_kind_are_refused() {
     d.check_replay();
 }
 
+/// The same signature with `s` replaced by `n − s` and the recovery bit flipped: it recovers the same signer, so only
+/// the low-s rule (EIP-2) refuses it.
+fn malleate(sig: &str) -> String {
+    use alloy_primitives::U256;
+    let b = alloy_primitives::hex::decode(sig).unwrap();
+    let n = U256::from_str_radix("fffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141", 16).unwrap();
+    let s = U256::from_be_slice(&b[32..64]);
+    let mut out = b.clone();
+    out[32..64].copy_from_slice(&(n - s).to_be_bytes::<32>());
+    out[64] = if b[64] == 27 { 28 } else { 27 };
+    alloy_primitives::hex::encode(out)
+}
+
+fn with_v(sig: &str, f: impl Fn(u8) -> u8) -> String {
+    let mut b = alloy_primitives::hex::decode(sig).unwrap();
+    b[64] = f(b[64]);
+    alloy_primitives::hex::encode(b)
+}
+
 #[test]
 fn attack_empty_or_garbage_signatures_are_refused() {
     let mut d = Dao::oz(params(), Strategy::Token);
@@ -651,6 +676,12 @@ fn attack_empty_or_garbage_signatures_are_refused() {
         "11".repeat(64),
         flipped,
         format!("{}00", good.signature),
+        // the same signature in other encodings: one act has one encoding (and one log hash)
+        format!("0x{}", good.signature),
+        good.signature.to_uppercase(),
+        format!(" {}", good.signature),
+        malleate(&good.signature),
+        with_v(&good.signature, |v| v - 27),
     ] {
         let e = Event { signature: sig.clone(), ..good.clone() };
         let err = d.submit(&e).unwrap_err();

@@ -249,7 +249,7 @@ fn tamper_strategy() -> impl Strategy<Value = Tamper> {
 
 fn step_strategy() -> impl Strategy<Value = Step> {
     (
-        prop_oneof![3 => 0..5usize, 1 => 0..ACTORS, 1 => Just(GUARDIAN)],
+        prop_oneof![3 => 0..5usize, 1 => 0..ACTORS, 1 => Just(GUARDIAN), 1 => Just(OPERATOR)],
         op_strategy(),
         prop_oneof![10 => Just(0u64), 7 => Just(1u64), 3 => 2u64..=5],
         tamper_strategy(),
@@ -590,7 +590,7 @@ impl Model {
                     }
                 }
                 ok(self.power(who, at - 1) >= self.params.proposal_threshold)?;
-                let id = proposal_id(self.dao, actions, description, options);
+                let id = proposal_id(self.dao, who, actions, description, options);
                 ok(!self.proposals.contains_key(&id))?;
                 let p = &self.params;
                 let snapshot = at + p.voting_delay;
@@ -687,6 +687,7 @@ impl Model {
                 Ok(())
             }
             Act::Record { kind, detail } => {
+                ok(who == a(OPERATOR))?;
                 ok(!kind.is_empty() && serde_json::from_str::<serde_json::Value>(detail).is_ok())
             }
         }

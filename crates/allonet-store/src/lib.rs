@@ -145,6 +145,26 @@ impl VerifiedLog {
     pub fn head(&self) -> (u64, B256) {
         (self.len(), self.hashes.last().map(|h| h.0).unwrap_or(B256::ZERO))
     }
+
+    /// Refuses a log (not a rehearsal) whose entries claim times ahead of `now` by more than the clock drift a
+    /// signature is allowed: receipt times are the store's clock, so a later one was written by someone
+    /// pretending the voting period or the timelock had passed.
+    pub fn check_not_ahead(&self, now: u64) -> Result<(), AuditBreak> {
+        if self.governor.rehearsal {
+            return Ok(());
+        }
+        let limit = now.saturating_add(allonet_governance::governor::MAX_FUTURE_DRIFT);
+        match self.hashes.iter().position(|&(_, at)| at > limit) {
+            None => Ok(()),
+            Some(i) => Err(AuditBreak {
+                seq: i as u64 + 1,
+                reason: format!(
+                    "it claims time {}, ahead of the clock ({now}): a log cannot hold acts received in the future",
+                    self.hashes[i].1
+                ),
+            }),
+        }
+    }
 }
 
 /// Verifies a whole log: positions from 1 without gaps, each hash from its predecessor and payload, each
@@ -172,6 +192,12 @@ pub fn verify_log(entries: &[LogEntry]) -> Result<VerifiedLog, AuditBreak> {
         }
         let e: Event =
             serde_json::from_str(&en.payload).map_err(|e| brk(en.seq, format!("payload is not an event: {e}")))?;
+        if allonet_core::canonical_json(&e) != en.payload {
+            return Err(brk(
+                en.seq,
+                "its payload is not the canonical JSON of its event (one act, one encoding)".into(),
+            ));
+        }
         if e.act.kind() != en.kind || e.at != en.at {
             return Err(brk(
                 en.seq,
@@ -248,7 +274,8 @@ pub struct AnchorPoint {
 /// log lost its tail), have the anchored hash (a different one was rewritten, hashes recomputed or not), and
 /// have been received no later than the anchoring block (plus the clock drift a signature is allowed), when
 /// `chain_clock` says the chain's time is real (not on the embedded EVM, whose clock moves only when told) and the
-/// log is not a rehearsal (whose clock is the caller's).
+/// log is not a rehearsal (whose clock is the caller's); then, too, no later entry may claim a time before the
+/// anchoring block (less that drift).
 /// Returns how many anchors were checked.
 pub fn check_anchors(log: &VerifiedLog, anchors: &[AnchorPoint], chain_clock: bool) -> Result<usize, AuditBreak> {
     let n = log.len();
@@ -273,14 +300,30 @@ pub fn check_anchors(log: &VerifiedLog, anchors: &[AnchorPoint], chain_clock: bo
             });
         }
         // a rehearsal's clock is the caller's: only a real log's times are held to the chain's
-        if chain_clock
-            && !log.governor.rehearsal
-            && at > a.timestamp.saturating_add(allonet_governance::governor::MAX_FUTURE_DRIFT)
-        {
-            return Err(AuditBreak {
-                seq: a.seq,
-                reason: format!("the entry claims time {at}, after the block that anchored it ({})", a.timestamp),
-            });
+        if chain_clock && !log.governor.rehearsal {
+            let drift = allonet_governance::governor::MAX_FUTURE_DRIFT;
+            if at > a.timestamp.saturating_add(drift) {
+                return Err(AuditBreak {
+                    seq: a.seq,
+                    reason: format!("the entry claims time {at}, after the block that anchored it ({})", a.timestamp),
+                });
+            }
+            // and nothing appended after the anchor may claim to have been received before it: otherwise an
+            // expired proposal could be executed, or a late vote revive a defeated one, "back in time"
+            let floor = a.timestamp.saturating_sub(drift);
+            if let Some(i) = log.hashes[a.seq as usize..].iter().position(|&(_, t)| t < floor) {
+                let seq = a.seq + 1 + i as u64;
+                return Err(AuditBreak {
+                    seq,
+                    reason: format!(
+                        "it comes after entry #{} anchored at block time {} but claims time {}: an entry backdated \
+                         behind an anchor",
+                        a.seq,
+                        a.timestamp,
+                        log.hashes[(seq - 1) as usize].1
+                    ),
+                });
+            }
         }
     }
     Ok(anchors.len())
@@ -402,6 +445,7 @@ impl Store {
         entries.iter_mut().for_each(|e| e.rehearsal = rehearsal);
         let log = verify_log(&entries).map_err(StoreError::Broken)?;
         self.check_projections(&log).map_err(StoreError::Broken)?;
+        log.check_not_ahead(self.clock.now()).map_err(StoreError::Broken)?;
         (self.head_seq, self.head_hash) = log.head();
         self.gov = log.governor;
         Ok(())
@@ -452,6 +496,15 @@ impl Store {
         h.map(|h| h.parse().map_err(|_| StoreError::Broken(AuditBreak { seq, reason: "bad hash".into() }))).transpose()
     }
 
+    /// The operator's signature on the head at entry `seq` (a receipt: the operator accepted everything up to it
+    /// with this hash), if that entry ended a write.
+    pub fn head_signature(&self, seq: u64) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .conn
+            .query_row("SELECT signature FROM heads WHERE seq = ?1", params![seq as i64], |r| r.get(0))
+            .optional()?)
+    }
+
     /// Number of events.
     pub fn len(&self) -> u64 {
         self.head_seq
@@ -477,7 +530,7 @@ impl Store {
                 )?;
             }
             Act::Propose { actions, description, options } => {
-                let id = allonet_governance::governor::proposal_id(dao, actions, description, options);
+                let id = allonet_governance::governor::proposal_id(dao, e.signer, actions, description, options);
                 tx.execute(
                     "INSERT INTO proposals (id, proposer, description, seq) VALUES (?1, ?2, ?3, ?4)",
                     params![id.to_string(), e.signer.to_checksum(None), description, seq as i64],
@@ -593,6 +646,7 @@ impl Store {
         let entries = self.entries().map_err(|e| AuditBreak { seq: 0, reason: e.to_string() })?;
         let log = verify_log(&entries)?;
         self.check_projections(&log)?;
+        log.check_not_ahead(self.clock.now())?;
         Ok(log)
     }
 

@@ -121,7 +121,7 @@ fn seed(s: &mut Store, clock: &ManualClock) -> B256 {
     let e = s.governor().sign(&key(1), propose_act(), clock.now()).unwrap();
     s.submit(&e).unwrap();
     clock.advance(2);
-    proposal_id(s.governor().dao, &actions(), "plan", &[])
+    proposal_id(s.governor().dao, addr(1), &actions(), "plan", &[])
 }
 
 /// Holder `i`'s vote, signed now with its next nonce.
@@ -213,7 +213,7 @@ fn rewrite(path: &Path, edit: impl FnOnce(&mut Vec<Row>), resign: Option<&Privat
                 tx.execute(
                     "INSERT INTO proposals (id, proposer, description, seq) VALUES (?1, ?2, ?3, ?4)",
                     params![
-                        proposal_id(dao, &actions, &description, &options).to_string(),
+                        proposal_id(dao, signer, &actions, &description, &options).to_string(),
                         signer.to_checksum(None),
                         description,
                         seq as i64
@@ -440,7 +440,7 @@ fn a_rehearsal_keeps_the_callers_times() {
     s.submit(&genesis(true, 1_000)).unwrap();
     let e = s.governor().sign(&key(1), propose_act(), 1_001).unwrap();
     s.submit(&e).unwrap();
-    let id = proposal_id(s.governor().dao, &actions(), "plan", &[]);
+    let id = proposal_id(s.governor().dao, addr(1), &actions(), "plan", &[]);
     for (i, at) in [(1, 1_003), (2, 1_005)] {
         let e = s.governor().sign(&key(i), vote_act(id, Support::For), at).unwrap();
         s.submit(&e).unwrap();
@@ -828,4 +828,48 @@ fn a_database_of_unsigned_events_is_refused() {
     let b = broken(open_err(&path, &clock(T0)));
     assert_eq!(b.seq, 0);
     assert!(b.reason.contains("unsigned"), "{}", b.reason);
+}
+
+#[test]
+fn a_log_with_entries_from_the_future_does_not_open() {
+    // written by a store whose clock ran a day ahead (a log pretending its voting period and timelock had passed)
+    let (path, ahead, _) = build("future", 3);
+    let last = ahead.now() - 1;
+    let behind = clock(last - 86_400);
+    let b = broken(open_err(&path, &behind));
+    assert_eq!(b.seq, 1, "every entry is a day ahead: the first is named");
+    assert!(b.reason.contains("ahead of the clock"), "{}", b.reason);
+    // within the drift a signature is allowed, it opens
+    let near = clock(last - MAX_FUTURE_DRIFT);
+    assert_eq!(open(&path, &near).len(), 5);
+    // an export is held to the same clock
+    let s = open(&path, &near);
+    let log = verify_log(&s.entries().unwrap()).unwrap();
+    assert!(log.check_not_ahead(last - 86_400).is_err() && log.check_not_ahead(last).is_ok());
+}
+
+#[test]
+fn an_entry_appended_after_an_anchor_cannot_claim_an_earlier_time() {
+    // #1 genesis, #2 proposal, #3 a vote; the operator anchors #3 in a block 1,000 s after the genesis
+    let (path, clock, id) = build("backdated", 1);
+    let s = open(&path, &clock);
+    let (seq, head) = s.head();
+    let block = T0 + 1_000;
+    let anchor = [AnchorPoint { seq, head, timestamp: block }];
+    assert_eq!(check_anchors(&s.verified_log().unwrap(), &anchor, true), Ok(1));
+    drop(s);
+    // later the operator turns its clock back to before the anchoring block and appends an act
+    clock.set(block - MAX_FUTURE_DRIFT - 1);
+    let mut s = open(&path, &clock);
+    let e = s.governor().sign(&key(2), Act::Delegate { to: addr(3) }, s.now()).unwrap();
+    s.submit(&e).unwrap();
+    assert!(s.governor().proposals.contains_key(&id));
+    let log = s.verified_log().unwrap();
+    let b = check_anchors(&log, &anchor, true).unwrap_err();
+    assert_eq!(b.seq, seq + 1);
+    assert!(b.reason.contains("backdated behind an anchor"), "{}", b.reason);
+    // within the drift it passes; on a chain whose clock is not real the check does not apply
+    let near = [AnchorPoint { seq, head, timestamp: block - 1 }];
+    assert_eq!(check_anchors(&log, &near, true), Ok(1));
+    assert_eq!(check_anchors(&log, &anchor, false), Ok(1));
 }
