@@ -190,13 +190,12 @@ fn perform(
         let e = allonet_engine::offchain::sign_act(&s, signer, act, now)?;
         write_atomic(out, (serde_json::to_string_pretty(&e)? + "\n").as_bytes())?;
         println!(
-            "signed {} act by {} (nonce {}, signed at {}) -> {}\nthe operator appends it with `allonet gov submit --db {} {}`",
+            "signed {} act by {} (nonce {}, signed at {}) -> {}\nsend it to the operator, who appends it within 6 days with `allonet gov submit --db <the DAO's database> {}`",
             e.act.kind(),
             e.signer,
             e.nonce,
             e.signed_at,
             out.display(),
-            db.db.display(),
             out.display()
         );
         return Ok(None);
