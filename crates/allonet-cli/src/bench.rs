@@ -97,3 +97,121 @@ pub fn run_payout(a: &PayoutBenchArgs) -> Result<()> {
     }
     Ok(())
 }
+
+#[derive(clap::Args, Clone, Debug)]
+pub struct AllocateBenchArgs {
+    /// Instance sizes POOLSxPROJECTS, comma-separated (seeded random instances with every constraint kind
+    /// and every utility, written as TOML so that the peer reads the same file).
+    #[arg(long, default_value = "3x200,10x1000")]
+    pub sizes: String,
+    /// The peer: cvxpy 1.9 with its Clarabel solver on the same file (`pip install cvxpy==1.9.3`); `none` to skip.
+    #[arg(long, default_value = "bench/allocate_reference.py")]
+    pub peer: String,
+    /// The Python that runs the peer.
+    #[arg(long, default_value = "python3")]
+    pub python: String,
+    /// Seed of the instances.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Timed repetitions of allonet (the best is reported).
+    #[arg(long, default_value_t = 3)]
+    pub runs: usize,
+}
+
+/// `bench allocate`: allonet end to end (read, solve, minimum grants, exact rounding, explanations, each
+/// pool alone) against cvxpy + Clarabel on the same instance, with the objectives compared.
+pub fn run_allocate(args: &AllocateBenchArgs) -> Result<()> {
+    use allonet_allocate::gen::{instance, GenOptions};
+    use std::time::Instant;
+    let dir = std::env::temp_dir().join(format!("allonet-bench-allocate-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let mut t = allonet_report::table(&[
+        "pools × projects",
+        "allonet s",
+        "of which solve s",
+        "cvxpy + Clarabel s",
+        "ratio",
+        "objective allonet",
+        "objective cvxpy",
+        "relative difference",
+        "peak memory MB",
+    ]);
+    for size in args.sizes.split(',') {
+        let (np, ni) = size
+            .trim()
+            .split_once('x')
+            .and_then(|(a, b)| Some((a.parse::<usize>().ok()?, b.parse::<usize>().ok()?)))
+            .ok_or_else(|| anyhow::anyhow!("--sizes: `{size}` is not POOLSxPROJECTS (e.g. 3x200)"))?;
+        let o = GenOptions {
+            pools: np,
+            projects: ni,
+            min_grants: false,
+            baseline: true,
+            all_utilities: true,
+            constraints: true,
+        };
+        let path = dir.join(format!("instance-{np}x{ni}.toml"));
+        std::fs::write(&path, instance(args.seed, o))?;
+        let mut best = f64::INFINITY;
+        let mut best_solve = f64::INFINITY;
+        let mut objective = 0.0;
+        for _ in 0..args.runs.max(1) {
+            let p = allonet_allocate::Problem::load(&path)?;
+            let t1 = Instant::now();
+            let every: Vec<usize> = (0..p.pools.len()).collect();
+            allonet_allocate::solve_with_minimums(&p, allonet_allocate::pairs(&p), &every, "")?;
+            best_solve = best_solve.min(t1.elapsed().as_secs_f64());
+            let t2 = Instant::now();
+            let p = allonet_allocate::Problem::load(&path)?;
+            let a = allonet_allocate::allocate(&p)?;
+            best = best.min(t2.elapsed().as_secs_f64());
+            objective = a.objective.optimum;
+        }
+        let peak = peak_rss_mb();
+        let (peer_s, peer_obj) = if args.peer == "none" {
+            (None, None)
+        } else {
+            let out = std::process::Command::new(&args.python).arg(&args.peer).arg(&path).arg("--json").output()?;
+            if !out.status.success() {
+                eprintln!("peer failed on {size}: {}", String::from_utf8_lossy(&out.stderr).trim());
+                (None, None)
+            } else {
+                let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+                (v["seconds"].as_f64(), v["objective"].as_f64())
+            }
+        };
+        let rel = peer_obj.map(|b| (objective - b).abs() / objective.abs().max(b.abs()).max(1e-300));
+        t.add_row(vec![
+            format!("{np} × {ni}"),
+            format!("{best:.4}"),
+            format!("{best_solve:.4}"),
+            peer_s.map_or("—".into(), |s| format!("{s:.4}")),
+            peer_s.map_or("—".into(), |s| format!("{:.1}×", s / best)),
+            format!("{objective:.9}"),
+            peer_obj.map_or("—".into(), |b| format!("{b:.9}")),
+            rel.map_or("—".into(), |r| format!("{r:.2e}")),
+            format!("{peak:.0}"),
+        ]);
+    }
+    allonet_report::right(&mut t, &[1, 2, 3, 4, 5, 6, 7, 8]);
+    println!("{t}");
+    println!(
+        "allonet: best of {} runs, end to end (read, solve, minimum grants, exact rounding, explanations, each pool alone);\n\
+         cvxpy: one run, end to end in its process (read, build, compile, Clarabel). Peak memory: this process so far.",
+        args.runs
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+/// This process's peak resident memory, MB.
+fn peak_rss_mb() -> f64 {
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: getrusage writes into the struct we own.
+    let ok = unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) } == 0;
+    if ok {
+        u.ru_maxrss as f64 / 1024.0
+    } else {
+        f64::NAN
+    }
+}

@@ -1,5 +1,6 @@
 //! The `allonet` command-line tool: parses arguments, calls the library crates, prints. No logic of its own.
 
+mod allocate;
 mod bench;
 mod chain;
 mod config;
@@ -51,6 +52,11 @@ enum Command {
         after_help = "Examples:\n  allonet tally examples/snapshot-quadratic/votes.json\n  allonet tally votes.json --budget 5000 --token USDC --json"
     )]
     Tally(tally::TallyArgs),
+    /// One optimised plan across several DAOs' pools: AI and vote signals, each pool's rules, exact plans.
+    #[command(
+        after_help = "Maximises Σ w·u(value received) over every pool's budget together: eligibility, per-pool caps,\nmax share, minimum grant, cross-pool caps (no double funding), a pull toward a baseline. Each pool gets\nan exact payout plan; every amount is explained (marginal value, shadow prices, what binds).\n\nExamples:\n  allonet allocate examples/allocate/allocate.toml\n  allonet allocate examples/allocate/allocate.toml -o plans/ --html allocation.html\n  allonet allocate instance.toml --json > allocation.json"
+    )]
+    Allocate(allocate::AllocateArgs),
     /// Recompute a result file (written with -o) from its inputs and check both digests.
     #[command(
         after_help = "Example:\n  allonet round examples/round/contributions.csv -o result.json\n  allonet verify result.json"
@@ -109,6 +115,11 @@ enum BenchCommand {
     Gov(bench::GovBenchArgs),
     /// Payouts on the embedded EVM: a 10,000-recipient plan, gas per recipient, batch vs single calls.
     Payout(bench::PayoutBenchArgs),
+    /// Cross-DAO allocation (`allonet allocate`) against cvxpy + Clarabel on the same random instances.
+    #[command(
+        after_help = "Examples:\n  allonet bench allocate\n  allonet bench allocate --sizes 3x200,10x10000 --python .venv/bin/python\n  allonet bench allocate --peer none"
+    )]
+    Allocate(bench::AllocateBenchArgs),
 }
 
 fn main() {
@@ -123,12 +134,14 @@ fn main() {
         Command::Round(a) => round::run(a),
         Command::Retro(a) => retro::run(a),
         Command::Tally(a) => tally::run(a),
+        Command::Allocate(a) => allocate::run(a),
         Command::Verify(a) => verify::run(a),
         Command::Bench(BenchCommand::Gr9(a)) => bench::run(a),
         Command::Bench(BenchCommand::Forest(a)) => model::run_forest_bench(a),
         Command::Bench(BenchCommand::Flow(a)) => bench::run_flow(a),
         Command::Bench(BenchCommand::Gov(a)) => bench::run_gov(a),
         Command::Bench(BenchCommand::Payout(a)) => bench::run_payout(a),
+        Command::Bench(BenchCommand::Allocate(a)) => bench::run_allocate(a),
         Command::Chain(chain::ChainCommand::Deploy(a)) => chain::run_deploy(a),
         Command::Chain(chain::ChainCommand::Plan(a)) => chain::run_plan(a),
         Command::Chain(chain::ChainCommand::Status(a)) => chain::run_status(a),

@@ -1,0 +1,157 @@
+//! From the continuous optimum to base units, with every constraint kept exactly.
+//!
+//! Each pool's total (its budget when it must be spent, else its optimum rounded) is split over its funded
+//! pairs by the largest-remainder method in integers ([`allonet_core::apportion_exact`], Hamilton's method),
+//! with bounds: a part above its upper bound is fixed at the bound and the rest re-split, a part below the
+//! pool's minimum grant is fixed at the minimum, until no part breaks a bound. A pair's upper bound is the
+//! exact least of its pool cap, the pool's max share, and what its project's cross-pool cap leaves after
+//! its other pools (pools already rounded count at their rounded amounts, later ones at the floor of their
+//! optimum), all in integers: value is compared in units of 10⁻³⁶ (price in 10⁻¹⁸ value per token times
+//! base units scaled to 18 decimals), so no float rounding can break a cap.
+
+use allonet_core::{apportion_exact, TokenAmount};
+use alloy_primitives::U256;
+
+use crate::input::{Problem, VALUE_DECIMALS};
+use crate::{AllocError, Solved};
+
+/// Exact value of `base` units of pool `d`, in units of 10⁻³⁶.
+pub fn value_exact(p: &Problem, d: usize, base: u128) -> U256 {
+    let pool = &p.pools[d];
+    pool.price_exact * U256::from(base) * U256::from(10u8).pow(U256::from(VALUE_DECIMALS - pool.token.decimals))
+}
+
+/// A project's cross-pool cap in units of 10⁻³⁶.
+pub fn cap_exact(p: &Problem, i: usize) -> Option<U256> {
+    p.projects[i].cap_exact.map(|c| c * U256::from(10u8).pow(U256::from(VALUE_DECIMALS)))
+}
+
+/// Base units per pair of `s.pairs`.
+pub fn apportion(p: &Problem, s: &Solved) -> Result<Vec<u128>, AllocError> {
+    let n = s.pairs.len();
+    // Targets in base units; one within solver precision (10⁻⁹ of the budget) of its bound is at the bound.
+    let target: Vec<f64> = s
+        .pairs
+        .iter()
+        .zip(&s.sol.x)
+        .map(|(k, &x)| {
+            let (t, ub) = (x * p.pools[k.d].unit(), k.ub as f64);
+            if t >= ub - 1e-9 * p.pools[k.d].budget as f64 {
+                ub
+            } else {
+                t
+            }
+        })
+        .collect();
+    let floor_t: Vec<u128> =
+        s.pairs.iter().zip(&target).map(|(k, &t)| (t.floor().max(0.0) as u128).min(k.ub)).collect();
+    let mut base = vec![0u128; n];
+    let mut done = vec![false; n];
+    let mut of_project: Vec<Vec<usize>> = vec![Vec::new(); p.projects.len()];
+    for (k, pr) in s.pairs.iter().enumerate() {
+        of_project[pr.i].push(k);
+    }
+    for (d, pool) in p.pools.iter().enumerate() {
+        let items: Vec<usize> = (0..n).filter(|&k| s.pairs[k].d == d && s.sol.x[k] > 0.0).collect();
+        let unit_value = value_exact(p, d, 1);
+        let mut lb = Vec::with_capacity(items.len());
+        let mut ub = Vec::with_capacity(items.len());
+        for &k in &items {
+            let pr = s.pairs[k];
+            let mut hi = pr.ub;
+            if let Some(cap) = cap_exact(p, pr.i) {
+                let others = of_project[pr.i].iter().filter(|&&j| j != k).fold(U256::ZERO, |a, &j| {
+                    a + value_exact(p, s.pairs[j].d, if done[j] { base[j] } else { floor_t[j] })
+                });
+                let room = cap.saturating_sub(others) / unit_value;
+                hi = hi.min(u128::try_from(room).unwrap_or(u128::MAX));
+            }
+            let lo = pool.min_grant;
+            // A pair whose room fell below the minimum by rounding elsewhere gets nothing.
+            if hi < lo {
+                lb.push(0);
+                ub.push(0);
+            } else {
+                lb.push(lo);
+                ub.push(hi);
+            }
+        }
+        let sum_ub = ub.iter().fold(0u128, |a, &b| a.saturating_add(b));
+        let sum_lb: u128 = lb.iter().sum();
+        let total = if pool.spend_all {
+            if sum_ub < pool.budget {
+                return Err(AllocError::Infeasible(format!(
+                    "pool `{}`: the rounded bounds of its {} funded projects hold {} of the {} base units it must spend",
+                    pool.id,
+                    items.len(),
+                    sum_ub,
+                    pool.budget
+                )));
+            }
+            pool.budget
+        } else {
+            let t: f64 = items.iter().map(|&k| target[k]).sum();
+            let t = (t + 0.5).floor().max(0.0) as u128;
+            t.min(pool.budget).max(sum_lb).min(sum_ub)
+        };
+        let weights: Vec<f64> = items.iter().map(|&k| target[k]).collect();
+        let parts = bounded(total, &weights, &lb, &ub).ok_or_else(|| {
+            AllocError::Infeasible(format!("pool `{}`: {total} base units cannot be split within its bounds", pool.id))
+        })?;
+        for (j, &k) in items.iter().enumerate() {
+            base[k] = parts[j];
+            done[k] = true;
+        }
+    }
+    Ok(base)
+}
+
+/// Splits `total` in proportion to `weights` with each part in [lb, ub] (largest remainder, exact).
+pub fn bounded(total: u128, weights: &[f64], lb: &[u128], ub: &[u128]) -> Option<Vec<u128>> {
+    let n = weights.len();
+    let mut fixed: Vec<Option<u128>> = (0..n).map(|j| (ub[j] == 0).then_some(0)).collect();
+    loop {
+        let used: u128 = fixed.iter().flatten().sum();
+        let rest = total.checked_sub(used)?;
+        let free: Vec<usize> = (0..n).filter(|&j| fixed[j].is_none()).collect();
+        if free.is_empty() {
+            return (rest == 0).then(|| fixed.iter().map(|f| f.unwrap_or(0)).collect());
+        }
+        let w: Vec<f64> = free.iter().map(|&j| weights[j]).collect();
+        let w = if w.iter().all(|&x| x <= 0.0) { vec![1.0; w.len()] } else { w };
+        let parts: Vec<u128> =
+            apportion_exact(TokenAmount(U256::from(rest)), &w).ok()?.into_iter().map(|a| a.0.to::<u128>()).collect();
+        let over: Vec<usize> = (0..free.len()).filter(|&q| parts[q] > ub[free[q]]).collect();
+        if !over.is_empty() {
+            for q in over {
+                fixed[free[q]] = Some(ub[free[q]]);
+            }
+            continue;
+        }
+        let under: Vec<usize> = (0..free.len()).filter(|&q| parts[q] < lb[free[q]]).collect();
+        if !under.is_empty() {
+            for q in under {
+                fixed[free[q]] = Some(lb[free[q]]);
+            }
+            continue;
+        }
+        for (q, &j) in free.iter().enumerate() {
+            fixed[j] = Some(parts[q]);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bounded;
+
+    #[test]
+    fn bounded_split_keeps_total_and_bounds() {
+        let parts = bounded(100, &[1.0, 1.0, 8.0], &[0, 0, 0], &[100, 100, 50]).unwrap();
+        assert_eq!(parts, vec![25, 25, 50]);
+        let parts = bounded(100, &[1.0, 50.0, 49.0], &[10, 10, 10], &[100, 100, 100]).unwrap();
+        assert_eq!(parts.iter().sum::<u128>(), 100);
+        assert!(parts[0] >= 10);
+        assert!(bounded(100, &[1.0, 1.0], &[0, 0], &[40, 40]).is_none());
+    }
+}

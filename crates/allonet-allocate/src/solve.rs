@@ -1,0 +1,354 @@
+//! The continuous problem as a conic program for Clarabel (Goulart & Chen, "Clarabel: An interior-point
+//! solver for conic programs with quadratic objectives", arXiv:2405.12762, 2024).
+//!
+//! Variables are scaled to units of value: y_k = p_d·x_k / V for each eligible pair k = (d, i), where V is
+//! the average value per project, so that the solver sees numbers near 1. Each project's utility becomes
+//! a cone (Boyd & Vandenberghe, *Convex Optimization*, 2004, §4.6: exponential and second-order cones):
+//! - log:        t ≤ ln(ã + Y)         ⇔ (t, 1, ã + Y) ∈ K_exp
+//! - saturating: t ≥ e^(−Y/s̃)          ⇔ (−Y/s̃, 1, t) ∈ K_exp, and u = s̃(1 − t)
+//! - sqrt:       t ≤ √(ã + Y)          ⇔ ‖(2t, ã + Y − 1)‖ ≤ ã + Y + 1
+//! - linear:     w·Y directly in the objective,
+//!
+//! with Y = Σ_d y_di, ã = a/V, s̃ = s/V. The baseline pull ρ(x − b)² is the quadratic term, with a
+//! tie-break η·y² (η = 10⁻⁹ of the objective's scale): where two pools could fund a project equally well the
+//! split would otherwise be arbitrary; with it the optimum is unique (the least-squares split) and moves the
+//! objective by about 10⁻⁹ of itself. The budget rows' duals are the pools' shadow prices.
+
+use clarabel::algebra::CscMatrix;
+use clarabel::solver::{DefaultSettingsBuilder, DefaultSolver, IPSolver, SolverStatus, SupportedConeT};
+
+use crate::input::{Problem, Utility};
+use crate::AllocError;
+
+/// One variable: what pool `d` gives project `i`, at most `ub` base units.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Pair {
+    pub d: usize,
+    pub i: usize,
+    pub ub: u128,
+}
+
+/// The continuous optimum.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Continuous {
+    /// Per pair, whole tokens.
+    pub x: Vec<f64>,
+    /// Per pool, μ_d: the objective gained by one more whole token of budget (0 for pools without pairs).
+    pub mu: Vec<f64>,
+    /// Per project, ν_i: the objective gained by one more unit of value of its cross-pool cap.
+    pub nu: Vec<f64>,
+    pub iterations: u32,
+}
+
+/// The units the solvers work in: V, the average value per funded project (variables are value / V), and
+/// S, the largest utility coefficient (the objective is divided by it).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Scaling {
+    pub v: f64,
+    pub s: f64,
+}
+
+/// Tie-break weight in scaled units: η·Σ y² is subtracted from the scaled objective.
+pub const TIE_BREAK: f64 = 1e-9;
+
+impl Scaling {
+    pub fn of(p: &Problem, pairs: &[Pair]) -> Scaling {
+        let nd = p.pools.len();
+        let mut active = vec![false; nd];
+        let mut funded = vec![false; p.projects.len()];
+        for pr in pairs {
+            active[pr.d] = true;
+            funded[pr.i] = true;
+        }
+        let total_value: f64 =
+            (0..nd).filter(|&d| active[d]).map(|d| p.pools[d].price * p.pools[d].budget_tokens()).sum();
+        let n = funded.iter().filter(|f| **f).count().max(1);
+        let v = if total_value > 0.0 { total_value / n as f64 } else { 1.0 };
+        let s = (0..p.projects.len()).filter(|&i| funded[i]).map(|i| Scaling::coef_of(p, i, v)).fold(0.0f64, f64::max);
+        Scaling { v, s: if s > 0.0 { s } else { 1.0 } }
+    }
+
+    fn coef_of(p: &Problem, i: usize, v: f64) -> f64 {
+        let w = p.projects[i].weight;
+        match p.projects[i].utility {
+            Utility::Log { .. } => w,
+            Utility::Saturating { .. } | Utility::Linear => w * v,
+            Utility::Sqrt { .. } => w * v.sqrt(),
+        }
+    }
+
+    /// ε_d, the tie-break η·y² in the instance's units: objective per (whole token of pool d)².
+    pub fn tie_break(&self, p: &Problem, d: usize) -> f64 {
+        let c = p.pools[d].price / self.v;
+        TIE_BREAK * self.s * c * c
+    }
+
+    /// The objective coefficient of project i's scaled utility term.
+    pub fn coef(&self, p: &Problem, i: usize) -> f64 {
+        Scaling::coef_of(p, i, self.v)
+    }
+}
+
+/// Solves the continuous problem over `pairs` (only the pools they name take part) with Clarabel.
+pub fn solve(p: &Problem, pairs: &[Pair]) -> Result<Continuous, AllocError> {
+    let nd = p.pools.len();
+    let ni = p.projects.len();
+    let npairs = pairs.len();
+    let mut mu = vec![0.0; nd];
+    let mut nu = vec![0.0; ni];
+    if npairs == 0 {
+        return Ok(Continuous { x: vec![], mu, nu, iterations: 0 });
+    }
+    let mut by_project: Vec<Vec<usize>> = vec![Vec::new(); ni];
+    let mut by_pool: Vec<Vec<usize>> = vec![Vec::new(); nd];
+    for (k, pr) in pairs.iter().enumerate() {
+        by_project[pr.i].push(k);
+        by_pool[pr.d].push(k);
+    }
+    let active: Vec<usize> = (0..nd).filter(|&d| !by_pool[d].is_empty()).collect();
+    let funded: Vec<usize> = (0..ni).filter(|&i| !by_project[i].is_empty()).collect();
+    let sc = Scaling::of(p, pairs);
+    let (v, s) = (sc.v, sc.s);
+    let coef = |i: usize| sc.coef(p, i);
+    let scale = |d: usize| v / p.pools[d].price; // tokens per scaled unit
+
+    // Columns: pairs, then one t per project with a cone.
+    let mut tcol = vec![usize::MAX; ni];
+    let mut ncol = npairs;
+    for &i in &funded {
+        if !matches!(p.projects[i].utility, Utility::Linear) {
+            tcol[i] = ncol;
+            ncol += 1;
+        }
+    }
+    let mut q = vec![0.0; ncol];
+    let (mut pi, mut pj, mut pv) = (Vec::new(), Vec::new(), Vec::new());
+    for (k, pr) in pairs.iter().enumerate() {
+        let c = scale(pr.d);
+        // ρ(x − b)² with x = c·y: ½·(2ρc²)·y² − 2ρc·b·y (+ const); and the tie-break η·y².
+        let b = p.projects[pr.i].baseline[pr.d] as f64 / p.pools[pr.d].unit();
+        pi.push(k);
+        pj.push(k);
+        pv.push(2.0 * p.rho * c * c / s + 2.0 * TIE_BREAK);
+        q[k] -= 2.0 * p.rho * c * b / s;
+        if matches!(p.projects[pr.i].utility, Utility::Linear) {
+            q[k] -= coef(pr.i) / s;
+        }
+    }
+    for &i in &funded {
+        let c = coef(i) / s;
+        match p.projects[i].utility {
+            Utility::Log { .. } | Utility::Sqrt { .. } => q[tcol[i]] = -c,
+            Utility::Saturating { s: sat } => q[tcol[i]] = c * sat / v,
+            Utility::Linear => {}
+        }
+    }
+
+    let (mut ai, mut aj, mut av, mut b) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut row = 0usize;
+    let mut push_row = |entries: &mut dyn Iterator<Item = (usize, f64)>, rhs: f64, b: &mut Vec<f64>| -> usize {
+        for (col, val) in entries {
+            ai.push(row);
+            aj.push(col);
+            av.push(val);
+        }
+        b.push(rhs);
+        row += 1;
+        row - 1
+    };
+    let mut cones = Vec::new();
+    let mut budget_row = vec![usize::MAX; nd];
+    // Zero cone: pools that must be spent.
+    let eq: Vec<usize> = active.iter().copied().filter(|&d| p.pools[d].spend_all).collect();
+    for &d in &eq {
+        let bt = p.pools[d].budget_tokens() / scale(d);
+        budget_row[d] = push_row(&mut by_pool[d].iter().map(|&k| (k, 1.0)), bt, &mut b);
+    }
+    if !eq.is_empty() {
+        cones.push(SupportedConeT::ZeroConeT(eq.len()));
+    }
+    let nonneg_start = b.len();
+    for &d in active.iter().filter(|&&d| !p.pools[d].spend_all) {
+        let bt = p.pools[d].budget_tokens() / scale(d);
+        budget_row[d] = push_row(&mut by_pool[d].iter().map(|&k| (k, 1.0)), bt, &mut b);
+    }
+    for k in 0..npairs {
+        push_row(&mut std::iter::once((k, -1.0)), 0.0, &mut b);
+    }
+    for (k, pr) in pairs.iter().enumerate() {
+        if pr.ub < p.pools[pr.d].budget {
+            let ub = pr.ub as f64 / p.pools[pr.d].unit() / scale(pr.d);
+            push_row(&mut std::iter::once((k, 1.0)), ub, &mut b);
+        }
+    }
+    let mut cap_row = vec![usize::MAX; ni];
+    for &i in &funded {
+        if let Some(c) = p.projects[i].cap {
+            cap_row[i] = push_row(&mut by_project[i].iter().map(|&k| (k, 1.0)), c / v, &mut b);
+        }
+    }
+    cones.push(SupportedConeT::NonnegativeConeT(b.len() - nonneg_start));
+    for &i in &funded {
+        let ks = &by_project[i];
+        match p.projects[i].utility {
+            Utility::Log { a } => {
+                push_row(&mut std::iter::once((tcol[i], -1.0)), 0.0, &mut b);
+                push_row(&mut std::iter::empty(), 1.0, &mut b);
+                push_row(&mut ks.iter().map(|&k| (k, -1.0)), a / v, &mut b);
+                cones.push(SupportedConeT::ExponentialConeT());
+            }
+            Utility::Saturating { s: sat } => {
+                let st = sat / v;
+                push_row(&mut ks.iter().map(|&k| (k, 1.0 / st)), 0.0, &mut b);
+                push_row(&mut std::iter::empty(), 1.0, &mut b);
+                push_row(&mut std::iter::once((tcol[i], -1.0)), 0.0, &mut b);
+                cones.push(SupportedConeT::ExponentialConeT());
+            }
+            Utility::Sqrt { a } => {
+                let at = a / v;
+                push_row(&mut ks.iter().map(|&k| (k, -1.0)), at + 1.0, &mut b);
+                push_row(&mut std::iter::once((tcol[i], -2.0)), 0.0, &mut b);
+                push_row(&mut ks.iter().map(|&k| (k, -1.0)), at - 1.0, &mut b);
+                cones.push(SupportedConeT::SecondOrderConeT(3));
+            }
+            Utility::Linear => {}
+        }
+    }
+    let m = b.len();
+    let pm = CscMatrix::new_from_triplets(ncol, ncol, pi, pj, pv);
+    let am = CscMatrix::new_from_triplets(m, ncol, ai, aj, av);
+    // Tight tolerances first (the multipliers explain the plan); where the last digits stall, looser ones.
+    let mut last = String::new();
+    let mut found = None;
+    for (tol, reg) in [(1e-12, 1e-12), (1e-10, 1e-8), (1e-8, 1e-8)] {
+        let settings = DefaultSettingsBuilder::default()
+            .verbose(false)
+            .tol_gap_abs(tol)
+            .tol_gap_rel(tol)
+            .tol_feas(tol)
+            .static_regularization_constant(reg)
+            .max_iter(400)
+            .build()
+            .map_err(|e| AllocError::Solver(format!("{e:?}")))?;
+        let mut solver =
+            DefaultSolver::new(&pm, &q, &am, &b, &cones, settings).map_err(|e| AllocError::Solver(format!("{e:?}")))?;
+        solver.solve();
+        let sol = &solver.solution;
+        if std::env::var("ALLONET_SOLVER_DEBUG").is_ok() {
+            eprintln!(
+                "clarabel: {:?} in {} iterations, r_prim {:e} r_dual {:e}",
+                sol.status, sol.iterations, sol.r_prim, sol.r_dual
+            );
+        }
+        match sol.status {
+            SolverStatus::Solved | SolverStatus::AlmostSolved => {
+                found = Some(solver.solution);
+                break;
+            }
+            SolverStatus::PrimalInfeasible | SolverStatus::AlmostPrimalInfeasible => {
+                return Err(AllocError::Infeasible(
+                    "the constraints admit no allocation (the solver found a certificate of infeasibility)".into(),
+                ))
+            }
+            other => last = format!("Clarabel stopped: {other:?} after {} iterations", sol.iterations),
+        }
+    }
+    let sol = found.ok_or(AllocError::Solver(last))?;
+    let x: Vec<f64> = pairs.iter().enumerate().map(|(k, pr)| (sol.x[k] * scale(pr.d)).max(0.0)).collect();
+    for &d in &active {
+        mu[d] = sol.z[budget_row[d]] * s * p.pools[d].price / v;
+    }
+    for &i in &funded {
+        if cap_row[i] != usize::MAX {
+            nu[i] = sol.z[cap_row[i]] * s / v;
+        }
+    }
+    let mut c = Continuous { x, mu, nu, iterations: sol.iterations };
+    refine_duals(p, pairs, &mut c);
+    Ok(c)
+}
+
+/// Refines the multipliers from the primal point: the solver's duals are accurate to its tolerance, while
+/// the optimality conditions fix them exactly once the primal and its active set are known. μ_d is the
+/// median of the net marginal values of pool d's interior pairs of projects whose cap does not bind, and
+/// ν_i, for a project at its cap, the mean of what its interior pairs leave above their pool's μ (as in
+/// the polishing step of OSQP: Stellato et al., "OSQP: an operator splitting solver for quadratic
+/// programs", Math. Prog. Comp. 12, 2020, §4.3).
+fn refine_duals(p: &Problem, pairs: &[Pair], c: &mut Continuous) {
+    let nd = p.pools.len();
+    let ni = p.projects.len();
+    let mut value = vec![0.0; ni];
+    for (k, pr) in pairs.iter().enumerate() {
+        value[pr.i] += p.pools[pr.d].price * c.x[k];
+    }
+    let sc = Scaling::of(p, pairs);
+    let near = |k: usize| 1e-7 * p.pools[pairs[k].d].budget_tokens().max(1.0);
+    let interior = |k: usize| c.x[k] > near(k) && c.x[k] < pairs[k].ub as f64 / p.pools[pairs[k].d].unit() - near(k);
+    let capped = |i: usize| c.nu[i] > 0.0 && p.projects[i].cap.is_some_and(|cap| value[i] >= cap * (1.0 - 1e-7));
+    // g_k without the cap's multiplier.
+    let gross = |k: usize| {
+        let pr = pairs[k];
+        let pj = &p.projects[pr.i];
+        let pool = &p.pools[pr.d];
+        let b = pj.baseline[pr.d] as f64 / pool.unit();
+        pj.weight * pj.utility.slope(value[pr.i]) * pool.price
+            - 2.0 * p.rho * (c.x[k] - b)
+            - 2.0 * sc.tie_break(p, pr.d) * c.x[k]
+    };
+    let mut per_pool: Vec<Vec<f64>> = vec![Vec::new(); nd];
+    for k in 0..pairs.len() {
+        if interior(k) && !capped(pairs[k].i) {
+            per_pool[pairs[k].d].push(gross(k));
+        }
+    }
+    for (d, g) in per_pool.iter_mut().enumerate() {
+        if !g.is_empty() {
+            g.sort_by(f64::total_cmp);
+            let m = g[g.len() / 2];
+            c.mu[d] = if p.pools[d].spend_all { m } else { m.max(0.0) };
+        }
+    }
+    let mut sum = vec![(0.0, 0usize); ni];
+    for (k, pr) in pairs.iter().enumerate() {
+        if interior(k) && capped(pr.i) {
+            sum[pr.i].0 += (gross(k) - c.mu[pr.d]) / p.pools[pr.d].price;
+            sum[pr.i].1 += 1;
+        }
+    }
+    for (i, (s, n)) in sum.into_iter().enumerate() {
+        if n > 0 {
+            c.nu[i] = (s / n as f64).max(0.0);
+        }
+    }
+}
+
+/// The objective Σ_i w_i·u_i(X_i) − ρ·Σ (x_di − b_di)², in the instance's units, at `x` (whole tokens per pair).
+pub fn objective(p: &Problem, pairs: &[Pair], x: &[f64]) -> f64 {
+    let mut value = vec![0.0; p.projects.len()];
+    let mut pull = 0.0;
+    for (pr, &xk) in pairs.iter().zip(x) {
+        value[pr.i] += p.pools[pr.d].price * xk;
+        if p.rho > 0.0 {
+            let b = p.projects[pr.i].baseline[pr.d] as f64 / p.pools[pr.d].unit();
+            pull += (xk - b) * (xk - b);
+        }
+    }
+    // The pull also counts baselines on pairs that are not variables (ineligible or dropped).
+    if p.rho > 0.0 {
+        let mut is_pair = std::collections::HashSet::new();
+        for pr in pairs {
+            is_pair.insert((pr.d, pr.i));
+        }
+        for (i, pj) in p.projects.iter().enumerate() {
+            for (d, &bb) in pj.baseline.iter().enumerate() {
+                if bb > 0 && !is_pair.contains(&(d, i)) {
+                    let b = bb as f64 / p.pools[d].unit();
+                    pull += b * b;
+                }
+            }
+        }
+    }
+    let mut f: f64 = p.projects.iter().zip(&value).map(|(pj, &xv)| pj.weight * pj.utility.value(xv)).sum();
+    f -= p.rho * pull;
+    f
+}
