@@ -107,9 +107,16 @@ pub fn apportion(p: &Problem, s: &Solved) -> Result<Vec<u128>, AllocError> {
 }
 
 /// Splits `total` in proportion to `weights` with each part in [lb, ub] (largest remainder, exact).
+/// Parts whose weight reaches their upper bound start fixed there (a grant at its cap stays at its cap).
 pub fn bounded(total: u128, weights: &[f64], lb: &[u128], ub: &[u128]) -> Option<Vec<u128>> {
+    let at_cap: Vec<Option<u128>> =
+        (0..weights.len()).map(|j| (ub[j] == 0 || weights[j] >= ub[j] as f64).then_some(ub[j])).collect();
+    split(total, weights, lb, ub, at_cap.clone())
+        .or_else(|| split(total, weights, lb, ub, (0..weights.len()).map(|j| (ub[j] == 0).then_some(0)).collect()))
+}
+
+fn split(total: u128, weights: &[f64], lb: &[u128], ub: &[u128], mut fixed: Vec<Option<u128>>) -> Option<Vec<u128>> {
     let n = weights.len();
-    let mut fixed: Vec<Option<u128>> = (0..n).map(|j| (ub[j] == 0).then_some(0)).collect();
     loop {
         let used: u128 = fixed.iter().flatten().sum();
         let rest = total.checked_sub(used)?;

@@ -351,3 +351,27 @@ pub fn html(p: &Problem, a: &Allocation) -> String {
         .collect();
     page("allonet allocate", &summary, &body, &header, &rows)
 }
+
+const EXAMPLE: &[u8] = include_bytes!("../../../examples/allocate/allocate.toml");
+const EXAMPLE_RECOMMEND: &[u8] = include_bytes!("../../../examples/allocate/recommend.json");
+const EXAMPLE_TALLY: &[u8] = include_bytes!("../../../examples/allocate/tally.json");
+
+/// The demo's step: the bundled three-pool RF4 example (AI recommendation 0.6, quadratic vote 0.4).
+pub fn demo() -> Result<String> {
+    let p = Problem::from_toml("examples/allocate/allocate.toml", EXAMPLE, &|f: &str| match f {
+        "recommend.json" => Ok(EXAMPLE_RECOMMEND.to_vec()),
+        "tally.json" => Ok(EXAMPLE_TALLY.to_vec()),
+        other => Err(format!("{other} is not bundled")),
+    })?;
+    let a = allocate(&p)?;
+    let plans = plans(&p, &a, DEFAULT_BATCH_SIZE)?;
+    let mut s = String::from(
+        "\n5. Across DAOs: three pools (OP on Optimism, USDC on Base, ETH on mainnet) over the 230 RF4 projects, one plan\n\
+         \x20  maximising Σ w·ln(a + value) with w = 0.6 × the AI recommendation + 0.4 × a quadratic vote of the RF4 ballots\n",
+    );
+    s += &text(&p, &a, 5);
+    for (pool, plan) in &plans {
+        s += &format!("   {pool}: payout plan {} ({} payments)\n", plan.digest, plan.payments.len());
+    }
+    Ok(s)
+}

@@ -8,7 +8,7 @@ use anyhow::Result;
 #[derive(clap::Args, Clone, Debug)]
 pub struct DemoArgs {}
 
-/// The eight steps in order, each printed as soon as it is done.
+/// The nine steps in order, each printed as soon as it is done.
 pub fn run(_: &DemoArgs) -> Result<()> {
     print!("{}", show::intro());
     let rounds = step::demo_rounds()?;
@@ -17,6 +17,7 @@ pub fn run(_: &DemoArgs) -> Result<()> {
     let (vote, file) = step::demo_vote()?;
     print!("{}", show::vote(&vote, &file));
     print!("{}", show::model(&step::demo_model()?));
+    print!("{}", crate::allocate::demo()?);
     let qf = &rounds[0].1;
     print!("{}", show::flow(&step::demo_flow(qf)?));
     let dir = std::env::temp_dir().join(format!("allonet-demo-{}", std::process::id()));

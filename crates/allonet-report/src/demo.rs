@@ -112,7 +112,7 @@ pub fn flow(f: &DemoFlow) -> String {
     }
     right(&mut t, &[1, 2, 3]);
     format!(
-        "\n5. The QF round's payouts flow on (examples/flow/regrants.toml): projects re-grant to what they build on,\n\
+        "\n6. The QF round's payouts flow on (examples/flow/regrants.toml): projects re-grant to what they build on,\n\
          \x20  ring-a and ring-b pass half to each other, and every re-granting node sends 2% upstream to protocol-guild\n\
          {t}\n   {} {} in, {} kept + {} in flight after {} hops: every base unit accounted for\n",
         amt(f.injected),
@@ -126,7 +126,7 @@ pub fn flow(f: &DemoFlow) -> String {
 /// Step 6: the off-chain vote approving the plan, the timelock, the audit chain.
 pub fn governance(g: &DemoGovernance) -> String {
     format!(
-        "\n6. Governance: the plan (output digest {}) is proposed, voted on quadratically by 32 of 40 members\n\
+        "\n7. Governance: the plan (output digest {}) is proposed, voted on quadratically by 32 of 40 members\n\
          \x20  with EIP-712 signed ballots, queued, and executed after the 2-day timelock\n\
          \x20  for {} · against {} · abstain {} (√-weighted) · state while voting: {:?}\n\
          \x20  after voting: {:?} → queued → execute a day early refused ({}) → {:?}\n\
@@ -148,7 +148,7 @@ pub fn governance(g: &DemoGovernance) -> String {
 pub fn treasury(t: &DemoTreasury) -> String {
     let c = &t.check;
     let mut s = format!(
-        "\n7. Treasury check after paying 10,000 USDC (examples/treasury): {} in holdings, spending {} a month (endowment rule)\n",
+        "\n8. Treasury check after paying 10,000 USDC (examples/treasury): {} in holdings, spending {} a month (endowment rule)\n",
         group_thousands(&format!("{:.0}", c.total)),
         group_thousands(&format!("{:.0}", c.monthly_spending))
     );
@@ -172,7 +172,7 @@ pub fn money_path(m: &MoneyPath, token: &Token) -> String {
     let usd = |u: alloy_primitives::U256| group_thousands(&token.format(TokenAmount(u)));
     let allo = |v: &str| format!("{} ALLO", crate::gov::allo(v));
     let mut s = format!(
-        "\n8. The money path on chain (embedded EVM: revm, contracts compiled by solc {}, OpenZeppelin 5.7.0)\n\
+        "\n9. The money path on chain (embedded EVM: revm, contracts compiled by solc {}, OpenZeppelin 5.7.0)\n\
          \x20  deploy: AlloToken, AlloTimelock, AlloGovernor, USDC, AIAllocator and AlloAnchor in {} transactions ({} gas);\n\
          \x20  the timelock owns the allocator from its constructor and has no admin, the deployer holds no role, caps\n\
          \x20  start at 0\n\
