@@ -3,7 +3,8 @@
 //! Each pool's total (its budget when it must be spent, else its optimum rounded) is split over its funded
 //! pairs by the largest-remainder method in integers ([`allonet_core::apportion_exact`], Hamilton's method),
 //! with bounds: a part above its upper bound is fixed at the bound and the rest re-split, a part below the
-//! pool's minimum grant is fixed at the minimum, until no part breaks a bound. A pair's upper bound is the
+//! pool's minimum grant is fixed at the minimum, until no part breaks a bound (pools that must be spent first).
+//! A pair's upper bound is the
 //! exact least of its pool cap, the pool's max share, and what its project's cross-pool cap leaves after
 //! its other pools (pools already rounded count at their rounded amounts, later ones at the floor of their
 //! optimum), all in integers: value is compared in units of 10⁻³⁶ (price in 10⁻¹⁸ value per token times
@@ -51,8 +52,16 @@ pub fn apportion(p: &Problem, s: &Solved) -> Result<Vec<u128>, AllocError> {
     for (k, pr) in s.pairs.iter().enumerate() {
         of_project[pr.i].push(k);
     }
-    for (d, pool) in p.pools.iter().enumerate() {
-        let items: Vec<usize> = (0..n).filter(|&k| s.pairs[k].d == d && s.sol.x[k] > 0.0).collect();
+    // Pools that must be spent exactly are rounded first, so that rounding elsewhere cannot take the room
+    // their projects' cross-pool caps leave.
+    let mut order: Vec<usize> = (0..p.pools.len()).collect();
+    order.sort_by_key(|&d| !p.pools[d].spend_all);
+    for d in order {
+        let pool = &p.pools[d];
+        // A pool that must be spent may need a unit or two that cross-pool caps took from a funded pair: its
+        // unfunded pairs can take them (only where the pool has no minimum grant).
+        let spare = |k: usize| pool.spend_all && pool.min_grant == 0 && s.sol.x[k] <= 0.0;
+        let items: Vec<usize> = (0..n).filter(|&k| s.pairs[k].d == d && (s.sol.x[k] > 0.0 || spare(k))).collect();
         let unit_value = value_exact(p, d, 1);
         let mut lb = Vec::with_capacity(items.len());
         let mut ub = Vec::with_capacity(items.len());
@@ -66,7 +75,7 @@ pub fn apportion(p: &Problem, s: &Solved) -> Result<Vec<u128>, AllocError> {
                 let room = cap.saturating_sub(others) / unit_value;
                 hi = hi.min(u128::try_from(room).unwrap_or(u128::MAX));
             }
-            let lo = pool.min_grant;
+            let lo = if spare(k) { 0 } else { pool.min_grant };
             // A pair whose room fell below the minimum by rounding elsewhere gets nothing.
             if hi < lo {
                 lb.push(0);

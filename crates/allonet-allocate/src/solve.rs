@@ -217,55 +217,76 @@ pub fn solve(p: &Problem, pairs: &[Pair]) -> Result<Continuous, AllocError> {
     let m = b.len();
     let pm = CscMatrix::new_from_triplets(ncol, ncol, pi, pj, pv);
     let am = CscMatrix::new_from_triplets(m, ncol, ai, aj, av);
-    // Tight tolerances first (the multipliers explain the plan); where the last digits stall, looser ones.
+    // First a moderate tolerance, polished to the exact optimum of its active set; if the polish cannot
+    // confirm it, tight tolerances (where the last digits stall within 80 iterations, looser ones) and
+    // multipliers refined from the primal.
     let mut last = String::new();
-    let mut found = None;
-    for (tol, reg) in [(1e-12, 1e-12), (1e-10, 1e-8), (1e-8, 1e-8)] {
+    let debug = std::env::var("ALLONET_SOLVER_DEBUG").is_ok();
+    // (tolerance, static regularisation, iteration limit, whether a stall is accepted, polish required)
+    let attempts = [
+        (1e-9, 1e-12, 200, false, true),
+        (1e-12, 1e-12, 80, false, false),
+        (1e-10, 1e-12, 400, true, false),
+        (1e-8, 1e-8, 400, true, false),
+    ];
+    let mut iterations = 0;
+    for (tol, reg, max_iter, lenient, polish_required) in attempts {
         let settings = DefaultSettingsBuilder::default()
             .verbose(false)
             .tol_gap_abs(tol)
             .tol_gap_rel(tol)
             .tol_feas(tol)
             .static_regularization_constant(reg)
-            .max_iter(400)
+            .max_iter(max_iter)
             .build()
             .map_err(|e| AllocError::Solver(format!("{e:?}")))?;
         let mut solver =
             DefaultSolver::new(&pm, &q, &am, &b, &cones, settings).map_err(|e| AllocError::Solver(format!("{e:?}")))?;
         solver.solve();
         let sol = &solver.solution;
-        if std::env::var("ALLONET_SOLVER_DEBUG").is_ok() {
+        iterations += sol.iterations;
+        if debug {
             eprintln!(
                 "clarabel: {:?} in {} iterations, r_prim {:e} r_dual {:e}",
                 sol.status, sol.iterations, sol.r_prim, sol.r_dual
             );
         }
         match sol.status {
-            SolverStatus::Solved | SolverStatus::AlmostSolved => {
-                found = Some(solver.solution);
-                break;
-            }
+            SolverStatus::Solved => {}
+            SolverStatus::AlmostSolved if lenient => {}
             SolverStatus::PrimalInfeasible | SolverStatus::AlmostPrimalInfeasible => {
                 return Err(AllocError::Infeasible(
                     "the constraints admit no allocation (the solver found a certificate of infeasibility)".into(),
                 ))
             }
-            other => last = format!("Clarabel stopped: {other:?} after {} iterations", sol.iterations),
+            other => {
+                last = format!("Clarabel stopped: {other:?} after {} iterations", sol.iterations);
+                continue;
+            }
         }
-    }
-    let sol = found.ok_or(AllocError::Solver(last))?;
-    let x: Vec<f64> = pairs.iter().enumerate().map(|(k, pr)| (sol.x[k] * scale(pr.d)).max(0.0)).collect();
-    for &d in &active {
-        mu[d] = sol.z[budget_row[d]] * s * p.pools[d].price / v;
-    }
-    for &i in &funded {
-        if cap_row[i] != usize::MAX {
-            nu[i] = sol.z[cap_row[i]] * s / v;
+        let x: Vec<f64> = pairs.iter().enumerate().map(|(k, pr)| (sol.x[k] * scale(pr.d)).max(0.0)).collect();
+        for &d in &active {
+            mu[d] = sol.z[budget_row[d]] * s * p.pools[d].price / v;
         }
+        for &i in &funded {
+            if cap_row[i] != usize::MAX {
+                nu[i] = sol.z[cap_row[i]] * s / v;
+            }
+        }
+        let mut c = Continuous { x, mu: mu.clone(), nu: nu.clone(), iterations };
+        if let Some(polished) = polish(p, pairs, &c) {
+            return Ok(polished);
+        }
+        if debug {
+            eprintln!("polish: not an optimum of its active set");
+        }
+        if polish_required {
+            continue;
+        }
+        refine_duals(p, pairs, &mut c);
+        return Ok(c);
     }
-    let mut c = Continuous { x, mu, nu, iterations: sol.iterations };
-    refine_duals(p, pairs, &mut c);
-    Ok(c)
+    Err(AllocError::Solver(last))
 }
 
 /// Refines the multipliers from the primal point: the solver's duals are accurate to its tolerance, while
@@ -351,4 +372,303 @@ pub fn objective(p: &Problem, pairs: &[Pair], x: &[f64]) -> f64 {
     let mut f: f64 = p.projects.iter().zip(&value).map(|(pj, &xv)| pj.weight * pj.utility.value(xv)).sum();
     f -= p.rho * pull;
     f
+}
+
+/// Polishes an interior-point solution to the exact optimum (as OSQP's polishing step, Stellato et al.,
+/// "OSQP: an operator splitting solver for quadratic programs", Math. Prog. Comp. 12, 2020, §4.3): with each
+/// pair's state fixed (at zero, at its bound, or inside), the optimality conditions are equations in the inside
+/// amounts, the binding pools' prices μ and the capped projects' ν, solved by Newton's method (each project's
+/// block is diagonal plus rank one, inverted by Sherman–Morrison; the pools' prices by a D×D Schur complement).
+/// A state that the solution contradicts (an amount past its bound, a multiplier of the wrong sign, a cap
+/// exceeded) is flipped and the equations solved again, a few times at most. `None` if no state is confirmed.
+fn polish(p: &Problem, pairs: &[Pair], c: &Continuous) -> Option<Continuous> {
+    let nd = p.pools.len();
+    let ni = p.projects.len();
+    let np = pairs.len();
+    let sc = Scaling::of(p, pairs);
+    let price: Vec<f64> = pairs.iter().map(|k| p.pools[k.d].price).collect();
+    let ub: Vec<f64> = pairs.iter().map(|k| k.ub as f64 / p.pools[k.d].unit()).collect();
+    let base: Vec<f64> = pairs.iter().map(|k| p.projects[k.i].baseline[k.d] as f64 / p.pools[k.d].unit()).collect();
+    let q: Vec<f64> = pairs.iter().map(|k| 2.0 * (p.rho + sc.tie_break(p, k.d))).collect();
+    let budget: Vec<f64> = (0..nd).map(|d| p.pools[d].budget_tokens()).collect();
+    let mut by_project: Vec<Vec<usize>> = vec![Vec::new(); ni];
+    let mut in_pool = vec![false; nd];
+    for (k, pr) in pairs.iter().enumerate() {
+        by_project[pr.i].push(k);
+        in_pool[pr.d] = true;
+    }
+    let values = |x: &[f64]| -> Vec<f64> {
+        let mut v = vec![0.0; ni];
+        for (k, pr) in pairs.iter().enumerate() {
+            v[pr.i] += price[k] * x[k];
+        }
+        v
+    };
+    let spent = |x: &[f64], d: usize| -> f64 { pairs.iter().zip(x).filter(|(k, _)| k.d == d).map(|(_, v)| v).sum() };
+    let mu_scale = c.mu.iter().fold(0.0f64, |a, m| a.max(m.abs())).max(f64::MIN_POSITIVE);
+    let v0 = values(&c.x);
+    #[derive(Clone, Copy, PartialEq)]
+    enum State {
+        Zero,
+        Top,
+        Inside,
+    }
+    let near = |k: usize| 1e-7 * budget[pairs[k].d].max(1.0);
+    let mut state: Vec<State> = (0..np)
+        .map(|k| {
+            if c.x[k] <= near(k) {
+                State::Zero
+            } else if c.x[k] >= ub[k] - near(k) {
+                State::Top
+            } else {
+                State::Inside
+            }
+        })
+        .collect();
+    let mut capped: Vec<bool> =
+        (0..ni).map(|i| p.projects[i].cap.is_some_and(|cap| v0[i] >= cap * (1.0 - 1e-7))).collect();
+    let mut binding: Vec<bool> = (0..nd)
+        .map(|d| {
+            in_pool[d]
+                && (p.pools[d].spend_all || (c.mu[d] > 1e-8 * mu_scale && spent(&c.x, d) >= budget[d] * (1.0 - 1e-7)))
+        })
+        .collect();
+    let debug = std::env::var("ALLONET_SOLVER_DEBUG").is_ok();
+    for _round in 0..8 {
+        let mut x: Vec<f64> = (0..np)
+            .map(|k| match state[k] {
+                State::Zero => 0.0,
+                State::Top => ub[k],
+                State::Inside => c.x[k].clamp(0.0, ub[k]),
+            })
+            .collect();
+        // Unknowns: prices of binding pools with a pair inside; ν of capped projects with a pair inside.
+        let has_inside: Vec<bool> =
+            (0..nd).map(|d| (0..np).any(|k| pairs[k].d == d && state[k] == State::Inside)).collect();
+        let free_mu: Vec<bool> = (0..nd).map(|d| binding[d] && has_inside[d]).collect();
+        let free_nu: Vec<bool> =
+            (0..ni).map(|i| capped[i] && by_project[i].iter().any(|&k| state[k] == State::Inside)).collect();
+        let bidx: Vec<usize> = (0..nd).filter(|&d| free_mu[d]).collect();
+        let nb = bidx.len();
+        let mut slot = vec![usize::MAX; nd];
+        for (sl, &d) in bidx.iter().enumerate() {
+            slot[d] = sl;
+        }
+        let mut mu: Vec<f64> = (0..nd).map(|d| if binding[d] { c.mu[d] } else { 0.0 }).collect();
+        let mut nu: Vec<f64> = (0..ni).map(|i| if capped[i] { c.nu[i].max(0.0) } else { 0.0 }).collect();
+        let grad = |x: &[f64], value: &[f64], mu: &[f64], nu: &[f64], k: usize| -> f64 {
+            let pr = pairs[k];
+            let pj = &p.projects[pr.i];
+            pj.weight * pj.utility.slope(value[pr.i]) * price[k] - q[k] * x[k] + 2.0 * p.rho * base[k]
+                - nu[pr.i] * price[k]
+                - mu[pr.d]
+        };
+        let mut value;
+        for _ in 0..30 {
+            value = values(&x);
+            let mut worst = 0.0f64;
+            for k in (0..np).filter(|&k| state[k] == State::Inside) {
+                worst = worst.max(grad(&x, &value, &mu, &nu, k).abs() / mu_scale);
+            }
+            for &d in &bidx {
+                worst = worst.max((budget[d] - spent(&x, d)).abs() / budget[d].max(1.0) * 1e3);
+            }
+            for i in (0..ni).filter(|&i| free_nu[i]) {
+                let cap = p.projects[i].cap.unwrap_or(0.0);
+                worst = worst.max((cap - value[i]).abs() / cap.max(1.0) * 1e3);
+            }
+            if worst <= 1e-13 {
+                break;
+            }
+            let mut s = vec![vec![0.0; nb]; nb];
+            let mut rhs: Vec<f64> = bidx.iter().map(|&d| budget[d] - spent(&x, d)).collect();
+            let mut steps = Vec::new();
+            for i in 0..ni {
+                let ks: Vec<usize> = by_project[i].iter().copied().filter(|&k| state[k] == State::Inside).collect();
+                if ks.is_empty() {
+                    continue;
+                }
+                let pj = &p.projects[i];
+                let a = pj.weight * second(&pj.utility, value[i]);
+                let dinv: Vec<f64> = ks.iter().map(|&k| 1.0 / q[k]).collect();
+                let pk: Vec<f64> = ks.iter().map(|&k| price[k]).collect();
+                let ptdp: f64 = pk.iter().zip(&dinv).map(|(p, d)| p * p * d).sum();
+                let den = 1.0 - a * ptdp;
+                // H⁻¹v = −D⁻¹v − a·D⁻¹p·(pᵀD⁻¹v)/den, for H = a·ppᵀ − D.
+                let apply = |v: &[f64]| -> Vec<f64> {
+                    let t: f64 = v.iter().zip(&pk).zip(&dinv).map(|((v, p), d)| v * p * d).sum();
+                    (0..v.len()).map(|j| -dinv[j] * v[j] - a * dinv[j] * pk[j] * t / den).collect()
+                };
+                let f: Vec<f64> = ks.iter().map(|&k| -grad(&x, &value, &mu, &nu, k)).collect();
+                let mut c0 = apply(&f);
+                let mut c1: Vec<Vec<f64>> = vec![vec![0.0; nb]; ks.len()];
+                for (j, &k) in ks.iter().enumerate() {
+                    let sl = slot[pairs[k].d];
+                    if sl != usize::MAX {
+                        let mut e = vec![0.0; ks.len()];
+                        e[j] = 1.0;
+                        for (r, v) in apply(&e).into_iter().enumerate() {
+                            c1[r][sl] += v;
+                        }
+                    }
+                }
+                let (mut nu0, mut nu1) = (0.0, vec![0.0; nb]);
+                if free_nu[i] {
+                    let hp = apply(&pk);
+                    let php: f64 = pk.iter().zip(&hp).map(|(p, h)| p * h).sum();
+                    if php != 0.0 {
+                        let target = pj.cap.unwrap_or(0.0) - value[i];
+                        let pc0: f64 = pk.iter().zip(&c0).map(|(p, v)| p * v).sum();
+                        nu0 = (target - pc0) / php;
+                        for (sl, n1) in nu1.iter_mut().enumerate() {
+                            let pc1: f64 = pk.iter().zip(&c1).map(|(p, row)| p * row[sl]).sum();
+                            *n1 = -pc1 / php;
+                        }
+                        for r in 0..ks.len() {
+                            c0[r] += nu0 * hp[r];
+                            for sl in 0..nb {
+                                c1[r][sl] += nu1[sl] * hp[r];
+                            }
+                        }
+                    }
+                }
+                for (r, &k) in ks.iter().enumerate() {
+                    let sl = slot[pairs[k].d];
+                    if sl != usize::MAX {
+                        rhs[sl] -= c0[r];
+                        for (t, v) in c1[r].iter().enumerate() {
+                            s[sl][t] += v;
+                        }
+                    }
+                }
+                steps.push((i, ks, c0, c1, nu0, nu1));
+            }
+            let dmu = if nb == 0 { Vec::new() } else { lu_solve(s, rhs)? };
+            for (i, ks, c0, c1, nu0, nu1) in &steps {
+                for (r, &k) in ks.iter().enumerate() {
+                    x[k] += c0[r] + c1[r].iter().zip(&dmu).map(|(a, b)| a * b).sum::<f64>();
+                }
+                if free_nu[*i] {
+                    nu[*i] += nu0 + nu1.iter().zip(&dmu).map(|(a, b)| a * b).sum::<f64>();
+                }
+            }
+            for (sl, &d) in bidx.iter().enumerate() {
+                mu[d] += dmu[sl];
+            }
+        }
+        value = values(&x);
+        // Confirm the state, or flip what contradicts it.
+        let tol = 1e-9;
+        let mut flipped = false;
+        for k in 0..np {
+            let g = grad(&x, &value, &mu, &nu, k) / mu_scale;
+            let to = match state[k] {
+                State::Inside if x[k] > ub[k] * (1.0 + tol) => Some(State::Top),
+                State::Inside if x[k] < -tol * ub[k].max(1.0) => Some(State::Zero),
+                State::Inside if g.abs() > 1e-9 => None,
+                State::Zero if g > 1e-9 => Some(State::Inside),
+                State::Top if g < -1e-9 => Some(State::Inside),
+                _ => None,
+            };
+            if let Some(t) = to {
+                state[k] = t;
+                flipped = true;
+            }
+        }
+        for d in 0..nd {
+            if !in_pool[d] {
+                continue;
+            }
+            // A binding budget the equations could not meet (no pair of it inside): release its pairs.
+            let gap = budget[d] - spent(&x, d);
+            if binding[d] && gap.abs() > 1e-10 * budget[d].max(1.0) {
+                let from = if gap > 0.0 { State::Zero } else { State::Top };
+                for k in 0..np {
+                    if pairs[k].d == d && state[k] == from {
+                        state[k] = State::Inside;
+                        flipped = true;
+                    }
+                }
+            }
+            if p.pools[d].spend_all {
+                continue;
+            }
+            if !binding[d] && spent(&x, d) > budget[d] * (1.0 + 1e-12) {
+                binding[d] = true;
+                flipped = true;
+            } else if binding[d] && mu[d] < -1e-12 * mu_scale {
+                binding[d] = false;
+                flipped = true;
+            }
+        }
+        for i in 0..ni {
+            let Some(cap) = p.projects[i].cap else { continue };
+            if !capped[i] && value[i] > cap * (1.0 + 1e-12) {
+                capped[i] = true;
+                for &k in &by_project[i] {
+                    if state[k] == State::Top {
+                        state[k] = State::Inside;
+                    }
+                }
+                flipped = true;
+            } else if capped[i] && nu[i] < -1e-12 * mu_scale {
+                capped[i] = false;
+                flipped = true;
+            }
+        }
+        if debug {
+            eprintln!("polish: round {_round}, flipped {flipped}");
+        }
+        if !flipped {
+            let inside_ok =
+                (0..np).all(|k| state[k] != State::Inside || grad(&x, &value, &mu, &nu, k).abs() / mu_scale <= 1e-9);
+            let budgets_ok = (0..nd).all(|d| {
+                !in_pool[d]
+                    || (spent(&x, d) <= budget[d] * (1.0 + 1e-12)
+                        && (!binding[d] || (budget[d] - spent(&x, d)).abs() <= 1e-10 * budget[d].max(1.0)))
+            });
+            if !inside_ok || !budgets_ok {
+                return None;
+            }
+            let x = x.into_iter().zip(&ub).map(|(v, &u)| v.clamp(0.0, u)).collect();
+            return Some(Continuous { x, mu, nu, iterations: c.iterations });
+        }
+    }
+    None
+}
+
+/// u''(X).
+fn second(u: &Utility, x: f64) -> f64 {
+    match *u {
+        Utility::Log { a } => -1.0 / ((a + x) * (a + x)),
+        Utility::Saturating { s } => -(-x / s).exp() / s,
+        Utility::Sqrt { a } => -0.25 / ((a + x) * (a + x).sqrt()),
+        Utility::Linear => 0.0,
+    }
+}
+
+/// Solves a small dense system by Gaussian elimination with partial pivoting.
+fn lu_solve(mut a: Vec<Vec<f64>>, mut b: Vec<f64>) -> Option<Vec<f64>> {
+    let n = b.len();
+    for col in 0..n {
+        let piv = (col..n).max_by(|&r, &s| a[r][col].abs().total_cmp(&a[s][col].abs()))?;
+        if a[piv][col] == 0.0 || !a[piv][col].is_finite() {
+            return None;
+        }
+        a.swap(col, piv);
+        b.swap(col, piv);
+        for r in col + 1..n {
+            let f = a[r][col] / a[col][col];
+            let (top, rest) = a.split_at_mut(r);
+            for (x, y) in rest[0][col..].iter_mut().zip(&top[col][col..]) {
+                *x -= f * y;
+            }
+            b[r] -= f * b[col];
+        }
+    }
+    for r in (0..n).rev() {
+        let s: f64 = (r + 1..n).map(|c| a[r][c] * b[c]).sum();
+        b[r] = (b[r] - s) / a[r][r];
+    }
+    Some(b)
 }

@@ -113,7 +113,17 @@ fn random_instances_keep_every_constraint_exactly_and_meet_kkt() {
             eprintln!("seed {seed} ({pools} pools, {projects} projects): KKT residual {r:e}");
         }
         assert!(r <= 1e-4, "seed {seed} ({pools} pools, {projects} projects): KKT residual {r:e}");
-        let a = allocate(&p).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+        // Rounding to whole units (a token of 0 decimals) can leave a spend-all pool a unit short when every
+        // pair it funds is at a bound: refused, naming the pool, and counted with the infeasible ones.
+        let a = match allocate(&p) {
+            Ok(a) => a,
+            Err(AllocError::Infeasible(m)) if m.contains("pool `") => {
+                infeasible += 1;
+                eprintln!("seed {seed}: {m}");
+                continue;
+            }
+            Err(e) => panic!("seed {seed}: {e}"),
+        };
         check_exact(&p, &a);
         // Minimum or zero, and the same drops when solved again.
         let again = solve_with_minimums(&p, pairs(&p), &every(&p), "").unwrap();
@@ -121,7 +131,7 @@ fn random_instances_keep_every_constraint_exactly_and_meet_kkt() {
     }
     eprintln!("worst KKT residual {worst:e}; {loose} above 1e-6; {infeasible} instances infeasible");
     assert!(infeasible <= 10, "{infeasible} of 200 generated instances were infeasible");
-    assert!(loose <= 10, "{loose} of 200 instances meet the KKT conditions only to more than 1e-6");
+    assert!(loose <= 5, "{loose} of 200 instances meet the KKT conditions only to more than 1e-6");
 }
 
 #[test]

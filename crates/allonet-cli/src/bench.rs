@@ -129,8 +129,8 @@ pub fn run_allocate(args: &AllocateBenchArgs) -> Result<()> {
         "pools × projects",
         "allonet s",
         "of which solve s",
-        "cvxpy + Clarabel s",
-        "ratio",
+        "cvxpy + Clarabel s (in process / whole process)",
+        "ratio (in process / whole)",
         "objective allonet",
         "objective cvxpy",
         "relative difference",
@@ -168,16 +168,18 @@ pub fn run_allocate(args: &AllocateBenchArgs) -> Result<()> {
             objective = a.objective.optimum;
         }
         let peak = peak_rss_mb();
-        let (peer_s, peer_obj) = if args.peer == "none" {
-            (None, None)
+        let (peer_s, peer_wall, peer_obj) = if args.peer == "none" {
+            (None, None, None)
         } else {
+            let t0 = Instant::now();
             let out = std::process::Command::new(&args.python).arg(&args.peer).arg(&path).arg("--json").output()?;
+            let wall = t0.elapsed().as_secs_f64();
             if !out.status.success() {
                 eprintln!("peer failed on {size}: {}", String::from_utf8_lossy(&out.stderr).trim());
-                (None, None)
+                (None, None, None)
             } else {
                 let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
-                (v["seconds"].as_f64(), v["objective"].as_f64())
+                (v["seconds"].as_f64(), Some(wall), v["objective"].as_f64())
             }
         };
         let rel = peer_obj.map(|b| (objective - b).abs() / objective.abs().max(b.abs()).max(1e-300));
@@ -185,8 +187,14 @@ pub fn run_allocate(args: &AllocateBenchArgs) -> Result<()> {
             format!("{np} × {ni}"),
             format!("{best:.4}"),
             format!("{best_solve:.4}"),
-            peer_s.map_or("—".into(), |s| format!("{s:.4}")),
-            peer_s.map_or("—".into(), |s| format!("{:.1}×", s / best)),
+            match (peer_s, peer_wall) {
+                (Some(s), Some(w)) => format!("{s:.4} / {w:.3}"),
+                _ => "—".into(),
+            },
+            match (peer_s, peer_wall) {
+                (Some(s), Some(w)) => format!("{:.1}× / {:.1}×", s / best, w / best),
+                _ => "—".into(),
+            },
             format!("{objective:.9}"),
             peer_obj.map_or("—".into(), |b| format!("{b:.9}")),
             rel.map_or("—".into(), |r| format!("{r:.2e}")),
@@ -197,7 +205,8 @@ pub fn run_allocate(args: &AllocateBenchArgs) -> Result<()> {
     println!("{t}");
     println!(
         "allonet: best of {} runs, end to end (read, solve, minimum grants, exact rounding, explanations, each pool alone);\n\
-         cvxpy: one run, end to end in its process (read, build, compile, Clarabel). Peak memory: this process so far.",
+         cvxpy: one run; in process = read, build, compile, Clarabel; whole process adds Python's start and imports.\n\
+         Peak memory: this process so far.",
         args.runs
     );
     let _ = std::fs::remove_dir_all(&dir);
