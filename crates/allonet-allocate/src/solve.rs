@@ -221,7 +221,6 @@ pub fn solve(p: &Problem, pairs: &[Pair]) -> Result<Continuous, AllocError> {
     // confirm it, tight tolerances (where the last digits stall within 80 iterations, looser ones) and
     // multipliers refined from the primal.
     let mut last = String::new();
-    let debug = std::env::var("ALLONET_SOLVER_DEBUG").is_ok();
     // (tolerance, static regularisation, iteration limit, whether a stall is accepted, polish required)
     let attempts = [
         (1e-9, 1e-12, 200, false, true),
@@ -245,12 +244,6 @@ pub fn solve(p: &Problem, pairs: &[Pair]) -> Result<Continuous, AllocError> {
         solver.solve();
         let sol = &solver.solution;
         iterations += sol.iterations;
-        if debug {
-            eprintln!(
-                "clarabel: {:?} in {} iterations, r_prim {:e} r_dual {:e}",
-                sol.status, sol.iterations, sol.r_prim, sol.r_dual
-            );
-        }
         match sol.status {
             SolverStatus::Solved => {}
             SolverStatus::AlmostSolved if lenient => {}
@@ -276,9 +269,6 @@ pub fn solve(p: &Problem, pairs: &[Pair]) -> Result<Continuous, AllocError> {
         let mut c = Continuous { x, mu: mu.clone(), nu: nu.clone(), iterations };
         if let Some(polished) = polish(p, pairs, &c) {
             return Ok(polished);
-        }
-        if debug {
-            eprintln!("polish: not an optimum of its active set");
         }
         if polish_required {
             continue;
@@ -433,8 +423,7 @@ fn polish(p: &Problem, pairs: &[Pair], c: &Continuous) -> Option<Continuous> {
                 && (p.pools[d].spend_all || (c.mu[d] > 1e-8 * mu_scale && spent(&c.x, d) >= budget[d] * (1.0 - 1e-7)))
         })
         .collect();
-    let debug = std::env::var("ALLONET_SOLVER_DEBUG").is_ok();
-    for _round in 0..8 {
+    for _ in 0..8 {
         let mut x: Vec<f64> = (0..np)
             .map(|k| match state[k] {
                 State::Zero => 0.0,
@@ -615,9 +604,6 @@ fn polish(p: &Problem, pairs: &[Pair], c: &Continuous) -> Option<Continuous> {
                 capped[i] = false;
                 flipped = true;
             }
-        }
-        if debug {
-            eprintln!("polish: round {_round}, flipped {flipped}");
         }
         if !flipped {
             let inside_ok =
