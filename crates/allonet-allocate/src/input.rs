@@ -256,6 +256,16 @@ impl Problem {
             if p.id.trim().is_empty() {
                 return Err(err(&format!("pools[{k}].id"), "is empty".into()));
             }
+            // Pool ids name plan files (`<id>.plan.json`): letters, digits, `-`, `_`, `.`; never a path.
+            if p.id.len() > 64
+                || p.id.starts_with('.')
+                || !p.id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+            {
+                return Err(err(
+                    &f("id"),
+                    format!("`{}` must be 1 to 64 letters, digits, `-`, `_` or `.` (not starting with `.`): it names the pool's plan file", p.id),
+                ));
+            }
             if pool_index.insert(p.id.clone(), k).is_some() {
                 return Err(err(&f("id"), format!("pool `{}` is given twice", p.id)));
             }
@@ -274,16 +284,18 @@ impl Problem {
                 return Err(err(&f("price"), format!("{} is above the largest price taken (10^6 per token)", p.price)));
             }
             let budget = parse_tokens(&token, &p.budget).map_err(|m| err(&f("budget"), m))?;
-            if budget > 10u128.pow(30) {
+            // What one plan may pay on a chain: the allocator keeps totals in 96 bits.
+            if budget >= 1u128 << 96 {
                 return Err(err(
                     &f("budget"),
-                    format!("`{}` is above the largest budget taken (10^30 base units)", p.budget),
+                    format!("`{}` is above the largest budget a plan can pay (2^96 − 1 base units)", p.budget),
                 ));
             }
             if let Some(s) = p.max_share {
                 if !(s.is_finite() && s > 0.0 && s <= 1.0) {
                     return Err(err(&f("max_share"), format!("{s} must be in (0, 1]")));
                 }
+                value.parse(&s.to_string()).map_err(|e| err(&f("max_share"), format!("{s}: {e}")))?;
             }
             let min_grant = match &p.min_grant {
                 Some(m) => parse_tokens(&token, m).map_err(|e| err(&f("min_grant"), e))?,
@@ -315,8 +327,8 @@ impl Problem {
 
         // Signals: the mix and the files.
         for (s, a) in &spec.weights {
-            if !(a.is_finite() && *a >= 0.0) {
-                return Err(err(&format!("weights.{s}"), format!("{a} must be a finite number ≥ 0")));
+            if !(a.is_finite() && (0.0..=1e6).contains(a)) {
+                return Err(err(&format!("weights.{s}"), format!("{a} must be a number in [0, 10^6]")));
             }
         }
         let mut files: BTreeMap<String, (SignalFile, Digest, String)> = BTreeMap::new();
@@ -382,8 +394,8 @@ impl Problem {
                 keys.insert(key.clone(), k);
             }
             if let Some(w) = p.weight {
-                if !(w.is_finite() && w >= 0.0) {
-                    return Err(err(&f("weight"), format!("{w} must be a finite number ≥ 0")));
+                if !(w.is_finite() && (0.0..=1e12).contains(&w)) {
+                    return Err(err(&f("weight"), format!("{w} must be a number in [0, 10^12]")));
                 }
                 if !p.signals.is_empty() {
                     return Err(err(&f("signals"), "give `weight` or `signals`, not both".into()));
@@ -393,8 +405,8 @@ impl Problem {
                 if !spec.weights.contains_key(s) {
                     return Err(err(&format!("{}.{s}", f("signals")), format!("signal `{s}` is not in [weights]")));
                 }
-                if !(v.is_finite() && *v >= 0.0) {
-                    return Err(err(&format!("{}.{s}", f("signals")), format!("{v} must be a finite number ≥ 0")));
+                if !(v.is_finite() && (0.0..=1e30).contains(v)) {
+                    return Err(err(&format!("{}.{s}", f("signals")), format!("{v} must be a number in [0, 10^30]")));
                 }
             }
             let utility = p.utility.or(spec.utility).ok_or_else(|| {
@@ -407,6 +419,12 @@ impl Problem {
             let (cap, cap_exact) = match &p.cap {
                 Some(c) => {
                     let e = value.parse(c).map_err(|e| err(&f("cap"), e.to_string()))?.0;
+                    if e > U256::from(10u128.pow(30)) * U256::from(10u128.pow(VALUE_DECIMALS as u32)) {
+                        return Err(err(
+                            &f("cap"),
+                            format!("`{c}` is above the largest cap taken (10^30 units of value)"),
+                        ));
+                    }
                     (Some(c.trim().parse::<f64>().unwrap_or(f64::NAN)), Some(e))
                 }
                 None => (None, None),
@@ -454,13 +472,23 @@ impl Problem {
                 let mut unmatched = Vec::new();
                 let file = files.get(s);
                 if let Some((sf, _, fname)) = file {
+                    let mut seen: BTreeMap<usize, &str> = BTreeMap::new();
                     for (key, v) in &sf.entries {
                         match keys.get(key) {
                             Some(&i) => {
-                                if !(v.is_finite() && *v >= 0.0) {
+                                if !(v.is_finite() && (0.0..=1e30).contains(v)) {
                                     return Err(err(
                                         &format!("signals.{s}"),
-                                        format!("{fname}: entry `{key}` is {v}; signals must be ≥ 0"),
+                                        format!("{fname}: entry `{key}` is {v}; signals must be in [0, 10^30]"),
+                                    ));
+                                }
+                                if let Some(first) = seen.insert(i, key) {
+                                    return Err(err(
+                                        &format!("signals.{s}"),
+                                        format!(
+                                            "{fname}: entries `{first}` and `{key}` both name project `{}`",
+                                            projects[i].id
+                                        ),
                                     ));
                                 }
                                 vals[i] = *v;

@@ -85,8 +85,20 @@ pub fn apportion(p: &Problem, s: &Solved) -> Result<Vec<u128>, AllocError> {
                 ub.push(hi);
             }
         }
+        // Minimums raised to whole units can add up past the budget: the smallest grants give way (their
+        // units go to the others), until the minimums fit.
+        let mut by_size: Vec<usize> = (0..items.len()).filter(|&j| ub[j] > 0).collect();
+        by_size.sort_by(|&a, &b| target[items[a]].total_cmp(&target[items[b]]).then(a.cmp(&b)));
+        let mut sum_lb: u128 = lb.iter().fold(0u128, |a, &b| a.saturating_add(b));
+        for j in by_size {
+            if sum_lb <= pool.budget {
+                break;
+            }
+            sum_lb -= lb[j];
+            lb[j] = 0;
+            ub[j] = 0;
+        }
         let sum_ub = ub.iter().fold(0u128, |a, &b| a.saturating_add(b));
-        let sum_lb: u128 = lb.iter().sum();
         let total = if pool.spend_all {
             if sum_ub < pool.budget {
                 return Err(AllocError::Infeasible(format!(
@@ -112,7 +124,41 @@ pub fn apportion(p: &Problem, s: &Solved) -> Result<Vec<u128>, AllocError> {
             done[k] = true;
         }
     }
+    verify(p, s, &base)?;
     Ok(base)
+}
+
+/// Checks rounded amounts against every rule exactly; an error here is a defect of this crate, and no plan
+/// leaves with one.
+pub fn verify(p: &Problem, s: &Solved, base: &[u128]) -> Result<(), AllocError> {
+    let bad = |m: String| Err(AllocError::Solver(format!("internal check failed, no plan written: {m}")));
+    let mut value = vec![U256::ZERO; p.projects.len()];
+    for (d, pool) in p.pools.iter().enumerate() {
+        let mut total = 0u128;
+        for (k, pr) in s.pairs.iter().enumerate().filter(|(_, pr)| pr.d == d) {
+            let x = base[k];
+            total = total.checked_add(x).ok_or(AllocError::Solver("pool total overflows".into()))?;
+            if x == 0 {
+                continue;
+            }
+            if !p.projects[pr.i].eligible[d] || x > p.pair_bound(d, pr.i) || x < pool.min_grant {
+                return bad(format!(
+                    "pool `{}` pays {} base units to `{}` outside its bounds",
+                    pool.id, x, p.projects[pr.i].id
+                ));
+            }
+            value[pr.i] += value_exact(p, d, x);
+        }
+        if total > pool.budget || (pool.spend_all && total != pool.budget) {
+            return bad(format!("pool `{}` pays {total} of its {} base units", pool.id, pool.budget));
+        }
+    }
+    for (i, v) in value.iter().enumerate() {
+        if cap_exact(p, i).is_some_and(|c| *v > c) {
+            return bad(format!("project `{}` is paid past its cap", p.projects[i].id));
+        }
+    }
+    Ok(())
 }
 
 /// Splits `total` in proportion to `weights` with each part in [lb, ub] (largest remainder, exact).

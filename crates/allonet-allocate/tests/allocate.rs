@@ -171,3 +171,25 @@ fn names_that_look_like_addresses_change_no_recipient() {
         assert_ne!(line.address.to_string().to_lowercase(), evil.to_lowercase());
     }
 }
+
+/// Minimums raised to whole units must not carry a pool past its budget: the smallest grant gives way.
+#[test]
+fn minimum_grants_never_push_a_pool_past_its_budget() {
+    for spend_all in [false, true] {
+        let mut t = format!(
+            "[[pools]]\nid = \"dao\"\ntoken = \"USDC\"\ndecimals = 6\nprice = 1\nbudget = \"100\"\nmin_grant = \"50.000001\"\nspend_all = {spend_all}\n"
+        );
+        for i in 0..2 {
+            t += &format!(
+                "[[projects]]\nid = \"p{i}\"\naddress = \"{}\"\nweight = 1\nutility = {{ kind = \"log\", a = 1.0 }}\n",
+                addr(i)
+            );
+        }
+        let p = problem(&t);
+        let a = allocate(&p).unwrap_or_else(|e| panic!("spend_all {spend_all}: {e}"));
+        let paid: Vec<u128> = a.pools[0].payments.iter().map(|l| l.amount.0.to::<u128>()).collect();
+        assert!(paid.iter().sum::<u128>() <= 100_000_000, "spend_all {spend_all}: {paid:?}");
+        assert!(paid.iter().all(|&x| x >= 50_000_001), "{paid:?}");
+        check_exact(&p, &a);
+    }
+}

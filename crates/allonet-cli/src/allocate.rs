@@ -58,6 +58,13 @@ pub fn run(a: &AllocateArgs) -> Result<()> {
                 (serde_json::to_string_pretty(plan)? + "\n").as_bytes(),
             )?;
         }
+        // A pool that pays nothing has no plan: an earlier run's file must not stand for it.
+        for pool in problem.pools.iter().filter(|q| !plans.iter().any(|(id, _)| *id == q.id)) {
+            let stale = dir.join(format!("{}.plan.json", pool.id));
+            if stale.exists() {
+                std::fs::remove_file(&stale).with_context(|| format!("cannot remove {}", stale.display()))?;
+            }
+        }
         write_atomic(&dir.join("allocation.json"), json.as_bytes())?;
     }
     if let Some(h) = &a.html {
