@@ -170,13 +170,21 @@ struct FileSpec {
     projects: Vec<ProjectSpec>,
 }
 
+/// A number written as a TOML float or integer, or as a decimal string (exact).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Number {
+    Float(f64),
+    Text(String),
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct PoolSpec {
     id: String,
     token: String,
     decimals: i64,
-    price: f64,
+    price: Number,
     budget: String,
     #[serde(default)]
     spend_all: bool,
@@ -273,16 +281,26 @@ impl Problem {
                 return Err(err(&f("decimals"), format!("{} is not in 0..={MAX_TOKEN_DECIMALS}", p.decimals)));
             }
             let token = Token::new(p.token.clone(), p.decimals as u8);
-            if !(p.price.is_finite() && p.price > 0.0) {
+            // A price given as a string ("1.9") is taken exactly; a TOML float by its shortest decimal form.
+            let price_text = match &p.price {
+                Number::Float(x) => x.to_string(),
+                Number::Text(t) => t.trim().to_string(),
+            };
+            let price_exact = value
+                .parse(&price_text)
+                .map_err(|e| err(&f("price"), format!("{e} (units of value per token, > 0, at most 18 decimals)")))?
+                .0;
+            if price_exact.is_zero() {
+                return Err(err(&f("price"), format!("{price_text} must be > 0 (units of value per token)")));
+            }
+            if price_exact > U256::from(10u128.pow(24)) {
                 return Err(err(
                     &f("price"),
-                    format!("{} must be a finite number > 0 (units of value per token)", p.price),
+                    format!("{price_text} is above the largest price taken (10^6 per token)"),
                 ));
             }
-            let price_exact = value.parse(&p.price.to_string()).map_err(|e| err(&f("price"), e.to_string()))?.0;
-            if price_exact > U256::from(10u128.pow(24)) {
-                return Err(err(&f("price"), format!("{} is above the largest price taken (10^6 per token)", p.price)));
-            }
+            let price: f64 =
+                price_text.parse().map_err(|_| err(&f("price"), format!("`{price_text}` is not a number")))?;
             let budget = parse_tokens(&token, &p.budget).map_err(|m| err(&f("budget"), m))?;
             // What one plan may pay on a chain: the allocator keeps totals in 96 bits.
             if budget >= 1u128 << 96 {
@@ -315,7 +333,7 @@ impl Problem {
             pools.push(Pool {
                 id: p.id.clone(),
                 token,
-                price: p.price,
+                price,
                 price_exact,
                 budget,
                 spend_all: p.spend_all,
@@ -358,6 +376,13 @@ impl Problem {
                     "{with_weight} of {} projects give `weight`: give it on every project, or on none and mix signals with [weights]",
                     spec.projects.len()
                 ),
+            ));
+        }
+        if with_weight != 0 && (!spec.weights.is_empty() || !spec.signals.is_empty()) {
+            return Err(err(
+                "weights",
+                "every project gives `weight`, so [weights] and [signals] would be ignored: give one or the other"
+                    .into(),
             ));
         }
         if with_weight == 0 && spec.weights.is_empty() {
