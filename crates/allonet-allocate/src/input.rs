@@ -60,6 +60,16 @@ impl Utility {
         }
     }
 
+    /// u''(X), for the polishing Newton step.
+    pub fn curvature(&self, x: f64) -> f64 {
+        match *self {
+            Utility::Log { a } => -1.0 / ((a + x) * (a + x)),
+            Utility::Saturating { s } => -(-x / s).exp() / s,
+            Utility::Sqrt { a } => -0.25 / ((a + x) * (a + x).sqrt()),
+            Utility::Linear => 0.0,
+        }
+    }
+
     /// The name used in files and reports.
     pub fn kind(&self) -> &'static str {
         match self {

@@ -478,7 +478,7 @@ fn polish(p: &Problem, pairs: &[Pair], c: &Continuous) -> Option<Continuous> {
                     continue;
                 }
                 let pj = &p.projects[i];
-                let a = pj.weight * second(&pj.utility, value[i]);
+                let a = pj.weight * pj.utility.curvature(value[i]);
                 let dinv: Vec<f64> = ks.iter().map(|&k| 1.0 / q[k]).collect();
                 let pk: Vec<f64> = ks.iter().map(|&k| price[k]).collect();
                 let ptdp: f64 = pk.iter().zip(&dinv).map(|(p, d)| p * p * d).sum();
@@ -621,16 +621,6 @@ fn polish(p: &Problem, pairs: &[Pair], c: &Continuous) -> Option<Continuous> {
         }
     }
     None
-}
-
-/// u''(X).
-fn second(u: &Utility, x: f64) -> f64 {
-    match *u {
-        Utility::Log { a } => -1.0 / ((a + x) * (a + x)),
-        Utility::Saturating { s } => -(-x / s).exp() / s,
-        Utility::Sqrt { a } => -0.25 / ((a + x) * (a + x).sqrt()),
-        Utility::Linear => 0.0,
-    }
 }
 
 /// Solves a small dense system by Gaussian elimination with partial pivoting.
