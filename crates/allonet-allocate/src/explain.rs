@@ -273,7 +273,7 @@ pub fn explain(p: &Problem, main: &Solved, amounts: &[u128], alone: Option<&[Sol
         pools,
         projects,
         solver: SolverInfo {
-            solver: "clarabel".into(),
+            solver: main.sol.solver.into(),
             variables: main.pairs.len(),
             solves: main.rounds,
             iterations: main.iterations,

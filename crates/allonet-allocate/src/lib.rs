@@ -21,6 +21,7 @@
 //! w_i·u_i'(X_i)·p_d = μ_d, the pool's shadow price (Boyd & Vandenberghe, *Convex Optimization*, 2004,
 //! §5.5.3, where one pool with log utilities is water-filling).
 
+pub mod dual;
 pub mod explain;
 pub mod feasible;
 pub mod gen;

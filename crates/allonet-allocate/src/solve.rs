@@ -38,6 +38,8 @@ pub struct Continuous {
     /// Per project, ν_i: the objective gained by one more unit of value of its cross-pool cap.
     pub nu: Vec<f64>,
     pub iterations: u32,
+    /// Which method found it: `newton` (the dual fast path, [`crate::dual`]) or `clarabel`.
+    pub solver: &'static str,
 }
 
 /// The units the solvers work in: V, the average value per funded project (variables are value / V), and
@@ -49,7 +51,7 @@ pub struct Scaling {
 }
 
 /// Tie-break weight in scaled units: η·Σ y² is subtracted from the scaled objective.
-pub const TIE_BREAK: f64 = 1e-9;
+pub const TIE_BREAK: f64 = 1e-8;
 
 impl Scaling {
     pub fn of(p: &Problem, pairs: &[Pair]) -> Scaling {
@@ -89,15 +91,40 @@ impl Scaling {
     }
 }
 
-/// Solves the continuous problem over `pairs` (only the pools they name take part) with Clarabel.
+/// Solves the continuous problem over `pairs` (only the pools they name take part): Newton's method on the
+/// pools' prices ([`crate::dual`]) polished to the exact optimum of its active set, or, where that does not
+/// converge, Clarabel ([`solve_clarabel`]).
 pub fn solve(p: &Problem, pairs: &[Pair]) -> Result<Continuous, AllocError> {
+    if let Some(c) = solve_newton(p, pairs) {
+        return Ok(c);
+    }
+    solve_clarabel(p, pairs)
+}
+
+/// The fast path alone: Newton on the prices, then the polishing step; `None` where either fails.
+pub fn solve_newton(p: &Problem, pairs: &[Pair]) -> Option<Continuous> {
+    if pairs.is_empty() {
+        return None;
+    }
+    let (c, exact) = crate::dual::solve(p, pairs)?;
+    // The dual point meets every optimality condition but the budgets, which hold to 10⁻⁹ when `exact`; the
+    // polishing step takes them to rounding error where it can.
+    match polish(p, pairs, &c) {
+        Some(c) => Some(c),
+        None if exact => Some(c),
+        None => None,
+    }
+}
+
+/// Solves the continuous problem over `pairs` with Clarabel.
+pub fn solve_clarabel(p: &Problem, pairs: &[Pair]) -> Result<Continuous, AllocError> {
     let nd = p.pools.len();
     let ni = p.projects.len();
     let npairs = pairs.len();
     let mut mu = vec![0.0; nd];
     let mut nu = vec![0.0; ni];
     if npairs == 0 {
-        return Ok(Continuous { x: vec![], mu, nu, iterations: 0 });
+        return Ok(Continuous { x: vec![], mu, nu, iterations: 0, solver: "none" });
     }
     let mut by_project: Vec<Vec<usize>> = vec![Vec::new(); ni];
     let mut by_pool: Vec<Vec<usize>> = vec![Vec::new(); nd];
@@ -266,7 +293,7 @@ pub fn solve(p: &Problem, pairs: &[Pair]) -> Result<Continuous, AllocError> {
                 nu[i] = sol.z[cap_row[i]] * s / v;
             }
         }
-        let mut c = Continuous { x, mu: mu.clone(), nu: nu.clone(), iterations };
+        let mut c = Continuous { x, mu: mu.clone(), nu: nu.clone(), iterations, solver: "clarabel" };
         if let Some(polished) = polish(p, pairs, &c) {
             return Ok(polished);
         }
@@ -532,7 +559,21 @@ fn polish(p: &Problem, pairs: &[Pair], c: &Continuous) -> Option<Continuous> {
                 }
                 steps.push((i, ks, c0, c1, nu0, nu1));
             }
-            let dmu = if nb == 0 { Vec::new() } else { lu_solve(s, rhs)? };
+            // A binding pool whose only inside pairs are capped projects' sole free pairs has an undetermined
+            // price (any value in an interval satisfies the conditions): a little damping keeps it where it is.
+            let dmu = if nb == 0 {
+                Vec::new()
+            } else {
+                let top = (0..nb).map(|t| s[t][t].abs()).fold(0.0f64, f64::max);
+                let mut damped = s.clone();
+                for (t, row) in damped.iter_mut().enumerate() {
+                    row[t] -= 1e-12 * top;
+                }
+                match lu_solve(s, rhs.clone()) {
+                    Some(v) if v.iter().all(|x| x.is_finite()) => v,
+                    _ => lu_solve(damped, rhs)?,
+                }
+            };
             for (i, ks, c0, c1, nu0, nu1) in &steps {
                 for (r, &k) in ks.iter().enumerate() {
                     x[k] += c0[r] + c1[r].iter().zip(&dmu).map(|(a, b)| a * b).sum::<f64>();
@@ -617,14 +658,14 @@ fn polish(p: &Problem, pairs: &[Pair], c: &Continuous) -> Option<Continuous> {
                 return None;
             }
             let x = x.into_iter().zip(&ub).map(|(v, &u)| v.clamp(0.0, u)).collect();
-            return Some(Continuous { x, mu, nu, iterations: c.iterations });
+            return Some(Continuous { x, mu, nu, iterations: c.iterations, solver: c.solver });
         }
     }
     None
 }
 
 /// Solves a small dense system by Gaussian elimination with partial pivoting.
-fn lu_solve(mut a: Vec<Vec<f64>>, mut b: Vec<f64>) -> Option<Vec<f64>> {
+pub(crate) fn lu_solve(mut a: Vec<Vec<f64>>, mut b: Vec<f64>) -> Option<Vec<f64>> {
     let n = b.len();
     for col in 0..n {
         let piv = (col..n).max_by(|&r, &s| a[r][col].abs().total_cmp(&a[s][col].abs()))?;

@@ -42,7 +42,7 @@ pub fn run(a: &AllocateArgs) -> Result<()> {
     progress.stage(format!("reading {}", a.input.display()));
     let problem = Problem::load(&a.input)?;
     progress.stage(format!(
-        "solving: {} pools × {} projects (Clarabel), then rounding to base units",
+        "solving: {} pools × {} projects (Newton on the pools' prices, Clarabel where it stalls), then rounding to base units",
         problem.pools.len(),
         problem.projects.len()
     ));
