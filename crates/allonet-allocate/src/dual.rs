@@ -57,8 +57,6 @@ struct Answer {
     capped: bool,
     /// w·u''(X), the curvature of the project's utility where it stands.
     h: f64,
-    /// Coefficient c of the rank-one part of the project's Jacobian: J = −diag(1/q) + c·t·tᵀ on inside pairs.
-    c: f64,
 }
 
 /// Projects solved in one parallel task: fixed, so the sums are the same whatever the thread count.
@@ -115,14 +113,14 @@ fn value_at(l: &Layout, r: std::ops::Range<usize>, q: &[f64], mu: &[f64], lambda
 
 /// Solves project `j` (index into `l.project`) at prices μ: fills its pairs' amounts in `out` (in the
 /// project's own order).
-fn project(p: &Problem, l: &Layout, j: usize, q: &[f64], mu: &[f64], out: &mut [f64]) -> Answer {
+fn project(p: &Problem, l: &Layout, j: usize, q: &[f64], mu: &[f64], out: &mut [f64], bp: &mut Vec<f64>) -> Answer {
     let r = l.start[j]..l.start[j + 1];
     let pj = &p.projects[l.project[j]];
     let w = pj.weight;
     let u = pj.utility;
     let cap = pj.cap;
     // Breakpoints: pair k starts at λ = lo_k and reaches its bound at hi_k.
-    let mut bp: Vec<f64> = Vec::with_capacity(2 * r.len());
+    bp.clear();
     for k in r.clone() {
         let lo = (mu[l.d[k]] - l.pull[k]) / l.price[k];
         bp.push(lo);
@@ -155,25 +153,13 @@ fn project(p: &Problem, l: &Layout, j: usize, q: &[f64], mu: &[f64], out: &mut [
             capped = true;
         }
     }
-    let mut sq = 0.0;
     let mut value = 0.0;
     for k in r.clone() {
         let v = ((lambda * l.price[k] - mu[l.d[k]] + l.pull[k]) / q[k]).clamp(0.0, l.ub[k]);
         out[k - l.start[j]] = v;
         value += l.price[k] * v;
-        if v > 0.0 && v < l.ub[k] {
-            sq += l.price[k] * l.price[k] / q[k];
-        }
     }
-    let h = w * u.curvature(value);
-    let c = if sq == 0.0 {
-        0.0
-    } else if capped {
-        1.0 / sq
-    } else {
-        -h / (1.0 - h * sq)
-    };
-    Answer { lambda, nu, capped, h, c }
+    Answer { lambda, nu, capped, h: w * u.curvature(value) }
 }
 
 /// X(λ) = x0 + slope·λ on the open segment (a, b) between breakpoints.
@@ -246,6 +232,8 @@ fn segment_root(
 /// Spent per pool, the Jacobian of spent in μ (D×D), and every project's answer, at prices μ.
 struct Eval {
     spent: Vec<f64>,
+    /// The Jacobian counting also the pairs that sit on a breakpoint (for pools flat in the strict one).
+    jac_near: Vec<f64>,
     /// Per pool, Σ 1/q over its inside pairs: the scale against which the Jacobian's diagonal is flat.
     scale: Vec<f64>,
     jac: Vec<f64>,
@@ -253,62 +241,82 @@ struct Eval {
     answers: Vec<Answer>,
 }
 
+/// Adds one project's Jacobian block over the pairs `t` = (pool, p/q, p²/q, 1/q): J = −diag(1/q) + c·t·tᵀ with
+/// c = −h/(1 − h·S) (capped: 1/S), S = Σ p²/q. The diagonal is written −(1/q)·(1 − h·S₋)/(1 − h·S) (S₋ = S without
+/// the pair; capped: S₋/S), exactly zero for a capped project's only free pair instead of a difference of two
+/// large numbers.
+fn add_block(jac: &mut [f64], nd: usize, t: &[(usize, f64, f64, f64)], capped: bool, h: f64) {
+    let sum: f64 = t.iter().map(|x| x.2).sum();
+    if sum == 0.0 {
+        return;
+    }
+    let c = if capped { 1.0 / sum } else { -h / (1.0 - h * sum) };
+    for &(d, td, wd, iq) in t {
+        let rest = sum - wd;
+        let keep = if capped { rest / sum } else { (1.0 - h * rest) / (1.0 - h * sum) };
+        jac[d * nd + d] -= iq * keep;
+        for &(e, te, _, _) in t {
+            if e != d {
+                jac[d * nd + e] += c * td * te;
+            }
+        }
+    }
+}
+
 fn evaluate(p: &Problem, l: &Layout, q: &[f64], mu: &[f64]) -> Eval {
     let nd = l.nd;
     let nproj = l.project.len();
-    let parts: Vec<Eval> = (0..nproj.div_ceil(CHUNK))
-        .into_par_iter()
-        .map(|c| {
-            let js = c * CHUNK..((c + 1) * CHUNK).min(nproj);
-            let base = l.start[js.start];
-            let mut part = Eval {
-                spent: vec![0.0; nd],
-                scale: vec![0.0; nd],
-                jac: vec![0.0; nd * nd],
-                x: vec![0.0; l.start[js.end] - base],
-                answers: Vec::with_capacity(js.len()),
-            };
-            let mut t: Vec<(usize, f64, f64, f64)> = Vec::new();
-            for j in js {
-                let r = l.start[j]..l.start[j + 1];
-                let a = project(p, l, j, q, mu, &mut part.x[r.start - base..r.end - base]);
-                t.clear();
-                for k in r {
-                    let v = part.x[k - base];
-                    part.spent[l.d[k]] += v;
-                    // A pair at a bound but within rounding of its breakpoint counts as inside: the derivative
-                    // on the side where it enters (else a price parked on the breakpoint sees a flat budget).
-                    let margin = a.lambda * l.price[k] - mu[l.d[k]] + l.pull[k];
-                    let near = 1e-12 * (a.lambda * l.price[k]).abs().max(mu[l.d[k]].abs());
-                    let entering = (v <= 0.0 && margin >= -near) || (v >= l.ub[k] && margin - q[k] * l.ub[k] <= near);
-                    if (v > 0.0 && v < l.ub[k]) || entering {
-                        part.scale[l.d[k]] += 1.0 / q[k];
-                        t.push((l.d[k], l.price[k] / q[k], l.price[k] * l.price[k] / q[k], 1.0 / q[k]));
-                    }
+    let chunk = |c: usize| -> Eval {
+        let js = c * CHUNK..((c + 1) * CHUNK).min(nproj);
+        let base = l.start[js.start];
+        let mut part = Eval {
+            spent: vec![0.0; nd],
+            scale: vec![0.0; nd],
+            jac: vec![0.0; nd * nd],
+            jac_near: vec![0.0; nd * nd],
+            x: vec![0.0; l.start[js.end] - base],
+            answers: Vec::with_capacity(js.len()),
+        };
+        let (mut inside, mut near) = (Vec::new(), Vec::new());
+        let mut bp = Vec::new();
+        for j in js {
+            let r = l.start[j]..l.start[j + 1];
+            let a = project(p, l, j, q, mu, &mut part.x[r.start - base..r.end - base], &mut bp);
+            inside.clear();
+            near.clear();
+            for k in r {
+                let v = part.x[k - base];
+                part.spent[l.d[k]] += v;
+                let entry = (l.d[k], l.price[k] / q[k], l.price[k] * l.price[k] / q[k], 1.0 / q[k]);
+                if v > 0.0 && v < l.ub[k] {
+                    part.scale[l.d[k]] += 1.0 / q[k];
+                    inside.push(entry);
+                    near.push(entry);
+                    continue;
                 }
-                // J = −diag(1/q) + c·t·tᵀ on the inside pairs; the diagonal written as
-                // −(1/q)·(1 − h·S₋)/(1 − h·S) (S₋ = S without the pair; capped: S₋/S), which is exactly zero
-                // for a capped project's only inside pair instead of a difference of two large numbers.
-                let sum: f64 = t.iter().map(|x| x.2).sum();
-                for &(d, td, wd, iq) in &t {
-                    let rest = sum - wd;
-                    let keep = if a.capped { rest / sum } else { (1.0 - a.h * rest) / (1.0 - a.h * sum) };
-                    part.jac[d * nd + d] -= iq * keep;
-                    for &(e, te, _, _) in &t {
-                        if e != d {
-                            part.jac[d * nd + e] += a.c * td * te;
-                        }
-                    }
+                // A pair at a bound within rounding of its breakpoint: inside on the side where it enters.
+                let margin = a.lambda * l.price[k] - mu[l.d[k]] + l.pull[k];
+                let tol = 1e-12 * (a.lambda * l.price[k]).abs().max(mu[l.d[k]].abs());
+                if (v <= 0.0 && margin >= -tol) || (v >= l.ub[k] && margin - q[k] * l.ub[k] <= tol) {
+                    near.push(entry);
                 }
-                part.answers.push(a);
             }
-            part
-        })
-        .collect();
+            add_block(&mut part.jac, nd, &inside, a.capped, a.h);
+            add_block(&mut part.jac_near, nd, &near, a.capped, a.h);
+            part.answers.push(a);
+        }
+        part
+    };
+    // The same chunks either way, so the same sums whatever the thread count; a few chunks are not worth
+    // waking threads for.
+    let n = nproj.div_ceil(CHUNK);
+    let parts: Vec<Eval> =
+        if n >= 4 { (0..n).into_par_iter().map(chunk).collect() } else { (0..n).map(chunk).collect() };
     let mut out = Eval {
         spent: vec![0.0; nd],
         scale: vec![0.0; nd],
         jac: vec![0.0; nd * nd],
+        jac_near: vec![0.0; nd * nd],
         x: Vec::new(),
         answers: Vec::new(),
     };
@@ -320,6 +328,9 @@ fn evaluate(p: &Problem, l: &Layout, q: &[f64], mu: &[f64]) -> Eval {
             out.scale[d] += part.scale[d];
         }
         for (t, v) in out.jac.iter_mut().zip(part.jac) {
+            *t += v;
+        }
+        for (t, v) in out.jac_near.iter_mut().zip(part.jac_near) {
             *t += v;
         }
         out.answers.extend(part.answers);
@@ -337,24 +348,19 @@ pub fn solve(p: &Problem, pairs: &[Pair]) -> Option<(Continuous, bool)> {
     if l.project.is_empty() {
         return None;
     }
-    // Starting prices: every pool at the marginal value of an average project, in its token.
-    let sc = Scaling::of(p, pairs);
-    let mut marg: Vec<f64> = l
-        .project
-        .iter()
-        .map(|&i| p.projects[i].weight * p.projects[i].utility.slope(sc.v))
-        .filter(|m| *m > 0.0)
-        .collect();
-    marg.sort_by(f64::total_cmp);
-    let pi0 = marg.get(marg.len() / 2).copied().unwrap_or(0.0);
+    // Starting prices: one price per unit of value for every pool, the water level at which the projects,
+    // each taking what its marginal value is worth up to its bounds, would take all the pools' value.
+    let pi0 = water_level(p, &l);
     let mut mu: Vec<f64> = (0..nd).map(|d| if l.in_pool[d] { p.pools[d].price * pi0 } else { 0.0 }).collect();
     let mut iterations = 0u32;
     let mut last = None;
-    for stretch in [100.0, 1.0] {
+    // One pool has no ties between pools to resolve: no continuation needed.
+    let stages: &[f64] = if l.in_pool.iter().filter(|b| **b).count() == 1 { &[1.0] } else { &[100.0, 1.0] };
+    for &stretch in stages {
         let q: Vec<f64> = (0..l.d.len()).map(|k| 2.0 * (p.rho + stretch * l.eps[k])).collect();
         // An earlier stage only has to come close; the last must meet the budgets.
-        let stall = if stretch == 1.0 { STALL_TOL } else { f64::INFINITY };
-        let (m, e, it) = newton(p, &l, &q, mu, TOL, stall)?;
+        let (tol, stall) = if stretch == 1.0 { (TOL, STALL_TOL) } else { (1e-6, f64::INFINITY) };
+        let (m, e, it) = newton(p, &l, &q, mu, tol, stall)?;
         iterations += it;
         mu = m;
         last = Some(e);
@@ -370,6 +376,53 @@ pub fn solve(p: &Problem, pairs: &[Pair]) -> Option<(Continuous, bool)> {
         nu[l.project[j]] = a.nu;
     }
     Some((Continuous { x, mu, nu, iterations, solver: "newton" }, exact))
+}
+
+/// The common price per unit of value π at which Σ_i X_i(π) = Σ_d p_d·B_d, where X_i(π) solves w_i·u_i'(X) = π
+/// within [0, min(C_i, Σ_d p_d·ub_di)]: the pools merged into one and the pair bounds relaxed to the project's
+/// total. Bisection on log π (each step is one closed form per project).
+fn water_level(p: &Problem, l: &Layout) -> f64 {
+    let room: Vec<f64> = (0..l.project.len())
+        .map(|j| {
+            let total: f64 = (l.start[j]..l.start[j + 1]).map(|k| l.price[k] * l.ub[k]).sum();
+            p.projects[l.project[j]].cap.map_or(total, |c| c.min(total))
+        })
+        .collect();
+    let value: f64 = (0..l.nd).filter(|&d| l.in_pool[d]).map(|d| p.pools[d].price * l.budget[d]).sum();
+    let taken = |pi: f64| -> f64 {
+        l.project
+            .iter()
+            .zip(&room)
+            .map(|(&i, &room)| {
+                let pj = &p.projects[i];
+                let w = pj.weight;
+                let x = match pj.utility {
+                    _ if w <= 0.0 => 0.0,
+                    Utility::Log { a } => w / pi - a,
+                    Utility::Sqrt { a } => (w / (2.0 * pi)).powi(2) - a,
+                    Utility::Saturating { s } => s * (w / pi).ln(),
+                    Utility::Linear => {
+                        if w > pi {
+                            room
+                        } else {
+                            0.0
+                        }
+                    }
+                };
+                x.clamp(0.0, room)
+            })
+            .sum()
+    };
+    let (mut lo, mut hi) = (1e-300f64.ln(), 1e300f64.ln());
+    for _ in 0..80 {
+        let mid = 0.5 * (lo + hi);
+        if taken(mid.exp()) > value {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    (0.5 * (lo + hi)).exp()
 }
 
 /// Newton's method on the prices until every budget holds to `tol` (relative); returns prices, the last
@@ -397,8 +450,17 @@ fn newton(p: &Problem, l: &Layout, q: &[f64], mut mu: Vec<f64>, tol: f64, stall:
             return stalled_ok(l, &e, &mu, stall).then_some((mu, e, it));
         }
         let mut step = vec![0.0; nd];
-        // Pools with no pair inside its bounds: spent is flat in μ_d; jump to the next breakpoint.
-        let flat: Vec<bool> = (0..nd).map(|d| !fixed[d] && -e.jac[d * nd + d] <= 1e-12 * e.scale[d]).collect();
+        // Pools with no pair inside its bounds: spent is flat in μ_d. Where pairs sit on their breakpoints the
+        // derivative on the side where they enter is used; else jump to the next breakpoint.
+        let mut jac = e.jac.clone();
+        let flat_in = |j: &[f64], d: usize| -j[d * nd + d] <= 1e-12 * e.scale[d].max(f64::MIN_POSITIVE);
+        for d in (0..nd).filter(|&d| !fixed[d] && flat_in(&e.jac, d) && !flat_in(&e.jac_near, d)) {
+            for f in 0..nd {
+                jac[d * nd + f] = e.jac_near[d * nd + f];
+                jac[f * nd + d] = e.jac_near[f * nd + d];
+            }
+        }
+        let flat: Vec<bool> = (0..nd).map(|d| !fixed[d] && flat_in(&jac, d)).collect();
         for d in (0..nd).filter(|&d| flat[d] && r[d].abs() > tol * l.budget[d].max(1.0)) {
             step[d] = jump(p, l, &e, q, &mu, d, r[d])? - mu[d];
         }
@@ -408,10 +470,10 @@ fn newton(p: &Problem, l: &Layout, q: &[f64], mut mu: Vec<f64>, tol: f64, stall:
             // Capped and linear projects make −J singular along directions in which the dual is locally
             // flat; a little Levenberg–Marquardt damping gives a long step there and the line search
             // finds its end.
-            let top = free.iter().map(|&d| -e.jac[d * nd + d]).fold(0.0f64, f64::max);
+            let top = free.iter().map(|&d| -jac[d * nd + d]).fold(0.0f64, f64::max);
             let a: Vec<Vec<f64>> = free
                 .iter()
-                .map(|&d| free.iter().map(|&f| -e.jac[d * nd + f] + if d == f { 1e-9 * top } else { 0.0 }).collect())
+                .map(|&d| free.iter().map(|&f| -jac[d * nd + f] + if d == f { 1e-9 * top } else { 0.0 }).collect())
                 .collect();
             let b: Vec<f64> = free.iter().map(|&d| -r[d]).collect();
             let s = crate::solve::lu_solve(a, b)?;
@@ -423,90 +485,102 @@ fn newton(p: &Problem, l: &Layout, q: &[f64], mut mu: Vec<f64>, tol: f64, stall:
         if (0..nd).all(|d| step[d].abs() <= 1e-14 * mu[d].abs()) {
             return stalled_ok(l, &e, &mu, stall).then_some((mu, e, it));
         }
-        // Exact line search on the convex dual: its slope along the step is r(μ + αΔ)·Δ, increasing in α. The
-        // step ends where a price that may not go below zero reaches it.
-        let amax = (0..nd)
-            .filter(|&d| !l.spend_all[d] && step[d] < 0.0)
-            .map(|d| mu[d] / -step[d])
-            .fold(1.0f64, f64::min)
-            .max(0.0);
-        let at = |alpha: f64| -> Vec<f64> {
-            (0..nd)
-                .map(|d| {
-                    let m = mu[d] + alpha * step[d];
-                    // Exactly zero at the end of the step (not a rounding error below it).
-                    if !l.spend_all[d] && (m < 0.0 || (alpha == amax && step[d] < 0.0 && mu[d] / -step[d] == amax)) {
-                        0.0
-                    } else {
-                        m
-                    }
-                })
-                .collect()
-        };
-        let slope = |ev: &Eval| -> f64 { (0..nd).map(|d| (l.budget[d] - ev.spent[d]) * step[d]).sum() };
-        let s0 = slope(&e);
-        if s0 >= 0.0 || amax <= 0.0 {
-            // Not a descent direction: rounding noise in the Jacobian, as far as prices go.
-            return stalled_ok(l, &e, &mu, stall).then_some((mu, e, it));
-        }
-        let m1 = at(amax);
-        let e1 = evaluate(p, l, q, &m1);
-        let s1 = slope(&e1);
-        if s1 <= 0.1 * s0.abs() {
-            mu = m1;
-            e = e1;
-            continue;
-        }
-        // Illinois on the increasing slope between 0 (negative) and the step's end (positive), bisecting every
-        // third try: where a pair enters with slope 1/q the slope is nearly a step and Illinois alone crawls.
-        let (mut a, mut fa, mut b, mut fb) = (0.0, s0, amax, s1);
-        let mut side = 0;
-        let mut best = None;
-        let mut left = None;
-        for n in 0..60 {
-            let c = if n % 3 == 2 { 0.5 * (a + b) } else { (a * fb - b * fa) / (fb - fa) };
-            let mc = at(c);
-            let ec = evaluate(p, l, q, &mc);
-            let fc = slope(&ec);
-            if fc.abs() <= 0.5 * s0.abs() {
-                best = Some((mc, ec));
-                break;
-            }
-            if fc < 0.0 {
-                a = c;
-                fa = fc;
-                if side == -1 {
-                    fb *= 0.5;
-                }
-                side = -1;
-                left = Some((mc, ec));
-            } else {
-                b = c;
-                fb = fc;
-                if side == 1 {
-                    fa *= 0.5;
-                }
-                side = 1;
-            }
-            if b - a <= 1e-15 * amax {
-                break;
-            }
-        }
-        // Where the slope jumps across zero within what α resolves, the last point before the jump still
-        // lowers the dual.
-        let best = best.or(left);
-        match best {
+        match line_search(p, l, q, &mu, &e, &step) {
             Some((m, ev)) => {
                 mu = m;
                 e = ev;
             }
             // The step is below what the prices can resolve (spent moves in quanta of ulp(μ)/q): stop here
             // if the budgets hold to the stall tolerance; the polishing step finishes in the amounts.
-            None if stalled_ok(l, &e, &mu, stall) => return Some((mu, e, it)),
-            None => return None,
+            None => return stalled_ok(l, &e, &mu, stall).then_some((mu, e, it)),
         }
     }
     stalled_ok(l, &e, &mu, stall).then_some((mu, e, 60))
+}
+
+/// Exact line search on the convex dual along `step`: its slope r(μ + αΔ)·Δ is increasing in α. Accepts a point
+/// where the slope has fallen to half its start in magnitude; longer than the Newton step where the budgets
+/// respond less than the Jacobian says, never past a price that may not go below zero. `None` if no point
+/// lowers the dual (the step is below what the prices resolve).
+fn line_search(p: &Problem, l: &Layout, q: &[f64], mu: &[f64], e: &Eval, step: &[f64]) -> Option<(Vec<f64>, Eval)> {
+    let nd = l.nd;
+    let limit = (0..nd)
+        .filter(|&d| !l.spend_all[d] && step[d] < 0.0)
+        .map(|d| mu[d] / -step[d])
+        .fold(f64::INFINITY, f64::min)
+        .max(0.0);
+    let at = |alpha: f64| -> Vec<f64> {
+        (0..nd)
+            .map(|d| {
+                let m = mu[d] + alpha * step[d];
+                // Exactly zero at the limit (not a rounding error on either side of it).
+                let stops = step[d] < 0.0 && mu[d] / -step[d] == limit;
+                if !l.spend_all[d] && (m < 0.0 || (alpha == limit && stops)) {
+                    0.0
+                } else {
+                    m
+                }
+            })
+            .collect()
+    };
+    let slope = |ev: &Eval| -> f64 { (0..nd).map(|d| (l.budget[d] - ev.spent[d]) * step[d]).sum() };
+    let s0 = slope(e);
+    if s0 >= 0.0 || limit <= 0.0 {
+        return None;
+    }
+    // Wolfe's curvature condition (c₂ = 0.9 short of the minimum, where the dual surely fell; 0.5 past it).
+    let good = |s: f64| if s <= 0.0 { s >= 0.9 * s0 } else { s <= -0.5 * s0 };
+    // The Newton step, then longer while the slope stays steeply negative.
+    let (mut a, mut fa) = (0.0, s0);
+    let mut left = None;
+    let mut b = limit.min(1.0);
+    let fb = loop {
+        let mb = at(b);
+        let eb = evaluate(p, l, q, &mb);
+        let sb = slope(&eb);
+        if good(sb) || (sb < 0.0 && (b >= limit || b >= 1e6)) {
+            return Some((mb, eb));
+        }
+        if sb > 0.0 {
+            break sb;
+        }
+        (a, fa) = (b, sb);
+        left = Some((mb, eb));
+        b = (4.0 * b).min(limit);
+    };
+    // Between the last negative slope and the first positive one: an Illinois (secant) try every third, halving
+    // otherwise: where a pair enters with slope 1/q the slope is nearly a step, on which secants crawl.
+    let mut fb = fb;
+    let mut side = 0;
+    for n in 0..60 {
+        let c = if n % 3 != 0 { 0.5 * (a + b) } else { (a * fb - b * fa) / (fb - fa) };
+        let mc = at(c);
+        let ec = evaluate(p, l, q, &mc);
+        let fc = slope(&ec);
+        if good(fc) {
+            return Some((mc, ec));
+        }
+        if fc < 0.0 {
+            (a, fa) = (c, fc);
+            if side == -1 {
+                fb *= 0.5;
+            }
+            side = -1;
+            left = Some((mc, ec));
+        } else {
+            (b, fb) = (c, fc);
+            if side == 1 {
+                fa *= 0.5;
+            }
+            side = 1;
+        }
+        if b - a <= 1e-15 * b {
+            break;
+        }
+    }
+    // Where the slope jumps across zero within what α resolves, the last point before the jump still lowers
+    // the dual.
+    left
 }
 
 /// Budgets' relative residual at which Newton's method stops.

@@ -14,7 +14,8 @@
 //! normalised signals (AI recommendation, quadratic votes, …), and b the baseline (e.g. a QF result).
 //!
 //! The steps ([`allocate`]): validate ([`input`]); check that pools that must be spent can be, naming the
-//! conflict otherwise ([`feasible`]); solve the conic program with Clarabel ([`solve`]); drop grants below
+//! conflict otherwise ([`feasible`]); solve by Newton on the pools' prices ([`dual`]), or where that stalls the
+//! conic program with Clarabel ([`solve`]); drop grants below
 //! a pool's minimum and re-solve until none is left; round each pool to base units by largest remainder
 //! with every bound kept exactly ([`round`]); explain each amount ([`explain`]). The optimum is a
 //! Karush–Kuhn–Tucker point: a project funded inside its bounds by pool d has marginal value

@@ -1,5 +1,6 @@
-//! The continuous problem as a conic program for Clarabel (Goulart & Chen, "Clarabel: An interior-point
-//! solver for conic programs with quadratic objectives", arXiv:2405.12762, 2024).
+//! The continuous problem: [`solve`] tries the fast path ([`crate::dual`], Newton on the pools' prices) and
+//! polishes it; where that stalls, the conic program goes to Clarabel (Goulart & Chen, "Clarabel: An
+//! interior-point solver for conic programs with quadratic objectives", arXiv:2405.12762, 2024).
 //!
 //! Variables are scaled to units of value: y_k = p_d·x_k / V for each eligible pair k = (d, i), where V is
 //! the average value per project, so that the solver sees numbers near 1. Each project's utility becomes
@@ -10,9 +11,10 @@
 //! - linear:     w·Y directly in the objective,
 //!
 //! with Y = Σ_d y_di, ã = a/V, s̃ = s/V. The baseline pull ρ(x − b)² is the quadratic term, with a
-//! tie-break η·y² (η = 10⁻⁹ of the objective's scale): where two pools could fund a project equally well the
+//! tie-break η·y² (η = 10⁻⁸ of the objective's scale): where two pools could fund a project equally well the
 //! split would otherwise be arbitrary; with it the optimum is unique (the least-squares split) and moves the
-//! objective by about 10⁻⁹ of itself. The budget rows' duals are the pools' shadow prices.
+//! objective by about 10⁻⁸ of itself (10⁻⁹ left the fast path's prices unable to resolve the split: an amount
+//! moves by ulp(μ)/η). The budget rows' duals are the pools' shadow prices.
 
 use clarabel::algebra::CscMatrix;
 use clarabel::solver::{DefaultSettingsBuilder, DefaultSolver, IPSolver, SolverStatus, SupportedConeT};

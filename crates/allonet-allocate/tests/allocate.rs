@@ -164,7 +164,8 @@ fn the_fast_path_agrees_with_clarabel() {
 
 #[test]
 fn the_plan_is_the_same_bytes_whatever_the_thread_count() {
-    let t = instance(7, GenOptions::full(4, 300));
+    // 1,200 projects: the price iteration splits them into parallel chunks.
+    let t = instance(7, GenOptions::full(4, 1200));
     let p = problem(&t);
     let run = |threads: usize| {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
@@ -175,6 +176,7 @@ fn the_plan_is_the_same_bytes_whatever_the_thread_count() {
     assert_eq!(one, run(2));
     let a: serde_json::Value = serde_json::from_str(&one).unwrap();
     assert!(a["plan_digest"].as_str().unwrap().starts_with("0x"));
+    assert_eq!(a["solver"]["solver"], "newton", "the fast path is the one compared");
 }
 
 /// Free text (names, signal keys) never becomes an address: every payment goes to its project's `address`.
