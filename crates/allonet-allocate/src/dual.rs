@@ -528,8 +528,8 @@ fn line_search(p: &Problem, l: &Layout, q: &[f64], mu: &[f64], e: &Eval, step: &
     if s0 >= 0.0 || limit <= 0.0 {
         return None;
     }
-    // Wolfe's curvature condition (c₂ = 0.9 short of the minimum, where the dual surely fell; 0.5 past it).
-    let good = |s: f64| if s <= 0.0 { s >= 0.9 * s0 } else { s <= -0.5 * s0 };
+    // Wolfe's curvature condition, c₂ = 0.5 (Nocedal & Wright §3.1).
+    let good = |s: f64| s.abs() <= 0.5 * s0.abs();
     // The Newton step, then longer while the slope stays steeply negative.
     let (mut a, mut fa) = (0.0, s0);
     let mut left = None;

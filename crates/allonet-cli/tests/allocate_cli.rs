@@ -52,6 +52,7 @@ fn the_example_gives_exact_payable_plans_and_the_same_bytes_on_any_thread_count(
     let a1 = std::fs::read(out1.join("allocation.json")).unwrap();
     assert_eq!(a1, std::fs::read(out2.join("allocation.json")).unwrap(), "same inputs, same bytes, 1 or 2 threads");
     let alloc: serde_json::Value = serde_json::from_slice(&a1).unwrap();
+    assert_eq!(alloc["solver"]["solver"], "newton", "the real example is solved on the fast path");
     let budgets = [
         ("optimism", "100000000000000000000000", true),
         ("gitcoin", "50000000000", true),
