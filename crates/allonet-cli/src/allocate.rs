@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use allonet_allocate::explain::{Allocation, Binding};
 use allonet_allocate::{allocate, Problem};
-use allonet_chain::plan::{Payment, PayoutPlan, PlanToken, DEFAULT_BATCH_SIZE};
+use allonet_chain::plan::{PayoutPlan, DEFAULT_BATCH_SIZE};
 use allonet_report::html::{esc, page};
 use allonet_report::{right, show_amount, table, truncate};
 use anyhow::{Context, Result};
@@ -91,27 +91,7 @@ fn written(plans: &[(String, PayoutPlan)]) -> String {
 
 /// Each pool's payments as a payout plan (the pool's chain on every line, the plan digest as its source).
 pub fn plans(p: &Problem, a: &Allocation, batch_size: u32) -> Result<Vec<(String, PayoutPlan)>> {
-    let mut out = Vec::new();
-    for (pool, res) in p.pools.iter().zip(&a.pools) {
-        if res.payments.is_empty() {
-            continue;
-        }
-        let payments = res
-            .payments
-            .iter()
-            .map(|l| Payment {
-                recipient: l.address,
-                amount: l.amount,
-                chain: pool.chain.clone(),
-                label: Some(l.project.clone()),
-            })
-            .collect();
-        let token = PlanToken { symbol: pool.token.symbol.clone(), decimals: pool.token.decimals };
-        let plan = PayoutPlan::new(token, Some(a.plan_digest), batch_size, payments)
-            .with_context(|| format!("pool `{}`: its plan is not payable", pool.id))?;
-        out.push((pool.id.clone(), plan));
-    }
-    Ok(out)
+    allonet_agent::plans::from_allocation(p, a, batch_size).map_err(anyhow::Error::msg)
 }
 
 fn binding_text(b: Binding) -> &'static str {

@@ -1,5 +1,6 @@
 //! The `allonet` command-line tool: parses arguments, calls the library crates, prints. No logic of its own.
 
+mod agent;
 mod allocate;
 mod bench;
 mod chain;
@@ -57,6 +58,9 @@ enum Command {
         after_help = "Maximises Σ w·u(value received) over every pool's budget together: eligibility, per-pool caps,\nmax share, minimum grant, cross-pool caps (no double funding), a pull toward a baseline. Each pool gets\nan exact payout plan; every amount is explained (marginal value, shadow prices, what binds).\n\nExamples:\n  allonet allocate examples/allocate/allocate.toml\n  allonet allocate examples/allocate/allocate.toml -o plans/ --html allocation.html\n  allonet allocate instance.toml --json > allocation.json"
     )]
     Allocate(allocate::AllocateArgs),
+    /// The funding agent: epochs from the DAO's data to a plan and a report, stage by stage, resumable.
+    #[command(subcommand)]
+    Agent(agent::AgentCommand),
     /// Recompute a result file (written with -o) from its inputs and check both digests.
     #[command(
         after_help = "Example:\n  allonet round examples/round/contributions.csv -o result.json\n  allonet verify result.json"
@@ -135,6 +139,13 @@ fn main() {
         Command::Retro(a) => retro::run(a),
         Command::Tally(a) => tally::run(a),
         Command::Allocate(a) => allocate::run(a),
+        Command::Agent(c) => match c {
+            agent::AgentCommand::Init(a) => agent::run_init(a),
+            agent::AgentCommand::Run(a) => agent::run_run(a),
+            agent::AgentCommand::Step(a) => agent::run_step(a),
+            agent::AgentCommand::Status(a) => agent::run_status(a),
+            agent::AgentCommand::Report(a) => agent::run_report(a),
+        },
         Command::Verify(a) => verify::run(a),
         Command::Bench(BenchCommand::Gr9(a)) => bench::run(a),
         Command::Bench(BenchCommand::Forest(a)) => model::run_forest_bench(a),

@@ -98,6 +98,10 @@ impl Progress {
         }
         self.0.set_position(done);
     }
+    /// Prints a line on stdout above the spinner.
+    pub fn println(&self, line: impl AsRef<str>) {
+        self.0.suspend(|| println!("{}", line.as_ref()));
+    }
     /// Clears the display.
     pub fn finish(&self) {
         self.0.finish_and_clear();

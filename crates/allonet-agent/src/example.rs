@@ -1,0 +1,118 @@
+//! `agent init`: a folder the agent can run in. With the example, a runnable DAO setup built from real data:
+//! the 230 Optimism RF4 projects and their three pools (`examples/allocate`), the votes derived from the real
+//! RF4 ballots, the projects' impact metrics as the model's features, a random forest trained on them (seeded),
+//! and a governance database (a rehearsal, on its own clock) in which a proposal activated that model.
+
+use std::path::Path;
+
+use allonet_core::Table;
+use allonet_engine::offchain::{create, member_key, operator_key_path, pass, NewDao};
+use allonet_governance::governor::{Action, GovParams};
+use allonet_governance::power::{PowerConfig, Strategy};
+
+use crate::AgentError;
+
+const PROBLEM: &[u8] = include_bytes!("../../../examples/allocate/allocate.toml");
+const VOTES: &[u8] = include_bytes!("../../../examples/allocate/votes.json");
+const FEATURES: &[u8] = include_bytes!("../../../examples/op-rf4/rf4_training.csv");
+
+/// The example's `agent.toml`.
+pub const EXAMPLE_SETUP: &str = r#"# The funding agent's setup (allonet agent init --example). Paths are relative to this folder.
+[agent]
+name = "Example agent"
+governance = "dao.db"        # the DAO's governance store: kill switch, activated model, audit log
+models = "models"            # model files; the activated one is served as models/<id>.json
+
+[inputs]
+problem = "allocate.toml"    # the allocation instance: three pools, 230 RF4 projects and their payout addresses
+votes = "votes.json"         # ballots derived from the real RF4 ballots, tallied quadratically
+features = "features.csv"    # each project's RF4 impact metrics, the model's features
+
+[signals]                    # the instance's signal files, served from the agent's own stages
+"recommend.json" = "recommend"
+"tally.json" = "score"
+"#;
+
+/// A template `agent.toml` for a folder set up by hand.
+pub const TEMPLATE_SETUP: &str = r#"# The funding agent's setup. Put the files it names in this folder (paths are relative to it).
+[agent]
+name = "My agent"
+governance = "dao.db"        # the DAO's governance store (allonet gov init): kill switch, activated model, audit log
+models = "models"            # model files (allonet model train); the activated one is served as models/<id>.json
+
+[inputs]
+problem = "allocate.toml"    # the allocation instance (see allonet allocate --help): pools, projects, addresses
+votes = "votes.json"         # ballots, tallied quadratically (as allonet tally)
+features = "features.csv"    # each project's features for the model, labelled by project name
+
+[signals]                    # the instance's signal files, served from the agent's own stages
+"recommend.json" = "recommend"
+"tally.json" = "score"
+"#;
+
+/// Seed of the example's model and member keys.
+pub const EXAMPLE_SEED: u64 = 2026;
+
+/// Trees in the example's forest.
+pub const EXAMPLE_TREES: usize = 60;
+
+/// Writes a new agent folder at `dir` (which must not hold an agent yet): the example, or a template setup.
+pub fn init(dir: &Path, example: bool) -> Result<(), AgentError> {
+    let io = |p: &Path, e: std::io::Error| AgentError::Setup(format!("{}: {e}", p.display()));
+    if dir.join("agent.toml").exists() {
+        return Err(AgentError::Setup(format!("{} already holds an agent; refusing to overwrite it", dir.display())));
+    }
+    std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+    if !example {
+        let p = dir.join("agent.toml");
+        return std::fs::write(&p, TEMPLATE_SETUP).map_err(|e| io(&p, e));
+    }
+    for (name, bytes) in [("allocate.toml", PROBLEM), ("votes.json", VOTES), ("features.csv", FEATURES)] {
+        let p = dir.join(name);
+        std::fs::write(&p, bytes).map_err(|e| io(&p, e))?;
+    }
+    // The model: a seeded forest on the RF4 impact metrics, predicting each project's RF4 award.
+    let table = Table::from_bytes("features.csv", FEATURES).map_err(|e| AgentError::Setup(e.to_string()))?;
+    let spec = allonet_ml::data::ReadSpec { target: Some("rf4_allocation".into()), features: None };
+    let data = allonet_ml::data::dataset_from_table(&table, &spec).map_err(|e| AgentError::Setup(e.to_string()))?;
+    let mut opts = allonet_ml::model::TrainOptions::default();
+    opts.forest.n_trees = EXAMPLE_TREES;
+    opts.forest.seed = EXAMPLE_SEED;
+    let mf = allonet_engine::models::train(&data, &opts, None).map_err(|e| AgentError::Setup(e.to_string()))?;
+    let id = mf.id();
+    let models = dir.join("models");
+    std::fs::create_dir_all(&models).map_err(|e| io(&models, e))?;
+    let mpath = models.join(format!("{id}.json"));
+    std::fs::write(&mpath, mf.to_bytes()).map_err(|e| io(&mpath, e))?;
+    // The DAO: twelve members, a guardian, and a proposal that activates the model.
+    let members: Vec<_> = (0..12).map(|i| member_key(EXAMPLE_SEED, i)).collect();
+    let operator = member_key(EXAMPLE_SEED, u64::MAX);
+    let e18 = 1_000_000_000_000_000_000u128;
+    let day = 86_400;
+    let dao = NewDao {
+        params: GovParams {
+            voting_delay: 60,
+            voting_period: 3 * day,
+            proposal_threshold: 0,
+            quorum_percent: 20,
+            timelock_delay: 2 * day,
+            grace_period: 14 * day,
+        },
+        power: PowerConfig { strategy: Strategy::QuadraticSqrt, sybil: None },
+        guardian: members[11].address(),
+        holders: members.iter().enumerate().map(|(i, k)| (k.address(), (1 + i as u128 * 10) * e18)).collect(),
+        chain_id: 1,
+        rehearsal: true,
+        salt: Some(alloy_primitives::B256::with_last_byte(21)),
+    };
+    let db = dir.join("dao.db");
+    let genesis = 1_767_225_600; // 2026-01-01, the rehearsal's own clock
+    let mut store = create(&db, dao, &operator, Some(genesis)).map_err(|e| AgentError::Setup(e.to_string()))?;
+    allonet_engine::keys::write_key_file(&operator_key_path(&db), &operator)
+        .map_err(|e| AgentError::Setup(e.to_string()))?;
+    let activate = vec![Action::ActivateModel { model_id: id.0 }];
+    pass(&mut store, None, &members[0], &members[..8], activate, "Activate the RF4 impact model for the agent")
+        .map_err(|e| AgentError::Setup(e.to_string()))?;
+    let p = dir.join("agent.toml");
+    std::fs::write(&p, EXAMPLE_SETUP).map_err(|e| io(&p, e))
+}

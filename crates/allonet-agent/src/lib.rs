@@ -1,0 +1,154 @@
+//! The funding agent: each epoch is a pipeline of stages with checkpoints, from the DAO's data to a plan and a
+//! report anyone can recompute.
+//!
+//! ```text
+//! observe → score → recommend → allocate → treasury → propose → await → execute → reconcile → report
+//! ```
+//! As in reth's staged sync (each stage records its progress in the database and resumes from it), every stage
+//! of an epoch writes its output to the agent's checkpoint database ([`checkpoint`], SQLite, one transaction per
+//! stage) before the next one starts. A stage is a function of the outputs before it: observe copies every input
+//! into the checkpoint (so a resume uses the bytes observed, even if the files changed since), and the rest read
+//! only those. A crash or SIGKILL anywhere re-runs at most the stage that was running, with the same result.
+//!
+//! What each stage does ([`stages`]):
+//! - **observe**: every input file (the allocation instance with the recipients, the votes, the projects'
+//!   features) with its digest, and the governance state: DAO id, log head, kill switch, active model;
+//! - **score**: the quadratic tally of the votes (`allonet tally`);
+//! - **recommend**: the governance-activated model's recommendation for every project (`allonet recommend`);
+//!   a model file that is not the activated version is refused;
+//! - **allocate**: the cross-DAO optimiser ([`allonet_allocate`]) with the two results as its signals, exact
+//!   per-pool payout plans; recipients come only from the instance's `address` fields (free text never becomes
+//!   an address);
+//! - **treasury**, **propose**, **await**, **execute**, **reconcile**: governed by the agent's mode. Governance
+//!   has no action that sets a mode yet, so the agent runs in `advise`: these stages record that nothing was
+//!   filed or paid;
+//! - **report**: JSON and Markdown, digested; the digest goes into the DAO's audit log (once).
+//!
+//! The kill switch is governance's: while the DAO's registry is paused, no stage runs ([`AgentError::Paused`]).
+
+pub mod checkpoint;
+pub mod example;
+pub mod plans;
+pub mod report;
+pub mod setup;
+pub mod stages;
+
+use std::path::{Path, PathBuf};
+
+use allonet_core::Digest;
+use serde::Serialize;
+
+pub use checkpoint::Checkpoints;
+pub use report::EpochReport;
+pub use setup::Setup;
+pub use stages::Stage;
+
+/// Why the agent stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    /// The setup (agent.toml or a file it names) is wrong.
+    #[error("{0}")]
+    Setup(String),
+    /// The checkpoint database failed.
+    #[error("checkpoints: {0}")]
+    Checkpoint(String),
+    /// A stage failed; nothing of it was recorded.
+    #[error("epoch {epoch}, stage {stage}: {message}")]
+    Stage { epoch: u64, stage: &'static str, message: String },
+    /// The kill switch is on: governance paused the DAO.
+    #[error("the DAO is paused (governance's kill switch): the agent runs no stage until a proposal unpauses it")]
+    Paused,
+}
+
+/// What one step did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Step {
+    pub epoch: u64,
+    pub stage: Stage,
+    /// Digest of the stage's output.
+    pub digest: Digest,
+    /// Whether this step finished the epoch.
+    pub epoch_done: bool,
+}
+
+/// One epoch's progress.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EpochStatus {
+    pub epoch: u64,
+    /// The stages done, in order.
+    pub done: Vec<Stage>,
+    /// The next stage (`None` when the epoch is finished).
+    pub next: Option<Stage>,
+    /// The report's digest, once written.
+    pub report: Option<Digest>,
+}
+
+/// The agent in a folder: its setup (`agent.toml`) and its checkpoints (`agent.db`).
+pub struct Agent {
+    pub dir: PathBuf,
+    pub setup: Setup,
+    ck: Checkpoints,
+}
+
+impl Agent {
+    /// Opens the agent in `dir` (reading `agent.toml`, opening or creating `agent.db`).
+    pub fn open(dir: &Path) -> Result<Agent, AgentError> {
+        let setup = Setup::load(dir)?;
+        let ck = Checkpoints::open(&dir.join("agent.db"))?;
+        Ok(Agent { dir: dir.to_path_buf(), setup, ck })
+    }
+
+    /// Every epoch's progress, oldest first.
+    pub fn status(&self) -> Result<Vec<EpochStatus>, AgentError> {
+        let mut out = Vec::new();
+        for epoch in self.ck.epochs()? {
+            let done = self.ck.done(epoch)?;
+            let next = Stage::ALL.iter().copied().find(|s| !done.contains(s));
+            let report = match self.ck.output(epoch, Stage::Report)? {
+                Some(v) => Some(report::digest_of(&v)?),
+                None => None,
+            };
+            out.push(EpochStatus { epoch, done, next, report });
+        }
+        Ok(out)
+    }
+
+    /// Runs the next stage: of the open epoch, or of a new one if every epoch is finished.
+    pub fn step(&mut self) -> Result<Step, AgentError> {
+        let epoch = match self.ck.open_epoch()? {
+            Some(e) => e,
+            None => self.ck.new_epoch()?,
+        };
+        let done = self.ck.done(epoch)?;
+        let stage = Stage::ALL.iter().copied().find(|s| !done.contains(s)).expect("an open epoch has a stage left");
+        let prior = self.ck.outputs(epoch)?;
+        let output = stages::run(self, epoch, stage, &prior)?;
+        let digest = allonet_core::digest(&output);
+        self.ck.record(epoch, stage, &output)?;
+        Ok(Step { epoch, stage, digest, epoch_done: stage == Stage::Report })
+    }
+
+    /// Runs stages until the open (or a new) epoch is finished; returns its report.
+    pub fn run_epoch(&mut self, mut each: impl FnMut(&Step)) -> Result<EpochReport, AgentError> {
+        loop {
+            let s = self.step()?;
+            each(&s);
+            if s.epoch_done {
+                return self.report(s.epoch);
+            }
+        }
+    }
+
+    /// The report of a finished epoch.
+    pub fn report(&self, epoch: u64) -> Result<EpochReport, AgentError> {
+        let v = self.ck.output(epoch, Stage::Report)?.ok_or_else(|| {
+            AgentError::Setup(format!("epoch {epoch} has no report yet (agent status shows its stage)"))
+        })?;
+        serde_json::from_value(v).map_err(|e| AgentError::Checkpoint(format!("epoch {epoch}'s report: {e}")))
+    }
+
+    /// The checkpoints (read-only use: status, reports, tests).
+    pub fn checkpoints(&self) -> &Checkpoints {
+        &self.ck
+    }
+}

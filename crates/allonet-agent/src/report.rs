@@ -1,0 +1,253 @@
+//! An epoch's report: what went in (every input's digest, the governance state, the model), what came out (the
+//! allocation with every project's explanation, each pool's plan), and what was decided and paid. It is a pure
+//! function of the epoch's recorded stages, so anyone holding the inputs can recompute it; its digest goes into
+//! the DAO's audit log, once.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use allonet_core::{digest, Digest};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::stages::{stage_err, GovernanceSeen, Mode, Observed, Stage};
+use crate::{Agent, AgentError};
+
+/// Schema tag of agent reports.
+pub const REPORT_SCHEMA: &str = "allonet.agent-report/1";
+
+/// An input as the report names it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InputLine {
+    pub name: String,
+    pub file: String,
+    pub digest: Digest,
+}
+
+/// A signal the allocation read, served from one of the agent's stages.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SignalLine {
+    /// The file name the instance gives it.
+    pub file: String,
+    pub stage: Stage,
+    /// keccak-256 of the bytes served (the stage's output, canonical JSON).
+    pub digest: Digest,
+}
+
+/// One pool's plan as the report lists it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlanLine {
+    pub pool: String,
+    pub chain: Option<String>,
+    pub token: String,
+    pub payments: usize,
+    /// Base units.
+    pub total: String,
+    /// The plan's digest (what governance approves).
+    pub digest: Digest,
+}
+
+/// The digest of each stage's output.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StageLine {
+    pub stage: Stage,
+    pub digest: Digest,
+}
+
+/// One epoch's report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochReport {
+    pub schema: String,
+    pub allonet: String,
+    pub agent: String,
+    pub epoch: u64,
+    pub mode: Mode,
+    pub inputs: Vec<InputLine>,
+    pub governance: GovernanceSeen,
+    /// The model that made the recommendation (the version governance activated).
+    pub model: Option<Digest>,
+    pub signals: Vec<SignalLine>,
+    /// The allocation: objective, every pool (shadow price, binding) and every project's explanation.
+    pub allocation: Value,
+    pub plans: Vec<PlanLine>,
+    pub treasury: Value,
+    pub decision: Value,
+    pub transactions: Vec<Value>,
+    pub reconciliation: Value,
+    /// Every stage before the report, with the digest of its output.
+    pub stages: Vec<StageLine>,
+}
+
+/// The digest of a report (as recorded in a checkpoint): keccak-256 of its canonical JSON.
+pub fn digest_of(v: &Value) -> Result<Digest, AgentError> {
+    Ok(digest(v))
+}
+
+/// The audit log's record kind for agent reports.
+pub const RECORD_KIND: &str = "agent_report";
+
+/// Builds the report of `epoch` from its stages, writes `reports/epoch-N.{json,md}` and records its digest in the
+/// DAO's audit log (unless a record of the same epoch and digest is already there: a resumed report stage
+/// records nothing twice).
+pub fn build_and_record(a: &Agent, epoch: u64, prior: &BTreeMap<Stage, Value>) -> Result<Value, AgentError> {
+    let e = |m: String| stage_err(epoch, Stage::Report, m);
+    let observe = &prior[&Stage::Observe];
+    let inputs: Vec<Observed> = serde_json::from_value(observe["inputs"].clone()).map_err(|x| e(x.to_string()))?;
+    let governance: GovernanceSeen =
+        serde_json::from_value(observe["governance"].clone()).map_err(|x| e(x.to_string()))?;
+    let model = prior[&Stage::Recommend]["model"].as_str().and_then(|s| s.parse().ok()).map(Digest);
+    let signals = a
+        .setup
+        .signals
+        .iter()
+        .map(|(file, &stage)| SignalLine {
+            file: file.clone(),
+            stage,
+            digest: allonet_core::digest::keccak(allonet_core::canonical_json(&prior[&stage]).as_bytes()),
+        })
+        .collect();
+    let allocated = &prior[&Stage::Allocate];
+    let mut plans = Vec::new();
+    for p in allocated["plans"].as_array().into_iter().flatten() {
+        let plan: allonet_chain::plan::PayoutPlan =
+            serde_json::from_value(p["plan"].clone()).map_err(|x| e(format!("a recorded plan: {x}")))?;
+        plans.push(PlanLine {
+            pool: p["pool"].as_str().unwrap_or_default().to_string(),
+            chain: plan.payments.first().and_then(|x| x.chain.clone()),
+            token: plan.token.symbol.clone(),
+            payments: plan.payments.len(),
+            total: plan.total.units().to_string(),
+            digest: plan.digest,
+        });
+    }
+    let report = EpochReport {
+        schema: REPORT_SCHEMA.into(),
+        allonet: env!("CARGO_PKG_VERSION").into(),
+        agent: a.setup.name.clone(),
+        epoch,
+        mode: Mode::Advise,
+        inputs: inputs.into_iter().map(|o| InputLine { name: o.name, file: o.file, digest: o.digest }).collect(),
+        governance,
+        model,
+        signals,
+        allocation: allocated["allocation"].clone(),
+        plans,
+        treasury: prior[&Stage::Treasury].clone(),
+        decision: prior[&Stage::Propose].clone(),
+        transactions: Vec::new(),
+        reconciliation: prior[&Stage::Reconcile].clone(),
+        stages: Stage::ALL[..Stage::Report.position()]
+            .iter()
+            .map(|&s| StageLine { stage: s, digest: digest(&prior[&s]) })
+            .collect(),
+    };
+    let value = serde_json::to_value(&report).map_err(|x| e(x.to_string()))?;
+    let d = digest(&value);
+    write_files(a, &report, &value, d).map_err(e)?;
+    record_once(a, epoch, d).map_err(e)?;
+    Ok(value)
+}
+
+fn write_files(a: &Agent, r: &EpochReport, v: &Value, d: Digest) -> Result<(), String> {
+    let dir = a.dir.join("reports");
+    std::fs::create_dir_all(&dir).map_err(|x| format!("{}: {x}", dir.display()))?;
+    let base = dir.join(format!("epoch-{:06}", r.epoch));
+    let json = serde_json::to_string_pretty(v).map_err(|x| x.to_string())? + "\n";
+    allonet_engine::write_atomic(&base.with_extension("json"), json.as_bytes()).map_err(|x| x.to_string())?;
+    allonet_engine::write_atomic(&base.with_extension("md"), markdown(r, d).as_bytes()).map_err(|x| x.to_string())
+}
+
+/// Appends `{agent, epoch, report}` to the audit log unless that exact record is there already.
+fn record_once(a: &Agent, epoch: u64, d: Digest) -> Result<(), String> {
+    let detail = serde_json::json!({ "agent": a.setup.name, "epoch": epoch, "report": d });
+    let text = allonet_core::canonical_json(&detail);
+    let mut store = allonet_engine::offchain::open_writable(&a.setup.governance, None).map_err(|x| x.to_string())?;
+    let entries = store.entries().map_err(|x| x.to_string())?;
+    let already = entries.iter().any(|en| {
+        serde_json::from_str::<allonet_governance::governor::Event>(&en.payload).is_ok_and(|ev| {
+            matches!(ev.act, allonet_governance::governor::Act::Record { kind, detail }
+                if kind == RECORD_KIND && detail == text)
+        })
+    });
+    if already {
+        return Ok(());
+    }
+    let now = store.governor().last_at;
+    allonet_engine::audit::record(&mut store, RECORD_KIND, &detail, now).map_err(|x| x.to_string())?;
+    Ok(())
+}
+
+/// The report for people: what went in, the plan per pool, the largest grants and why, what was decided.
+pub fn markdown(r: &EpochReport, d: Digest) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "# {}: epoch {}\n", r.agent, r.epoch);
+    let _ = writeln!(
+        s,
+        "Report digest `{d}` (recorded in the DAO's audit log). Mode: **advise**: nothing was filed or paid.\n"
+    );
+    let _ = writeln!(s, "## Inputs\n\n| input | file | keccak-256 |\n|---|---|---|");
+    for i in &r.inputs {
+        let _ = writeln!(s, "| {} | `{}` | `{}` |", i.name, i.file, i.digest);
+    }
+    let _ = writeln!(
+        s,
+        "\nGovernance: DAO `{}`, log of {} entries ending `{}`{}; model `{}`.\n",
+        r.governance.dao,
+        r.governance.log_entries,
+        r.governance.log_head,
+        if r.governance.rehearsal { " (a rehearsal database)" } else { "" },
+        r.model.map(|m| m.to_string()).unwrap_or_else(|| "none".into())
+    );
+    let _ = writeln!(s, "## Plan per pool\n\n| pool | chain | token | payments | total (base units) | plan digest |\n|---|---|---|---:|---:|---|");
+    for p in &r.plans {
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} | `{}` |",
+            p.pool,
+            p.chain.as_deref().unwrap_or("-"),
+            p.token,
+            p.payments,
+            p.total,
+            p.digest
+        );
+    }
+    let _ =
+        writeln!(s, "\n## Pools\n\n| pool | spent | budget | shadow price per value | why |\n|---|---:|---:|---:|---|");
+    for p in r.allocation["pools"].as_array().into_iter().flatten() {
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {:.6e} | {} |",
+            p["id"].as_str().unwrap_or_default(),
+            p["spent"].as_str().unwrap_or_default(),
+            p["budget"].as_str().unwrap_or_default(),
+            p["shadow_price_per_value"].as_f64().unwrap_or_default(),
+            p["binding"].as_str().unwrap_or_default()
+        );
+    }
+    let mut projects: Vec<&Value> = r.allocation["projects"].as_array().into_iter().flatten().collect();
+    projects.sort_by(|a, b| b["value"].as_f64().unwrap_or(0.0).total_cmp(&a["value"].as_f64().unwrap_or(0.0)));
+    let _ = writeln!(s, "\n## Largest grants\n\n| project | value | baseline | marginal w·u' |\n|---|---:|---:|---:|");
+    for p in projects.iter().take(10) {
+        let _ = writeln!(
+            s,
+            "| {} | {:.2} | {:.2} | {:.4e} |",
+            p["name"].as_str().or(p["id"].as_str()).unwrap_or_default(),
+            p["value"].as_f64().unwrap_or_default(),
+            p["baseline_value"].as_f64().unwrap_or_default(),
+            p["marginal"].as_f64().unwrap_or_default()
+        );
+    }
+    let o = &r.allocation["objective"];
+    let _ = writeln!(
+        s,
+        "\nObjective at the plan {:.6} (baseline {:.6}, each pool alone {}).\n",
+        o["plan"].as_f64().unwrap_or_default(),
+        o["baseline"].as_f64().unwrap_or_default(),
+        o["pools_alone"].as_f64().map(|x| format!("{x:.6}")).unwrap_or_else(|| "n/a".into())
+    );
+    let _ = writeln!(s, "## Stages\n\n| stage | output digest |\n|---|---|");
+    for st in &r.stages {
+        let _ = writeln!(s, "| {} | `{}` |", st.stage, st.digest);
+    }
+    s
+}

@@ -1,0 +1,107 @@
+//! The agent's setup: `agent.toml` in its folder.
+//!
+//! ```toml
+//! [agent]
+//! name = "Example agent"
+//! governance = "dao.db"        # the DAO's governance store: kill switch, activated model, audit log
+//! models = "models"            # model files; the activated one is served as models/<id>.json
+//!
+//! [inputs]
+//! problem = "allocate.toml"    # the allocation instance: pools, rules, projects and their payout addresses
+//! votes = "votes.json"         # ballots, tallied quadratically (`allonet tally`)
+//! features = "features.csv"    # each project's features for the model, labelled by project name
+//!
+//! [signals]                    # the instance's signal files, served from the agent's own stages
+//! "recommend.json" = "recommend"
+//! "tally.json" = "score"
+//! ```
+//! Paths are relative to the folder. Unknown keys are refused, naming them.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::stages::Stage;
+use crate::AgentError;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    agent: AgentSection,
+    inputs: Inputs,
+    #[serde(default)]
+    signals: BTreeMap<String, String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AgentSection {
+    name: String,
+    governance: PathBuf,
+    models: PathBuf,
+}
+
+/// The input files an epoch observes (relative to the agent's folder).
+#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Inputs {
+    pub problem: PathBuf,
+    pub votes: PathBuf,
+    pub features: PathBuf,
+}
+
+/// The agent's setup, checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Setup {
+    pub name: String,
+    /// The DAO's governance database (absolute).
+    pub governance: PathBuf,
+    /// Folder of model files (absolute).
+    pub models: PathBuf,
+    pub inputs: Inputs,
+    /// Signal file named in the instance → the stage whose output serves it.
+    pub signals: BTreeMap<String, Stage>,
+}
+
+impl Setup {
+    /// Reads `agent.toml` in `dir`.
+    pub fn load(dir: &Path) -> Result<Setup, AgentError> {
+        let path = dir.join("agent.toml");
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            AgentError::Setup(format!("{}: cannot read it: {e} (agent init DIR makes one)", path.display()))
+        })?;
+        Setup::parse(dir, &path.display().to_string(), &text)
+    }
+
+    /// Parses the text of an `agent.toml` in `dir`.
+    pub fn parse(dir: &Path, name: &str, text: &str) -> Result<Setup, AgentError> {
+        let f: File = toml::from_str(text).map_err(|e| {
+            let line = e.span().map(|s| text[..s.start.min(text.len())].lines().count().max(1));
+            AgentError::Setup(format!("{name}{}: {}", line.map(|l| format!(":{l}")).unwrap_or_default(), e.message()))
+        })?;
+        let mut signals = BTreeMap::new();
+        for (file, stage) in f.signals {
+            let s = match stage.as_str() {
+                "recommend" => Stage::Recommend,
+                "score" => Stage::Score,
+                other => {
+                    return Err(AgentError::Setup(format!(
+                        "{name}: signals.\"{file}\": `{other}` is not a stage that makes a signal (recommend or score)"
+                    )))
+                }
+            };
+            signals.insert(file, s);
+        }
+        if f.agent.name.trim().is_empty() {
+            return Err(AgentError::Setup(format!("{name}: agent.name is empty")));
+        }
+        Ok(Setup {
+            name: f.agent.name,
+            governance: dir.join(f.agent.governance),
+            models: dir.join(f.agent.models),
+            inputs: f.inputs,
+            signals,
+        })
+    }
+}

@@ -1,0 +1,219 @@
+//! The stages of an epoch. Each is a function of the agent's setup and the outputs of the stages before it
+//! (observe alone reads files and the governance store), so re-running a stage after a crash gives the same
+//! output.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use allonet_core::digest::keccak;
+use allonet_core::Table;
+use allonet_engine::models;
+use allonet_engine::results::{tally_from_bytes, TallyOptions};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::{Agent, AgentError};
+
+/// One stage of the pipeline, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    Observe,
+    Score,
+    Recommend,
+    Allocate,
+    Treasury,
+    Propose,
+    Await,
+    Execute,
+    Reconcile,
+    Report,
+}
+
+impl Stage {
+    /// Every stage, in pipeline order.
+    pub const ALL: [Stage; 10] = [
+        Stage::Observe,
+        Stage::Score,
+        Stage::Recommend,
+        Stage::Allocate,
+        Stage::Treasury,
+        Stage::Propose,
+        Stage::Await,
+        Stage::Execute,
+        Stage::Reconcile,
+        Stage::Report,
+    ];
+
+    /// The name used in the database, status and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::Observe => "observe",
+            Stage::Score => "score",
+            Stage::Recommend => "recommend",
+            Stage::Allocate => "allocate",
+            Stage::Treasury => "treasury",
+            Stage::Propose => "propose",
+            Stage::Await => "await",
+            Stage::Execute => "execute",
+            Stage::Reconcile => "reconcile",
+            Stage::Report => "report",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<Stage> {
+        Stage::ALL.iter().copied().find(|x| x.name() == s)
+    }
+
+    /// Position in the pipeline (0 = observe).
+    pub fn position(self) -> usize {
+        Stage::ALL.iter().position(|&s| s == self).expect("every stage is in ALL")
+    }
+}
+
+impl std::fmt::Display for Stage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The agent's autonomy mode. Only governance may set it; there is no governance action for it yet, so every
+/// epoch runs in [`Mode::Advise`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// Report and draft; nothing is filed or paid.
+    Advise,
+}
+
+/// One observed input: its name, file, digest and text.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Observed {
+    pub name: String,
+    pub file: String,
+    pub digest: allonet_core::Digest,
+    pub text: String,
+}
+
+/// The governance state an epoch starts from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GovernanceSeen {
+    pub dao: alloy_primitives::B256,
+    /// Entries in the audit log and the hash of the last.
+    pub log_entries: u64,
+    pub log_head: alloy_primitives::B256,
+    pub rehearsal: bool,
+    pub active_model: Option<alloy_primitives::B256>,
+}
+
+pub(crate) fn stage_err(epoch: u64, stage: Stage, message: impl std::fmt::Display) -> AgentError {
+    AgentError::Stage { epoch, stage: stage.name(), message: message.to_string() }
+}
+
+/// Runs `stage` of `epoch` from the outputs before it.
+pub fn run(a: &Agent, epoch: u64, stage: Stage, prior: &BTreeMap<Stage, Value>) -> Result<Value, AgentError> {
+    // The kill switch is checked before every stage: a pause takes effect at the next step.
+    let store = models::open_governance(&a.setup.governance).map_err(|e| stage_err(epoch, stage, e))?;
+    if store.governor().registry.paused {
+        return Err(AgentError::Paused);
+    }
+    drop(store);
+    let get = |s: Stage| {
+        prior.get(&s).ok_or_else(|| stage_err(epoch, stage, format!("the {} stage has no recorded output", s.name())))
+    };
+    let e = |m: String| stage_err(epoch, stage, m);
+    match stage {
+        Stage::Observe => observe(a, epoch),
+        Stage::Score => {
+            let votes = input(get(Stage::Observe)?, "votes").map_err(e)?;
+            let opts =
+                TallyOptions { votes: PathBuf::from(&votes.file), budget: None, token: String::new(), decimals: 0 };
+            let (_, file) =
+                tally_from_bytes(&opts, &votes.file, votes.text.as_bytes()).map_err(|x| e(x.to_string()))?;
+            serde_json::to_value(file).map_err(|x| e(x.to_string()))
+        }
+        Stage::Recommend => recommend(a, get(Stage::Observe)?).map_err(e),
+        Stage::Allocate => allocate(a, prior).map_err(e),
+        Stage::Treasury => Ok(json!({
+            "mode": Mode::Advise,
+            "checked": false,
+            "note": "no treasury policy is configured for the agent: the plan is not checked against a runway floor",
+        })),
+        Stage::Propose | Stage::Await | Stage::Execute => Ok(json!({
+            "mode": Mode::Advise,
+            "note": "advise mode: nothing is filed, approved or paid (governance sets no other mode yet)",
+        })),
+        Stage::Reconcile => Ok(json!({ "mode": Mode::Advise, "paid": [], "approved": [] })),
+        Stage::Report => crate::report::build_and_record(a, epoch, prior),
+    }
+}
+
+/// The observed input named `name`.
+pub fn input(observe: &Value, name: &str) -> Result<Observed, String> {
+    let list: Vec<Observed> = serde_json::from_value(observe["inputs"].clone()).map_err(|e| e.to_string())?;
+    list.into_iter().find(|o| o.name == name).ok_or_else(|| format!("no input `{name}` was observed"))
+}
+
+fn observe(a: &Agent, epoch: u64) -> Result<Value, AgentError> {
+    let e = |m: String| stage_err(epoch, Stage::Observe, m);
+    let i = &a.setup.inputs;
+    let mut inputs = Vec::new();
+    for (name, path) in [("problem", &i.problem), ("votes", &i.votes), ("features", &i.features)] {
+        let full = a.dir.join(path);
+        let bytes = std::fs::read(&full).map_err(|x| e(format!("{}: cannot read it: {x}", full.display())))?;
+        let digest = keccak(&bytes);
+        let text = String::from_utf8(bytes).map_err(|_| e(format!("{}: is not UTF-8 text", full.display())))?;
+        inputs.push(Observed { name: name.into(), file: path.display().to_string(), digest, text });
+    }
+    let store = models::open_governance(&a.setup.governance).map_err(|x| e(x.to_string()))?;
+    let g = store.governor();
+    let (entries, head) = store.head();
+    let seen = GovernanceSeen {
+        dao: g.dao,
+        log_entries: entries,
+        log_head: head,
+        rehearsal: g.rehearsal,
+        active_model: g.registry.active_model(),
+    };
+    Ok(json!({ "mode": Mode::Advise, "inputs": inputs, "governance": seen }))
+}
+
+fn recommend(a: &Agent, observe: &Value) -> Result<Value, String> {
+    let seen: GovernanceSeen = serde_json::from_value(observe["governance"].clone()).map_err(|e| e.to_string())?;
+    let id = seen.active_model.ok_or("governance has activated no model (propose `activate-model:<id>`)")?;
+    let path = a.setup.models.join(format!("{id}.json"));
+    let (mf, file_id) = models::load_model(&path).map_err(|e| e.to_string())?;
+    if file_id.0 != id {
+        return Err(format!(
+            "{} is model {file_id}, not {id}, the version governance activated: it is not served",
+            path.display()
+        ));
+    }
+    let features = input(observe, "features")?;
+    let table = Table::from_bytes(&features.file, features.text.as_bytes()).map_err(|e| e.to_string())?;
+    let d = mf.dataset(&table, false).map_err(|e| e.to_string())?;
+    let recs = models::recommend(&mf, &d, mf.options.interval, 3).map_err(|e| e.to_string())?;
+    Ok(json!({ "model": file_id, "interval": mf.options.interval, "recommendations": recs }))
+}
+
+fn allocate(a: &Agent, prior: &BTreeMap<Stage, Value>) -> Result<Value, String> {
+    let problem = input(&prior[&Stage::Observe], "problem")?;
+    let served: Vec<&String> = a.setup.signals.keys().collect();
+    let read = |f: &str| -> Result<Vec<u8>, String> {
+        match a.setup.signals.get(f) {
+            Some(stage) => prior
+                .get(stage)
+                .map(|v| allonet_core::canonical_json(v).into_bytes())
+                .ok_or_else(|| format!("{f}: the {stage} stage has no output")),
+            None => {
+                Err(format!("{f}: the agent serves only the signals it computes ({served:?}), from its own stages"))
+            }
+        }
+    };
+    let p = allonet_allocate::Problem::from_toml(&problem.file, problem.text.as_bytes(), &read)
+        .map_err(|e| e.to_string())?;
+    let alloc = allonet_allocate::allocate(&p).map_err(|e| e.to_string())?;
+    let plans = crate::plans::from_allocation(&p, &alloc, allonet_chain::plan::DEFAULT_BATCH_SIZE)?;
+    let plans: Vec<Value> = plans.into_iter().map(|(pool, plan)| json!({ "pool": pool, "plan": plan })).collect();
+    Ok(json!({ "allocation": alloc, "plans": plans }))
+}

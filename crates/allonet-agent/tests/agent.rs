@@ -1,0 +1,156 @@
+//! The agent's epochs on the example: every stage, the same report bytes on every run, resume after a crash at
+//! any stage, the kill switch, only the activated model served, one audit record per report.
+
+use std::path::PathBuf;
+
+use allonet_agent::example::{init, EXAMPLE_SEED};
+use allonet_agent::report::RECORD_KIND;
+use allonet_agent::{Agent, AgentError, Stage};
+use allonet_engine::offchain::{member_key, open_writable, pass};
+use allonet_governance::governor::{Act, Action};
+
+fn fresh(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("allonet-agent-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    init(&d, true).expect("the example initialises");
+    d
+}
+
+fn report_bytes(dir: &std::path::Path, epoch: u64) -> Vec<u8> {
+    std::fs::read(dir.join(format!("reports/epoch-{epoch:06}.json"))).expect("report written")
+}
+
+fn agent_records(dir: &std::path::Path) -> Vec<String> {
+    let store = allonet_engine::models::open_governance(&dir.join("dao.db")).unwrap();
+    store
+        .entries()
+        .unwrap()
+        .into_iter()
+        .filter_map(|e| match serde_json::from_str::<allonet_governance::governor::Event>(&e.payload).unwrap().act {
+            Act::Record { kind, detail } if kind == RECORD_KIND => Some(detail),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Governance passes `actions` in the example DAO (eight of its twelve members vote for).
+fn govern(dir: &std::path::Path, actions: Vec<Action>, what: &str) {
+    let mut store = open_writable(&dir.join("dao.db"), None).unwrap();
+    let members: Vec<_> = (0..12).map(|i| member_key(EXAMPLE_SEED, i)).collect();
+    pass(&mut store, None, &members[1], &members[..8], actions, what).unwrap();
+}
+
+#[test]
+fn an_epoch_runs_every_stage_and_gives_the_same_report_bytes_on_a_second_setup() {
+    let a = fresh("same-a");
+    let b = fresh("same-b");
+    let mut seen = Vec::new();
+    let ra = Agent::open(&a).unwrap().run_epoch(|s| seen.push(s.stage)).unwrap();
+    assert_eq!(seen, Stage::ALL.to_vec(), "every stage, in order");
+    let rb = Agent::open(&b).unwrap().run_epoch(|_| {}).unwrap();
+    assert_eq!(ra, rb);
+    assert_eq!(report_bytes(&a, 1), report_bytes(&b, 1), "same inputs, seed and model: the same bytes");
+    // What the report says: three pools' plans, the activated model, every input's digest.
+    assert_eq!(ra.plans.len(), 3);
+    assert_eq!(ra.model.map(|m| m.0), ra.governance.active_model, "the recommendation came from the activated model");
+    for i in &ra.inputs {
+        let bytes = std::fs::read(a.join(&i.file)).unwrap();
+        assert_eq!(i.digest, allonet_core::digest::keccak(&bytes), "{} digested as read", i.name);
+    }
+    assert_eq!(ra.allocation["projects"].as_array().unwrap().len(), 230);
+    // The AI recommendation really feeds the plan: the signal served to the optimiser is the recommend stage.
+    let ai = ra.allocation["signals"].as_array().unwrap().iter().find(|s| s["name"] == "ai").unwrap();
+    assert!(ai["matched"].as_u64().unwrap() > 200, "recommendations matched to projects: {ai}");
+    // Its digest is in the audit log, once.
+    let records = agent_records(&a);
+    assert_eq!(records.len(), 1);
+    let st = Agent::open(&a).unwrap().status().unwrap();
+    assert!(records[0].contains(&st[0].report.unwrap().to_string()));
+    assert!(st[0].next.is_none());
+    // A second epoch starts from the first's end.
+    let mut ag = Agent::open(&a).unwrap();
+    let s = ag.step().unwrap();
+    assert_eq!((s.epoch, s.stage), (2, Stage::Observe));
+}
+
+#[test]
+fn a_restart_after_any_stage_ends_in_the_same_report_and_observed_inputs_stand() {
+    let reference = fresh("resume-ref");
+    Agent::open(&reference).unwrap().run_epoch(|_| {}).unwrap();
+    let d = fresh("resume");
+    for (n, stage) in Stage::ALL.iter().enumerate() {
+        // A new process for every stage: open, run one stage, drop.
+        let s = Agent::open(&d).unwrap().step().unwrap();
+        assert_eq!((s.epoch, s.stage), (1, *stage));
+        if n == 0 {
+            // The votes change on disk after they were observed: the epoch keeps what it observed.
+            std::fs::write(d.join("votes.json"), b"{\"not\": \"the votes\"}").unwrap();
+        }
+    }
+    assert_eq!(report_bytes(&d, 1), report_bytes(&reference, 1));
+    assert_eq!(agent_records(&d).len(), 1);
+}
+
+#[test]
+fn a_report_stage_that_crashed_after_recording_records_nothing_twice() {
+    let d = fresh("record-once");
+    let mut ag = Agent::open(&d).unwrap();
+    while ag.status().unwrap().first().and_then(|e| e.next) != Some(Stage::Report) {
+        ag.step().unwrap();
+    }
+    // The report stage runs (writing files and the audit record) but its checkpoint is never written: a crash.
+    let prior = ag.checkpoints().outputs(1).unwrap();
+    allonet_agent::stages::run(&ag, 1, Stage::Report, &prior).unwrap();
+    assert_eq!(agent_records(&d).len(), 1);
+    let s = ag.step().unwrap();
+    assert_eq!(s.stage, Stage::Report);
+    assert_eq!(agent_records(&d).len(), 1, "the resumed stage finds its record");
+}
+
+#[test]
+fn the_kill_switch_stops_every_stage_until_governance_lifts_it() {
+    let d = fresh("pause");
+    let mut ag = Agent::open(&d).unwrap();
+    ag.step().unwrap();
+    govern(&d, vec![Action::Pause], "Pause the agent");
+    for _ in 0..3 {
+        assert!(matches!(ag.step(), Err(AgentError::Paused)));
+    }
+    assert_eq!(ag.status().unwrap()[0].done, vec![Stage::Observe], "nothing ran while paused");
+    govern(&d, vec![Action::Unpause], "Resume the agent");
+    assert_eq!(ag.step().unwrap().stage, Stage::Score);
+}
+
+#[test]
+fn a_model_file_that_is_not_the_activated_version_is_not_served() {
+    let d = fresh("model");
+    let models = d.join("models");
+    let active = std::fs::read_dir(&models).unwrap().next().unwrap().unwrap().path();
+    // The activated model's file with one byte added: another file, so another id.
+    let mut bytes = std::fs::read(&active).unwrap();
+    let at = bytes.iter().position(|&b| b == b'{').unwrap() + 1;
+    bytes.splice(at..at, b" ".iter().copied());
+    std::fs::write(&active, &bytes).unwrap();
+    let mut ag = Agent::open(&d).unwrap();
+    ag.step().unwrap();
+    ag.step().unwrap();
+    let e = ag.step().unwrap_err().to_string();
+    assert!(e.contains("recommend") && e.contains("not served"), "{e}");
+    assert_eq!(ag.status().unwrap()[0].next, Some(Stage::Recommend));
+}
+
+#[test]
+fn setup_errors_name_the_field() {
+    let d = std::env::temp_dir().join(format!("allonet-agent-setup-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    let text = allonet_agent::example::EXAMPLE_SETUP.replace("[inputs]", "[inputs]\nweights = \"mine.toml\"");
+    std::fs::write(d.join("agent.toml"), &text).unwrap();
+    let e = Agent::open(&d).err().unwrap().to_string();
+    assert!(e.contains("weights") && e.contains("agent.toml:"), "{e}");
+    let text = allonet_agent::example::EXAMPLE_SETUP.replace("= \"score\"", "= \"observe\"");
+    std::fs::write(d.join("agent.toml"), &text).unwrap();
+    let e = Agent::open(&d).err().unwrap().to_string();
+    assert!(e.contains("tally.json") && e.contains("observe"), "{e}");
+    assert!(init(&d, true).unwrap_err().to_string().contains("refusing to overwrite"));
+}

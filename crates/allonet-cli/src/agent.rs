@@ -1,0 +1,181 @@
+//! `allonet agent`: the funding agent's epochs, stage by stage, with checkpoints.
+
+use std::path::PathBuf;
+
+use allonet_agent::{Agent, Stage, Step};
+use anyhow::Result;
+use clap::{Args, Subcommand};
+use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
+
+use crate::output::Progress;
+
+#[derive(Subcommand)]
+pub enum AgentCommand {
+    /// Make a folder the agent runs in: with --example, a runnable DAO setup from real data.
+    #[command(
+        after_help = "The example: the 230 Optimism RF4 projects in three pools, votes from the real RF4 ballots, the\nprojects' impact metrics, a seeded forest trained on them, and a governance database in which a\nproposal activated that model (a rehearsal, on its own clock).\n\nExamples:\n  allonet agent init agent --example\n  allonet agent init my-dao          # agent.toml to fill in"
+    )]
+    Init(InitArgs),
+    /// Run epochs: every stage of the open epoch (or of a new one), checkpointed stage by stage.
+    #[command(
+        after_help = "Stages: observe → score → recommend → allocate → treasury → propose → await → execute → reconcile → report.\nEach is recorded in DIR/agent.db before the next starts; after a crash, `run` or `step` resumes at the first\nstage not recorded. While governance has the DAO paused, no stage runs.\n\nExamples:\n  allonet agent run agent\n  allonet agent run agent --epochs 3 --json"
+    )]
+    Run(RunArgs),
+    /// Run the next stage only.
+    Step(DirArgs),
+    /// Every epoch's stage, and its report's digest once written.
+    Status(DirArgs),
+    /// An epoch's report (the last finished one by default): Markdown, or --json.
+    Report(ReportArgs),
+}
+
+#[derive(Args)]
+pub struct InitArgs {
+    /// The folder (created; must not hold an agent yet).
+    pub dir: PathBuf,
+    /// Write the runnable example instead of a template.
+    #[arg(long)]
+    pub example: bool,
+}
+
+#[derive(Args)]
+pub struct DirArgs {
+    /// The agent's folder (agent.toml, agent.db).
+    pub dir: PathBuf,
+    /// JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub d: DirArgs,
+    /// Epochs to finish.
+    #[arg(long, default_value_t = 1)]
+    pub epochs: u64,
+}
+
+#[derive(Args)]
+pub struct ReportArgs {
+    #[command(flatten)]
+    pub d: DirArgs,
+    /// The epoch (default: the last with a report).
+    pub epoch: Option<u64>,
+}
+
+pub fn run_init(a: &InitArgs) -> Result<()> {
+    let progress = Progress::new(true);
+    if a.example {
+        progress.stage("writing the example: training the model, creating the DAO and activating the model");
+    }
+    allonet_agent::example::init(&a.dir, a.example)?;
+    progress.finish();
+    if a.example {
+        println!(
+            "wrote the example agent in {} (agent.toml, allocate.toml, votes.json, features.csv, models/, dao.db)\n\
+             next: allonet agent run {}",
+            a.dir.display(),
+            a.dir.display()
+        );
+    } else {
+        println!(
+            "wrote {}; fill it in, then: allonet agent run {}",
+            a.dir.join("agent.toml").display(),
+            a.dir.display()
+        );
+    }
+    Ok(())
+}
+
+fn stage_line(s: &Step) -> String {
+    format!("epoch {} · {:<9} · {}", s.epoch, s.stage.name(), s.digest)
+}
+
+pub fn run_run(a: &RunArgs) -> Result<()> {
+    let mut agent = Agent::open(&a.d.dir)?;
+    let progress = Progress::new(!a.d.json);
+    let mut reports = Vec::new();
+    for _ in 0..a.epochs {
+        let r = agent.run_epoch(|s| {
+            progress.stage(format!("epoch {}: {} done", s.epoch, s.stage.name()));
+            if !a.d.json {
+                progress.println(stage_line(s));
+            }
+        })?;
+        reports.push(r);
+    }
+    progress.finish();
+    if a.d.json {
+        println!("{}", serde_json::to_string_pretty(&agent.status()?)?);
+        return Ok(());
+    }
+    for r in &reports {
+        println!(
+            "epoch {} finished: {} plans, report reports/epoch-{:06}.md ({} mode: nothing filed or paid)",
+            r.epoch,
+            r.plans.len(),
+            r.epoch,
+            serde_json::to_value(r.mode)?.as_str().unwrap_or_default()
+        );
+    }
+    Ok(())
+}
+
+pub fn run_step(a: &DirArgs) -> Result<()> {
+    let mut agent = Agent::open(&a.dir)?;
+    let s = agent.step()?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&s)?);
+    } else {
+        println!("{}", stage_line(&s));
+    }
+    Ok(())
+}
+
+pub fn run_status(a: &DirArgs) -> Result<()> {
+    let agent = Agent::open(&a.dir)?;
+    let st = agent.status()?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&st)?);
+        return Ok(());
+    }
+    if st.is_empty() {
+        println!("no epoch yet: allonet agent run {}", a.dir.display());
+        return Ok(());
+    }
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED);
+    t.set_header(vec!["epoch", "stages done", "next", "report"]);
+    for e in &st {
+        t.add_row(vec![
+            e.epoch.to_string(),
+            format!("{}/{}", e.done.len(), Stage::ALL.len()),
+            e.next.map(|s| s.name().to_string()).unwrap_or_else(|| "finished".into()),
+            e.report.map(|d| d.to_string()).unwrap_or_default(),
+        ]);
+    }
+    println!("{t}");
+    Ok(())
+}
+
+pub fn run_report(a: &ReportArgs) -> Result<()> {
+    let agent = Agent::open(&a.d.dir)?;
+    let epoch =
+        match a.epoch {
+            Some(e) => e,
+            None => {
+                agent.status()?.iter().rev().find(|e| e.report.is_some()).map(|e| e.epoch).ok_or_else(|| {
+                    anyhow::anyhow!("no epoch has a report yet: allonet agent run {}", a.d.dir.display())
+                })?
+            }
+        };
+    let r = agent.report(epoch)?;
+    if a.d.json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+    } else {
+        let d = allonet_core::digest(&serde_json::to_value(&r)?);
+        print!("{}", allonet_agent::report::markdown(&r, d));
+    }
+    Ok(())
+}

@@ -1,0 +1,102 @@
+//! `allonet agent` as a user runs it: the example from `init` to a report, and SIGKILL at many points of an epoch
+//! followed by a resume that ends in the same report bytes with one audit record.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn allonet(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_allonet")).args(args).output().unwrap()
+}
+
+fn ok(o: &Output) -> String {
+    assert!(o.status.success(), "failed: {}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+fn fresh(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("allonet-agent-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    ok(&allonet(&["agent", "init", d.to_str().unwrap(), "--example"]));
+    d
+}
+
+/// Audit records of epoch 1's report.
+fn agent_records(dir: &Path) -> usize {
+    let store = allonet_engine::models::open_governance(&dir.join("dao.db")).unwrap();
+    store
+        .entries()
+        .unwrap()
+        .iter()
+        .filter(|e| e.payload.contains("agent_report") && e.payload.contains(r#"\"epoch\":1,"#))
+        .count()
+}
+
+fn epoch_one_finished(dir: &str) -> bool {
+    let st: serde_json::Value = serde_json::from_str(&ok(&allonet(&["agent", "status", dir, "--json"]))).unwrap();
+    st.get(0).is_some_and(|e| e["next"].is_null())
+}
+
+#[test]
+fn the_example_runs_an_epoch_and_reports_it() {
+    let d = fresh("example");
+    let dir = d.to_str().unwrap();
+    let out = ok(&allonet(&["agent", "run", dir]));
+    assert!(out.contains("epoch 1 · observe") && out.contains("epoch 1 · report"), "{out}");
+    assert!(out.contains("3 plans"), "{out}");
+    let st: serde_json::Value = serde_json::from_str(&ok(&allonet(&["agent", "status", dir, "--json"]))).unwrap();
+    assert_eq!(st[0]["done"].as_array().unwrap().len(), 10);
+    assert!(st[0]["next"].is_null());
+    let r: serde_json::Value = serde_json::from_str(&ok(&allonet(&["agent", "report", dir, "--json"]))).unwrap();
+    assert_eq!(r["schema"], "allonet.agent-report/1");
+    assert_eq!(r["plans"].as_array().unwrap().len(), 3);
+    let md = ok(&allonet(&["agent", "report", dir, "1"]));
+    assert!(md.contains("## Plan per pool") && md.contains("| optimism |"), "{md}");
+    // A second init in the same folder is refused and changes nothing.
+    let again = allonet(&["agent", "init", dir, "--example"]);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("refusing to overwrite"));
+    // One step after a finished epoch opens the next.
+    assert!(ok(&allonet(&["agent", "step", dir])).starts_with("epoch 2 · observe"));
+    // A report of an epoch that has none is a clear error.
+    let e = allonet(&["agent", "report", dir, "2"]);
+    assert!(String::from_utf8_lossy(&e.stderr).contains("epoch 2 has no report yet"));
+}
+
+/// SIGKILL at 24 points spread over an epoch (inside stages, between them, while the report is written), then a
+/// resume: always the reference's report bytes, and the report's digest recorded once.
+#[test]
+fn sigkill_anywhere_in_an_epoch_then_resume_gives_the_same_report() {
+    let reference = fresh("kill-ref");
+    let t0 = Instant::now();
+    ok(&allonet(&["agent", "run", reference.to_str().unwrap()]));
+    let whole = t0.elapsed();
+    let want = std::fs::read(reference.join("reports/epoch-000001.json")).unwrap();
+    let mut partial = 0;
+    for k in 0..24u32 {
+        let d = fresh(&format!("kill-{k}"));
+        let dir = d.to_str().unwrap();
+        // Spread the kills over the run, with a small seeded jitter so they fall at different instructions.
+        let jitter = (k as u64 * 7919) % 37;
+        let at = whole.mul_f64(0.8 * (k as f64 + 0.5) / 24.0) + Duration::from_millis(jitter);
+        let mut child = Command::new(env!("CARGO_BIN_EXE_allonet"))
+            .args(["agent", "run", dir])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(at);
+        let _ = child.kill(); // SIGKILL
+        child.wait().unwrap();
+        // Resume, unless the killed run had finished the epoch (then `run` would start epoch 2).
+        if !epoch_one_finished(dir) {
+            partial += 1;
+            ok(&allonet(&["agent", "run", dir]));
+        }
+        assert!(epoch_one_finished(dir));
+        assert_eq!(std::fs::read(d.join("reports/epoch-000001.json")).unwrap(), want, "killed at {at:?}");
+        assert_eq!(agent_records(&d), 1, "killed at {at:?}: the report is recorded once");
+        let _ = std::fs::remove_dir_all(&d);
+    }
+    assert!(partial >= 20, "only {partial} of 24 runs were killed before the epoch finished");
+}
