@@ -1,7 +1,8 @@
 //! `agent init`: a folder the agent can run in. With the example, a runnable DAO setup built from real data:
 //! the 230 Optimism RF4 projects and their three pools (`examples/allocate`), the votes derived from the real
 //! RF4 ballots, the projects' impact metrics as the model's features, a random forest trained on them (seeded),
-//! and a governance database (a rehearsal, on its own clock) in which a proposal activated that model.
+//! a governance database (a rehearsal, on its own clock) in which a proposal activated that model, and the
+//! agent's key (which holds no votes).
 
 use std::path::Path;
 
@@ -22,6 +23,7 @@ pub const EXAMPLE_SETUP: &str = r#"# The funding agent's setup (allonet agent in
 name = "Example agent"
 governance = "dao.db"        # the DAO's governance store: kill switch, activated model, audit log
 models = "models"            # model files; the activated one is served as models/<id>.json
+key_file = "keys/agent.json" # the agent's key: it signs the proposals it files (propose mode)
 
 [inputs]
 problem = "allocate.toml"    # the allocation instance: three pools, 230 RF4 projects and their payout addresses
@@ -113,6 +115,16 @@ pub fn init(dir: &Path, example: bool) -> Result<(), AgentError> {
     let activate = vec![Action::ActivateModel { model_id: id.0 }];
     pass(&mut store, None, &members[0], &members[..8], activate, "Activate the RF4 impact model for the agent")
         .map_err(|e| AgentError::Setup(e.to_string()))?;
+    // The agent's own key: it holds no votes, and signs only the proposals it files.
+    let keys = dir.join("keys");
+    std::fs::create_dir_all(&keys).map_err(|e| io(&keys, e))?;
+    allonet_engine::keys::write_key_file(&keys.join("agent.json"), &agent_key())
+        .map_err(|e| AgentError::Setup(e.to_string()))?;
     let p = dir.join("agent.toml");
     std::fs::write(&p, EXAMPLE_SETUP).map_err(|e| io(&p, e))
+}
+
+/// The example agent's key (seeded, so the example is the same everywhere; never use it for real funds).
+pub fn agent_key() -> alloy_signer_local::PrivateKeySigner {
+    member_key(EXAMPLE_SEED, 1_000)
 }

@@ -19,14 +19,19 @@
 //! - **allocate**: the cross-DAO optimiser ([`allonet_allocate`]) with the two results as its signals, exact
 //!   per-pool payout plans; recipients come only from the instance's `address` fields (free text never becomes
 //!   an address);
-//! - **treasury**, **propose**, **await**, **execute**, **reconcile**: governed by the agent's mode. Governance
-//!   has no action that sets a mode yet, so the agent runs in `advise`: these stages record that nothing was
-//!   filed or paid;
+//! - **treasury**: not configured yet (the report says the plan was not checked against a runway floor);
+//! - **propose**, **await**, **execute**, **reconcile**: governed by the mode and the mix of signals that
+//!   governance set (`Action::SetAgentPolicy`; none set: `advise`, with the instance's own mix). In `advise`
+//!   nothing is filed or paid. In `propose` ([`decide`]) the plans go to the DAO as one proposal signed by the
+//!   agent's key, the epoch waits ([`AgentError::Waiting`]) until the members decide, and reconcile lists what
+//!   was approved; paying on chain is not wired yet. `autonomous` is refused at observe: the agent stops rather
+//!   than act on what it cannot check yet;
 //! - **report**: JSON and Markdown, digested; the digest goes into the DAO's audit log (once).
 //!
 //! The kill switch is governance's: while the DAO's registry is paused, no stage runs ([`AgentError::Paused`]).
 
 pub mod checkpoint;
+mod decide;
 pub mod example;
 pub mod plans;
 pub mod report;
@@ -55,6 +60,11 @@ pub enum AgentError {
     /// A stage failed; nothing of it was recorded.
     #[error("epoch {epoch}, stage {stage}: {message}")]
     Stage { epoch: u64, stage: &'static str, message: String },
+    /// The epoch waits for the DAO's decision on the agent's proposal (propose mode); run again later.
+    #[error(
+        "epoch {epoch} waits for the DAO's decision on proposal {proposal} ({state}): run again once it is decided"
+    )]
+    Waiting { epoch: u64, proposal: alloy_primitives::B256, state: String },
     /// The kill switch is on: governance paused the DAO.
     #[error("the DAO is paused (governance's kill switch): the agent runs no stage until a proposal unpauses it")]
     Paused,

@@ -62,6 +62,8 @@ pub struct EpochReport {
     pub agent: String,
     pub epoch: u64,
     pub mode: Mode,
+    /// The mix of signals governance set (basis points), when it set one; else the instance's own was used.
+    pub weights: Option<BTreeMap<String, u32>>,
     pub inputs: Vec<InputLine>,
     pub governance: GovernanceSeen,
     /// The model that made the recommendation (the version governance activated).
@@ -125,7 +127,8 @@ pub fn build_and_record(a: &Agent, epoch: u64, prior: &BTreeMap<Stage, Value>) -
         allonet: env!("CARGO_PKG_VERSION").into(),
         agent: a.setup.name.clone(),
         epoch,
-        mode: Mode::Advise,
+        mode: governance.mode(),
+        weights: governance.policy.as_ref().map(|p| p.weights.clone()),
         inputs: inputs.into_iter().map(|o| InputLine { name: o.name, file: o.file, digest: o.digest }).collect(),
         governance,
         model,
@@ -133,7 +136,7 @@ pub fn build_and_record(a: &Agent, epoch: u64, prior: &BTreeMap<Stage, Value>) -
         allocation: allocated["allocation"].clone(),
         plans,
         treasury: prior[&Stage::Treasury].clone(),
-        decision: prior[&Stage::Propose].clone(),
+        decision: json_merge(&prior[&Stage::Propose], &prior[&Stage::Await]),
         transactions: Vec::new(),
         reconciliation: prior[&Stage::Reconcile].clone(),
         stages: Stage::ALL[..Stage::Report.position()]
@@ -146,6 +149,17 @@ pub fn build_and_record(a: &Agent, epoch: u64, prior: &BTreeMap<Stage, Value>) -
     write_files(a, &report, &value, d).map_err(e)?;
     record_once(a, epoch, d).map_err(e)?;
     Ok(value)
+}
+
+/// The proposal filed and the decision awaited, as one object (the later one's fields win).
+fn json_merge(a: &Value, b: &Value) -> Value {
+    let mut out = a.clone();
+    if let (Some(o), Some(m)) = (out.as_object_mut(), b.as_object()) {
+        for (k, v) in m {
+            o.insert(k.clone(), v.clone());
+        }
+    }
+    out
 }
 
 fn write_files(a: &Agent, r: &EpochReport, v: &Value, d: Digest) -> Result<(), String> {

@@ -5,6 +5,7 @@
 //! name = "Example agent"
 //! governance = "dao.db"        # the DAO's governance store: kill switch, activated model, audit log
 //! models = "models"            # model files; the activated one is served as models/<id>.json
+//! key_file = "keys/agent.json" # the agent's key: it signs the proposals it files (propose mode)
 //!
 //! [inputs]
 //! problem = "allocate.toml"    # the allocation instance: pools, rules, projects and their payout addresses
@@ -40,6 +41,8 @@ struct AgentSection {
     name: String,
     governance: PathBuf,
     models: PathBuf,
+    #[serde(default)]
+    key_file: Option<PathBuf>,
 }
 
 /// The input files an epoch observes (relative to the agent's folder).
@@ -59,6 +62,8 @@ pub struct Setup {
     pub governance: PathBuf,
     /// Folder of model files (absolute).
     pub models: PathBuf,
+    /// The agent's key (it signs the proposals it files in propose mode).
+    pub key_file: Option<PathBuf>,
     pub inputs: Inputs,
     /// Signal file named in the instance → the stage whose output serves it.
     pub signals: BTreeMap<String, Stage>,
@@ -100,6 +105,7 @@ impl Setup {
             name: f.agent.name,
             governance: dir.join(f.agent.governance),
             models: dir.join(f.agent.models),
+            key_file: f.agent.key_file.map(|k| dir.join(k)),
             inputs: f.inputs,
             signals,
         })

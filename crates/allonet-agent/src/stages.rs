@@ -77,14 +77,7 @@ impl std::fmt::Display for Stage {
     }
 }
 
-/// The agent's autonomy mode. Only governance may set it; there is no governance action for it yet, so every
-/// epoch runs in [`Mode::Advise`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Mode {
-    /// Report and draft; nothing is filed or paid.
-    Advise,
-}
+pub use allonet_governance::governor::{AgentMode as Mode, AgentPolicy};
 
 /// One observed input: its name, file, digest and text.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -104,6 +97,20 @@ pub struct GovernanceSeen {
     pub log_head: alloy_primitives::B256,
     pub rehearsal: bool,
     pub active_model: Option<alloy_primitives::B256>,
+    /// The agent's mode and signal mix as governance set them (none: advise, with the instance's own mix).
+    pub policy: Option<AgentPolicy>,
+}
+
+impl GovernanceSeen {
+    /// The mode governance set (advise when it set none).
+    pub fn mode(&self) -> Mode {
+        self.policy.as_ref().map_or(Mode::Advise, |p| p.mode)
+    }
+}
+
+/// The governance state observe recorded.
+pub fn seen(observe: &Value) -> Result<GovernanceSeen, String> {
+    serde_json::from_value(observe["governance"].clone()).map_err(|e| format!("the observed governance state: {e}"))
 }
 
 pub(crate) fn stage_err(epoch: u64, stage: Stage, message: impl std::fmt::Display) -> AgentError {
@@ -135,15 +142,19 @@ pub fn run(a: &Agent, epoch: u64, stage: Stage, prior: &BTreeMap<Stage, Value>) 
         Stage::Recommend => recommend(a, get(Stage::Observe)?).map_err(e),
         Stage::Allocate => allocate(a, prior).map_err(e),
         Stage::Treasury => Ok(json!({
-            "mode": Mode::Advise,
             "checked": false,
             "note": "no treasury policy is configured for the agent: the plan is not checked against a runway floor",
         })),
-        Stage::Propose | Stage::Await | Stage::Execute => Ok(json!({
-            "mode": Mode::Advise,
-            "note": "advise mode: nothing is filed, approved or paid (governance sets no other mode yet)",
-        })),
-        Stage::Reconcile => Ok(json!({ "mode": Mode::Advise, "paid": [], "approved": [] })),
+        Stage::Propose | Stage::Await | Stage::Execute | Stage::Reconcile => {
+            let seen = seen(get(Stage::Observe)?).map_err(e)?;
+            match seen.mode() {
+                Mode::Advise => Ok(json!({
+                    "mode": Mode::Advise,
+                    "note": "advise mode: nothing is filed, approved or paid",
+                })),
+                _ => crate::decide::run(a, epoch, stage, prior),
+            }
+        }
         Stage::Report => crate::report::build_and_record(a, epoch, prior),
     }
 }
@@ -174,12 +185,19 @@ fn observe(a: &Agent, epoch: u64) -> Result<Value, AgentError> {
         log_head: head,
         rehearsal: g.rehearsal,
         active_model: g.registry.active_model(),
+        policy: g.registry.agent_policy.clone(),
     };
-    Ok(json!({ "mode": Mode::Advise, "inputs": inputs, "governance": seen }))
+    if seen.mode() == Mode::Autonomous {
+        return Err(e("governance set the agent to autonomous, which this agent cannot do yet (it needs the \
+            allocator on chain and its standing caps): it stops rather than act on what it cannot check; set \
+            agent-policy:propose or advise"
+            .into()));
+    }
+    Ok(json!({ "mode": seen.mode(), "inputs": inputs, "governance": seen }))
 }
 
 fn recommend(a: &Agent, observe: &Value) -> Result<Value, String> {
-    let seen: GovernanceSeen = serde_json::from_value(observe["governance"].clone()).map_err(|e| e.to_string())?;
+    let seen = seen(observe)?;
     let id = seen.active_model.ok_or("governance has activated no model (propose `activate-model:<id>`)")?;
     let path = a.setup.models.join(format!("{id}.json"));
     let (mf, file_id) = models::load_model(&path).map_err(|e| e.to_string())?;
@@ -210,7 +228,11 @@ fn allocate(a: &Agent, prior: &BTreeMap<Stage, Value>) -> Result<Value, String> 
             }
         }
     };
-    let p = allonet_allocate::Problem::from_toml(&problem.file, problem.text.as_bytes(), &read)
+    // The mix of signals governance set, in place of the instance's own (basis points → shares).
+    let weights = seen(&prior[&Stage::Observe])?
+        .policy
+        .map(|p| p.weights.into_iter().map(|(k, bp)| (k, bp as f64 / 10_000.0)).collect::<BTreeMap<_, _>>());
+    let p = allonet_allocate::Problem::from_toml_with(&problem.file, problem.text.as_bytes(), &read, weights.as_ref())
         .map_err(|e| e.to_string())?;
     let alloc = allonet_allocate::allocate(&p).map_err(|e| e.to_string())?;
     let plans = crate::plans::from_allocation(&p, &alloc, allonet_chain::plan::DEFAULT_BATCH_SIZE)?;

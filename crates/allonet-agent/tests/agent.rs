@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use allonet_agent::example::{init, EXAMPLE_SEED};
 use allonet_agent::report::RECORD_KIND;
 use allonet_agent::{Agent, AgentError, Stage};
-use allonet_engine::offchain::{member_key, open_writable, pass};
-use allonet_governance::governor::{Act, Action};
+use allonet_engine::offchain::{member_key, open_writable, pass, submit_act};
+use allonet_governance::governor::{Act, Action, AgentMode, AgentPolicy};
 
 fn fresh(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("allonet-agent-{name}-{}", std::process::id()));
@@ -153,4 +153,126 @@ fn setup_errors_name_the_field() {
     let e = Agent::open(&d).err().unwrap().to_string();
     assert!(e.contains("tally.json") && e.contains("observe"), "{e}");
     assert!(init(&d, true).unwrap_err().to_string().contains("refusing to overwrite"));
+}
+
+fn policy(mode: AgentMode, ai: u32, qv: u32) -> Action {
+    let weights = [("ai".to_string(), ai), ("qv".to_string(), qv)].into_iter().collect();
+    Action::SetAgentPolicy { policy: AgentPolicy { mode, weights } }
+}
+
+/// Members vote on `proposal` (`support` 1 for, 0 against) at the rehearsal's times; for a passing vote, queue and
+/// execute follow; else the operator records a note after the deadline so that the log's clock passes it.
+fn decide(dir: &std::path::Path, proposal: alloy_primitives::B256, support: u8) {
+    let mut store = open_writable(&dir.join("dao.db"), None).unwrap();
+    let members: Vec<_> = (0..12).map(|i| member_key(EXAMPLE_SEED, i)).collect();
+    let p = store.governor().proposals[&proposal].clone();
+    for m in &members[..8] {
+        let e =
+            allonet_engine::offchain::signed_vote(store.governor(), m, proposal, support, 0, p.snapshot + 1).unwrap();
+        store.submit(&e).unwrap();
+    }
+    if support == 1 {
+        submit_act(&mut store, &members[0], Act::Queue { proposal }, Some(p.deadline + 1)).unwrap();
+        let eta = store.governor().proposals[&proposal].eta.unwrap();
+        submit_act(&mut store, &members[0], Act::Execute { proposal }, Some(eta)).unwrap();
+    } else {
+        allonet_engine::audit::record(&mut store, "note", &"voting ended", p.deadline + 1).unwrap();
+    }
+}
+
+fn waiting_on(r: Result<allonet_agent::EpochReport, AgentError>) -> alloy_primitives::B256 {
+    match r {
+        Err(AgentError::Waiting { proposal, .. }) => proposal,
+        other => panic!("expected to wait for a decision, got {other:?}"),
+    }
+}
+
+#[test]
+fn in_propose_mode_the_plans_wait_for_the_members_with_governances_mix() {
+    let d = fresh("propose");
+    govern(&d, vec![policy(AgentMode::Propose, 7_000, 3_000)], "The agent proposes; AI 70 %, votes 30 %");
+    let mut ag = Agent::open(&d).unwrap();
+    let id = waiting_on(ag.run_epoch(|_| {}));
+    let store = allonet_engine::models::open_governance(&d.join("dao.db")).unwrap();
+    let p = &store.governor().proposals[&id];
+    assert_eq!(p.proposer, allonet_agent::example::agent_key().address(), "filed under the agent's own key");
+    assert_eq!(p.actions.len(), 3);
+    assert!(p.actions.iter().all(|a| matches!(a, Action::ApprovePayoutPlan { .. })), "only the plans, nothing else");
+    assert!(store.governor().registry.approved_plans.is_empty(), "nothing approved before the vote");
+    let proposals = store.governor().proposals.len();
+    drop(store);
+    // Asking again before the vote: still waiting, and the proposal is not filed twice.
+    assert_eq!(waiting_on(ag.run_epoch(|_| {})), id);
+    let store = allonet_engine::models::open_governance(&d.join("dao.db")).unwrap();
+    assert_eq!(store.governor().proposals.len(), proposals);
+    drop(store);
+    decide(&d, id, 1);
+    let r = ag.run_epoch(|_| {}).unwrap();
+    assert_eq!(r.mode, AgentMode::Propose);
+    assert_eq!(r.weights.as_ref().unwrap()["ai"], 7_000);
+    assert_eq!(r.decision["approved"], true);
+    let ai = r.allocation["signals"].as_array().unwrap().iter().find(|s| s["name"] == "ai").unwrap().clone();
+    assert_eq!(ai["alpha"], 0.7, "the optimiser mixed the signals as governance set");
+    let store = allonet_engine::models::open_governance(&d.join("dao.db")).unwrap();
+    for plan in &r.plans {
+        assert!(store.governor().registry.approved_plans.contains_key(&plan.digest.0), "{} approved", plan.pool);
+    }
+    assert!(r.reconciliation["plans"].as_array().unwrap().iter().all(|l| l["approved"] == true && l["paid"] == "0"));
+    // The same setup in advise mode (the instance's own mix) gives another plan.
+    let advise = fresh("propose-advise");
+    let ra = Agent::open(&advise).unwrap().run_epoch(|_| {}).unwrap();
+    assert_ne!(ra.allocation["plan_digest"], r.allocation["plan_digest"]);
+}
+
+#[test]
+fn a_plan_the_members_vote_down_is_not_approved() {
+    let d = fresh("defeat");
+    govern(&d, vec![policy(AgentMode::Propose, 6_000, 4_000)], "The agent proposes");
+    let mut ag = Agent::open(&d).unwrap();
+    let id = waiting_on(ag.run_epoch(|_| {}));
+    decide(&d, id, 0);
+    let r = ag.run_epoch(|_| {}).unwrap();
+    assert_eq!(r.decision["approved"], false);
+    assert_eq!(r.decision["state"], "Defeated");
+    let store = allonet_engine::models::open_governance(&d.join("dao.db")).unwrap();
+    assert!(store.governor().registry.approved_plans.is_empty());
+}
+
+#[test]
+fn the_agent_key_changes_neither_mode_nor_weights_nor_the_kill_switch() {
+    let d = fresh("agent-key");
+    let agent = allonet_agent::example::agent_key();
+    let mut store = open_writable(&d.join("dao.db"), None).unwrap();
+    // Pausing is the guardian's: refused for the agent.
+    let t = store.governor().last_at;
+    assert!(submit_act(&mut store, &agent, Act::Pause { paused: true }, Some(t)).is_err());
+    // It may file a proposal to make itself autonomous, but without the members' votes it changes nothing.
+    let actions = vec![policy(AgentMode::Autonomous, 10_000, 0)];
+    let id = allonet_governance::governor::proposal_id(store.governor().dao, agent.address(), &actions, "me", &[]);
+    submit_act(&mut store, &agent, Act::Propose { actions, description: "me".into(), options: vec![] }, Some(t))
+        .unwrap();
+    drop(store);
+    decide(&d, id, 0);
+    let store = allonet_engine::models::open_governance(&d.join("dao.db")).unwrap();
+    assert!(store.governor().registry.agent_policy.is_none());
+    assert!(!store.governor().registry.paused);
+    // A bad mix is refused when proposed.
+    let mut store = open_writable(&d.join("dao.db"), None).unwrap();
+    let t = store.governor().last_at;
+    let bad = vec![policy(AgentMode::Propose, 6_000, 3_000)];
+    let e = submit_act(
+        &mut store,
+        &agent,
+        Act::Propose { actions: bad, description: "x".into(), options: vec![] },
+        Some(t),
+    );
+    assert!(e.unwrap_err().to_string().contains("10,000"));
+}
+
+#[test]
+fn an_autonomous_policy_stops_the_agent_instead_of_acting_unchecked() {
+    let d = fresh("autonomous");
+    govern(&d, vec![policy(AgentMode::Autonomous, 6_000, 4_000)], "The agent pays on its own");
+    let e = Agent::open(&d).unwrap().step().unwrap_err().to_string();
+    assert!(e.contains("autonomous") && e.contains("observe"), "{e}");
 }

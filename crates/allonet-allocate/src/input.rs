@@ -226,6 +226,9 @@ struct ProjectSpec {
 struct InputFiles<'a> {
     instance: Digest,
     signals: BTreeMap<&'a str, Digest>,
+    /// The mix given in place of the file's [weights] (absent when the file's own is used).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    weights: Option<&'a BTreeMap<String, f64>>,
 }
 
 impl Problem {
@@ -247,13 +250,34 @@ impl Problem {
         bytes: &[u8],
         read: &dyn Fn(&str) -> Result<Vec<u8>, String>,
     ) -> Result<Problem, AllocError> {
+        Problem::from_toml_with(name, bytes, read, None)
+    }
+
+    /// [`Problem::from_toml`] with the signals mixed by `weights` instead of the file's [weights] (as a DAO's
+    /// governance sets them for its agent). Every signal of the file needs a weight, and every weight a signal;
+    /// the mix is part of the input digest.
+    pub fn from_toml_with(
+        name: &str,
+        bytes: &[u8],
+        read: &dyn Fn(&str) -> Result<Vec<u8>, String>,
+        weights: Option<&BTreeMap<String, f64>>,
+    ) -> Result<Problem, AllocError> {
         let err = |field: &str, m: String| AllocError::input(name, field, m);
         let text = std::str::from_utf8(bytes).map_err(|_| err("", "is not UTF-8 text".into()))?;
-        let spec: FileSpec = toml::from_str(text).map_err(|e| {
+        let mut spec: FileSpec = toml::from_str(text).map_err(|e| {
             let msg = e.message().to_string();
             let line = e.span().map(|s| text[..s.start.min(text.len())].lines().count().max(1));
             AllocError::input(name, &line.map(|l| format!("line {l}")).unwrap_or_default(), msg)
         })?;
+        if let Some(w) = weights {
+            if let Some(s) = w.keys().find(|s| !spec.signals.contains_key(*s)) {
+                return Err(err(
+                    "weights",
+                    format!("the mix given names `{s}`, which is not one of the file's [signals]"),
+                ));
+            }
+            spec.weights = w.clone();
+        }
         let rho = spec.rho.unwrap_or(0.0);
         if !rho.is_finite() || rho < 0.0 {
             return Err(err("rho", format!("{rho} must be a finite number ≥ 0")));
@@ -558,6 +582,7 @@ impl Problem {
         let input_digest = digest(&InputFiles {
             instance: keccak(bytes),
             signals: files.iter().map(|(k, v)| (k.as_str(), v.1)).collect(),
+            weights,
         });
         Ok(Problem { rho, pools, projects, signals: uses, input_digest })
     }

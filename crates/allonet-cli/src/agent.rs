@@ -102,8 +102,21 @@ pub fn run_run(a: &RunArgs) -> Result<()> {
             if !a.d.json {
                 progress.println(stage_line(s));
             }
-        })?;
-        reports.push(r);
+        });
+        match r {
+            Ok(r) => reports.push(r),
+            // Waiting for the members' decision is not a failure: the next run resumes there.
+            Err(e @ allonet_agent::AgentError::Waiting { .. }) => {
+                progress.finish();
+                if a.d.json {
+                    println!("{}", serde_json::to_string_pretty(&agent.status()?)?);
+                } else {
+                    println!("{e}");
+                }
+                return Ok(());
+            }
+            Err(e) => return Err(e.into()),
+        }
     }
     progress.finish();
     if a.d.json {
@@ -111,8 +124,13 @@ pub fn run_run(a: &RunArgs) -> Result<()> {
         return Ok(());
     }
     for r in &reports {
+        let decided = match r.decision.get("approved").and_then(|v| v.as_bool()) {
+            Some(true) => "approved by the DAO, not paid: no chain is configured",
+            Some(false) => "not approved: nothing paid",
+            None => "nothing filed or paid",
+        };
         println!(
-            "epoch {} finished: {} plans, report reports/epoch-{:06}.md ({} mode: nothing filed or paid)",
+            "epoch {} finished: {} plans, report reports/epoch-{:06}.md ({} mode: {decided})",
             r.epoch,
             r.plans.len(),
             r.epoch,

@@ -197,7 +197,9 @@ pub fn sybil_scores(t: &Table) -> Result<BTreeMap<Address, f64>, EngineError> {
 }
 
 /// A typed action of the SQLite governor from its command-line form: `approve-plan:0xDIGEST`,
-/// `activate-model:0xID`, `rollback-model`, `caps:EPOCH:RECIPIENT` (base units), `pause`, `unpause`.
+/// `activate-model:0xID`, `rollback-model`, `caps:EPOCH:RECIPIENT` (base units), `pause`, `unpause`,
+/// `agent-policy:MODE:NAME=BP,…` (MODE `advise`, `propose` or `autonomous`; weights in basis points summing to
+/// 10,000, e.g. `agent-policy:propose:ai=6000,qv=4000`).
 pub fn parse_action(s: &str) -> Result<Action, EngineError> {
     let bad = |m: String| EngineError::Input(InputError::file("--action", m));
     let parts: Vec<&str> = s.split(':').collect();
@@ -213,9 +215,32 @@ pub fn parse_action(s: &str) -> Result<Action, EngineError> {
         ["caps", e, r] => Action::SetAgentCaps { per_epoch: units(e)?, per_recipient: units(r)? },
         ["pause"] => Action::Pause,
         ["unpause"] => Action::Unpause,
+        ["agent-policy", mode, weights] => {
+            use allonet_governance::governor::{AgentMode, AgentPolicy};
+            let mode = match *mode {
+                "advise" => AgentMode::Advise,
+                "propose" => AgentMode::Propose,
+                "autonomous" => AgentMode::Autonomous,
+                m => return Err(bad(format!("agent-policy: mode `{m}` is not advise, propose or autonomous"))),
+            };
+            let mut w = BTreeMap::new();
+            for pair in weights.split(',') {
+                let (k, v) = pair
+                    .split_once('=')
+                    .ok_or_else(|| bad(format!("agent-policy: `{pair}` is not NAME=BASIS_POINTS")))?;
+                let v: u32 =
+                    v.parse().map_err(|_| bad(format!("agent-policy: `{v}` is not a whole number of basis points")))?;
+                if w.insert(k.to_string(), v).is_some() {
+                    return Err(bad(format!("agent-policy: signal `{k}` is given twice")));
+                }
+            }
+            let policy = AgentPolicy { mode, weights: w };
+            policy.check().map_err(|e| bad(e.to_string()))?;
+            Action::SetAgentPolicy { policy }
+        }
         _ => {
             return Err(bad(format!(
-                "unknown action `{s}` (approve-plan:0x…, activate-model:0x…, rollback-model, caps:EPOCH:RECIPIENT, pause, unpause)"
+                "unknown action `{s}` (approve-plan:0x…, activate-model:0x…, rollback-model, caps:EPOCH:RECIPIENT, pause, unpause, agent-policy:MODE:NAME=BP,…)"
             )))
         }
     })
@@ -327,7 +352,18 @@ mod tests {
     #[test]
     fn actions_parse_to_typed_amounts_and_bad_ones_are_named() {
         assert!(matches!(parse_action("caps:1000:250").unwrap(), Action::SetAgentCaps { .. }));
-        for bad in ["caps:1e3:5", "caps:-1:5", "approve-plan:0x12", "launch"] {
+        let p = parse_action("agent-policy:propose:ai=6000,qv=4000").unwrap();
+        assert!(matches!(p, Action::SetAgentPolicy { ref policy } if policy.weights["ai"] == 6000));
+        for bad in [
+            "caps:1e3:5",
+            "caps:-1:5",
+            "approve-plan:0x12",
+            "launch",
+            "agent-policy:yolo:ai=10000",
+            "agent-policy:propose:ai=6000,qv=3000",
+            "agent-policy:propose:ai=6000,ai=4000",
+            "agent-policy:propose:ai",
+        ] {
             let e = parse_action(bad).unwrap_err().to_string();
             assert!(e.contains("--action"), "{bad}: {e}");
         }

@@ -81,6 +81,53 @@ pub enum Action {
     Pause,
     /// Kill switch off.
     Unpause,
+    /// Set the funding agent's autonomy mode and the mix of signals its allocation uses.
+    SetAgentPolicy {
+        /// the new policy
+        policy: AgentPolicy,
+    },
+}
+
+/// How far the funding agent may act on its own. Only a passing proposal sets it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AgentMode {
+    /// Report and draft; nothing is filed or paid.
+    Advise,
+    /// File each plan as a proposal; pay only what passes.
+    Propose,
+    /// Pay within the standing caps after a veto window; anything above them goes to a proposal.
+    Autonomous,
+}
+
+/// The funding agent's policy: its mode and the mix of its allocation's signals, in basis points of the whole
+/// (they sum to 10,000), e.g. `ai` 6,000 and `qv` 4,000.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentPolicy {
+    /// The mode.
+    pub mode: AgentMode,
+    /// Signal name → basis points.
+    pub weights: BTreeMap<String, u32>,
+}
+
+impl AgentPolicy {
+    /// Refuses an empty mix, one that does not sum to 10,000, and signal names outside `[A-Za-z0-9._-]{1,64}`.
+    pub fn check(&self) -> Result<(), GovError> {
+        let bad = |m: String| Err(GovError::InvalidProposal(format!("agent policy: {m}")));
+        if self.weights.is_empty() {
+            return bad("no signal weights".into());
+        }
+        for k in self.weights.keys() {
+            if k.is_empty() || k.len() > 64 || !k.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)) {
+                return bad(format!("signal name `{k}` is not 1 to 64 of [A-Za-z0-9._-]"));
+            }
+        }
+        let sum: u64 = self.weights.values().map(|&w| w as u64).sum();
+        if sum != 10_000 {
+            return bad(format!("the weights sum to {sum} basis points, not 10,000"));
+        }
+        Ok(())
+    }
 }
 
 /// How a voter votes.
@@ -474,6 +521,9 @@ pub struct Registry {
     pub model_history: Vec<B256>,
     /// Kill switch.
     pub paused: bool,
+    /// The funding agent's mode and signal mix (none set: the agent only advises).
+    #[serde(default)]
+    pub agent_policy: Option<AgentPolicy>,
 }
 
 impl Registry {
@@ -537,6 +587,7 @@ pub fn quorum_of(total: u128, percent: u32) -> u128 {
 fn valid_action(a: &Action) -> Result<(), GovError> {
     match a {
         Action::SetParams { params } => params.check(),
+        Action::SetAgentPolicy { policy } => policy.check(),
         _ => Ok(()),
     }
 }
@@ -871,6 +922,7 @@ impl Governor {
                         Action::SetParams { params } => self.params = params.clone(),
                         Action::Pause => self.registry.paused = true,
                         Action::Unpause => self.registry.paused = false,
+                        Action::SetAgentPolicy { policy } => self.registry.agent_policy = Some(policy.clone()),
                     }
                 }
                 self.proposals.get_mut(proposal).expect("checked").executed = true;

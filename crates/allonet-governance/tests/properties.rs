@@ -665,6 +665,7 @@ impl Model {
                         Action::SetParams { params } => self.params = params,
                         Action::Pause => self.registry.paused = true,
                         Action::Unpause => self.registry.paused = false,
+                        Action::SetAgentPolicy { policy } => self.registry.agent_policy = Some(policy),
                     }
                 }
                 self.proposals.get_mut(proposal).unwrap().executed = true;
