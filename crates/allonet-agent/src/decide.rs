@@ -17,7 +17,7 @@ use crate::stages::{stage_err, Mode, Stage};
 use crate::{Agent, AgentError};
 
 /// The time the agent acts at: the store's clock, or in a rehearsal database the log's own (its latest act).
-fn agent_time(store: &allonet_store::Store) -> u64 {
+pub(crate) fn agent_time(store: &allonet_store::Store) -> u64 {
     let g = store.governor();
     if g.rehearsal {
         g.last_at

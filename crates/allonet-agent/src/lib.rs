@@ -157,6 +157,48 @@ impl Agent {
         serde_json::from_value(v).map_err(|e| AgentError::Checkpoint(format!("epoch {epoch}'s report: {e}")))
     }
 
+    /// The kill switch, pulled by the guardian's key: the DAO's registry is paused, so no stage runs from the next
+    /// step on (and nothing the registry serves, such as the model, is served). Only the members lift it.
+    pub fn pause(&self, guardian: &alloy_signer_local::PrivateKeySigner) -> Result<(), AgentError> {
+        let mut store = allonet_engine::offchain::open_writable(&self.setup.governance, None)
+            .map_err(|e| AgentError::Setup(e.to_string()))?;
+        let now = store.governor().rehearsal.then(|| decide::agent_time(&store));
+        let act = allonet_governance::governor::Act::Pause { paused: true };
+        allonet_engine::offchain::submit_act(&mut store, guardian, act, now)
+            .map_err(|e| AgentError::Setup(format!("pausing: {e}")))?;
+        Ok(())
+    }
+
+    /// Files the proposal that lifts the kill switch (`Unpause`), signed by `key`; the agent resumes once the
+    /// members pass it. Returns the proposal's id (the same proposal is not filed twice).
+    pub fn propose_resume(
+        &self,
+        key: &alloy_signer_local::PrivateKeySigner,
+    ) -> Result<alloy_primitives::B256, AgentError> {
+        use allonet_governance::governor::{proposal_id, Act, Action};
+        let mut store = allonet_engine::offchain::open_writable(&self.setup.governance, None)
+            .map_err(|e| AgentError::Setup(e.to_string()))?;
+        if !store.governor().registry.paused {
+            return Err(AgentError::Setup("the DAO is not paused: there is nothing to resume".into()));
+        }
+        let actions = vec![Action::Unpause];
+        let description = format!("Resume {} (lift the kill switch)", self.setup.name);
+        let id = proposal_id(store.governor().dao, key.address(), &actions, &description, &[]);
+        if !store.governor().proposals.contains_key(&id) {
+            let now = store.governor().rehearsal.then(|| decide::agent_time(&store));
+            let act = Act::Propose { actions, description, options: vec![] };
+            allonet_engine::offchain::submit_act(&mut store, key, act, now)
+                .map_err(|e| AgentError::Setup(format!("filing the proposal: {e}")))?;
+        }
+        Ok(id)
+    }
+
+    /// The agent's own key (from `key_file` in agent.toml).
+    pub fn key(&self) -> Result<alloy_signer_local::PrivateKeySigner, AgentError> {
+        let f = self.setup.key_file.as_ref().ok_or_else(|| AgentError::Setup("agent.toml gives no key_file".into()))?;
+        allonet_engine::keys::load_key_file(f).map_err(|e| AgentError::Setup(e.to_string()))
+    }
+
     /// The checkpoints (read-only use: status, reports, tests).
     pub fn checkpoints(&self) -> &Checkpoints {
         &self.ck

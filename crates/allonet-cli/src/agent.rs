@@ -27,6 +27,48 @@ pub enum AgentCommand {
     Status(DirArgs),
     /// An epoch's report (the last finished one by default): Markdown, or --json.
     Report(ReportArgs),
+    /// The kill switch, with the guardian's key: no stage runs from the next step on; only the members lift it.
+    #[command(after_help = "Example:\n  allonet agent pause agent --key guardian.json\n  allonet agent resume agent")]
+    Pause(PauseArgs),
+    /// File the proposal that lifts the kill switch (signed by the agent's key unless --key); members must pass it.
+    Resume(ResumeArgs),
+}
+
+#[derive(Args)]
+pub struct PauseArgs {
+    /// The agent's folder.
+    pub dir: PathBuf,
+    /// The guardian's key file.
+    #[arg(long)]
+    pub key: PathBuf,
+}
+
+#[derive(Args)]
+pub struct ResumeArgs {
+    /// The agent's folder.
+    pub dir: PathBuf,
+    /// Who files the proposal (default: the agent's own key).
+    #[arg(long)]
+    pub key: Option<PathBuf>,
+}
+
+pub fn run_pause(a: &PauseArgs) -> Result<()> {
+    let agent = Agent::open(&a.dir)?;
+    let guardian = allonet_engine::keys::load_key_file(&a.key)?;
+    agent.pause(&guardian)?;
+    println!("PAUSED: the agent runs no stage until the members pass a proposal to unpause (allonet agent resume)");
+    Ok(())
+}
+
+pub fn run_resume(a: &ResumeArgs) -> Result<()> {
+    let agent = Agent::open(&a.dir)?;
+    let key = match &a.key {
+        Some(k) => allonet_engine::keys::load_key_file(k)?,
+        None => agent.key()?,
+    };
+    let id = agent.propose_resume(&key)?;
+    println!("proposal {id} filed: the agent resumes once the members pass it (allonet gov vote … --proposal {id})");
+    Ok(())
 }
 
 #[derive(Args)]

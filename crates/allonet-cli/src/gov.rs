@@ -30,7 +30,7 @@ pub enum GovCommand {
     Execute(IdArgs),
     /// Cancel (the proposer while pending; the guardian until execution).
     Cancel(CancelArgs),
-    /// The guardian's kill switch: pause the agent at once (or `--resume`), no vote needed.
+    /// The guardian's kill switch: pause the agent at once, no vote needed (lifting it takes a passing `unpause` proposal).
     Pause(PauseArgs),
     /// Append acts members signed elsewhere (`gov vote … --sign-only act.json`), under the operator's key; prints each
     /// signer's receipt (the operator's signature on the head at its entry).
@@ -648,9 +648,6 @@ pub struct PauseArgs {
     pub db: DbArgs,
     #[command(flatten)]
     pub key: KeyArgs,
-    /// Lift the pause instead.
-    #[arg(long)]
-    pub resume: bool,
     #[command(flatten)]
     pub operator: OperatorArgs,
     #[command(flatten)]
@@ -661,13 +658,10 @@ pub struct PauseArgs {
 
 pub fn run_pause(a: &PauseArgs) -> Result<()> {
     let signer = load_key(&a.key)?;
-    let Some(_) = perform(&a.db, &a.operator, &a.sign, &signer, Act::Pause { paused: !a.resume }, a.time.now)? else {
+    let Some(_) = perform(&a.db, &a.operator, &a.sign, &signer, Act::Pause { paused: true }, a.time.now)? else {
         return Ok(());
     };
-    println!(
-        "{}",
-        if a.resume { "resumed: the agent may act within its caps" } else { "PAUSED: no funds move until resumed" }
-    );
+    println!("PAUSED: no funds move until the members pass a proposal with the `unpause` action");
     Ok(())
 }
 

@@ -145,6 +145,8 @@ fn main() {
             agent::AgentCommand::Step(a) => agent::run_step(a),
             agent::AgentCommand::Status(a) => agent::run_status(a),
             agent::AgentCommand::Report(a) => agent::run_report(a),
+            agent::AgentCommand::Pause(a) => agent::run_pause(a),
+            agent::AgentCommand::Resume(a) => agent::run_resume(a),
         },
         Command::Verify(a) => verify::run(a),
         Command::Bench(BenchCommand::Gr9(a)) => bench::run(a),

@@ -61,6 +61,18 @@ fn the_example_runs_an_epoch_and_reports_it() {
     // A report of an epoch that has none is a clear error.
     let e = allonet(&["agent", "report", dir, "2"]);
     assert!(String::from_utf8_lossy(&e.stderr).contains("epoch 2 has no report yet"));
+    // The kill switch: the guardian pauses; a stranger's key cannot; resume files a proposal and changes nothing.
+    let guardian = d.join("guardian.json");
+    allonet_engine::keys::write_key_file(&guardian, &allonet_engine::offchain::member_key(2026, 11)).unwrap();
+    let stranger = d.join("stranger.json");
+    allonet_engine::keys::write_key_file(&stranger, &allonet_engine::offchain::member_key(7, 7)).unwrap();
+    let e = allonet(&["agent", "pause", dir, "--key", stranger.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&e.stderr).contains("only the guardian"), "{e:?}");
+    assert!(ok(&allonet(&["agent", "pause", dir, "--key", guardian.to_str().unwrap()])).contains("PAUSED"));
+    let e = allonet(&["agent", "step", dir]);
+    assert!(!e.status.success() && String::from_utf8_lossy(&e.stderr).contains("paused"));
+    assert!(ok(&allonet(&["agent", "resume", dir])).contains("resumes once the members pass it"));
+    assert!(!allonet(&["agent", "step", dir]).status.success(), "still paused until the members decide");
 }
 
 /// SIGKILL at 24 points spread over an epoch (inside stages, between them, while the report is written), then a

@@ -957,7 +957,15 @@ impl Governor {
                         what: "pull the kill switch (only the guardian)".into(),
                     });
                 }
-                self.registry.paused = *paused;
+                // The guardian stops; only the members restart (a passing proposal with `Unpause`), as the
+                // allocator's guardian may pause but only its owner, governance, unpauses.
+                if !*paused {
+                    return Err(GovError::Unauthorized {
+                        who,
+                        what: "lift the kill switch (only a passing proposal with the unpause action)".into(),
+                    });
+                }
+                self.registry.paused = true;
             }
             Act::Record { kind, detail } => {
                 if who != self.operator {

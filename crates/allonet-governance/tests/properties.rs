@@ -683,8 +683,8 @@ impl Model {
                 Ok(())
             }
             Act::Pause { paused } => {
-                ok(who == self.guardian)?;
-                self.registry.paused = *paused;
+                ok(who == self.guardian && *paused)?;
+                self.registry.paused = true;
                 Ok(())
             }
             Act::Record { kind, detail } => {
