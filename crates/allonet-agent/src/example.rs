@@ -128,3 +128,64 @@ pub fn init(dir: &Path, example: bool) -> Result<(), AgentError> {
 pub fn agent_key() -> alloy_signer_local::PrivateKeySigner {
     member_key(EXAMPLE_SEED, 1_000)
 }
+
+/// Grows the example in `dir` to `copies` times its projects (for benchmarks): each copy of a project gets its
+/// own id (`ID-cK`), name (`NAME (K)`), payout address (from the keccak-256 of its id) and a row of the same
+/// features; the votes stay those of the originals. Returns the number of projects.
+pub fn scale(dir: &Path, copies: usize) -> Result<usize, AgentError> {
+    let io = |p: &Path, e: std::io::Error| AgentError::Setup(format!("{}: {e}", p.display()));
+    let tp = dir.join("allocate.toml");
+    let text = std::fs::read_to_string(&tp).map_err(|e| io(&tp, e))?;
+    let mut blocks = text.split("\n[[projects]]");
+    let head = blocks.next().unwrap_or_default().to_string();
+    let projects: Vec<&str> = blocks.collect();
+    let mut out = head.clone();
+    for k in 0..copies.max(1) {
+        for b in &projects {
+            let mut lines = Vec::new();
+            let mut id = String::new();
+            for line in b.lines() {
+                let l = if k == 0 {
+                    line.to_string()
+                } else if let Some(v) = line.strip_prefix("id = ") {
+                    id = format!("{}-c{k}", v.trim_matches('"'));
+                    format!("id = \"{id}\"")
+                } else if let Some(v) = line.strip_prefix("name = ") {
+                    format!("name = \"{} ({k})\"", v.trim_matches('"'))
+                } else if line.starts_with("address = ") {
+                    let h = alloy_primitives::keccak256(format!("allonet example copy {k} {b}").as_bytes());
+                    format!("address = \"{}\"", alloy_primitives::Address::from_slice(&h[12..]).to_checksum(None))
+                } else {
+                    line.to_string()
+                };
+                lines.push(l);
+            }
+            let _ = id;
+            out += "\n[[projects]]";
+            out += &lines.join("\n");
+        }
+    }
+    std::fs::write(&tp, &out).map_err(|e| io(&tp, e))?;
+    let fp = dir.join("features.csv");
+    let csv = std::fs::read_to_string(&fp).map_err(|e| io(&fp, e))?;
+    let mut rows = csv.lines();
+    let header = rows.next().unwrap_or_default();
+    let name_col = header.split(',').position(|h| h == "project_name").unwrap_or(1);
+    let data: Vec<&str> = rows.collect();
+    let mut out = String::from(header) + "\n";
+    for k in 0..copies.max(1) {
+        for r in &data {
+            if k == 0 {
+                out += r;
+            } else {
+                let mut cells: Vec<String> = r.split(',').map(String::from).collect();
+                cells[0] = format!("{}-c{k}", cells[0]);
+                cells[name_col] = format!("{} ({k})", cells[name_col]);
+                out += &cells.join(",");
+            }
+            out += "\n";
+        }
+    }
+    std::fs::write(&fp, out).map_err(|e| io(&fp, e))?;
+    Ok(projects.len() * copies.max(1))
+}

@@ -91,6 +91,20 @@ pub struct EpochStatus {
     pub next: Option<Stage>,
     /// The report's digest, once written.
     pub report: Option<Digest>,
+    /// Per pool, once allocated: what the plan pays and what was paid (base units).
+    pub pools: Vec<PoolProgress>,
+}
+
+/// One pool's part of an epoch.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PoolProgress {
+    pub pool: String,
+    pub chain: Option<String>,
+    pub token: String,
+    /// Base units the plan pays.
+    pub planned: String,
+    /// Base units paid so far.
+    pub paid: String,
 }
 
 /// The agent in a folder: its setup (`agent.toml`) and its checkpoints (`agent.db`).
@@ -112,13 +126,33 @@ impl Agent {
     pub fn status(&self) -> Result<Vec<EpochStatus>, AgentError> {
         let mut out = Vec::new();
         for epoch in self.ck.epochs()? {
-            let done = self.ck.done(epoch)?;
+            let outputs = self.ck.outputs(epoch)?;
+            let done: Vec<Stage> = outputs.keys().copied().collect();
+            let mut pools = Vec::new();
+            for p in outputs.get(&Stage::Allocate).and_then(|v| v["plans"].as_array()).into_iter().flatten() {
+                let pool = p["pool"].as_str().unwrap_or_default().to_string();
+                let plan = &p["plan"];
+                let paid = outputs
+                    .get(&Stage::Reconcile)
+                    .and_then(|r| r["plans"].as_array())
+                    .and_then(|l| l.iter().find(|x| x["pool"] == pool.as_str()))
+                    .and_then(|x| x["paid"].as_str())
+                    .unwrap_or("0")
+                    .to_string();
+                pools.push(PoolProgress {
+                    chain: plan["payments"][0]["chain"].as_str().map(String::from),
+                    token: plan["token"]["symbol"].as_str().unwrap_or_default().to_string(),
+                    planned: plan["total"].as_str().unwrap_or_default().to_string(),
+                    paid,
+                    pool,
+                });
+            }
             let next = Stage::ALL.iter().copied().find(|s| !done.contains(s));
             let report = match self.ck.output(epoch, Stage::Report)? {
                 Some(v) => Some(report::digest_of(&v)?),
                 None => None,
             };
-            out.push(EpochStatus { epoch, done, next, report });
+            out.push(EpochStatus { epoch, done, next, report, pools });
         }
         Ok(out)
     }
@@ -191,6 +225,25 @@ impl Agent {
                 .map_err(|e| AgentError::Setup(format!("filing the proposal: {e}")))?;
         }
         Ok(id)
+    }
+
+    /// Recomputes an epoch's allocation from what the epoch recorded (observed inputs, its signals, governance's
+    /// mix) and checks that it is the allocation recorded, to the plan digest.
+    pub fn recompute_allocation(
+        &self,
+        epoch: u64,
+    ) -> Result<(allonet_allocate::Problem, allonet_allocate::Allocation), AgentError> {
+        let prior = self.ck.outputs(epoch)?;
+        let e = |m: String| stages::stage_err(epoch, Stage::Allocate, m);
+        let recorded = prior.get(&Stage::Allocate).ok_or_else(|| e("the epoch has no allocation yet".into()))?
+            ["allocation"]["plan_digest"]
+            .clone();
+        let p = stages::problem(self, &prior).map_err(e)?;
+        let a = allonet_allocate::allocate(&p).map_err(|x| e(x.to_string()))?;
+        if serde_json::to_value(a.plan_digest).ok() != Some(recorded.clone()) {
+            return Err(e(format!("recomputed plan {} is not the recorded {recorded}", a.plan_digest)));
+        }
+        Ok((p, a))
     }
 
     /// The agent's own key (from `key_file` in agent.toml).

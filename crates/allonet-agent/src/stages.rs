@@ -214,7 +214,9 @@ fn recommend(a: &Agent, observe: &Value) -> Result<Value, String> {
     Ok(json!({ "model": file_id, "interval": mf.options.interval, "recommendations": recs }))
 }
 
-fn allocate(a: &Agent, prior: &BTreeMap<Stage, Value>) -> Result<Value, String> {
+/// The allocation instance as the epoch saw it: the observed instance text, the signals from the agent's own
+/// stages, the mix governance set.
+pub fn problem(a: &Agent, prior: &BTreeMap<Stage, Value>) -> Result<allonet_allocate::Problem, String> {
     let problem = input(&prior[&Stage::Observe], "problem")?;
     let served: Vec<&String> = a.setup.signals.keys().collect();
     let read = |f: &str| -> Result<Vec<u8>, String> {
@@ -232,8 +234,12 @@ fn allocate(a: &Agent, prior: &BTreeMap<Stage, Value>) -> Result<Value, String> 
     let weights = seen(&prior[&Stage::Observe])?
         .policy
         .map(|p| p.weights.into_iter().map(|(k, bp)| (k, bp as f64 / 10_000.0)).collect::<BTreeMap<_, _>>());
-    let p = allonet_allocate::Problem::from_toml_with(&problem.file, problem.text.as_bytes(), &read, weights.as_ref())
-        .map_err(|e| e.to_string())?;
+    allonet_allocate::Problem::from_toml_with(&problem.file, problem.text.as_bytes(), &read, weights.as_ref())
+        .map_err(|e| e.to_string())
+}
+
+fn allocate(a: &Agent, prior: &BTreeMap<Stage, Value>) -> Result<Value, String> {
+    let p = problem(a, prior)?;
     let alloc = allonet_allocate::allocate(&p).map_err(|e| e.to_string())?;
     let plans = crate::plans::from_allocation(&p, &alloc, allonet_chain::plan::DEFAULT_BATCH_SIZE)?;
     let plans: Vec<Value> = plans.into_iter().map(|(pool, plan)| json!({ "pool": pool, "plan": plan })).collect();

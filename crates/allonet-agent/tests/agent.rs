@@ -67,6 +67,20 @@ fn an_epoch_runs_every_stage_and_gives_the_same_report_bytes_on_a_second_setup()
     let st = Agent::open(&a).unwrap().status().unwrap();
     assert!(records[0].contains(&st[0].report.unwrap().to_string()));
     assert!(st[0].next.is_none());
+    // Anyone can recompute the allocation from what the epoch recorded; a tampered record is caught.
+    let ag = Agent::open(&a).unwrap();
+    let (_, alloc) = ag.recompute_allocation(1).unwrap();
+    assert_eq!(serde_json::to_value(alloc.plan_digest).unwrap(), ra.allocation["plan_digest"]);
+    drop(ag);
+    let recorded = ra.allocation["plan_digest"].as_str().unwrap().to_string();
+    let forged = format!("0x{}", "00".repeat(32));
+    let db = rusqlite::Connection::open(a.join("agent.db")).unwrap();
+    let sql = "UPDATE stages SET output = replace(output, ?1, ?2) WHERE stage = 'allocate' AND epoch = 1";
+    db.execute(sql, [&recorded, &forged]).unwrap();
+    let e = Agent::open(&a).unwrap().recompute_allocation(1).unwrap_err().to_string();
+    assert!(e.contains("is not the recorded"), "{e}");
+    db.execute(sql, [&forged, &recorded]).unwrap();
+    drop(db);
     // A second epoch starts from the first's end.
     let mut ag = Agent::open(&a).unwrap();
     let s = ag.step().unwrap();
@@ -359,4 +373,17 @@ fn an_injection_corpus_changes_no_recipient() {
     // Their signals matched by name: the injected names reached the model and the tally.
     let ai = r.allocation["signals"].as_array().unwrap().iter().find(|s| s["name"] == "ai").unwrap().clone();
     assert!(ai["unmatched"].as_array().unwrap().is_empty(), "{ai}");
+}
+
+#[test]
+fn the_example_grows_for_benchmarks_with_distinct_projects() {
+    let d = fresh("scale");
+    assert_eq!(allonet_agent::example::scale(&d, 2).unwrap(), 460);
+    let r = Agent::open(&d).unwrap().run_epoch(|_| {}).unwrap();
+    let projects = r.allocation["projects"].as_array().unwrap();
+    assert_eq!(projects.len(), 460);
+    let addresses: std::collections::BTreeSet<_> = projects.iter().map(|p| p["address"].as_str().unwrap()).collect();
+    assert_eq!(addresses.len(), 460, "every copy has its own address");
+    let ai = r.allocation["signals"].as_array().unwrap().iter().find(|s| s["name"] == "ai").unwrap().clone();
+    assert!(ai["matched"].as_u64().unwrap() > 400, "the copies' features reach the model: {ai}");
 }

@@ -104,6 +104,10 @@ pub struct ReportArgs {
     pub d: DirArgs,
     /// The epoch (default: the last with a report).
     pub epoch: Option<u64>,
+    /// Also write an HTML page (charts of each project's funding by pool and utility, the decision, every input's
+    /// digest; no external resources) to FILE. The allocation is recomputed from the epoch's records first.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
 }
 
 pub fn run_init(a: &InitArgs) -> Result<()> {
@@ -216,6 +220,22 @@ pub fn run_status(a: &DirArgs) -> Result<()> {
         ]);
     }
     println!("{t}");
+    if let Some(last) = st.iter().rev().find(|e| !e.pools.is_empty()) {
+        let mut t = Table::new();
+        t.load_preset(UTF8_FULL_CONDENSED);
+        t.set_header(vec!["epoch", "pool", "chain", "token", "planned (base units)", "paid (base units)"]);
+        for p in &last.pools {
+            t.add_row(vec![
+                last.epoch.to_string(),
+                p.pool.clone(),
+                p.chain.clone().unwrap_or_default(),
+                p.token.clone(),
+                p.planned.clone(),
+                p.paid.clone(),
+            ]);
+        }
+        println!("{t}");
+    }
     Ok(())
 }
 
@@ -231,6 +251,11 @@ pub fn run_report(a: &ReportArgs) -> Result<()> {
             }
         };
     let r = agent.report(epoch)?;
+    if let Some(path) = &a.html {
+        let (p, alloc) = agent.recompute_allocation(epoch)?;
+        crate::output::write_atomic(path, html(&r, &p, &alloc).as_bytes())?;
+        eprintln!("wrote {} (allocation recomputed: plan {})", path.display(), alloc.plan_digest);
+    }
     if a.d.json {
         println!("{}", serde_json::to_string_pretty(&r)?);
     } else {
@@ -238,4 +263,68 @@ pub fn run_report(a: &ReportArgs) -> Result<()> {
         print!("{}", allonet_agent::report::markdown(&r, d));
     }
     Ok(())
+}
+
+/// The epoch's page: what went in and what was decided, then the allocation's charts and table.
+fn html(r: &allonet_agent::EpochReport, p: &allonet_allocate::Problem, a: &allonet_allocate::Allocation) -> String {
+    use allonet_report::html::{esc, page};
+    let h = crate::allocate::html_parts(p, a);
+    let d = allonet_core::digest(&serde_json::to_value(r).unwrap_or_default());
+    let mut summary = vec![
+        format!(
+            "report {d} · mode {}",
+            serde_json::to_value(r.mode).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default()
+        ),
+        format!(
+            "governance: DAO {} · log of {} entries ending {} · model {}",
+            r.governance.dao,
+            r.governance.log_entries,
+            r.governance.log_head,
+            r.model.map(|m| m.to_string()).unwrap_or_else(|| "none".into())
+        ),
+    ];
+    match &r.weights {
+        Some(w) => summary.push(format!(
+            "signals mixed as governance set: {}",
+            w.iter().map(|(k, bp)| format!("{k} {:.2}", *bp as f64 / 10_000.0)).collect::<Vec<_>>().join(", ")
+        )),
+        None => summary.push("signals mixed as the instance file says (governance set no mix)".into()),
+    }
+    if let Some(id) = r.decision.get("proposal").and_then(|v| v.as_str()) {
+        summary.push(format!(
+            "proposal {id}: {}",
+            match r.decision.get("approved").and_then(|v| v.as_bool()) {
+                Some(true) => "approved by the members",
+                Some(false) => "not approved",
+                None => "awaiting the members",
+            }
+        ));
+    }
+    summary.extend(h.summary);
+    let mut inputs = String::from(
+        "<h2>Inputs</h2><table><thead><tr><th>input</th><th>file</th><th>keccak-256</th></tr></thead><tbody>",
+    );
+    for i in &r.inputs {
+        inputs += &format!(
+            "<tr><td>{}</td><td><code>{}</code></td><td><code>{}</code></td></tr>",
+            esc(&i.name),
+            esc(&i.file),
+            i.digest
+        );
+    }
+    inputs += "</tbody></table><h2>Plans</h2><table><thead><tr><th>pool</th><th>chain</th><th>token</th><th>payments</th><th>total (base units)</th><th>plan digest</th></tr></thead><tbody>";
+    for pl in &r.plans {
+        inputs += &format!(
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td><code>{}</code></td></tr>",
+            esc(&pl.pool),
+            esc(pl.chain.as_deref().unwrap_or("-")),
+            esc(&pl.token),
+            pl.payments,
+            pl.total,
+            pl.digest
+        );
+    }
+    inputs += "</tbody></table>";
+    let header: Vec<&str> = h.header.iter().map(String::as_str).collect();
+    page(&format!("{}: epoch {}", r.agent, r.epoch), &summary, &(inputs + &h.body), &header, &h.rows)
 }

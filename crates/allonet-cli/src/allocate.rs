@@ -203,6 +203,21 @@ const COLOURS: [&str; 8] = ["#4f6bd8", "#e3873b", "#3fa37a", "#c64f6b", "#8d62c9
 /// The HTML report: stacked bars of each project's value by pool (with its baseline marked), small charts of
 /// the utility curves of the largest with the point each reached, and the full table.
 pub fn html(p: &Problem, a: &Allocation) -> String {
+    let h = html_parts(p, a);
+    let header: Vec<&str> = h.header.iter().map(String::as_str).collect();
+    page("allonet allocate", &h.summary, &h.body, &header, &h.rows)
+}
+
+/// The pieces of the allocation's HTML report, for pages that embed it (the agent's report).
+pub struct HtmlParts {
+    pub summary: Vec<String>,
+    pub body: String,
+    pub header: Vec<String>,
+    pub rows: Vec<Vec<String>>,
+}
+
+/// The allocation's summary lines, charts (trusted SVG) and table.
+pub fn html_parts(p: &Problem, a: &Allocation) -> HtmlParts {
     let mut order: Vec<usize> = (0..a.projects.len()).collect();
     order.sort_by(|&x, &y| a.projects[y].value.total_cmp(&a.projects[x].value).then(x.cmp(&y)));
     let shown: Vec<usize> = order.iter().copied().take(40).collect();
@@ -313,8 +328,9 @@ pub fn html(p: &Problem, a: &Allocation) -> String {
     let body = format!(
         "<h2>Funding by pool (units of value; black line: baseline), largest 40</h2>{svg}<h2>Utility curves and the point reached</h2><div>{curves}</div>"
     );
-    let mut header = vec!["project", "address", "weight", "value", "baseline", "marginal"];
-    header.extend(p.pools.iter().map(|q| q.id.as_str()));
+    let mut header: Vec<String> =
+        ["project", "address", "weight", "value", "baseline", "marginal"].iter().map(|h| h.to_string()).collect();
+    header.extend(p.pools.iter().map(|q| q.id.clone()));
     let rows: Vec<Vec<String>> = order
         .iter()
         .map(|&i| {
@@ -336,7 +352,7 @@ pub fn html(p: &Problem, a: &Allocation) -> String {
             row
         })
         .collect();
-    page("allonet allocate", &summary, &body, &header, &rows)
+    HtmlParts { summary, body, header, rows }
 }
 
 const EXAMPLE: &[u8] = include_bytes!("../../../examples/allocate/allocate.toml");

@@ -224,3 +224,63 @@ fn peak_rss_mb() -> f64 {
         f64::NAN
     }
 }
+
+#[derive(clap::Args, Clone, Debug)]
+pub struct AgentBenchArgs {
+    /// Sizes of the example: how many copies of its 230 projects (comma-separated).
+    #[arg(long, default_value = "1,5")]
+    pub copies: String,
+}
+
+/// `bench agent`: one epoch of the example agent, end to end, with each stage's time (no peer: nothing else
+/// runs this pipeline).
+pub fn run_agent(args: &AgentBenchArgs) -> Result<()> {
+    use std::time::Instant;
+    let sizes: Vec<usize> = args
+        .copies
+        .split(',')
+        .map(|c| c.trim().parse::<usize>().map_err(|_| anyhow::anyhow!("--copies: `{c}` is not a whole number")))
+        .collect::<Result<_>>()?;
+    let mut header = vec!["projects".to_string(), "init s".to_string()];
+    header.extend(allonet_agent::Stage::ALL.iter().map(|s| format!("{} s", s.name())));
+    header.push("epoch s".into());
+    let mut rows = Vec::new();
+    for copies in sizes {
+        let dir = std::env::temp_dir().join(format!("allonet-bench-agent-{}-{copies}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let t0 = Instant::now();
+        allonet_agent::example::init(&dir, true)?;
+        let n = allonet_agent::example::scale(&dir, copies)?;
+        let init = t0.elapsed().as_secs_f64();
+        let mut agent = allonet_agent::Agent::open(&dir)?;
+        let mut times = Vec::new();
+        let start = Instant::now();
+        loop {
+            let t = Instant::now();
+            let s = agent.step()?;
+            times.push(t.elapsed().as_secs_f64());
+            if s.epoch_done {
+                break;
+            }
+        }
+        let total = start.elapsed().as_secs_f64();
+        let mut row = vec![n.to_string(), format!("{init:.2}")];
+        row.extend(times.iter().map(|t| format!("{t:.3}")));
+        row.push(format!("{total:.2}"));
+        rows.push(row);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    let mut t = comfy_table::Table::new();
+    t.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED);
+    t.set_header(header);
+    for r in rows {
+        t.add_row(r);
+    }
+    println!("{t}");
+    println!(
+        "one epoch of the example agent (three pools, advise mode: nothing is filed or paid), each stage's time;\n\
+         init (not in the epoch) trains the model and creates the DAO. Peak memory {:.0} MB.",
+        peak_rss_mb()
+    );
+    Ok(())
+}

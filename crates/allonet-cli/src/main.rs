@@ -124,6 +124,9 @@ enum BenchCommand {
         after_help = "Examples:\n  allonet bench allocate\n  allonet bench allocate --sizes 3x200,10x10000 --python .venv/bin/python\n  allonet bench allocate --peer none"
     )]
     Allocate(bench::AllocateBenchArgs),
+    /// One epoch of the example agent, each stage timed (`--copies 1,5`: the example's 230 projects, and five times).
+    #[command(after_help = "Examples:\n  allonet bench agent\n  allonet bench agent --copies 5")]
+    Agent(bench::AgentBenchArgs),
 }
 
 fn main() {
@@ -155,6 +158,7 @@ fn main() {
         Command::Bench(BenchCommand::Gov(a)) => bench::run_gov(a),
         Command::Bench(BenchCommand::Payout(a)) => bench::run_payout(a),
         Command::Bench(BenchCommand::Allocate(a)) => bench::run_allocate(a),
+        Command::Bench(BenchCommand::Agent(a)) => bench::run_agent(a),
         Command::Chain(chain::ChainCommand::Deploy(a)) => chain::run_deploy(a),
         Command::Chain(chain::ChainCommand::Plan(a)) => chain::run_plan(a),
         Command::Chain(chain::ChainCommand::Status(a)) => chain::run_status(a),

@@ -52,6 +52,11 @@ fn the_example_runs_an_epoch_and_reports_it() {
     assert_eq!(r["plans"].as_array().unwrap().len(), 3);
     let md = ok(&allonet(&["agent", "report", dir, "1"]));
     assert!(md.contains("## Plan per pool") && md.contains("| optimism |"), "{md}");
+    let page = d.join("epoch1.html");
+    ok(&allonet(&["agent", "report", dir, "1", "--html", page.to_str().unwrap()]));
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.contains("<svg") && html.contains("Inputs") && html.contains("optimism"));
+    assert!(!html.contains("<script src") && !html.contains("https://"), "no external resources");
     // A second init in the same folder is refused and changes nothing.
     let again = allonet(&["agent", "init", dir, "--example"]);
     assert!(!again.status.success());
