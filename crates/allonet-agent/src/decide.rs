@@ -87,25 +87,32 @@ pub(crate) fn run(a: &Agent, epoch: u64, stage: Stage, prior: &BTreeMap<Stage, V
         }
         Stage::Execute => {
             let approved = prior[&Stage::Await]["approved"].as_bool().unwrap_or(false);
-            let note = if approved {
-                "approved: no chain is configured for this agent, so it pays nothing; `allonet payout` pays an \
-                 approved plan"
-            } else {
-                "not approved: nothing is paid"
-            };
-            Ok(json!({ "mode": Mode::Propose, "approved": approved, "paid": [], "note": note }))
+            if !approved {
+                return Ok(
+                    json!({ "mode": Mode::Propose, "approved": false, "pools": [], "note": "not approved: nothing is paid" }),
+                );
+            }
+            let lines = pay_approved(a, epoch, prior).map_err(|x| match x {
+                AgentError::Stage { .. } | AgentError::VetoWindow { .. } => x,
+                other => e(other.to_string()),
+            })?;
+            Ok(json!({ "mode": Mode::Propose, "approved": true, "pools": lines }))
         }
         Stage::Reconcile => {
             let store = allonet_engine::models::open_governance(&a.setup.governance).map_err(|x| e(x.to_string()))?;
             let registry = &store.governor().registry;
+            let paid = prior[&Stage::Execute]["pools"].as_array().cloned().unwrap_or_default();
             let lines: Vec<Value> = plans
                 .iter()
                 .map(|(pool, d)| {
+                    let line = paid.iter().find(|l| l["pool"] == pool.as_str());
                     json!({
                         "pool": pool,
                         "plan": d,
                         "approved": registry.approved_plans.contains_key(d),
-                        "paid": "0",
+                        "paid": line.and_then(|l| l["paid"].as_str()).unwrap_or("0"),
+                        "remainder": line.and_then(|l| l["remainder"].as_str()),
+                        "mismatches": line.map(|l| l["mismatches"].clone()),
                     })
                 })
                 .collect();
@@ -113,4 +120,111 @@ pub(crate) fn run(a: &Agent, epoch: u64, stage: Stage, prior: &BTreeMap<Stage, V
         }
         _ => Err(e("not a decision stage".into())),
     }
+}
+
+/// Seconds since the Unix epoch (the system clock; decisions are checked against it).
+fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+/// Pays each approved pool plan on its chain through the engine: the DAO's decision written and checked, the log
+/// anchored on that chain up to it, the plan queued under the standing caps (once), and, once every queued plan
+/// is past its veto window, paid and reconciled. Resuming skips what is done: a queued plan is not queued again,
+/// and the allocator pays only batches not yet paid.
+fn pay_approved(a: &Agent, epoch: u64, prior: &BTreeMap<Stage, Value>) -> Result<Vec<Value>, AgentError> {
+    use allonet_engine::connect::{ChainTarget, ConnectSpec, DeploymentFile};
+    use allonet_engine::govern::{decision_record, load_decision, queue_under_decision, require_anchored, Decision};
+    use allonet_engine::pay::{allocator_status, pay_governed, PayOptions, Quiet};
+    let e = |m: String| stage_err(epoch, Stage::Execute, m);
+    let eng = |x: allonet_engine::EngineError| e(x.to_string());
+    let db = &a.setup.governance;
+    let now = unix_now();
+    let dir = a.dir.join(format!("epochs/{epoch:06}"));
+    std::fs::create_dir_all(&dir).map_err(|x| e(format!("{}: {x}", dir.display())))?;
+    let mut ready = Vec::new();
+    let mut lines = Vec::new();
+    for p in prior[&Stage::Allocate]["plans"].as_array().into_iter().flatten() {
+        let pool = p["pool"].as_str().unwrap_or_default().to_string();
+        let plan: allonet_chain::plan::PayoutPlan =
+            serde_json::from_value(p["plan"].clone()).map_err(|x| e(format!("pool {pool}'s plan: {x}")))?;
+        let Some(t) = a.setup.payouts.get(&pool) else {
+            lines.push(json!({ "pool": pool, "plan": plan.digest, "paid": "0", "note": "no [payouts] entry: not paid by the agent" }));
+            continue;
+        };
+        // The decision, written once: the executed proposal's tally and the audit head it was recorded at.
+        let dfile = dir.join(format!("{pool}.decision.json"));
+        if !dfile.exists() {
+            let store = allonet_engine::models::open_governance(db).map_err(eng)?;
+            let d = decision_record(&store, plan.digest).map_err(eng)?;
+            let text = serde_json::to_string_pretty(&d).map_err(|x| e(x.to_string()))?;
+            allonet_engine::write_atomic(&dfile, text.as_bytes()).map_err(eng)?;
+        }
+        let decision = Decision::load(&dfile).map_err(eng)?;
+        // The log anchored on this chain up to the decision (else it pays nothing).
+        let store = allonet_engine::offchain::open_writable(db, None).map_err(eng)?;
+        if require_anchored(&store, &decision, &t.deployment, t.rpc.clone()).is_err() {
+            allonet_engine::audit::anchor(&store, &t.deployment, t.rpc.clone()).map_err(eng)?;
+        }
+        drop(store);
+        let chain = plan.payments.first().and_then(|x| x.chain.clone());
+        let target = ChainTarget {
+            name: chain.clone(),
+            deployment: DeploymentFile::load(&t.deployment).map_err(eng)?,
+            connect: ConnectSpec {
+                embedded: t.rpc.is_none(),
+                state: t.state.clone().unwrap_or_default(),
+                rpc: t.rpc.clone(),
+                key_file: a.setup.key_file.clone().filter(|_| t.rpc.is_some()),
+                ..Default::default()
+            },
+        };
+        let (mut conn, _) =
+            allonet_engine::connect::connect(&target.connect, Some(&target.deployment.endpoint)).map_err(eng)?;
+        let d = target.deployment.deployment.clone();
+        let status = allocator_status(&mut conn, &d, Some((&plan, chain.as_deref()))).map_err(eng)?;
+        drop(conn);
+        let onchain = status.plan.as_ref().map(|x| x.onchain.status).unwrap_or("none");
+        if onchain == "none" {
+            // One store at a time: each checked decision holds the governance database open to write to it.
+            let mut checked = load_decision(&dfile, db, None, &plan, now, &t.deployment, t.rpc.clone()).map_err(eng)?;
+            queue_under_decision(&plan, vec![target.clone()], &mut checked, now).map_err(eng)?;
+        }
+        ready.push((pool, plan, target, dfile, t.clone()));
+    }
+    // Every queued plan must be past its veto window before any is paid.
+    for (pool, plan, target, _, _) in &ready {
+        let (mut conn, _) =
+            allonet_engine::connect::connect(&target.connect, Some(&target.deployment.endpoint)).map_err(eng)?;
+        let chain_time = conn.chain().timestamp().map_err(|x| e(x.to_string()))?;
+        let status = allocator_status(&mut conn, &target.deployment.deployment, Some((plan, target.name.as_deref())))
+            .map_err(eng)?;
+        if let Some(p) = &status.plan {
+            if p.onchain.status == "queued" && chain_time < p.onchain.payable_at {
+                return Err(AgentError::VetoWindow {
+                    epoch,
+                    pool: pool.clone(),
+                    payable_at: p.onchain.payable_at,
+                    chain_time,
+                });
+            }
+        }
+    }
+    for (pool, plan, target, dfile, t) in ready {
+        let mut checked = load_decision(&dfile, db, None, &plan, now, &t.deployment, t.rpc.clone()).map_err(eng)?;
+        let (paid, _) = pay_governed(&plan, vec![target], &PayOptions::default(), Some(&mut checked), now, &mut Quiet)
+            .map_err(eng)?;
+        drop(checked);
+        let r = paid.into_iter().next().ok_or_else(|| e(format!("pool {pool}: the engine paid no chain")))?;
+        let rec = r.reconciliation.as_ref();
+        lines.push(json!({
+            "pool": pool,
+            "chain": r.chain,
+            "plan": plan.digest,
+            "batches": r.report.batches,
+            "paid": rec.map(|x| x.paid.to_string()).unwrap_or_else(|| "0".into()),
+            "remainder": rec.map(|x| x.remainder.to_string()),
+            "mismatches": rec.map(|x| x.mismatches.clone()).unwrap_or_default(),
+        }));
+    }
+    Ok(lines)
 }

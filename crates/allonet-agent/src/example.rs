@@ -7,7 +7,7 @@
 use std::path::Path;
 
 use allonet_core::Table;
-use allonet_engine::offchain::{create, member_key, operator_key_path, pass, NewDao};
+use allonet_engine::offchain::{init_event, member_key, operator_key_path, pass, NewDao};
 use allonet_governance::governor::{Action, GovParams};
 use allonet_governance::power::{PowerConfig, Strategy};
 
@@ -33,6 +33,19 @@ features = "features.csv"    # each project's RF4 impact metrics, the model's fe
 [signals]                    # the instance's signal files, served from the agent's own stages
 "recommend.json" = "recommend"
 "tally.json" = "score"
+
+# Where each pool pays: its allocator on an embedded EVM (two chains: OP and ETH on optimism, USDC on base).
+[payouts.optimism]
+deployment = "chains/optimism.deployment.json"
+state = "chains/optimism.state.json"
+
+[payouts.octant]
+deployment = "chains/octant.deployment.json"
+state = "chains/optimism.state.json"
+
+[payouts.gitcoin]
+deployment = "chains/gitcoin.deployment.json"
+state = "chains/base.state.json"
 "#;
 
 /// A template `agent.toml` for a folder set up by hand.
@@ -58,9 +71,28 @@ pub const EXAMPLE_SEED: u64 = 2026;
 /// Trees in the example's forest.
 pub const EXAMPLE_TREES: usize = 60;
 
+/// The example DAO's voting periods (seconds): long enough to vote by hand, short enough to try.
+#[derive(Debug, Clone, Copy)]
+pub struct ExampleOptions {
+    pub voting_period: u64,
+    pub timelock_delay: u64,
+}
+
+impl Default for ExampleOptions {
+    fn default() -> Self {
+        ExampleOptions { voting_period: 120, timelock_delay: 30 }
+    }
+}
+
 /// Writes a new agent folder at `dir` (which must not hold an agent yet): the example, or a template setup.
 pub fn init(dir: &Path, example: bool) -> Result<(), AgentError> {
+    init_with(dir, example, ExampleOptions::default())
+}
+
+/// [`init`] with the example DAO's voting periods.
+pub fn init_with(dir: &Path, example: bool, o: ExampleOptions) -> Result<(), AgentError> {
     let io = |p: &Path, e: std::io::Error| AgentError::Setup(format!("{}: {e}", p.display()));
+    let setup = |e: allonet_engine::EngineError| AgentError::Setup(e.to_string());
     if dir.join("agent.toml").exists() {
         return Err(AgentError::Setup(format!("{} already holds an agent; refusing to overwrite it", dir.display())));
     }
@@ -69,7 +101,9 @@ pub fn init(dir: &Path, example: bool) -> Result<(), AgentError> {
         let p = dir.join("agent.toml");
         return std::fs::write(&p, TEMPLATE_SETUP).map_err(|e| io(&p, e));
     }
-    for (name, bytes) in [("allocate.toml", PROBLEM), ("votes.json", VOTES), ("features.csv", FEATURES)] {
+    // Three pools on two chains: the ETH pool pays on optimism here.
+    let problem = String::from_utf8_lossy(PROBLEM).replace("chain = \"mainnet\"", "chain = \"optimism\"");
+    for (name, bytes) in [("allocate.toml", problem.as_bytes()), ("votes.json", VOTES), ("features.csv", FEATURES)] {
         let p = dir.join(name);
         std::fs::write(&p, bytes).map_err(|e| io(&p, e))?;
     }
@@ -80,48 +114,147 @@ pub fn init(dir: &Path, example: bool) -> Result<(), AgentError> {
     let mut opts = allonet_ml::model::TrainOptions::default();
     opts.forest.n_trees = EXAMPLE_TREES;
     opts.forest.seed = EXAMPLE_SEED;
-    let mf = allonet_engine::models::train(&data, &opts, None).map_err(|e| AgentError::Setup(e.to_string()))?;
+    let mf = allonet_engine::models::train(&data, &opts, None).map_err(setup)?;
     let id = mf.id();
     let models = dir.join("models");
     std::fs::create_dir_all(&models).map_err(|e| io(&models, e))?;
     let mpath = models.join(format!("{id}.json"));
     std::fs::write(&mpath, mf.to_bytes()).map_err(|e| io(&mpath, e))?;
-    // The DAO: twelve members, a guardian, and a proposal that activates the model.
+    // The DAO: twelve members and a guardian, on the system clock (decisions from it can pay). Its genesis and the
+    // proposal that activated the model are dated 2026-01-01 (a fixed past), so every setup is the same bytes.
     let members: Vec<_> = (0..12).map(|i| member_key(EXAMPLE_SEED, i)).collect();
     let operator = member_key(EXAMPLE_SEED, u64::MAX);
     let e18 = 1_000_000_000_000_000_000u128;
-    let day = 86_400;
     let dao = NewDao {
         params: GovParams {
-            voting_delay: 60,
-            voting_period: 3 * day,
+            voting_delay: 0,
+            voting_period: o.voting_period,
             proposal_threshold: 0,
             quorum_percent: 20,
-            timelock_delay: 2 * day,
-            grace_period: 14 * day,
+            timelock_delay: o.timelock_delay,
+            grace_period: 14 * 86_400,
         },
         power: PowerConfig { strategy: Strategy::QuadraticSqrt, sybil: None },
         guardian: members[11].address(),
         holders: members.iter().enumerate().map(|(i, k)| (k.address(), (1 + i as u128 * 10) * e18)).collect(),
         chain_id: 1,
-        rehearsal: true,
+        rehearsal: false,
         salt: Some(alloy_primitives::B256::with_last_byte(21)),
     };
     let db = dir.join("dao.db");
-    let genesis = 1_767_225_600; // 2026-01-01, the rehearsal's own clock
-    let mut store = create(&db, dao, &operator, Some(genesis)).map_err(|e| AgentError::Setup(e.to_string()))?;
-    allonet_engine::keys::write_key_file(&operator_key_path(&db), &operator)
-        .map_err(|e| AgentError::Setup(e.to_string()))?;
+    let genesis = 1_767_225_600; // 2026-01-01
+    let clock = std::sync::Arc::new(allonet_governance::ManualClock::at(genesis));
+    let mut store =
+        allonet_store::Store::open_with_clock(&db, clock.clone()).map_err(|e| AgentError::Setup(e.to_string()))?;
+    store.set_operator(operator.clone()).map_err(|e| AgentError::Setup(e.to_string()))?;
+    store.submit(&init_event(dao, &operator, genesis).map_err(setup)?).map_err(|e| AgentError::Setup(e.to_string()))?;
+    allonet_engine::keys::write_key_file(&operator_key_path(&db), &operator).map_err(setup)?;
     let activate = vec![Action::ActivateModel { model_id: id.0 }];
-    pass(&mut store, None, &members[0], &members[..8], activate, "Activate the RF4 impact model for the agent")
-        .map_err(|e| AgentError::Setup(e.to_string()))?;
-    // The agent's own key: it holds no votes, and signs only the proposals it files.
+    pass(&mut store, Some(&clock), &members[0], &members[..8], activate, "Activate the RF4 impact model for the agent")
+        .map_err(setup)?;
+    drop(store);
+    // The agent's own key (it holds no votes and signs only the proposals it files), and the members' keys so that
+    // the example's proposals can be voted on by hand (`allonet gov vote --key keys/member-0.json`).
     let keys = dir.join("keys");
     std::fs::create_dir_all(&keys).map_err(|e| io(&keys, e))?;
-    allonet_engine::keys::write_key_file(&keys.join("agent.json"), &agent_key())
-        .map_err(|e| AgentError::Setup(e.to_string()))?;
+    allonet_engine::keys::write_key_file(&keys.join("agent.json"), &agent_key()).map_err(setup)?;
+    for (i, m) in members.iter().enumerate() {
+        allonet_engine::keys::write_key_file(&keys.join(format!("member-{i}.json")), m).map_err(setup)?;
+    }
+    deploy_pools(dir, &problem)?;
     let p = dir.join("agent.toml");
     std::fs::write(&p, EXAMPLE_SETUP).map_err(|e| io(&p, e))
+}
+
+/// One allocator per pool on the embedded EVM (optimism: chain 10; base: 8453), funded with the pool's budget,
+/// with standing caps of the whole budget, a one-hour veto window and every project's address in its registry
+/// (set by the deployer, who keeps the allocator here; in production its owner is the DAO's timelock or Safe).
+fn deploy_pools(dir: &Path, problem: &str) -> Result<(), AgentError> {
+    use allonet_chain::contracts::AIAllocator;
+    use allonet_chain::deploy::Asset;
+    use allonet_engine::connect::{connect, ConnectSpec};
+    use allonet_engine::deploy::{deploy, DeploySpec};
+    use alloy_primitives::U256;
+    #[derive(serde::Deserialize)]
+    struct Pools {
+        pools: Vec<PoolSpec>,
+        projects: Vec<ProjectSpec>,
+    }
+    #[derive(serde::Deserialize)]
+    struct PoolSpec {
+        id: String,
+        token: String,
+        decimals: u8,
+        budget: String,
+        chain: String,
+    }
+    #[derive(serde::Deserialize)]
+    struct ProjectSpec {
+        address: String,
+    }
+    let setup = |e: String| AgentError::Setup(format!("deploying the example's allocators: {e}"));
+    let f: Pools = toml::from_str(problem).map_err(|e| setup(e.to_string()))?;
+    let recipients: Vec<alloy_primitives::Address> =
+        f.projects.iter().map(|p| p.address.parse()).collect::<Result<_, _>>().map_err(|e| setup(format!("{e}")))?;
+    let chains = dir.join("chains");
+    std::fs::create_dir_all(&chains).map_err(|e| setup(e.to_string()))?;
+    for pool in &f.pools {
+        let state = chains.join(format!("{}.state.json", pool.chain));
+        if !state.exists() {
+            let id = if pool.chain == "base" { 8453 } else { 10 };
+            allonet_chain::embedded::Embedded::open_with_chain_id(&state, id)
+                .and_then(|e| e.save())
+                .map_err(|e| setup(e.to_string()))?;
+        }
+        let token = allonet_core::Token::new(&pool.token, pool.decimals);
+        let budget = token.parse(&pool.budget).map_err(|e| setup(e.to_string()))?.units();
+        let spec = ConnectSpec { embedded: true, state: state.clone(), ..Default::default() };
+        let (mut conn, endpoint) = connect(&spec, None).map_err(|e| setup(e.to_string()))?;
+        let out = chains.join(format!("{}.deployment.json", pool.id));
+        let ds = DeploySpec {
+            asset: Asset::NewToken {
+                symbol: pool.token.clone(),
+                decimals: pool.decimals,
+                supply: budget * U256::from(10u64),
+            },
+            agent: None,
+            guardian: None,
+            holders: None,
+            epoch_length: 30 * 86_400,
+            fund: budget,
+            voting_delay: 1,
+            voting_period: 50,
+            quorum_percent: 4,
+            timelock_delay: 2 * 86_400,
+            keep_owner: true,
+        };
+        let (file, _) = deploy(&mut conn, endpoint, &ds, &out).map_err(|e| setup(e.to_string()))?;
+        let d = file.deployment;
+        let c = conn.chain();
+        let tx = |c: &mut dyn allonet_chain::Chain, r: Result<allonet_chain::Receipt, allonet_chain::ChainError>| {
+            let _ = c;
+            r.map(|_| ()).map_err(|e| setup(e.to_string()))
+        };
+        let r = allonet_chain::transact(
+            c,
+            d.deployer,
+            d.allocator,
+            &AIAllocator::setCapsCall { epochCap_: budget, recipientCap_: budget },
+        );
+        tx(c, r)?;
+        let r =
+            allonet_chain::transact(c, d.deployer, d.allocator, &AIAllocator::setVetoDelayCall { vetoDelay_: 3_600 });
+        tx(c, r)?;
+        let r = allonet_chain::transact(
+            c,
+            d.deployer,
+            d.allocator,
+            &AIAllocator::setRecipientsCall { recipients: recipients.clone(), allowed: true },
+        );
+        tx(c, r)?;
+        conn.save().map_err(|e| setup(e.to_string()))?;
+    }
+    Ok(())
 }
 
 /// The example agent's key (seeded, so the example is the same everywhere; never use it for real funds).

@@ -65,6 +65,10 @@ pub enum AgentError {
         "epoch {epoch} waits for the DAO's decision on proposal {proposal} ({state}): run again once it is decided"
     )]
     Waiting { epoch: u64, proposal: alloy_primitives::B256, state: String },
+    /// A queued plan is still inside its veto window on chain (the guardian or the members may cancel it until
+    /// then); run again once the chain's time passes it.
+    #[error("epoch {epoch}: pool {pool}'s plan is queued and pays from {payable_at} (chain time {chain_time}): the veto window is open; run again after it")]
+    VetoWindow { epoch: u64, pool: String, payable_at: u64, chain_time: u64 },
     /// The kill switch is on: governance paused the DAO.
     #[error("the DAO is paused (governance's kill switch): the agent runs no stage until a proposal unpauses it")]
     Paused,

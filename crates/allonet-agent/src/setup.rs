@@ -15,6 +15,10 @@
 //! [signals]                    # the instance's signal files, served from the agent's own stages
 //! "recommend.json" = "recommend"
 //! "tally.json" = "score"
+//!
+//! [payouts.optimism]           # where a pool pays: its allocator's deployment, on the embedded EVM or an RPC
+//! deployment = "chains/optimism.deployment.json"
+//! state = "chains/optimism.state.json"
 //! ```
 //! Paths are relative to the folder. Unknown keys are refused, naming them.
 
@@ -33,6 +37,22 @@ struct File {
     inputs: Inputs,
     #[serde(default)]
     signals: BTreeMap<String, String>,
+    #[serde(default)]
+    payouts: BTreeMap<String, PayoutTarget>,
+}
+
+/// Where one pool pays: its allocator's deployment (`allonet chain deploy`) and the chain it is on.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PayoutTarget {
+    /// The deployment file.
+    pub deployment: PathBuf,
+    /// The embedded EVM's state file (when there is no `rpc`).
+    #[serde(default)]
+    pub state: Option<PathBuf>,
+    /// A JSON-RPC endpoint instead.
+    #[serde(default)]
+    pub rpc: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -67,6 +87,8 @@ pub struct Setup {
     pub inputs: Inputs,
     /// Signal file named in the instance → the stage whose output serves it.
     pub signals: BTreeMap<String, Stage>,
+    /// Pool id → where it pays (paths absolute). A pool without one is not paid by the agent.
+    pub payouts: BTreeMap<String, PayoutTarget>,
 }
 
 impl Setup {
@@ -108,6 +130,18 @@ impl Setup {
             key_file: f.agent.key_file.map(|k| dir.join(k)),
             inputs: f.inputs,
             signals,
+            payouts: f
+                .payouts
+                .into_iter()
+                .map(|(pool, t)| {
+                    let t = PayoutTarget {
+                        deployment: dir.join(t.deployment),
+                        state: t.state.map(|s| dir.join(s)),
+                        rpc: t.rpc,
+                    };
+                    (pool, t)
+                })
+                .collect(),
         })
     }
 }

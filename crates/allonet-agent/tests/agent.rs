@@ -3,17 +3,29 @@
 
 use std::path::PathBuf;
 
-use allonet_agent::example::{init, EXAMPLE_SEED};
+use allonet_agent::example::{init, init_with, ExampleOptions, EXAMPLE_SEED};
 use allonet_agent::report::RECORD_KIND;
 use allonet_agent::{Agent, AgentError, Stage};
-use allonet_engine::offchain::{member_key, open_writable, pass, submit_act};
+use allonet_engine::offchain::{member_key, open_writable, submit_act};
 use allonet_governance::governor::{Act, Action, AgentMode, AgentPolicy};
 
+/// The example, with a DAO that votes for 2 seconds and waits 1 in its timelock (on the system clock).
 fn fresh(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("allonet-agent-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
-    init(&d, true).expect("the example initialises");
+    init_with(&d, true, ExampleOptions { voting_period: 2, timelock_delay: 1 }).expect("the example initialises");
     d
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+}
+
+/// Sleeps until the system clock is past `t`.
+fn wait_past(t: u64) {
+    while unix_now() <= t {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
 }
 
 fn report_bytes(dir: &std::path::Path, epoch: u64) -> Vec<u8> {
@@ -33,11 +45,15 @@ fn agent_records(dir: &std::path::Path) -> Vec<String> {
         .collect()
 }
 
-/// Governance passes `actions` in the example DAO (eight of its twelve members vote for).
+/// Governance passes `actions` in the example DAO (eight of its twelve members vote for), in real time.
 fn govern(dir: &std::path::Path, actions: Vec<Action>, what: &str) {
     let mut store = open_writable(&dir.join("dao.db"), None).unwrap();
     let members: Vec<_> = (0..12).map(|i| member_key(EXAMPLE_SEED, i)).collect();
-    pass(&mut store, None, &members[1], &members[..8], actions, what).unwrap();
+    let id = allonet_governance::governor::proposal_id(store.governor().dao, members[1].address(), &actions, what, &[]);
+    submit_act(&mut store, &members[1], Act::Propose { actions, description: what.into(), options: vec![] }, None)
+        .unwrap();
+    drop(store);
+    decide(dir, id, 1);
 }
 
 #[test]
@@ -135,8 +151,7 @@ fn the_kill_switch_stops_every_stage_until_governance_lifts_it() {
     assert_eq!(ag.status().unwrap()[0].done, vec![Stage::Observe], "nothing ran while paused");
     // Neither the guardian nor the agent lifts it alone.
     let mut store = open_writable(&d.join("dao.db"), None).unwrap();
-    let t = store.governor().last_at;
-    assert!(submit_act(&mut store, &guardian, Act::Pause { paused: false }, Some(t)).is_err());
+    assert!(submit_act(&mut store, &guardian, Act::Pause { paused: false }, None).is_err());
     drop(store);
     let id = ag.propose_resume(&ag.key().unwrap()).unwrap();
     assert_eq!(ag.propose_resume(&ag.key().unwrap()).unwrap(), id, "filed once");
@@ -177,6 +192,7 @@ fn setup_errors_name_the_field() {
     let e = Agent::open(&d).err().unwrap().to_string();
     assert!(e.contains("tally.json") && e.contains("observe"), "{e}");
     assert!(init(&d, true).unwrap_err().to_string().contains("refusing to overwrite"));
+    let _ = init_with;
 }
 
 fn policy(mode: AgentMode, ai: u32, qv: u32) -> Action {
@@ -184,23 +200,47 @@ fn policy(mode: AgentMode, ai: u32, qv: u32) -> Action {
     Action::SetAgentPolicy { policy: AgentPolicy { mode, weights } }
 }
 
-/// Members vote on `proposal` (`support` 1 for, 0 against) at the rehearsal's times; for a passing vote, queue and
-/// execute follow; else the operator records a note after the deadline so that the log's clock passes it.
+/// Members vote on `proposal` (`support` 1 for, 0 against) in real time; a passing vote is then queued and
+/// executed; a failing one is left until its deadline has passed.
 fn decide(dir: &std::path::Path, proposal: alloy_primitives::B256, support: u8) {
-    let mut store = open_writable(&dir.join("dao.db"), None).unwrap();
+    let db = dir.join("dao.db");
     let members: Vec<_> = (0..12).map(|i| member_key(EXAMPLE_SEED, i)).collect();
-    let p = store.governor().proposals[&proposal].clone();
+    let p = open_writable(&db, None).unwrap().governor().proposals[&proposal].clone();
+    wait_past(p.snapshot);
+    let mut store = open_writable(&db, None).unwrap();
     for m in &members[..8] {
-        let e =
-            allonet_engine::offchain::signed_vote(store.governor(), m, proposal, support, 0, p.snapshot + 1).unwrap();
+        let e = allonet_engine::offchain::signed_vote(store.governor(), m, proposal, support, 0, store.now()).unwrap();
         store.submit(&e).unwrap();
     }
+    drop(store);
+    wait_past(p.deadline);
     if support == 1 {
-        submit_act(&mut store, &members[0], Act::Queue { proposal }, Some(p.deadline + 1)).unwrap();
+        let mut store = open_writable(&db, None).unwrap();
+        submit_act(&mut store, &members[0], Act::Queue { proposal }, None).unwrap();
         let eta = store.governor().proposals[&proposal].eta.unwrap();
-        submit_act(&mut store, &members[0], Act::Execute { proposal }, Some(eta)).unwrap();
-    } else {
-        allonet_engine::audit::record(&mut store, "note", &"voting ended", p.deadline + 1).unwrap();
+        drop(store);
+        wait_past(eta - 1);
+        let mut store = open_writable(&db, None).unwrap();
+        submit_act(&mut store, &members[0], Act::Execute { proposal }, None).unwrap();
+    }
+}
+
+/// The pool allocator's balance of its asset (base units).
+fn balance(dir: &std::path::Path, pool: &str) -> String {
+    let t = allonet_agent::Setup::load(dir).unwrap().payouts[pool].clone();
+    let dep = allonet_engine::connect::DeploymentFile::load(&t.deployment).unwrap();
+    let spec = allonet_engine::connect::ConnectSpec { embedded: true, state: t.state.unwrap(), ..Default::default() };
+    let (mut conn, _) = allonet_engine::connect::connect(&spec, None).unwrap();
+    allonet_engine::pay::allocator_status(&mut conn, &dep.deployment, None).unwrap().balance.to_string()
+}
+
+/// Moves both example chains' clocks forward.
+fn warp(dir: &std::path::Path, seconds: u64) {
+    for chain in ["optimism", "base"] {
+        let state = dir.join(format!("chains/{chain}.state.json"));
+        let mut e = allonet_chain::embedded::Embedded::open(&state).unwrap();
+        e.warp(seconds);
+        e.save().unwrap();
     }
 }
 
@@ -230,18 +270,18 @@ fn in_propose_mode_the_plans_wait_for_the_members_with_governances_mix() {
     let store = allonet_engine::models::open_governance(&d.join("dao.db")).unwrap();
     assert_eq!(store.governor().proposals.len(), proposals);
     drop(store);
+    // Nothing moved before the vote passed and the timelock ended.
+    let before: Vec<String> = ["optimism", "octant", "gitcoin"].iter().map(|p| balance(&d, p)).collect();
     decide(&d, id, 1);
+    // Approved: the plans are queued on their chains and wait out the veto window.
+    match ag.run_epoch(|_| {}) {
+        Err(AgentError::VetoWindow { payable_at, chain_time, .. }) => assert!(payable_at > chain_time),
+        other => panic!("expected the veto window, got {other:?}"),
+    }
+    assert_eq!(["optimism", "octant", "gitcoin"].iter().map(|p| balance(&d, p)).collect::<Vec<_>>(), before);
+    warp(&d, 3_601);
     let r = ag.run_epoch(|_| {}).unwrap();
     assert_eq!(r.mode, AgentMode::Propose);
-    assert_eq!(r.weights.as_ref().unwrap()["ai"], 7_000);
-    assert_eq!(r.decision["approved"], true);
-    let ai = r.allocation["signals"].as_array().unwrap().iter().find(|s| s["name"] == "ai").unwrap().clone();
-    assert_eq!(ai["alpha"], 0.7, "the optimiser mixed the signals as governance set");
-    let store = allonet_engine::models::open_governance(&d.join("dao.db")).unwrap();
-    for plan in &r.plans {
-        assert!(store.governor().registry.approved_plans.contains_key(&plan.digest.0), "{} approved", plan.pool);
-    }
-    assert!(r.reconciliation["plans"].as_array().unwrap().iter().all(|l| l["approved"] == true && l["paid"] == "0"));
     // The same setup in advise mode (the instance's own mix) gives another plan.
     let advise = fresh("propose-advise");
     let ra = Agent::open(&advise).unwrap().run_epoch(|_| {}).unwrap();
@@ -268,13 +308,11 @@ fn the_agent_key_changes_neither_mode_nor_weights_nor_the_kill_switch() {
     let agent = allonet_agent::example::agent_key();
     let mut store = open_writable(&d.join("dao.db"), None).unwrap();
     // Pausing is the guardian's: refused for the agent.
-    let t = store.governor().last_at;
-    assert!(submit_act(&mut store, &agent, Act::Pause { paused: true }, Some(t)).is_err());
+    assert!(submit_act(&mut store, &agent, Act::Pause { paused: true }, None).is_err());
     // It may file a proposal to make itself autonomous, but without the members' votes it changes nothing.
     let actions = vec![policy(AgentMode::Autonomous, 10_000, 0)];
     let id = allonet_governance::governor::proposal_id(store.governor().dao, agent.address(), &actions, "me", &[]);
-    submit_act(&mut store, &agent, Act::Propose { actions, description: "me".into(), options: vec![] }, Some(t))
-        .unwrap();
+    submit_act(&mut store, &agent, Act::Propose { actions, description: "me".into(), options: vec![] }, None).unwrap();
     drop(store);
     decide(&d, id, 0);
     let store = allonet_engine::models::open_governance(&d.join("dao.db")).unwrap();
@@ -282,15 +320,11 @@ fn the_agent_key_changes_neither_mode_nor_weights_nor_the_kill_switch() {
     assert!(!store.governor().registry.paused);
     // A bad mix is refused when proposed.
     let mut store = open_writable(&d.join("dao.db"), None).unwrap();
-    let t = store.governor().last_at;
     let bad = vec![policy(AgentMode::Propose, 6_000, 3_000)];
-    let e = submit_act(
-        &mut store,
-        &agent,
-        Act::Propose { actions: bad, description: "x".into(), options: vec![] },
-        Some(t),
-    );
-    assert!(e.unwrap_err().to_string().contains("10,000"));
+    let e =
+        submit_act(&mut store, &agent, Act::Propose { actions: bad, description: "x".into(), options: vec![] }, None);
+    let e = e.unwrap_err().to_string();
+    assert!(e.contains("10,000"), "{e}");
 }
 
 #[test]

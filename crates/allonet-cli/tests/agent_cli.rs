@@ -95,7 +95,7 @@ fn sigkill_anywhere_in_an_epoch_then_resume_gives_the_same_report() {
         let dir = d.to_str().unwrap();
         // Spread the kills over the run, with a small seeded jitter so they fall at different instructions.
         let jitter = (k as u64 * 7919) % 37;
-        let at = whole.mul_f64(0.8 * (k as f64 + 0.5) / 24.0) + Duration::from_millis(jitter);
+        let at = whole.mul_f64(0.6 * (k as f64 + 0.5) / 24.0) + Duration::from_millis(jitter);
         let mut child = Command::new(env!("CARGO_BIN_EXE_allonet"))
             .args(["agent", "run", dir])
             .stdout(Stdio::null())
