@@ -322,3 +322,73 @@ pub fn scale(dir: &Path, copies: usize) -> Result<usize, AgentError> {
     std::fs::write(&fp, out).map_err(|e| io(&fp, e))?;
     Ok(projects.len() * copies.max(1))
 }
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+/// Sleeps until the system clock is past `t` (the example DAO runs on it).
+fn wait_past(t: u64) {
+    while unix_now() <= t {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// In the example DAO in `dir`: members 0 to 7 vote on `proposal` (`support` 1 for, 0 against) once it is open;
+/// a passing proposal is then queued and executed once its timelock ends, a failing one left past its deadline.
+/// Waits on the system clock as the periods require (seconds with short [`ExampleOptions`]). For demos and tests.
+pub fn members_decide(dir: &Path, proposal: alloy_primitives::B256, support: u8) -> Result<(), AgentError> {
+    use allonet_engine::offchain::{open_writable, signed_vote, submit_act};
+    use allonet_governance::governor::Act;
+    let db = dir.join("dao.db");
+    let err = |e: String| AgentError::Setup(format!("the example's members: {e}"));
+    let members: Vec<_> = (0..12).map(|i| member_key(EXAMPLE_SEED, i)).collect();
+    let open = || open_writable(&db, None).map_err(|e| err(e.to_string()));
+    let p =
+        open()?.governor().proposals.get(&proposal).cloned().ok_or_else(|| err(format!("no proposal {proposal}")))?;
+    wait_past(p.snapshot);
+    let mut store = open()?;
+    for m in &members[..8] {
+        let e = signed_vote(store.governor(), m, proposal, support, 0, store.now()).map_err(|e| err(e.to_string()))?;
+        store.submit(&e).map_err(|e| err(e.to_string()))?;
+    }
+    drop(store);
+    wait_past(p.deadline);
+    if support == 1 {
+        let mut store = open()?;
+        submit_act(&mut store, &members[0], Act::Queue { proposal }, None).map_err(|e| err(e.to_string()))?;
+        let eta = store.governor().proposals[&proposal].eta.unwrap_or(0);
+        drop(store);
+        wait_past(eta.saturating_sub(1));
+        let mut store = open()?;
+        submit_act(&mut store, &members[0], Act::Execute { proposal }, None).map_err(|e| err(e.to_string()))?;
+    }
+    Ok(())
+}
+
+/// In the example DAO in `dir`: member 1 proposes `actions` and the members pass them ([`members_decide`]).
+pub fn members_pass(dir: &Path, actions: Vec<Action>, description: &str) -> Result<alloy_primitives::B256, AgentError> {
+    use allonet_engine::offchain::{open_writable, submit_act};
+    use allonet_governance::governor::{proposal_id, Act};
+    let err = |e: String| AgentError::Setup(format!("the example's members: {e}"));
+    let proposer = member_key(EXAMPLE_SEED, 1);
+    let mut store = open_writable(&dir.join("dao.db"), None).map_err(|e| err(e.to_string()))?;
+    let id = proposal_id(store.governor().dao, proposer.address(), &actions, description, &[]);
+    let act = Act::Propose { actions, description: description.into(), options: vec![] };
+    submit_act(&mut store, &proposer, act, None).map_err(|e| err(e.to_string()))?;
+    drop(store);
+    members_decide(dir, id, 1)?;
+    Ok(id)
+}
+
+/// Moves both of the example's embedded chains forward by `seconds` (as `allonet chain advance` does), e.g. past
+/// a veto window.
+pub fn advance_chains(dir: &Path, seconds: u64) -> Result<(), AgentError> {
+    for chain in ["optimism", "base"] {
+        let state = dir.join(format!("chains/{chain}.state.json"));
+        let mut e = allonet_chain::embedded::Embedded::open(&state).map_err(|e| AgentError::Setup(e.to_string()))?;
+        e.warp(seconds);
+        e.save().map_err(|e| AgentError::Setup(e.to_string()))?;
+    }
+    Ok(())
+}

@@ -111,6 +111,130 @@ pub struct PoolProgress {
     pub paid: String,
 }
 
+/// One payment a dry run shows.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DryPayment {
+    pub project: String,
+    pub recipient: allonet_core::Address,
+    /// Base units.
+    pub amount: String,
+}
+
+/// One pool's part of a dry run: what its allocator holds, what the plan moves, the call that queues it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DryPool {
+    pub pool: String,
+    pub chain: Option<String>,
+    pub token: String,
+    pub plan: Digest,
+    /// Base units the plan pays.
+    pub total: String,
+    /// The allocator and its balance before and after paying (when the pool has a `[payouts]` entry).
+    pub allocator: Option<alloy_primitives::Address>,
+    pub balance_before: Option<String>,
+    pub balance_after: Option<String>,
+    /// `queuePlan(root, total, batches)` calldata for the allocator (what the agent sends once approved).
+    pub queue_calldata: String,
+    pub payments: Vec<DryPayment>,
+}
+
+/// What the open (or next) epoch would pay, worked out on a copy of the agent's folder.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DryRun {
+    pub epoch: u64,
+    pub pools: Vec<DryPool>,
+}
+
+fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), target)?;
+        }
+    }
+    Ok(())
+}
+
+/// The dry run: the epoch's stages up to the plan run on a copy of `dir` (DAO, chains, checkpoints), and each
+/// pool's payments, allocator balance before and after, and queue calldata are read from it. Nothing in `dir`
+/// changes: no checkpoint, no act in the DAO's log, no transaction or nonce on any chain.
+pub fn dry_run(dir: &Path) -> Result<DryRun, AgentError> {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    let scratch = std::env::temp_dir().join(format!("allonet-agent-dry-run-{}-{nanos}", std::process::id()));
+    copy_dir(dir, &scratch).map_err(|e| AgentError::Setup(format!("copying {} for a dry run: {e}", dir.display())))?;
+    let r = dry_run_in(&scratch);
+    let _ = std::fs::remove_dir_all(&scratch);
+    r
+}
+
+fn dry_run_in(copy: &Path) -> Result<DryRun, AgentError> {
+    use alloy_sol_types::SolCall;
+    let mut ag = Agent::open(copy)?;
+    let epoch = loop {
+        let open = ag.ck.open_epoch()?;
+        if let Some(e) = open {
+            if ag.ck.output(e, Stage::Allocate)?.is_some() {
+                break e;
+            }
+        }
+        ag.step()?;
+    };
+    let allocated = ag.ck.output(epoch, Stage::Allocate)?.unwrap_or_default();
+    let mut pools = Vec::new();
+    for p in allocated["plans"].as_array().into_iter().flatten() {
+        let pool = p["pool"].as_str().unwrap_or_default().to_string();
+        let plan: allonet_chain::plan::PayoutPlan = serde_json::from_value(p["plan"].clone())
+            .map_err(|e| AgentError::Checkpoint(format!("pool {pool}'s plan: {e}")))?;
+        let chain = plan.payments.first().and_then(|x| x.chain.clone());
+        let c = allonet_engine::govern::commitment(&plan, chain.as_deref())
+            .map_err(|e| AgentError::Setup(e.to_string()))?;
+        let calldata = allonet_chain::payout::queue_call(&c).abi_encode();
+        let (mut allocator, mut before, mut after) = (None, None, None);
+        if let Some(t) = ag.setup.payouts.get(&pool) {
+            let dep = allonet_engine::connect::DeploymentFile::load(&t.deployment)
+                .map_err(|e| AgentError::Setup(e.to_string()))?;
+            let spec = allonet_engine::connect::ConnectSpec {
+                embedded: t.rpc.is_none(),
+                state: t.state.clone().unwrap_or_default(),
+                rpc: t.rpc.clone(),
+                ..Default::default()
+            };
+            let (mut conn, _) = allonet_engine::connect::connect(&spec, Some(&dep.endpoint))
+                .map_err(|e| AgentError::Setup(e.to_string()))?;
+            let st = allonet_engine::pay::allocator_status(&mut conn, &dep.deployment, None)
+                .map_err(|e| AgentError::Setup(e.to_string()))?;
+            allocator = Some(dep.deployment.allocator);
+            before = Some(st.balance.to_string());
+            after = Some(st.balance.saturating_sub(plan.total.units()).to_string());
+        }
+        pools.push(DryPool {
+            pool,
+            chain,
+            token: plan.token.symbol.clone(),
+            plan: plan.digest,
+            total: plan.total.units().to_string(),
+            allocator,
+            balance_before: before,
+            balance_after: after,
+            queue_calldata: format!("0x{}", alloy_primitives::hex::encode(calldata)),
+            payments: plan
+                .payments
+                .iter()
+                .map(|x| DryPayment {
+                    project: x.label.clone().unwrap_or_default(),
+                    recipient: x.recipient,
+                    amount: x.amount.units().to_string(),
+                })
+                .collect(),
+        });
+    }
+    Ok(DryRun { epoch, pools })
+}
+
 /// The agent in a folder: its setup (`agent.toml`) and its checkpoints (`agent.db`).
 pub struct Agent {
     pub dir: PathBuf,

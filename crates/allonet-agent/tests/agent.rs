@@ -17,17 +17,6 @@ fn fresh(name: &str) -> PathBuf {
     d
 }
 
-fn unix_now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
-}
-
-/// Sleeps until the system clock is past `t`.
-fn wait_past(t: u64) {
-    while unix_now() <= t {
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-}
-
 fn report_bytes(dir: &std::path::Path, epoch: u64) -> Vec<u8> {
     std::fs::read(dir.join(format!("reports/epoch-{epoch:06}.json"))).expect("report written")
 }
@@ -47,13 +36,7 @@ fn agent_records(dir: &std::path::Path) -> Vec<String> {
 
 /// Governance passes `actions` in the example DAO (eight of its twelve members vote for), in real time.
 fn govern(dir: &std::path::Path, actions: Vec<Action>, what: &str) {
-    let mut store = open_writable(&dir.join("dao.db"), None).unwrap();
-    let members: Vec<_> = (0..12).map(|i| member_key(EXAMPLE_SEED, i)).collect();
-    let id = allonet_governance::governor::proposal_id(store.governor().dao, members[1].address(), &actions, what, &[]);
-    submit_act(&mut store, &members[1], Act::Propose { actions, description: what.into(), options: vec![] }, None)
-        .unwrap();
-    drop(store);
-    decide(dir, id, 1);
+    allonet_agent::example::members_pass(dir, actions, what).unwrap();
 }
 
 #[test]
@@ -200,29 +183,8 @@ fn policy(mode: AgentMode, ai: u32, qv: u32) -> Action {
     Action::SetAgentPolicy { policy: AgentPolicy { mode, weights } }
 }
 
-/// Members vote on `proposal` (`support` 1 for, 0 against) in real time; a passing vote is then queued and
-/// executed; a failing one is left until its deadline has passed.
 fn decide(dir: &std::path::Path, proposal: alloy_primitives::B256, support: u8) {
-    let db = dir.join("dao.db");
-    let members: Vec<_> = (0..12).map(|i| member_key(EXAMPLE_SEED, i)).collect();
-    let p = open_writable(&db, None).unwrap().governor().proposals[&proposal].clone();
-    wait_past(p.snapshot);
-    let mut store = open_writable(&db, None).unwrap();
-    for m in &members[..8] {
-        let e = allonet_engine::offchain::signed_vote(store.governor(), m, proposal, support, 0, store.now()).unwrap();
-        store.submit(&e).unwrap();
-    }
-    drop(store);
-    wait_past(p.deadline);
-    if support == 1 {
-        let mut store = open_writable(&db, None).unwrap();
-        submit_act(&mut store, &members[0], Act::Queue { proposal }, None).unwrap();
-        let eta = store.governor().proposals[&proposal].eta.unwrap();
-        drop(store);
-        wait_past(eta - 1);
-        let mut store = open_writable(&db, None).unwrap();
-        submit_act(&mut store, &members[0], Act::Execute { proposal }, None).unwrap();
-    }
+    allonet_agent::example::members_decide(dir, proposal, support).unwrap();
 }
 
 /// The pool allocator's balance of its asset (base units).
@@ -234,14 +196,8 @@ fn balance(dir: &std::path::Path, pool: &str) -> String {
     allonet_engine::pay::allocator_status(&mut conn, &dep.deployment, None).unwrap().balance.to_string()
 }
 
-/// Moves both example chains' clocks forward.
 fn warp(dir: &std::path::Path, seconds: u64) {
-    for chain in ["optimism", "base"] {
-        let state = dir.join(format!("chains/{chain}.state.json"));
-        let mut e = allonet_chain::embedded::Embedded::open(&state).unwrap();
-        e.warp(seconds);
-        e.save().unwrap();
-    }
+    allonet_agent::example::advance_chains(dir, seconds).unwrap();
 }
 
 fn waiting_on(r: Result<allonet_agent::EpochReport, AgentError>) -> alloy_primitives::B256 {
@@ -255,6 +211,14 @@ fn waiting_on(r: Result<allonet_agent::EpochReport, AgentError>) -> alloy_primit
 fn in_propose_mode_the_plans_wait_for_the_members_with_governances_mix() {
     let d = fresh("propose");
     govern(&d, vec![policy(AgentMode::Propose, 7_000, 3_000)], "The agent proposes; AI 70 %, votes 30 %");
+    // A dry run first: it changes no byte of the folder (checkpoints, the DAO's log, the chains).
+    let files = ["agent.db", "dao.db", "chains/optimism.state.json", "chains/base.state.json"];
+    let snapshot = || files.iter().map(|f| std::fs::read(d.join(f)).unwrap_or_default()).collect::<Vec<_>>();
+    let before_dry = snapshot();
+    let dry = allonet_agent::dry_run(&d).unwrap();
+    assert_eq!(snapshot(), before_dry, "the dry run left the folder as it was");
+    assert_eq!(dry.pools.len(), 3);
+    assert!(dry.pools.iter().all(|p| p.queue_calldata.starts_with("0x") && p.balance_after.is_some()));
     let mut ag = Agent::open(&d).unwrap();
     let id = waiting_on(ag.run_epoch(|_| {}));
     let store = allonet_engine::models::open_governance(&d.join("dao.db")).unwrap();
@@ -282,6 +246,36 @@ fn in_propose_mode_the_plans_wait_for_the_members_with_governances_mix() {
     warp(&d, 3_601);
     let r = ag.run_epoch(|_| {}).unwrap();
     assert_eq!(r.mode, AgentMode::Propose);
+    assert_eq!(r.weights.as_ref().unwrap()["ai"], 7_000);
+    assert_eq!(r.decision["approved"], true);
+    let ai = r.allocation["signals"].as_array().unwrap().iter().find(|s| s["name"] == "ai").unwrap().clone();
+    assert_eq!(ai["alpha"], 0.7, "the optimiser mixed the signals as governance set");
+    let store = allonet_engine::models::open_governance(&d.join("dao.db")).unwrap();
+    for plan in &r.plans {
+        assert!(store.governor().registry.approved_plans.contains_key(&plan.digest.0), "{} approved", plan.pool);
+    }
+    drop(store);
+    // Paid = approved on every chain, to the base unit, nothing left, no mismatch.
+    for (plan, line) in r.plans.iter().zip(r.reconciliation["plans"].as_array().unwrap()) {
+        assert_eq!(line["pool"].as_str(), Some(plan.pool.as_str()));
+        assert_eq!(line["approved"], true);
+        assert_eq!(line["paid"].as_str().unwrap(), plan.total, "{} paid its plan", plan.pool);
+        assert_eq!(line["remainder"], "0");
+        assert!(line["mismatches"].as_array().unwrap().is_empty());
+    }
+    // What the dry run printed is what was paid: the same plans, the same balances after.
+    for p in &dry.pools {
+        let plan = r.plans.iter().find(|x| x.pool == p.pool).unwrap();
+        assert_eq!((&plan.digest, &plan.total), (&p.plan, &p.total), "{}: the dry run's plan", p.pool);
+        assert_eq!(p.balance_after.as_deref(), Some(balance(&d, &p.pool).as_str()), "{}: balance after", p.pool);
+    }
+    for (pool, was) in ["optimism", "octant", "gitcoin"].iter().zip(&before) {
+        let paid: alloy_primitives::U256 = r.plans.iter().find(|p| p.pool == *pool).unwrap().total.parse().unwrap();
+        let now: alloy_primitives::U256 = balance(&d, pool).parse().unwrap();
+        assert_eq!(now + paid, was.parse::<alloy_primitives::U256>().unwrap(), "{pool}'s allocator paid its plan");
+    }
+    // Running again pays nothing more: the epoch is finished, and the next starts its own.
+    assert_eq!(Agent::open(&d).unwrap().status().unwrap()[0].pools.iter().filter(|p| p.paid == p.planned).count(), 3);
     // The same setup in advise mode (the instance's own mix) gives another plan.
     let advise = fresh("propose-advise");
     let ra = Agent::open(&advise).unwrap().run_epoch(|_| {}).unwrap();

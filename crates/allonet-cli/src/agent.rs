@@ -96,6 +96,10 @@ pub struct RunArgs {
     /// Epochs to finish.
     #[arg(long, default_value_t = 1)]
     pub epochs: u64,
+    /// Work the epoch out on a copy of the folder (DAO, chains, checkpoints) and print each pool's payments,
+    /// allocator balance before and after, and queue calldata; nothing in DIR or on any chain changes.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Args)]
@@ -139,6 +143,41 @@ fn stage_line(s: &Step) -> String {
 }
 
 pub fn run_run(a: &RunArgs) -> Result<()> {
+    if a.dry_run {
+        let dry = allonet_agent::dry_run(&a.d.dir)?;
+        if a.d.json {
+            println!("{}", serde_json::to_string_pretty(&dry)?);
+            return Ok(());
+        }
+        let mut t = Table::new();
+        t.load_preset(UTF8_FULL_CONDENSED);
+        t.set_header(vec![
+            "pool",
+            "chain",
+            "token",
+            "payments",
+            "pays (base units)",
+            "allocator balance before → after",
+        ]);
+        for p in &dry.pools {
+            t.add_row(vec![
+                p.pool.clone(),
+                p.chain.clone().unwrap_or_default(),
+                p.token.clone(),
+                p.payments.len().to_string(),
+                p.total.clone(),
+                match (&p.balance_before, &p.balance_after) {
+                    (Some(b), Some(a)) => format!("{b} → {a}"),
+                    _ => "no [payouts] entry".into(),
+                },
+            ]);
+        }
+        println!("dry run of epoch {} (on a copy: nothing filed, sent or recorded)\n{t}", dry.epoch);
+        for p in &dry.pools {
+            println!("{} queuePlan calldata: {}", p.pool, p.queue_calldata);
+        }
+        return Ok(());
+    }
     let mut agent = Agent::open(&a.d.dir)?;
     let progress = Progress::new(!a.d.json);
     let mut reports = Vec::new();
@@ -327,4 +366,64 @@ fn html(r: &allonet_agent::EpochReport, p: &allonet_allocate::Problem, a: &allon
     inputs += "</tbody></table>";
     let header: Vec<&str> = h.header.iter().map(String::as_str).collect();
     page(&format!("{}: epoch {}", r.agent, r.epoch), &summary, &(inputs + &h.body), &header, &h.rows)
+}
+
+/// The demo's last step: one epoch of the example agent in propose mode. Governance sets the mix (AI 0.6, votes
+/// 0.4), the agent files its three pool plans, the members pass them, the agent queues them on two embedded
+/// chains, the veto window passes, and it pays and reconciles. The example DAO votes for one second here.
+pub fn demo() -> Result<String> {
+    use allonet_agent::example::{advance_chains, init_with, members_decide, members_pass, ExampleOptions};
+    use allonet_agent::AgentError;
+    use allonet_governance::governor::{Action, AgentMode, AgentPolicy};
+    let dir = std::env::temp_dir().join(format!("allonet-demo-agent-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let run = || -> Result<String> {
+        init_with(&dir, true, ExampleOptions { voting_period: 1, timelock_delay: 1 })?;
+        let weights = [("ai".to_string(), 6_000), ("qv".to_string(), 4_000)].into_iter().collect();
+        let policy = Action::SetAgentPolicy { policy: AgentPolicy { mode: AgentMode::Propose, weights } };
+        members_pass(&dir, vec![policy], "The agent proposes its plans; AI 60 %, quadratic vote 40 %")?;
+        let mut agent = Agent::open(&dir)?;
+        let mut stages = Vec::new();
+        let proposal = match agent.run_epoch(|s| stages.push(s.stage)) {
+            Err(AgentError::Waiting { proposal, .. }) => proposal,
+            Err(e) => return Err(e.into()),
+            Ok(_) => anyhow::bail!("the agent paid without a decision"),
+        };
+        members_decide(&dir, proposal, 1)?;
+        match agent.run_epoch(|s| stages.push(s.stage)) {
+            Err(AgentError::VetoWindow { .. }) => {}
+            Err(e) => return Err(e.into()),
+            Ok(_) => anyhow::bail!("the agent paid inside the veto window"),
+        }
+        advance_chains(&dir, 3_601)?;
+        let r = agent.run_epoch(|s| stages.push(s.stage))?;
+        let mut t = Table::new();
+        t.load_preset(UTF8_FULL_CONDENSED);
+        t.set_header(vec!["pool", "chain", "token", "payments", "paid (base units)", "= plan"]);
+        for (plan, line) in r.plans.iter().zip(r.reconciliation["plans"].as_array().into_iter().flatten()) {
+            let paid = line["paid"].as_str().unwrap_or("0");
+            t.add_row(vec![
+                plan.pool.clone(),
+                plan.chain.clone().unwrap_or_default(),
+                plan.token.clone(),
+                plan.payments.to_string(),
+                paid.to_string(),
+                if paid == plan.total { "yes".into() } else { format!("NO (plan {})", plan.total) },
+            ]);
+        }
+        let names: Vec<&str> = allonet_agent::Stage::ALL.iter().map(|s| s.name()).collect();
+        Ok(format!(
+            "\n10. The funding agent: one epoch of `allonet agent init --example` in propose mode, the mix set by governance\n\
+             \x20   (AI recommendation 0.6, quadratic vote 0.4). Stages: {}.\n\
+             \x20   The agent filed proposal {proposal}\n\
+             \x20   for the three pool plans under its own key; eight of twelve members passed it; the agent queued each plan\n\
+             \x20   under the standing caps on its chain (two embedded chains), waited out the one-hour veto window, paid and\n\
+             \x20   reconciled:\n{t}\n    report {}\n",
+            names.join(" → "),
+            allonet_core::digest(&serde_json::to_value(&r)?)
+        ))
+    };
+    let out = run();
+    let _ = std::fs::remove_dir_all(&dir);
+    out
 }

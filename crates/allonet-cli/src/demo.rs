@@ -8,7 +8,7 @@ use anyhow::Result;
 #[derive(clap::Args, Clone, Debug)]
 pub struct DemoArgs {}
 
-/// The nine steps in order, each printed as soon as it is done.
+/// The ten steps in order, each printed as soon as it is done.
 pub fn run(_: &DemoArgs) -> Result<()> {
     print!("{}", show::intro());
     let rounds = step::demo_rounds()?;
@@ -28,6 +28,7 @@ pub fn run(_: &DemoArgs) -> Result<()> {
     });
     let _ = std::fs::remove_dir_all(&dir);
     print!("{}", show::money_path(&paid?, &qf.config.token));
+    print!("{}", crate::agent::demo()?);
     print!("{}", show::outro());
     Ok(())
 }

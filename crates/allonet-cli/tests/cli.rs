@@ -47,6 +47,10 @@ fn demo_runs_on_bundled_data() {
     let out = stdout(&o);
     assert!(out.contains("every project within 1 OP of the official results: true"), "{out}");
     assert!(out.contains("input 0x") && out.contains("output 0x"));
+    // The last step: the funding agent pays all three pool plans in full, on two chains.
+    let agent = &out[out.find("10. The funding agent").expect("the agent step")..];
+    assert_eq!(agent.matches("┆ yes ").count(), 3, "{agent}");
+    assert!(agent.contains("optimism") && agent.contains("base"));
 }
 
 #[test]

@@ -14,7 +14,8 @@ use crate::{group_thousands, right, show_amount, table, truncate};
 pub fn intro() -> String {
     "allonet demo: a QF round three ways, Optimism's Retro Funding 4 from its real ballots, a quadratic vote, an explained AI recommendation,\n\
      funds flowing through a network, governance approving the payout by signed quadratic vote, a treasury check,\n\
-     and the money path on the embedded EVM: an on-chain vote approves the plan, and AIAllocator pays only what it approved.\n\n"
+     the money path on the embedded EVM: an on-chain vote approves the plan, and AIAllocator pays only what it approved,\n\
+     and one epoch of the funding agent: the AI recommendation and the vote feed one plan across three DAOs' pools, paid on two chains.\n\n"
         .to_string()
 }
 
@@ -246,7 +247,7 @@ pub fn money_path(m: &MoneyPath, token: &Token) -> String {
 pub fn outro() -> String {
     "\nRun any step yourself: `allonet round --help`, `allonet retro --help`, `allonet tally --help`, `allonet verify --help`, \
      `allonet recommend --help`, `allonet flow --help`, `allonet gov --help`, `allonet treasury --help`, `allonet chain --help`, \
-     `allonet payout --help`.\n"
+     `allonet payout --help`, `allonet agent --help`.\n"
         .to_string()
 }
 
