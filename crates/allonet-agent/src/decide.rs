@@ -1,7 +1,10 @@
-//! Propose mode: the epoch's plans go to the DAO as one proposal (`ApprovePayoutPlan` for each pool's plan,
-//! signed by the agent's key), the agent waits for the DAO's decision, and reconciles what was approved. The
-//! agent proposes nothing else: it cannot touch caps, registry, mode or weights, which only the members' votes
-//! change.
+//! Propose and autonomous modes. In propose mode the epoch's plans go to the DAO as one proposal
+//! (`ApprovePayoutPlan` for each pool's plan, signed by the agent's key), the agent waits for the DAO's decision,
+//! pays what passed and reconciles. In autonomous mode a plan the pool's allocator would accept from the agent under
+//! the standing caps is queued by the agent directly, and paid once its veto window has passed unless the guardian
+//! cancelled it inside the window; any other plan (above a cap, a recipient outside the registry) goes to the
+//! members as in propose mode. The agent proposes nothing but its plans: it cannot touch caps, registry, mode or
+//! weights, which only the members' votes change.
 //!
 //! Each stage is idempotent: the proposal's id is fixed by its content (DAO, proposer, actions, description), so a
 //! resumed propose stage finds the proposal it filed instead of filing it twice.
@@ -44,38 +47,64 @@ pub(crate) fn run(a: &Agent, epoch: u64, stage: Stage, prior: &BTreeMap<Stage, V
     let plans = plan_digests(prior);
     match stage {
         Stage::Propose => {
+            let mode = crate::stages::seen(&prior[&Stage::Observe]).map_err(e)?.mode();
             let key_file = a.setup.key_file.as_ref().ok_or_else(|| {
-                e("propose mode needs the agent's key: add key_file = \"…\" to [agent] in agent.toml".into())
+                e("propose and autonomous modes need the agent's key: add key_file = \"…\" to [agent] in agent.toml".into())
             })?;
             let key = allonet_engine::keys::load_key_file(key_file).map_err(|x| e(x.to_string()))?;
-            let actions: Vec<Action> = plans.iter().map(|(_, d)| Action::ApprovePayoutPlan { digest: *d }).collect();
+            // Autonomous: a plan the allocator would accept from the agent under its standing caps goes that way;
+            // anything else (above a cap, a recipient outside the registry, no allocator) goes to the members.
+            let mut routes = Vec::new();
+            for (pool, d) in &plans {
+                let standing = match mode {
+                    Mode::Autonomous => standing_check(a, prior, pool).map_err(e)?,
+                    _ => Err(vec!["propose mode: every plan goes to the members".to_string()]),
+                };
+                routes.push((pool.clone(), *d, standing));
+            }
+            let proposed: Vec<&(String, B256, Result<(), Vec<String>>)> =
+                routes.iter().filter(|r| r.2.is_err()).collect();
+            let actions: Vec<Action> =
+                proposed.iter().map(|(_, d, _)| Action::ApprovePayoutPlan { digest: *d }).collect();
             let allocation = prior[&Stage::Allocate]["allocation"]["plan_digest"].as_str().unwrap_or_default();
             let description = format!(
                 "{}: epoch {epoch}: approve the allocation {allocation} ({} pool plans)",
                 a.setup.name,
-                plans.len()
+                actions.len()
             );
-            let mut store = open_writable(&a.setup.governance, None).map_err(|x| e(x.to_string()))?;
-            let id = proposal_id(store.governor().dao, key.address(), &actions, &description, &[]);
-            if !actions.is_empty() && !store.governor().proposals.contains_key(&id) {
-                let now = store.governor().rehearsal.then(|| agent_time(&store));
-                let act = Act::Propose { actions, description: description.clone(), options: vec![] };
-                submit_act(&mut store, &key, act, now).map_err(|x| e(format!("filing the proposal: {x}")))?;
+            let mut proposal = None;
+            if !actions.is_empty() {
+                let mut store = open_writable(&a.setup.governance, None).map_err(|x| e(x.to_string()))?;
+                let id = proposal_id(store.governor().dao, key.address(), &actions, &description, &[]);
+                if !store.governor().proposals.contains_key(&id) {
+                    let now = store.governor().rehearsal.then(|| agent_time(&store));
+                    let act = Act::Propose { actions, description: description.clone(), options: vec![] };
+                    submit_act(&mut store, &key, act, now).map_err(|x| e(format!("filing the proposal: {x}")))?;
+                }
+                proposal = Some(id);
             }
-            let plans: Vec<Value> = plans.iter().map(|(pool, d)| json!({ "pool": pool, "digest": d })).collect();
+            let plans: Vec<Value> = routes
+                .iter()
+                .map(|(pool, d, r)| match r {
+                    Ok(()) => json!({ "pool": pool, "digest": d, "route": "standing" }),
+                    Err(why) => json!({ "pool": pool, "digest": d, "route": "proposal", "why": why }),
+                })
+                .collect();
             Ok(json!({
-                "mode": Mode::Propose,
-                "proposal": id,
+                "mode": mode,
+                "proposal": proposal,
                 "proposer": key.address(),
                 "description": description,
                 "plans": plans,
             }))
         }
         Stage::Await => {
-            let proposal: B256 = prior[&Stage::Propose]["proposal"]
-                .as_str()
-                .and_then(|s| s.parse().ok())
-                .ok_or_else(|| e("the propose stage recorded no proposal".into()))?;
+            let mode = prior[&Stage::Propose]["mode"].clone();
+            let Some(proposal) = prior[&Stage::Propose]["proposal"].as_str().and_then(|s| s.parse::<B256>().ok())
+            else {
+                return Ok(json!({ "mode": mode, "proposal": null, "approved": null,
+                    "note": "every plan is within the standing caps: no proposal" }));
+            };
             let store = allonet_engine::models::open_governance(&a.setup.governance).map_err(|x| e(x.to_string()))?;
             let state = store.governor().state(proposal, agent_time(&store)).map_err(|x| e(x.to_string()))?;
             let approved = match state {
@@ -83,20 +112,16 @@ pub(crate) fn run(a: &Agent, epoch: u64, stage: Stage, prior: &BTreeMap<Stage, V
                 ProposalState::Defeated | ProposalState::Canceled | ProposalState::Expired => false,
                 waiting => return Err(AgentError::Waiting { epoch, proposal, state: format!("{waiting:?}") }),
             };
-            Ok(json!({ "mode": Mode::Propose, "proposal": proposal, "state": state, "approved": approved }))
+            Ok(json!({ "mode": mode, "proposal": proposal, "state": state, "approved": approved }))
         }
         Stage::Execute => {
-            let approved = prior[&Stage::Await]["approved"].as_bool().unwrap_or(false);
-            if !approved {
-                return Ok(
-                    json!({ "mode": Mode::Propose, "approved": false, "pools": [], "note": "not approved: nothing is paid" }),
-                );
-            }
-            let lines = pay_approved(a, epoch, prior).map_err(|x| match x {
+            let mode = prior[&Stage::Propose]["mode"].clone();
+            let approved = prior[&Stage::Await]["approved"].as_bool();
+            let lines = pay(a, epoch, prior).map_err(|x| match x {
                 AgentError::Stage { .. } | AgentError::VetoWindow { .. } => x,
                 other => e(other.to_string()),
             })?;
-            Ok(json!({ "mode": Mode::Propose, "approved": true, "pools": lines }))
+            Ok(json!({ "mode": mode, "approved": approved, "pools": lines }))
         }
         Stage::Reconcile => {
             let store = allonet_engine::models::open_governance(&a.setup.governance).map_err(|x| e(x.to_string()))?;
@@ -111,12 +136,14 @@ pub(crate) fn run(a: &Agent, epoch: u64, stage: Stage, prior: &BTreeMap<Stage, V
                         "plan": d,
                         "approved": registry.approved_plans.contains_key(d),
                         "paid": line.and_then(|l| l["paid"].as_str()).unwrap_or("0"),
+                        "route": line.map(|l| l["route"].clone()),
+                        "vetoed": line.and_then(|l| l["vetoed"].as_bool()).unwrap_or(false),
                         "remainder": line.and_then(|l| l["remainder"].as_str()),
                         "mismatches": line.map(|l| l["mismatches"].clone()),
                     })
                 })
                 .collect();
-            Ok(json!({ "mode": Mode::Propose, "plans": lines }))
+            Ok(json!({ "mode": prior[&Stage::Propose]["mode"].clone(), "plans": lines }))
         }
         _ => Err(e("not a decision stage".into())),
     }
@@ -127,13 +154,63 @@ fn unix_now() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
-/// Pays each approved pool plan on its chain through the engine: the DAO's decision written and checked, the log
-/// anchored on that chain up to it, the plan queued under the standing caps (once), and, once every queued plan
-/// is past its veto window, paid and reconciled. Resuming skips what is done: a queued plan is not queued again,
-/// and the allocator pays only batches not yet paid.
-fn pay_approved(a: &Agent, epoch: u64, prior: &BTreeMap<Stage, Value>) -> Result<Vec<Value>, AgentError> {
-    use allonet_engine::connect::{ChainTarget, ConnectSpec, DeploymentFile};
-    use allonet_engine::govern::{decision_record, load_decision, queue_under_decision, require_anchored, Decision};
+/// Whether the allocator of `pool` would accept its plan from the agent under the standing caps (read only).
+fn standing_check(a: &Agent, prior: &BTreeMap<Stage, Value>, pool: &str) -> Result<Result<(), Vec<String>>, String> {
+    let Some(t) = a.setup.payouts.get(pool) else {
+        return Ok(Err(vec!["no [payouts] entry for this pool".into()]));
+    };
+    let plan = recorded_plan(prior, pool)?;
+    let dep = allonet_engine::connect::DeploymentFile::load(&t.deployment).map_err(|x| x.to_string())?;
+    let (mut conn, _) =
+        allonet_engine::connect::connect(&connect_spec(a, t), Some(&dep.endpoint)).map_err(|x| x.to_string())?;
+    let chain = plan.payments.first().and_then(|x| x.chain.clone());
+    let c = allonet_engine::govern::commitment(&plan, chain.as_deref()).map_err(|x| x.to_string())?;
+    let d = &dep.deployment;
+    Ok(match allonet_engine::govern::check_queue(conn.chain(), d, d.agent, &c) {
+        Ok(_) => Ok(()),
+        Err(allonet_engine::EngineError::Refused(why)) => Err(why),
+        Err(x) => return Err(x.to_string()),
+    })
+}
+
+fn recorded_plan(prior: &BTreeMap<Stage, Value>, pool: &str) -> Result<allonet_chain::plan::PayoutPlan, String> {
+    let p = prior[&Stage::Allocate]["plans"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|p| p["pool"] == pool)
+        .ok_or_else(|| format!("pool {pool} has no recorded plan"))?;
+    serde_json::from_value(p["plan"].clone()).map_err(|x| format!("pool {pool}'s plan: {x}"))
+}
+
+fn connect_spec(a: &Agent, t: &crate::setup::PayoutTarget) -> allonet_engine::connect::ConnectSpec {
+    allonet_engine::connect::ConnectSpec {
+        embedded: t.rpc.is_none(),
+        state: t.state.clone().unwrap_or_default(),
+        rpc: t.rpc.clone(),
+        key_file: a.setup.key_file.clone().filter(|_| t.rpc.is_some()),
+        ..Default::default()
+    }
+}
+
+/// How a pool's plan reaches the allocator.
+enum Route {
+    /// Queued by the agent under the standing caps (autonomous mode), no decision needed.
+    Standing,
+    /// Under the members' executed decision (this file).
+    Decision(std::path::PathBuf),
+}
+
+/// Pays the epoch's plans on their chains through the engine. A plan the members approved: its decision written
+/// and checked, the log anchored on that chain up to it, the plan queued under the standing caps. A plan within
+/// the standing caps (autonomous mode): queued by the agent. Then, once every queued plan is past its veto window
+/// (a plan the guardian cancelled inside it is vetoed, and not paid), each is paid and reconciled. Resuming skips
+/// what is done: a queued plan is not queued again, and the allocator pays only batches not yet paid.
+fn pay(a: &Agent, epoch: u64, prior: &BTreeMap<Stage, Value>) -> Result<Vec<Value>, AgentError> {
+    use allonet_engine::connect::{ChainTarget, DeploymentFile};
+    use allonet_engine::govern::{
+        decision_record, load_decision, queue_under_caps, queue_under_decision, require_anchored, Decision,
+    };
     use allonet_engine::pay::{allocator_status, pay_governed, PayOptions, Quiet};
     let e = |m: String| stage_err(epoch, Stage::Execute, m);
     let eng = |x: allonet_engine::EngineError| e(x.to_string());
@@ -141,57 +218,69 @@ fn pay_approved(a: &Agent, epoch: u64, prior: &BTreeMap<Stage, Value>) -> Result
     let now = unix_now();
     let dir = a.dir.join(format!("epochs/{epoch:06}"));
     std::fs::create_dir_all(&dir).map_err(|x| e(format!("{}: {x}", dir.display())))?;
+    let approved = prior[&Stage::Await]["approved"].as_bool() == Some(true);
     let mut ready = Vec::new();
     let mut lines = Vec::new();
-    for p in prior[&Stage::Allocate]["plans"].as_array().into_iter().flatten() {
-        let pool = p["pool"].as_str().unwrap_or_default().to_string();
-        let plan: allonet_chain::plan::PayoutPlan =
-            serde_json::from_value(p["plan"].clone()).map_err(|x| e(format!("pool {pool}'s plan: {x}")))?;
+    for entry in prior[&Stage::Propose]["plans"].as_array().into_iter().flatten() {
+        let pool = entry["pool"].as_str().unwrap_or_default().to_string();
+        let plan = recorded_plan(prior, &pool).map_err(e)?;
+        let standing = entry["route"] == "standing";
         let Some(t) = a.setup.payouts.get(&pool) else {
             lines.push(json!({ "pool": pool, "plan": plan.digest, "paid": "0", "note": "no [payouts] entry: not paid by the agent" }));
             continue;
         };
-        // The decision, written once: the executed proposal's tally and the audit head it was recorded at.
-        let dfile = dir.join(format!("{pool}.decision.json"));
-        if !dfile.exists() {
-            let store = allonet_engine::models::open_governance(db).map_err(eng)?;
-            let d = decision_record(&store, plan.digest).map_err(eng)?;
-            let text = serde_json::to_string_pretty(&d).map_err(|x| e(x.to_string()))?;
-            allonet_engine::write_atomic(&dfile, text.as_bytes()).map_err(eng)?;
+        if !standing && !approved {
+            lines.push(json!({ "pool": pool, "plan": plan.digest, "paid": "0", "route": "proposal", "note": "not approved: nothing is paid" }));
+            continue;
         }
-        let decision = Decision::load(&dfile).map_err(eng)?;
-        // The log anchored on this chain up to the decision (else it pays nothing).
-        let store = allonet_engine::offchain::open_writable(db, None).map_err(eng)?;
-        if require_anchored(&store, &decision, &t.deployment, t.rpc.clone()).is_err() {
-            allonet_engine::audit::anchor(&store, &t.deployment, t.rpc.clone()).map_err(eng)?;
-        }
-        drop(store);
         let chain = plan.payments.first().and_then(|x| x.chain.clone());
         let target = ChainTarget {
             name: chain.clone(),
             deployment: DeploymentFile::load(&t.deployment).map_err(eng)?,
-            connect: ConnectSpec {
-                embedded: t.rpc.is_none(),
-                state: t.state.clone().unwrap_or_default(),
-                rpc: t.rpc.clone(),
-                key_file: a.setup.key_file.clone().filter(|_| t.rpc.is_some()),
-                ..Default::default()
-            },
+            connect: connect_spec(a, t),
         };
+        let d = target.deployment.deployment.clone();
         let (mut conn, _) =
             allonet_engine::connect::connect(&target.connect, Some(&target.deployment.endpoint)).map_err(eng)?;
-        let d = target.deployment.deployment.clone();
         let status = allocator_status(&mut conn, &d, Some((&plan, chain.as_deref()))).map_err(eng)?;
-        drop(conn);
         let onchain = status.plan.as_ref().map(|x| x.onchain.status).unwrap_or("none");
-        if onchain == "none" {
-            // One store at a time: each checked decision holds the governance database open to write to it.
-            let mut checked = load_decision(&dfile, db, None, &plan, now, &t.deployment, t.rpc.clone()).map_err(eng)?;
-            queue_under_decision(&plan, vec![target.clone()], &mut checked, now).map_err(eng)?;
-        }
-        ready.push((pool, plan, target, dfile, t.clone()));
+        let route = if standing {
+            if onchain == "none" {
+                let c = allonet_engine::govern::commitment(&plan, chain.as_deref()).map_err(eng)?;
+                queue_under_caps(conn.chain(), &d, d.agent, &c).map_err(eng)?;
+                conn.save().map_err(eng)?;
+            }
+            drop(conn);
+            Route::Standing
+        } else {
+            drop(conn);
+            // The decision, written once: the executed proposal's tally and the audit head it was recorded at.
+            let dfile = dir.join(format!("{pool}.decision.json"));
+            if !dfile.exists() {
+                let store = allonet_engine::models::open_governance(db).map_err(eng)?;
+                let rec = decision_record(&store, plan.digest).map_err(eng)?;
+                let text = serde_json::to_string_pretty(&rec).map_err(|x| e(x.to_string()))?;
+                allonet_engine::write_atomic(&dfile, text.as_bytes()).map_err(eng)?;
+            }
+            let decision = Decision::load(&dfile).map_err(eng)?;
+            // The log anchored on this chain up to the decision (else it pays nothing).
+            let store = allonet_engine::offchain::open_writable(db, None).map_err(eng)?;
+            if require_anchored(&store, &decision, &t.deployment, t.rpc.clone()).is_err() {
+                allonet_engine::audit::anchor(&store, &t.deployment, t.rpc.clone()).map_err(eng)?;
+            }
+            drop(store);
+            if onchain == "none" {
+                // One store at a time: each checked decision holds the governance database open to write to it.
+                let mut checked =
+                    load_decision(&dfile, db, None, &plan, now, &t.deployment, t.rpc.clone()).map_err(eng)?;
+                queue_under_decision(&plan, vec![target.clone()], &mut checked, now).map_err(eng)?;
+            }
+            Route::Decision(dfile)
+        };
+        ready.push((pool, plan, target, route, t.clone()));
     }
-    // Every queued plan must be past its veto window before any is paid.
+    // Every queued plan must be past its veto window before any is paid; a cancelled one was vetoed.
+    let mut vetoed = std::collections::BTreeSet::new();
     for (pool, plan, target, _, _) in &ready {
         let (mut conn, _) =
             allonet_engine::connect::connect(&target.connect, Some(&target.deployment.endpoint)).map_err(eng)?;
@@ -199,7 +288,9 @@ fn pay_approved(a: &Agent, epoch: u64, prior: &BTreeMap<Stage, Value>) -> Result
         let status = allocator_status(&mut conn, &target.deployment.deployment, Some((plan, target.name.as_deref())))
             .map_err(eng)?;
         if let Some(p) = &status.plan {
-            if p.onchain.status == "queued" && chain_time < p.onchain.payable_at {
+            if p.onchain.status == "cancelled" {
+                vetoed.insert(pool.clone());
+            } else if p.onchain.status == "queued" && chain_time < p.onchain.payable_at {
                 return Err(AgentError::VetoWindow {
                     epoch,
                     pool: pool.clone(),
@@ -209,17 +300,38 @@ fn pay_approved(a: &Agent, epoch: u64, prior: &BTreeMap<Stage, Value>) -> Result
             }
         }
     }
-    for (pool, plan, target, dfile, t) in ready {
-        let mut checked = load_decision(&dfile, db, None, &plan, now, &t.deployment, t.rpc.clone()).map_err(eng)?;
-        let (paid, _) = pay_governed(&plan, vec![target], &PayOptions::default(), Some(&mut checked), now, &mut Quiet)
-            .map_err(eng)?;
-        drop(checked);
+    for (pool, plan, target, route, t) in ready {
+        let route_name = if matches!(route, Route::Standing) { "standing" } else { "proposal" };
+        if vetoed.contains(&pool) {
+            lines.push(json!({ "pool": pool, "plan": plan.digest, "paid": "0", "route": route_name, "vetoed": true,
+                "note": "cancelled inside its veto window: not paid" }));
+            continue;
+        }
+        let paid = match route {
+            Route::Decision(dfile) => {
+                let mut checked =
+                    load_decision(&dfile, db, None, &plan, now, &t.deployment, t.rpc.clone()).map_err(eng)?;
+                let (paid, _) =
+                    pay_governed(&plan, vec![target], &PayOptions::default(), Some(&mut checked), now, &mut Quiet)
+                        .map_err(eng)?;
+                paid
+            }
+            Route::Standing => {
+                let opts = PayOptions { require_decision_for_queued: false, ..Default::default() };
+                let paid = allonet_engine::pay::pay_plan(&plan, vec![target], &opts, &mut Quiet).map_err(eng)?;
+                let mut store = allonet_engine::offchain::open_writable(db, None).map_err(eng)?;
+                let detail = json!({ "plan": plan.digest, "route": "standing caps", "chains": paid });
+                allonet_engine::audit::record(&mut store, "agent_payout", &detail, now).map_err(eng)?;
+                paid
+            }
+        };
         let r = paid.into_iter().next().ok_or_else(|| e(format!("pool {pool}: the engine paid no chain")))?;
         let rec = r.reconciliation.as_ref();
         lines.push(json!({
             "pool": pool,
             "chain": r.chain,
             "plan": plan.digest,
+            "route": route_name,
             "batches": r.report.batches,
             "paid": rec.map(|x| x.paid.to_string()).unwrap_or_else(|| "0".into()),
             "remainder": rec.map(|x| x.remainder.to_string()),

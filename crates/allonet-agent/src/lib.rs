@@ -23,9 +23,10 @@
 //! - **propose**, **await**, **execute**, **reconcile**: governed by the mode and the mix of signals that
 //!   governance set (`Action::SetAgentPolicy`; none set: `advise`, with the instance's own mix). In `advise`
 //!   nothing is filed or paid. In `propose` ([`decide`]) the plans go to the DAO as one proposal signed by the
-//!   agent's key, the epoch waits ([`AgentError::Waiting`]) until the members decide, and reconcile lists what
-//!   was approved; paying on chain is not wired yet. `autonomous` is refused at observe: the agent stops rather
-//!   than act on what it cannot check yet;
+//!   agent's key, the epoch waits ([`AgentError::Waiting`]) until the members decide, then pays what passed on
+//!   each pool's chain after the veto window ([`AgentError::VetoWindow`]) and reconciles. In `autonomous` a plan
+//!   within the allocator's standing caps is queued by the agent without a proposal and paid after the veto
+//!   window unless the guardian cancelled it; anything above the caps goes to the members as in `propose`;
 //! - **report**: JSON and Markdown, digested; the digest goes into the DAO's audit log (once).
 //!
 //! The kill switch is governance's: while the DAO's registry is paused, no stage runs ([`AgentError::Paused`]).

@@ -187,12 +187,6 @@ fn observe(a: &Agent, epoch: u64) -> Result<Value, AgentError> {
         active_model: g.registry.active_model(),
         policy: g.registry.agent_policy.clone(),
     };
-    if seen.mode() == Mode::Autonomous {
-        return Err(e("governance set the agent to autonomous, which this agent cannot do yet (it needs the \
-            allocator on chain and its standing caps): it stops rather than act on what it cannot check; set \
-            agent-policy:propose or advise"
-            .into()));
-    }
     Ok(json!({ "mode": seen.mode(), "inputs": inputs, "governance": seen }))
 }
 

@@ -321,12 +321,102 @@ fn the_agent_key_changes_neither_mode_nor_weights_nor_the_kill_switch() {
     assert!(e.contains("10,000"), "{e}");
 }
 
+/// The pool's allocator, its deployment and a connection to its chain (the example's embedded EVM).
+fn allocator(
+    dir: &std::path::Path,
+    pool: &str,
+) -> (allonet_engine::connect::Connection, allonet_chain::deploy::Deployment) {
+    let t = allonet_agent::Setup::load(dir).unwrap().payouts[pool].clone();
+    let dep = allonet_engine::connect::DeploymentFile::load(&t.deployment).unwrap();
+    let spec = allonet_engine::connect::ConnectSpec { embedded: true, state: t.state.unwrap(), ..Default::default() };
+    (allonet_engine::connect::connect(&spec, None).unwrap().0, dep.deployment)
+}
+
+fn records_of(dir: &std::path::Path, kind: &str) -> usize {
+    let store = allonet_engine::models::open_governance(&dir.join("dao.db")).unwrap();
+    store.entries().unwrap().iter().filter(|e| e.kind == "record" && e.payload.contains(kind)).count()
+}
+
 #[test]
-fn an_autonomous_policy_stops_the_agent_instead_of_acting_unchecked() {
+fn in_autonomous_mode_plans_within_the_caps_pay_after_the_veto_window_without_a_vote() {
     let d = fresh("autonomous");
-    govern(&d, vec![policy(AgentMode::Autonomous, 6_000, 4_000)], "The agent pays on its own");
-    let e = Agent::open(&d).unwrap().step().unwrap_err().to_string();
-    assert!(e.contains("autonomous") && e.contains("observe"), "{e}");
+    govern(&d, vec![policy(AgentMode::Autonomous, 6_000, 4_000)], "The agent pays within its caps");
+    let proposals = allonet_engine::models::open_governance(&d.join("dao.db")).unwrap().governor().proposals.len();
+    let before: Vec<String> = ["optimism", "octant", "gitcoin"].iter().map(|p| balance(&d, p)).collect();
+    let mut ag = Agent::open(&d).unwrap();
+    assert!(matches!(ag.run_epoch(|_| {}), Err(AgentError::VetoWindow { .. })), "queued, inside the veto window");
+    let store = allonet_engine::models::open_governance(&d.join("dao.db")).unwrap();
+    assert_eq!(store.governor().proposals.len(), proposals, "within the caps: no proposal");
+    drop(store);
+    assert_eq!(["optimism", "octant", "gitcoin"].iter().map(|p| balance(&d, p)).collect::<Vec<_>>(), before);
+    warp(&d, 3_601);
+    let r = ag.run_epoch(|_| {}).unwrap();
+    assert_eq!(r.mode, AgentMode::Autonomous);
+    for (plan, line) in r.plans.iter().zip(r.reconciliation["plans"].as_array().unwrap()) {
+        assert_eq!(line["route"], "standing");
+        assert_eq!(line["paid"].as_str().unwrap(), plan.total, "{} paid in full", plan.pool);
+        assert_eq!(line["remainder"], "0");
+    }
+    assert_eq!(records_of(&d, "agent_payout"), 3, "each payment is in the audit log");
+}
+
+#[test]
+fn a_guardian_cancel_inside_the_veto_window_vetoes_the_plan() {
+    use allonet_chain::contracts::AIAllocator;
+    let d = fresh("veto");
+    govern(&d, vec![policy(AgentMode::Autonomous, 6_000, 4_000)], "The agent pays within its caps");
+    let mut ag = Agent::open(&d).unwrap();
+    assert!(matches!(ag.run_epoch(|_| {}), Err(AgentError::VetoWindow { .. })));
+    // The guardian cancels the OP pool's queued plan inside the window.
+    let out = ag.checkpoints().output(1, Stage::Allocate).unwrap().unwrap();
+    let p = out["plans"].as_array().unwrap().iter().find(|p| p["pool"] == "optimism").unwrap().clone();
+    let plan: allonet_chain::plan::PayoutPlan = serde_json::from_value(p["plan"].clone()).unwrap();
+    let (mut conn, dep) = allocator(&d, "optimism");
+    let st = allonet_engine::pay::allocator_status(&mut conn, &dep, Some((&plan, Some("optimism")))).unwrap();
+    let id = st.plan.unwrap().plan_id;
+    allonet_chain::transact(conn.chain(), dep.guardian, dep.allocator, &AIAllocator::cancelPlanCall { id }).unwrap();
+    conn.save().unwrap();
+    drop(conn);
+    let op_before = balance(&d, "optimism");
+    warp(&d, 3_601);
+    let r = ag.run_epoch(|_| {}).unwrap();
+    let lines = r.reconciliation["plans"].as_array().unwrap();
+    let op = lines.iter().find(|l| l["pool"] == "optimism").unwrap();
+    assert_eq!((op["vetoed"].as_bool(), op["paid"].as_str()), (Some(true), Some("0")), "{op}");
+    assert_eq!(balance(&d, "optimism"), op_before, "nothing left the vetoed pool");
+    let paid = lines.iter().filter(|l| l["pool"] != "optimism" && l["remainder"] == "0").count();
+    assert_eq!(paid, 2, "the other pools paid in full");
+}
+
+#[test]
+fn above_the_standing_caps_a_plan_goes_to_the_members() {
+    use allonet_chain::contracts::AIAllocator;
+    let d = fresh("over-cap");
+    // The USDC pool's allocator lets the agent queue at most 1,000 USDC an epoch.
+    let (mut conn, dep) = allocator(&d, "gitcoin");
+    let cap = alloy_primitives::U256::from(1_000_000_000u64);
+    allonet_chain::transact(
+        conn.chain(),
+        dep.deployer,
+        dep.allocator,
+        &AIAllocator::setCapsCall { epochCap_: cap, recipientCap_: cap },
+    )
+    .unwrap();
+    conn.save().unwrap();
+    drop(conn);
+    govern(&d, vec![policy(AgentMode::Autonomous, 6_000, 4_000)], "The agent pays within its caps");
+    let mut ag = Agent::open(&d).unwrap();
+    let id = waiting_on(ag.run_epoch(|_| {}));
+    let store = allonet_engine::models::open_governance(&d.join("dao.db")).unwrap();
+    let p = &store.governor().proposals[&id];
+    assert_eq!(p.actions.len(), 1, "only the plan above the caps goes to the members");
+    let routes = ag.checkpoints().output(1, Stage::Propose).unwrap().unwrap();
+    for r in routes["plans"].as_array().unwrap() {
+        let expected = if r["pool"] == "gitcoin" { "proposal" } else { "standing" };
+        assert_eq!(r["route"], expected, "{r}");
+    }
+    let why = routes["plans"].as_array().unwrap().iter().find(|r| r["pool"] == "gitcoin").unwrap()["why"].to_string();
+    assert!(why.contains("exceed"), "{why}");
 }
 
 /// 24 project records whose names carry addresses, instructions and look-alike addresses, in the instance, the
