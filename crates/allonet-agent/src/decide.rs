@@ -62,10 +62,11 @@ pub(crate) fn run(a: &Agent, epoch: u64, stage: Stage, prior: &BTreeMap<Stage, V
                 };
                 routes.push((pool.clone(), *d, standing));
             }
-            let proposed: Vec<&(String, B256, Result<(), Vec<String>>)> =
-                routes.iter().filter(|r| r.2.is_err()).collect();
-            let actions: Vec<Action> =
-                proposed.iter().map(|(_, d, _)| Action::ApprovePayoutPlan { digest: *d }).collect();
+            let actions: Vec<Action> = routes
+                .iter()
+                .filter(|r| r.2.is_err())
+                .map(|(_, d, _)| Action::ApprovePayoutPlan { digest: *d })
+                .collect();
             let allocation = prior[&Stage::Allocate]["allocation"]["plan_digest"].as_str().unwrap_or_default();
             let description = format!(
                 "{}: epoch {epoch}: approve the allocation {allocation} ({} pool plans)",
