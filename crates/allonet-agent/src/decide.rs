@@ -333,7 +333,8 @@ fn pay(a: &Agent, epoch: u64, prior: &BTreeMap<Stage, Value>) -> Result<Vec<Valu
             "chain": r.chain,
             "plan": plan.digest,
             "route": route_name,
-            "batches": r.report.batches,
+            // The plan's batch count, not the batches this run sent: a resumed run sends fewer.
+            "batches": plan.payments.len().div_ceil(plan.batch_size.max(1) as usize),
             "paid": rec.map(|x| x.paid.to_string()).unwrap_or_else(|| "0".into()),
             "remainder": rec.map(|x| x.remainder.to_string()),
             "mismatches": rec.map(|x| x.mismatches.clone()).unwrap_or_default(),

@@ -6,6 +6,7 @@
 //! governance = "dao.db"        # the DAO's governance store: kill switch, activated model, audit log
 //! models = "models"            # model files; the activated one is served as models/<id>.json
 //! key_file = "keys/agent.json" # the agent's key: it signs the proposals it files (propose mode)
+//! batch_size = 200             # optional: payments per batch (one transaction each) in its plans
 //!
 //! [inputs]
 //! problem = "allocate.toml"    # the allocation instance: pools, rules, projects and their payout addresses
@@ -63,6 +64,8 @@ struct AgentSection {
     models: PathBuf,
     #[serde(default)]
     key_file: Option<PathBuf>,
+    #[serde(default)]
+    batch_size: Option<u32>,
 }
 
 /// The input files an epoch observes (relative to the agent's folder).
@@ -84,6 +87,8 @@ pub struct Setup {
     pub models: PathBuf,
     /// The agent's key (it signs the proposals it files in propose mode).
     pub key_file: Option<PathBuf>,
+    /// Payments per batch (one transaction each) in the plans it makes.
+    pub batch_size: u32,
     pub inputs: Inputs,
     /// Signal file named in the instance → the stage whose output serves it.
     pub signals: BTreeMap<String, Stage>,
@@ -128,6 +133,16 @@ impl Setup {
             governance: dir.join(f.agent.governance),
             models: dir.join(f.agent.models),
             key_file: f.agent.key_file.map(|k| dir.join(k)),
+            batch_size: match f.agent.batch_size {
+                None => allonet_chain::plan::DEFAULT_BATCH_SIZE,
+                Some(b) if (1..=allonet_chain::plan::MAX_BATCH_SIZE).contains(&b) => b,
+                Some(b) => {
+                    return Err(AgentError::Setup(format!(
+                        "{name}: agent.batch_size {b} is not between 1 and {}",
+                        allonet_chain::plan::MAX_BATCH_SIZE
+                    )))
+                }
+            },
             inputs: f.inputs,
             signals,
             payouts: f

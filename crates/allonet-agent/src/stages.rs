@@ -235,7 +235,7 @@ pub fn problem(a: &Agent, prior: &BTreeMap<Stage, Value>) -> Result<allonet_allo
 fn allocate(a: &Agent, prior: &BTreeMap<Stage, Value>) -> Result<Value, String> {
     let p = problem(a, prior)?;
     let alloc = allonet_allocate::allocate(&p).map_err(|e| e.to_string())?;
-    let plans = crate::plans::from_allocation(&p, &alloc, allonet_chain::plan::DEFAULT_BATCH_SIZE)?;
+    let plans = crate::plans::from_allocation(&p, &alloc, a.setup.batch_size)?;
     let plans: Vec<Value> = plans.into_iter().map(|(pool, plan)| json!({ "pool": pool, "plan": plan })).collect();
     Ok(json!({ "allocation": alloc, "plans": plans }))
 }

@@ -190,8 +190,8 @@ pub fn run_run(a: &RunArgs) -> Result<()> {
         });
         match r {
             Ok(r) => reports.push(r),
-            // Waiting for the members' decision is not a failure: the next run resumes there.
-            Err(e @ allonet_agent::AgentError::Waiting { .. }) => {
+            // Waiting for the members' decision or a veto window is not a failure: the next run resumes there.
+            Err(e @ (allonet_agent::AgentError::Waiting { .. } | allonet_agent::AgentError::VetoWindow { .. })) => {
                 progress.finish();
                 if a.d.json {
                     println!("{}", serde_json::to_string_pretty(&agent.status()?)?);

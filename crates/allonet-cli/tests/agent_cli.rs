@@ -117,3 +117,86 @@ fn sigkill_anywhere_in_an_epoch_then_resume_gives_the_same_report() {
     }
     assert!(partial >= 20, "only {partial} of 24 runs were killed before the epoch finished");
 }
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &to.join(e.file_name()));
+        } else {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+/// SIGKILL at 20 points while the agent pays (batches of 4 payments, one transaction each, on two chains), then a
+/// resume: every copy ends with the uninterrupted run's report bytes, each plan paid exactly (paid = plan, no
+/// remainder, no recipient paid differently from the plan).
+#[test]
+fn sigkill_while_paying_then_resume_pays_each_recipient_once() {
+    use allonet_agent::example::{advance_chains, init_with, members_pass, ExampleOptions};
+    use allonet_governance::governor::{Action, AgentMode, AgentPolicy};
+    let root = std::env::temp_dir().join(format!("allonet-agent-cli-{}-paykill", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let base = root.join("base");
+    init_with(&base, true, ExampleOptions { voting_period: 2, timelock_delay: 1 }).unwrap();
+    let setup = std::fs::read_to_string(base.join("agent.toml")).unwrap();
+    let setup = setup.replace("key_file = \"keys/agent.json\"", "key_file = \"keys/agent.json\"\nbatch_size = 4");
+    std::fs::write(base.join("agent.toml"), setup).unwrap();
+    let weights = [("ai".to_string(), 6_000), ("qv".to_string(), 4_000)].into_iter().collect();
+    let policy = Action::SetAgentPolicy { policy: AgentPolicy { mode: AgentMode::Autonomous, weights } };
+    members_pass(&base, vec![policy], "The agent pays within its caps").unwrap();
+    // Up to the queued plans and past their veto window: what is left is paying, reconciling, reporting.
+    let out = ok(&allonet(&["agent", "run", base.to_str().unwrap()]));
+    assert!(out.contains("veto window"), "{out}");
+    advance_chains(&base, 3_601).unwrap();
+    let reference = root.join("reference");
+    copy_dir(&base, &reference);
+    let t0 = Instant::now();
+    ok(&allonet(&["agent", "run", reference.to_str().unwrap()]));
+    let whole = t0.elapsed();
+    let want = std::fs::read(reference.join("reports/epoch-000001.json")).unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&want).unwrap();
+    let batches: u64 =
+        report["plans"].as_array().unwrap().iter().map(|p| p["payments"].as_u64().unwrap().div_ceil(4)).sum();
+    assert!(batches >= 15, "{batches} batches");
+    let mut partial = 0;
+    for k in 0..20u32 {
+        let d = root.join(format!("kill-{k}"));
+        copy_dir(&base, &d);
+        let dir = d.to_str().unwrap();
+        let jitter = (k as u64 * 7919) % 23;
+        let at = whole.mul_f64(0.9 * (k as f64 + 0.5) / 20.0) + Duration::from_millis(jitter);
+        let mut child = Command::new(env!("CARGO_BIN_EXE_allonet"))
+            .args(["agent", "run", dir])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(at);
+        let _ = child.kill();
+        child.wait().unwrap();
+        if !epoch_one_finished(dir) {
+            partial += 1;
+            ok(&allonet(&["agent", "run", dir]));
+        }
+        let got = std::fs::read(d.join("reports/epoch-000001.json")).unwrap();
+        if got != want {
+            std::fs::write("/tmp/paykill-got.json", &got).unwrap();
+            std::fs::write("/tmp/paykill-want.json", &want).unwrap();
+        }
+        assert!(got == want, "killed at {at:?}: the report differs from the uninterrupted run's");
+        let r: serde_json::Value = serde_json::from_slice(&got).unwrap();
+        for (plan, line) in r["plans"].as_array().unwrap().iter().zip(r["reconciliation"]["plans"].as_array().unwrap())
+        {
+            assert_eq!(line["paid"], plan["total"], "killed at {at:?}: {} paid its plan exactly", plan["pool"]);
+            assert_eq!(line["remainder"], "0");
+            assert!(line["mismatches"].as_array().unwrap().is_empty(), "killed at {at:?}: {line}");
+        }
+        let _ = std::fs::remove_dir_all(&d);
+    }
+    eprintln!("{partial} of 20 kills landed before the epoch finished ({batches} batches, run {whole:?})");
+    assert!(partial >= 10, "only {partial} of 20 kills landed before the epoch finished");
+    let _ = std::fs::remove_dir_all(&root);
+}
