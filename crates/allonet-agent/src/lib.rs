@@ -375,6 +375,13 @@ impl Agent {
         Ok((p, a))
     }
 
+    /// Whether governance's kill switch is on (the DAO's registry is paused).
+    pub fn paused(&self) -> Result<bool, AgentError> {
+        let store = allonet_engine::models::open_governance(&self.setup.governance)
+            .map_err(|e| AgentError::Setup(e.to_string()))?;
+        Ok(store.governor().registry.paused)
+    }
+
     /// The agent's own key (from `key_file` in agent.toml).
     pub fn key(&self) -> Result<alloy_signer_local::PrivateKeySigner, AgentError> {
         let f = self.setup.key_file.as_ref().ok_or_else(|| AgentError::Setup("agent.toml gives no key_file".into()))?;

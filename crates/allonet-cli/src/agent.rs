@@ -100,6 +100,57 @@ pub struct RunArgs {
     /// allocator balance before and after, and queue calldata; nothing in DIR or on any chain changes.
     #[arg(long)]
     pub dry_run: bool,
+    /// Keep running: an epoch every DURATION (`90s`, `10m`, `6h`, `7d`), retrying a wait (a decision, a veto
+    /// window) every tick of a second; the kill switch stops the loop within a tick.
+    #[arg(long, value_name = "DURATION", conflicts_with = "dry_run")]
+    pub every: Option<String>,
+}
+
+/// `90s`, `10m`, `6h`, `7d` (or plain seconds).
+fn parse_duration(s: &str) -> Result<std::time::Duration> {
+    let (n, unit) = s.trim().split_at(s.trim().find(|c: char| !c.is_ascii_digit()).unwrap_or(s.trim().len()));
+    let n: u64 = n.parse().map_err(|_| anyhow::anyhow!("--every {s}: not a duration such as 90s, 10m, 6h or 7d"))?;
+    let secs = match unit {
+        "" | "s" => n,
+        "m" => n * 60,
+        "h" => n * 3_600,
+        "d" => n * 86_400,
+        _ => anyhow::bail!("--every {s}: unit `{unit}` is not s, m, h or d"),
+    };
+    if secs == 0 {
+        anyhow::bail!("--every {s}: must be at least a second");
+    }
+    Ok(std::time::Duration::from_secs(secs))
+}
+
+/// The loop of `agent run --every`: epochs on a schedule until the kill switch is pulled.
+fn run_every(a: &RunArgs, every: &str) -> Result<()> {
+    use allonet_agent::AgentError;
+    let period = parse_duration(every)?;
+    let tick = std::time::Duration::from_secs(1);
+    let mut agent = Agent::open(&a.d.dir)?;
+    let mut next = std::time::Instant::now();
+    loop {
+        if agent.paused()? {
+            println!("PAUSED: the loop stops (the kill switch is on; the members lift it: allonet agent resume)");
+            return Ok(());
+        }
+        if std::time::Instant::now() >= next {
+            match agent.run_epoch(|s| println!("{}", stage_line(s))) {
+                Ok(r) => {
+                    println!("epoch {} finished: report reports/epoch-{:06}.md", r.epoch, r.epoch);
+                    next += period;
+                }
+                Err(e @ (AgentError::Waiting { .. } | AgentError::VetoWindow { .. })) => {
+                    println!("{e}");
+                    next = std::time::Instant::now() + tick;
+                }
+                Err(AgentError::Paused) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        std::thread::sleep(tick);
+    }
 }
 
 #[derive(Args)]
@@ -143,6 +194,9 @@ fn stage_line(s: &Step) -> String {
 }
 
 pub fn run_run(a: &RunArgs) -> Result<()> {
+    if let Some(every) = &a.every {
+        return run_every(a, every);
+    }
     if a.dry_run {
         let dry = allonet_agent::dry_run(&a.d.dir)?;
         if a.d.json {

@@ -200,3 +200,37 @@ fn sigkill_while_paying_then_resume_pays_each_recipient_once() {
     assert!(partial >= 10, "only {partial} of 20 kills landed before the epoch finished");
     let _ = std::fs::remove_dir_all(&root);
 }
+
+/// `agent run --every`: epochs on a schedule; the guardian's kill switch stops the loop within a tick.
+#[test]
+fn the_kill_switch_stops_the_running_loop_within_a_tick() {
+    let d = fresh("every");
+    let dir = d.to_str().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_allonet"))
+        .args(["agent", "run", dir, "--every", "1s"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    while !epoch_one_finished(dir) {
+        assert!(t0.elapsed() < Duration::from_secs(60), "the loop ran no epoch");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let guardian = d.join("guardian.json");
+    allonet_engine::keys::write_key_file(&guardian, &allonet_engine::offchain::member_key(2026, 11)).unwrap();
+    ok(&allonet(&["agent", "pause", dir, "--key", guardian.to_str().unwrap()]));
+    let paused = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(status.success());
+            break;
+        }
+        assert!(paused.elapsed() < Duration::from_secs(10), "the loop did not stop after the pause");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut out = String::new();
+    std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut out).unwrap();
+    assert!(out.contains("PAUSED: the loop stops"), "{out}");
+    eprintln!("the loop stopped {:?} after the pause", paused.elapsed());
+}
