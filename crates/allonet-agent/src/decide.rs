@@ -31,7 +31,7 @@ pub(crate) fn agent_time(store: &allonet_store::Store) -> u64 {
 
 /// Each pool's plan digest, from the allocate stage.
 fn plan_digests(prior: &BTreeMap<Stage, Value>) -> Vec<(String, B256)> {
-    prior[&Stage::Allocate]["plans"]
+    crate::stages::final_plans(prior)["plans"]
         .as_array()
         .into_iter()
         .flatten()
@@ -67,7 +67,8 @@ pub(crate) fn run(a: &Agent, epoch: u64, stage: Stage, prior: &BTreeMap<Stage, V
                 .filter(|r| r.2.is_err())
                 .map(|(_, d, _)| Action::ApprovePayoutPlan { digest: *d })
                 .collect();
-            let allocation = prior[&Stage::Allocate]["allocation"]["plan_digest"].as_str().unwrap_or_default();
+            let allocation =
+                crate::stages::final_plans(prior)["allocation"]["plan_digest"].as_str().unwrap_or_default();
             let description = format!(
                 "{}: epoch {epoch}: approve the allocation {allocation} ({} pool plans)",
                 a.setup.name,
@@ -175,7 +176,7 @@ fn standing_check(a: &Agent, prior: &BTreeMap<Stage, Value>, pool: &str) -> Resu
 }
 
 fn recorded_plan(prior: &BTreeMap<Stage, Value>, pool: &str) -> Result<allonet_chain::plan::PayoutPlan, String> {
-    let p = prior[&Stage::Allocate]["plans"]
+    let p = crate::stages::final_plans(prior)["plans"]
         .as_array()
         .into_iter()
         .flatten()

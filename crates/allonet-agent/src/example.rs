@@ -16,6 +16,8 @@ use crate::AgentError;
 const PROBLEM: &[u8] = include_bytes!("../../../examples/allocate/allocate.toml");
 const VOTES: &[u8] = include_bytes!("../../../examples/allocate/votes.json");
 const FEATURES: &[u8] = include_bytes!("../../../examples/op-rf4/rf4_training.csv");
+const TREASURY_POLICY: &[u8] = include_bytes!("../../../examples/treasury/policy.toml");
+const TREASURY_HOLDINGS: &[u8] = include_bytes!("../../../examples/treasury/holdings.csv");
 
 /// The example's `agent.toml`.
 pub const EXAMPLE_SETUP: &str = r#"# The funding agent's setup (allonet agent init --example). Paths are relative to this folder.
@@ -33,6 +35,12 @@ features = "features.csv"    # each project's RF4 impact metrics, the model's fe
 [signals]                    # the instance's signal files, served from the agent's own stages
 "recommend.json" = "recommend"
 "tally.json" = "score"
+
+# The treasury the USDC and ETH pools draw on (examples/treasury): the plan may add no breach of its policy.
+[treasury]
+policy = "treasury/policy.toml"
+holdings = "treasury/holdings.csv"
+draws = { gitcoin = "USDC", octant = "ETH" }
 
 # Where each pool pays: its allocator on an embedded EVM (two chains: OP and ETH on optimism, USDC on base).
 [payouts.optimism]
@@ -103,7 +111,14 @@ pub fn init_with(dir: &Path, example: bool, o: ExampleOptions) -> Result<(), Age
     }
     // Three pools on two chains: the ETH pool pays on optimism here.
     let problem = String::from_utf8_lossy(PROBLEM).replace("chain = \"mainnet\"", "chain = \"optimism\"");
-    for (name, bytes) in [("allocate.toml", problem.as_bytes()), ("votes.json", VOTES), ("features.csv", FEATURES)] {
+    std::fs::create_dir_all(dir.join("treasury")).map_err(|e| io(dir, e))?;
+    for (name, bytes) in [
+        ("allocate.toml", problem.as_bytes()),
+        ("votes.json", VOTES),
+        ("features.csv", FEATURES),
+        ("treasury/policy.toml", TREASURY_POLICY),
+        ("treasury/holdings.csv", TREASURY_HOLDINGS),
+    ] {
         let p = dir.join(name);
         std::fs::write(&p, bytes).map_err(|e| io(&p, e))?;
     }

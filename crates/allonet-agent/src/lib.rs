@@ -38,6 +38,7 @@ pub mod plans;
 pub mod report;
 pub mod setup;
 pub mod stages;
+pub mod treasury;
 
 use std::path::{Path, PathBuf};
 
@@ -175,16 +176,18 @@ pub fn dry_run(dir: &Path) -> Result<DryRun, AgentError> {
 fn dry_run_in(copy: &Path) -> Result<DryRun, AgentError> {
     use alloy_sol_types::SolCall;
     let mut ag = Agent::open(copy)?;
+    // Up to the treasury check: the plan as it would be filed (scaled down if the treasury needs it).
     let epoch = loop {
         let open = ag.ck.open_epoch()?;
         if let Some(e) = open {
-            if ag.ck.output(e, Stage::Allocate)?.is_some() {
+            if ag.ck.output(e, Stage::Treasury)?.is_some() {
                 break e;
             }
         }
         ag.step()?;
     };
-    let allocated = ag.ck.output(epoch, Stage::Allocate)?.unwrap_or_default();
+    let outputs = ag.ck.outputs(epoch)?;
+    let allocated = stages::final_plans(&outputs).clone();
     let mut pools = Vec::new();
     for p in allocated["plans"].as_array().into_iter().flatten() {
         let pool = p["pool"].as_str().unwrap_or_default().to_string();
@@ -258,7 +261,8 @@ impl Agent {
             let outputs = self.ck.outputs(epoch)?;
             let done: Vec<Stage> = outputs.keys().copied().collect();
             let mut pools = Vec::new();
-            for p in outputs.get(&Stage::Allocate).and_then(|v| v["plans"].as_array()).into_iter().flatten() {
+            let finals = outputs.contains_key(&Stage::Allocate).then(|| stages::final_plans(&outputs));
+            for p in finals.and_then(|v| v["plans"].as_array()).into_iter().flatten() {
                 let pool = p["pool"].as_str().unwrap_or_default().to_string();
                 let plan = &p["plan"];
                 let paid = outputs
@@ -364,10 +368,12 @@ impl Agent {
     ) -> Result<(allonet_allocate::Problem, allonet_allocate::Allocation), AgentError> {
         let prior = self.ck.outputs(epoch)?;
         let e = |m: String| stages::stage_err(epoch, Stage::Allocate, m);
-        let recorded = prior.get(&Stage::Allocate).ok_or_else(|| e("the epoch has no allocation yet".into()))?
-            ["allocation"]["plan_digest"]
-            .clone();
+        if !prior.contains_key(&Stage::Allocate) {
+            return Err(e("the epoch has no allocation yet".into()));
+        }
+        let recorded = stages::final_plans(&prior)["allocation"]["plan_digest"].clone();
         let p = stages::problem(self, &prior).map_err(e)?;
+        let p = treasury::scaled(p, prior.get(&Stage::Treasury)).map_err(e)?;
         let a = allonet_allocate::allocate(&p).map_err(|x| e(x.to_string()))?;
         if serde_json::to_value(a.plan_digest).ok() != Some(recorded.clone()) {
             return Err(e(format!("recomputed plan {} is not the recorded {recorded}", a.plan_digest)));

@@ -108,7 +108,7 @@ pub fn build_and_record(a: &Agent, epoch: u64, prior: &BTreeMap<Stage, Value>) -
             digest: allonet_core::digest::keccak(allonet_core::canonical_json(&prior[&stage]).as_bytes()),
         })
         .collect();
-    let allocated = &prior[&Stage::Allocate];
+    let allocated = crate::stages::final_plans(prior);
     let mut plans = Vec::new();
     for p in allocated["plans"].as_array().into_iter().flatten() {
         let plan: allonet_chain::plan::PayoutPlan =

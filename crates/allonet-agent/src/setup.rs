@@ -17,6 +17,11 @@
 //! "recommend.json" = "recommend"
 //! "tally.json" = "score"
 //!
+//! [treasury]                   # optional: the plan checked against the treasury policy (and scaled down to fit)
+//! policy = "policy.toml"
+//! holdings = "holdings.csv"
+//! draws = { gitcoin = "USDC", octant = "ETH" }   # pool → the asset its payments come out of
+//!
 //! [payouts.optimism]           # where a pool pays: its allocator's deployment, on the embedded EVM or an RPC
 //! deployment = "chains/optimism.deployment.json"
 //! state = "chains/optimism.state.json"
@@ -40,6 +45,20 @@ struct File {
     signals: BTreeMap<String, String>,
     #[serde(default)]
     payouts: BTreeMap<String, PayoutTarget>,
+    #[serde(default)]
+    treasury: Option<TreasurySetup>,
+}
+
+/// The treasury the plan is checked against: its policy, its holdings, and which asset each pool draws on.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TreasurySetup {
+    /// The policy (`allonet treasury report --policy`).
+    pub policy: PathBuf,
+    /// Holdings: `asset,value_usd`.
+    pub holdings: PathBuf,
+    /// Pool id → the treasury asset its payments come out of (valued at the pool's price).
+    pub draws: BTreeMap<String, String>,
 }
 
 /// Where one pool pays: its allocator's deployment (`allonet chain deploy`) and the chain it is on.
@@ -94,6 +113,8 @@ pub struct Setup {
     pub signals: BTreeMap<String, Stage>,
     /// Pool id → where it pays (paths absolute). A pool without one is not paid by the agent.
     pub payouts: BTreeMap<String, PayoutTarget>,
+    /// The treasury check, if configured (paths relative to the folder, as observed inputs).
+    pub treasury: Option<TreasurySetup>,
 }
 
 impl Setup {
@@ -157,6 +178,7 @@ impl Setup {
                     (pool, t)
                 })
                 .collect(),
+            treasury: f.treasury,
         })
     }
 }

@@ -141,10 +141,7 @@ pub fn run(a: &Agent, epoch: u64, stage: Stage, prior: &BTreeMap<Stage, Value>) 
         }
         Stage::Recommend => recommend(a, get(Stage::Observe)?).map_err(e),
         Stage::Allocate => allocate(a, prior).map_err(e),
-        Stage::Treasury => Ok(json!({
-            "checked": false,
-            "note": "no treasury policy is configured for the agent: the plan is not checked against a runway floor",
-        })),
+        Stage::Treasury => crate::treasury::check(a, prior).map_err(e),
         Stage::Propose | Stage::Await | Stage::Execute | Stage::Reconcile => {
             let seen = seen(get(Stage::Observe)?).map_err(e)?;
             match seen.mode() {
@@ -169,7 +166,12 @@ fn observe(a: &Agent, epoch: u64) -> Result<Value, AgentError> {
     let e = |m: String| stage_err(epoch, Stage::Observe, m);
     let i = &a.setup.inputs;
     let mut inputs = Vec::new();
-    for (name, path) in [("problem", &i.problem), ("votes", &i.votes), ("features", &i.features)] {
+    let mut files = vec![("problem", &i.problem), ("votes", &i.votes), ("features", &i.features)];
+    if let Some(t) = &a.setup.treasury {
+        files.push(("treasury_policy", &t.policy));
+        files.push(("treasury_holdings", &t.holdings));
+    }
+    for (name, path) in files {
         let full = a.dir.join(path);
         let bytes = std::fs::read(&full).map_err(|x| e(format!("{}: cannot read it: {x}", full.display())))?;
         let digest = keccak(&bytes);
@@ -232,10 +234,23 @@ pub fn problem(a: &Agent, prior: &BTreeMap<Stage, Value>) -> Result<allonet_allo
         .map_err(|e| e.to_string())
 }
 
+/// The epoch's final allocation and plans: the treasury stage's when it scaled the plan down, else allocate's.
+pub fn final_plans(prior: &BTreeMap<Stage, Value>) -> &Value {
+    match prior.get(&Stage::Treasury) {
+        Some(t) if t.get("plans").is_some() => t,
+        _ => &prior[&Stage::Allocate],
+    }
+}
+
 fn allocate(a: &Agent, prior: &BTreeMap<Stage, Value>) -> Result<Value, String> {
     let p = problem(a, prior)?;
-    let alloc = allonet_allocate::allocate(&p).map_err(|e| e.to_string())?;
-    let plans = crate::plans::from_allocation(&p, &alloc, a.setup.batch_size)?;
+    allocation_value(a, &p)
+}
+
+/// An allocation of `p` and its per-pool plans, as stage output.
+pub(crate) fn allocation_value(a: &Agent, p: &allonet_allocate::Problem) -> Result<Value, String> {
+    let alloc = allonet_allocate::allocate(p).map_err(|e| e.to_string())?;
+    let plans = crate::plans::from_allocation(p, &alloc, a.setup.batch_size)?;
     let plans: Vec<Value> = plans.into_iter().map(|(pool, plan)| json!({ "pool": pool, "plan": plan })).collect();
     Ok(json!({ "allocation": alloc, "plans": plans }))
 }

@@ -505,3 +505,32 @@ fn the_example_grows_for_benchmarks_with_distinct_projects() {
     let ai = r.allocation["signals"].as_array().unwrap().iter().find(|s| s["name"] == "ai").unwrap().clone();
     assert!(ai["matched"].as_u64().unwrap() > 400, "the copies' features reach the model: {ai}");
 }
+
+#[test]
+fn a_plan_the_treasury_cannot_afford_is_scaled_down_and_solved_again() {
+    let d = fresh("treasury");
+    // The full plan fits the example's treasury.
+    let dry = allonet_agent::dry_run(&d).unwrap();
+    let usdc_full: u128 = dry.pools.iter().find(|p| p.pool == "gitcoin").unwrap().total.parse().unwrap();
+    assert_eq!(usdc_full, 50_000_000_000, "the whole USDC budget");
+    // A treasury with less USDC than the plan: that pool's budget is scaled down to what adds no breach.
+    std::fs::write(
+        d.join("treasury/holdings.csv"),
+        "asset,value_usd\nUSDC,30000\nUSDT,900000\nETH,5600000\nBTC,1300000\n",
+    )
+    .unwrap();
+    let r = Agent::open(&d).unwrap().run_epoch(|_| {}).unwrap();
+    let t = &r.treasury;
+    assert_eq!(t["scaled"], true, "{t}");
+    let usdc = t["assets"].as_array().unwrap().iter().find(|a| a["asset"] == "USDC").unwrap();
+    assert!(!usdc["breaches_at_full"].as_array().unwrap().is_empty(), "{usdc}");
+    let f = usdc["scale"].as_f64().unwrap();
+    assert!(f > 0.0 && f < 0.6, "scale {f}");
+    let paid: u128 = r.plans.iter().find(|p| p.pool == "gitcoin").unwrap().total.parse().unwrap();
+    assert!(paid as f64 <= 50_000_000_000.0 * f + 1.0 && paid > 0, "the plan is the scaled budget: {paid}");
+    let eth = t["assets"].as_array().unwrap().iter().find(|a| a["asset"] == "ETH").unwrap();
+    assert_eq!(eth["scale"], 1.0, "the ETH pool is not touched");
+    // The report's allocation is the re-solved one, and it recomputes.
+    let (_, alloc) = Agent::open(&d).unwrap().recompute_allocation(1).unwrap();
+    assert_eq!(serde_json::to_value(alloc.plan_digest).unwrap(), r.allocation["plan_digest"]);
+}
