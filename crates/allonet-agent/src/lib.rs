@@ -19,7 +19,8 @@
 //! - **allocate**: the cross-DAO optimiser ([`allonet_allocate`]) with the two results as its signals, exact
 //!   per-pool payout plans; recipients come only from the instance's `address` fields (free text never becomes
 //!   an address);
-//! - **treasury**: not configured yet (the report says the plan was not checked against a runway floor);
+//! - **treasury** ([`treasury`]): the plan against the treasury's policy; a payout may add no breach, and where
+//!   the whole plan would, the drawing pools' budgets are scaled down and the allocation solved again;
 //! - **propose**, **await**, **execute**, **reconcile**: governed by the mode and the mix of signals that
 //!   governance set (`Action::SetAgentPolicy`; none set: `advise`, with the instance's own mix). In `advise`
 //!   nothing is filed or paid. In `propose` ([`decide`]) the plans go to the DAO as one proposal signed by the
