@@ -327,14 +327,51 @@ impl Agent {
 
     /// The kill switch, pulled by the guardian's key: the DAO's registry is paused, so no stage runs from the next
     /// step on (and nothing the registry serves, such as the model, is served). Only the members lift it.
-    pub fn pause(&self, guardian: &alloy_signer_local::PrivateKeySigner) -> Result<(), AgentError> {
+    ///
+    /// Every pool's allocator is paused on chain too (its guardian's `pause`), so that no queued payment can be
+    /// executed by anyone while the DAO is paused; lifting that is the allocator's owner's (governance's) act.
+    /// On the embedded EVM the allocator's guardian account sends it; on a JSON-RPC chain `guardian` must be it.
+    /// Returns the allocators paused.
+    pub fn pause(
+        &self,
+        guardian: &alloy_signer_local::PrivateKeySigner,
+    ) -> Result<Vec<alloy_primitives::Address>, AgentError> {
         let mut store = allonet_engine::offchain::open_writable(&self.setup.governance, None)
             .map_err(|e| AgentError::Setup(e.to_string()))?;
         let now = store.governor().rehearsal.then(|| decide::agent_time(&store));
         let act = allonet_governance::governor::Act::Pause { paused: true };
         allonet_engine::offchain::submit_act(&mut store, guardian, act, now)
             .map_err(|e| AgentError::Setup(format!("pausing: {e}")))?;
-        Ok(())
+        drop(store);
+        let mut paused = Vec::new();
+        let mut done = std::collections::BTreeSet::new();
+        for (pool, t) in &self.setup.payouts {
+            let err = |e: String| AgentError::Setup(format!("pausing pool {pool}'s allocator: {e}"));
+            let dep = allonet_engine::connect::DeploymentFile::load(&t.deployment).map_err(|e| err(e.to_string()))?;
+            let d = &dep.deployment;
+            // Allocators are told apart by chain as well: two chains may hold one address.
+            if !done.insert((t.state.clone(), t.rpc.clone(), d.allocator)) {
+                continue;
+            }
+            let spec = allonet_engine::connect::ConnectSpec {
+                embedded: t.rpc.is_none(),
+                state: t.state.clone().unwrap_or_default(),
+                rpc: t.rpc.clone(),
+                key: t.rpc.is_some().then(|| guardian.clone()),
+                ..Default::default()
+            };
+            let (mut conn, _) =
+                allonet_engine::connect::connect(&spec, Some(&dep.endpoint)).map_err(|e| err(e.to_string()))?;
+            let sender = if t.rpc.is_some() { guardian.address() } else { d.guardian };
+            let call = allonet_chain::contracts::AIAllocator::pausedCall {};
+            if !allonet_chain::read(conn.chain(), d.allocator, &call).map_err(|e| err(e.to_string()))? {
+                let call = allonet_chain::contracts::AIAllocator::pauseCall {};
+                allonet_chain::transact(conn.chain(), sender, d.allocator, &call).map_err(|e| err(e.to_string()))?;
+                conn.save().map_err(|e| err(e.to_string()))?;
+            }
+            paused.push(d.allocator);
+        }
+        Ok(paused)
     }
 
     /// Files the proposal that lifts the kill switch (`Unpause`), signed by `key`; the agent resumes once the

@@ -389,6 +389,32 @@ fn a_guardian_cancel_inside_the_veto_window_vetoes_the_plan() {
 }
 
 #[test]
+fn pausing_between_queue_and_payment_moves_nothing() {
+    let d = fresh("pause-queued");
+    govern(&d, vec![policy(AgentMode::Autonomous, 6_000, 4_000)], "The agent pays within its caps");
+    let mut ag = Agent::open(&d).unwrap();
+    assert!(matches!(ag.run_epoch(|_| {}), Err(AgentError::VetoWindow { .. })), "queued on chain");
+    let before: Vec<String> = ["optimism", "octant", "gitcoin"].iter().map(|p| balance(&d, p)).collect();
+    let paused = ag.pause(&member_key(EXAMPLE_SEED, 11)).unwrap();
+    assert_eq!(paused.len(), 3, "every allocator paused on chain");
+    warp(&d, 3_601);
+    assert!(matches!(ag.run_epoch(|_| {}), Err(AgentError::Paused)));
+    // Nobody can execute the queued plans while the allocators are paused, not even by hand.
+    use allonet_chain::contracts::AIAllocator;
+    let (mut conn, dep) = allocator(&d, "optimism");
+    assert!(allonet_chain::read(conn.chain(), dep.allocator, &AIAllocator::pausedCall {}).unwrap());
+    let out = ag.checkpoints().output(1, Stage::Allocate).unwrap().unwrap();
+    let p = out["plans"].as_array().unwrap().iter().find(|p| p["pool"] == "optimism").unwrap().clone();
+    let plan: allonet_chain::plan::PayoutPlan = serde_json::from_value(p["plan"].clone()).unwrap();
+    let c = allonet_engine::govern::commitment(&plan, Some("optimism")).unwrap();
+    let sent =
+        allonet_chain::transact(conn.chain(), dep.agent, dep.allocator, &allonet_chain::payout::pay_batch_call(&c, 0));
+    assert!(sent.is_err(), "a batch sent by hand reverts while paused");
+    drop(conn);
+    assert_eq!(["optimism", "octant", "gitcoin"].iter().map(|p| balance(&d, p)).collect::<Vec<_>>(), before);
+}
+
+#[test]
 fn above_the_standing_caps_a_plan_goes_to_the_members() {
     use allonet_chain::contracts::AIAllocator;
     let d = fresh("over-cap");

@@ -55,8 +55,12 @@ pub struct ResumeArgs {
 pub fn run_pause(a: &PauseArgs) -> Result<()> {
     let agent = Agent::open(&a.dir)?;
     let guardian = allonet_engine::keys::load_key_file(&a.key)?;
-    agent.pause(&guardian)?;
-    println!("PAUSED: the agent runs no stage until the members pass a proposal to unpause (allonet agent resume)");
+    let allocators = agent.pause(&guardian)?;
+    println!(
+        "PAUSED: the agent runs no stage until the members pass a proposal to unpause (allonet agent resume); {} \
+         allocator(s) paused on chain, so no queued payment executes (their owner unpauses them)",
+        allocators.len()
+    );
     Ok(())
 }
 

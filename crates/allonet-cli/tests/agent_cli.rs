@@ -214,7 +214,7 @@ fn the_kill_switch_stops_the_running_loop_within_a_tick() {
         .unwrap();
     let t0 = Instant::now();
     while !epoch_one_finished(dir) {
-        assert!(t0.elapsed() < Duration::from_secs(60), "the loop ran no epoch");
+        assert!(t0.elapsed() < Duration::from_secs(300), "the loop ran no epoch");
         std::thread::sleep(Duration::from_millis(100));
     }
     let guardian = d.join("guardian.json");
