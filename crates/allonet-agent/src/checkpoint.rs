@@ -41,6 +41,8 @@ impl Checkpoints {
     /// Opens (or creates) the database at `path`.
     pub fn open(path: &Path) -> Result<Checkpoints, AgentError> {
         let db = Connection::open(path).map_err(|e| AgentError::Checkpoint(format!("{}: {e}", path.display())))?;
+        // Another process (a running loop, `agent status`) may hold the database: wait for it, do not fail.
+        db.busy_timeout(std::time::Duration::from_secs(30)).map_err(err)?;
         db.pragma_update(None, "journal_mode", "WAL").map_err(err)?;
         db.pragma_update(None, "synchronous", "FULL").map_err(err)?;
         db.pragma_update(None, "foreign_keys", "ON").map_err(err)?;
@@ -51,8 +53,11 @@ impl Checkpoints {
                 path.display()
             )));
         }
-        db.execute_batch(SCHEMA).map_err(err)?;
-        db.pragma_update(None, "user_version", VERSION).map_err(err)?;
+        // Written only when new, so that opening to read (status, reports) writes nothing.
+        if v < VERSION {
+            db.execute_batch(SCHEMA).map_err(err)?;
+            db.pragma_update(None, "user_version", VERSION).map_err(err)?;
+        }
         Ok(Checkpoints { db })
     }
 

@@ -206,14 +206,18 @@ fn sigkill_while_paying_then_resume_pays_each_recipient_once() {
 fn the_kill_switch_stops_the_running_loop_within_a_tick() {
     let d = fresh("every");
     let dir = d.to_str().unwrap();
+    let err_file = d.join("loop.stderr");
     let mut child = Command::new(env!("CARGO_BIN_EXE_allonet"))
         .args(["agent", "run", dir, "--every", "1s"])
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(&err_file).unwrap())
         .spawn()
         .unwrap();
     let t0 = Instant::now();
     while !epoch_one_finished(dir) {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("the loop exited ({status}): {}", std::fs::read_to_string(&err_file).unwrap_or_default());
+        }
         assert!(t0.elapsed() < Duration::from_secs(300), "the loop ran no epoch");
         std::thread::sleep(Duration::from_millis(100));
     }
