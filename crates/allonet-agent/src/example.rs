@@ -84,11 +84,13 @@ pub const EXAMPLE_TREES: usize = 60;
 pub struct ExampleOptions {
     pub voting_period: u64,
     pub timelock_delay: u64,
+    /// Copies of the 230 projects (1: the example as it is; more for benchmarks, see [`scale`]).
+    pub copies: usize,
 }
 
 impl Default for ExampleOptions {
     fn default() -> Self {
-        ExampleOptions { voting_period: 120, timelock_delay: 30 }
+        ExampleOptions { voting_period: 120, timelock_delay: 30, copies: 1 }
     }
 }
 
@@ -176,6 +178,10 @@ pub fn init_with(dir: &Path, example: bool, o: ExampleOptions) -> Result<(), Age
     for (i, m) in members.iter().enumerate() {
         allonet_engine::keys::write_key_file(&keys.join(format!("member-{i}.json")), m).map_err(setup)?;
     }
+    if o.copies > 1 {
+        scale(dir, o.copies)?;
+    }
+    let problem = std::fs::read_to_string(dir.join("allocate.toml")).map_err(|e| io(dir, e))?;
     deploy_pools(dir, &problem)?;
     let p = dir.join("agent.toml");
     std::fs::write(&p, EXAMPLE_SETUP).map_err(|e| io(&p, e))
@@ -260,13 +266,16 @@ fn deploy_pools(dir: &Path, problem: &str) -> Result<(), AgentError> {
         let r =
             allonet_chain::transact(c, d.deployer, d.allocator, &AIAllocator::setVetoDelayCall { vetoDelay_: 3_600 });
         tx(c, r)?;
-        let r = allonet_chain::transact(
-            c,
-            d.deployer,
-            d.allocator,
-            &AIAllocator::setRecipientsCall { recipients: recipients.clone(), allowed: true },
-        );
-        tx(c, r)?;
+        // The registry, 200 addresses a transaction.
+        for chunk in recipients.chunks(200) {
+            let r = allonet_chain::transact(
+                c,
+                d.deployer,
+                d.allocator,
+                &AIAllocator::setRecipientsCall { recipients: chunk.to_vec(), allowed: true },
+            );
+            tx(c, r)?;
+        }
         conn.save().map_err(|e| setup(e.to_string()))?;
     }
     Ok(())
