@@ -21,6 +21,19 @@ fn fresh(name: &str) -> PathBuf {
     d
 }
 
+/// `agent run DIR`, SIGKILLed after `at` (`Child::kill` sends SIGKILL).
+fn run_killed_at(dir: &str, at: Duration) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_allonet"))
+        .args(["agent", "run", dir])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(at);
+    let _ = child.kill();
+    child.wait().unwrap();
+}
+
 /// Audit records of epoch 1's report.
 fn agent_records(dir: &Path) -> usize {
     let store = allonet_engine::models::open_governance(&dir.join("dao.db")).unwrap();
@@ -96,15 +109,7 @@ fn sigkill_anywhere_in_an_epoch_then_resume_gives_the_same_report() {
         // Spread the kills over the run, with a small seeded jitter so they fall at different instructions.
         let jitter = (k as u64 * 7919) % 37;
         let at = whole.mul_f64(0.6 * (k as f64 + 0.5) / 24.0) + Duration::from_millis(jitter);
-        let mut child = Command::new(env!("CARGO_BIN_EXE_allonet"))
-            .args(["agent", "run", dir])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(at);
-        let _ = child.kill(); // SIGKILL
-        child.wait().unwrap();
+        run_killed_at(dir, at);
         // Resume, unless the killed run had finished the epoch (then `run` would start epoch 2).
         if !epoch_one_finished(dir) {
             partial += 1;
@@ -168,15 +173,7 @@ fn sigkill_while_paying_then_resume_pays_each_recipient_once() {
         let dir = d.to_str().unwrap();
         let jitter = (k as u64 * 7919) % 23;
         let at = whole.mul_f64(0.9 * (k as f64 + 0.5) / 20.0) + Duration::from_millis(jitter);
-        let mut child = Command::new(env!("CARGO_BIN_EXE_allonet"))
-            .args(["agent", "run", dir])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(at);
-        let _ = child.kill();
-        child.wait().unwrap();
+        run_killed_at(dir, at);
         if !epoch_one_finished(dir) {
             partial += 1;
             ok(&allonet(&["agent", "run", dir]));
