@@ -302,8 +302,16 @@ fn pay(a: &Agent, epoch: u64, prior: &BTreeMap<Stage, Value>) -> Result<Vec<Valu
             }
         }
     }
+    // A veto vote: the members passed `VetoPlan` for it (inside the window, since nothing was paid yet).
+    let vetoed_by_vote =
+        allonet_engine::models::open_governance(db).map_err(eng)?.governor().registry.vetoed_plans.clone();
     for (pool, plan, target, route, t) in ready {
         let route_name = if matches!(route, Route::Standing) { "standing" } else { "proposal" };
+        if let Some(by) = vetoed_by_vote.get(&plan.digest.0) {
+            lines.push(json!({ "pool": pool, "plan": plan.digest, "paid": "0", "route": route_name, "vetoed": true,
+                "note": format!("vetoed by the members (proposal {by}): not paid") }));
+            continue;
+        }
         if vetoed.contains(&pool) {
             lines.push(json!({ "pool": pool, "plan": plan.digest, "paid": "0", "route": route_name, "vetoed": true,
                 "note": "cancelled inside its veto window: not paid" }));

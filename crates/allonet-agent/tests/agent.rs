@@ -416,6 +416,29 @@ fn pausing_between_queue_and_payment_moves_nothing() {
 }
 
 #[test]
+fn a_veto_vote_inside_the_window_stops_the_payment() {
+    let d = fresh("veto-vote");
+    govern(&d, vec![policy(AgentMode::Autonomous, 6_000, 4_000)], "The agent pays within its caps");
+    let mut ag = Agent::open(&d).unwrap();
+    assert!(matches!(ag.run_epoch(|_| {}), Err(AgentError::VetoWindow { .. })));
+    let out = ag.checkpoints().output(1, Stage::Allocate).unwrap().unwrap();
+    let usdc = out["plans"].as_array().unwrap().iter().find(|p| p["pool"] == "gitcoin").unwrap()["plan"]["digest"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let before = balance(&d, "gitcoin");
+    govern(&d, vec![Action::VetoPlan { digest: usdc }], "Veto the USDC pool's plan");
+    warp(&d, 3_601);
+    let r = ag.run_epoch(|_| {}).unwrap();
+    let lines = r.reconciliation["plans"].as_array().unwrap();
+    let g = lines.iter().find(|l| l["pool"] == "gitcoin").unwrap();
+    assert_eq!((g["vetoed"].as_bool(), g["paid"].as_str()), (Some(true), Some("0")), "{g}");
+    assert_eq!(balance(&d, "gitcoin"), before);
+    assert_eq!(lines.iter().filter(|l| l["remainder"] == "0").count(), 2, "the other pools paid");
+}
+
+#[test]
 fn above_the_standing_caps_a_plan_goes_to_the_members() {
     use allonet_chain::contracts::AIAllocator;
     let d = fresh("over-cap");

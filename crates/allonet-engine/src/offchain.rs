@@ -199,7 +199,8 @@ pub fn sybil_scores(t: &Table) -> Result<BTreeMap<Address, f64>, EngineError> {
 /// A typed action of the SQLite governor from its command-line form: `approve-plan:0xDIGEST`,
 /// `activate-model:0xID`, `rollback-model`, `caps:EPOCH:RECIPIENT` (base units), `pause`, `unpause`,
 /// `agent-policy:MODE:NAME=BP,…` (MODE `advise`, `propose` or `autonomous`; weights in basis points summing to
-/// 10,000, e.g. `agent-policy:propose:ai=6000,qv=4000`).
+/// 10,000, e.g. `agent-policy:propose:ai=6000,qv=4000`), `veto-plan:0xDIGEST` (a plan the agent queued under its
+/// caps: it must not pay it).
 pub fn parse_action(s: &str) -> Result<Action, EngineError> {
     let bad = |m: String| EngineError::Input(InputError::file("--action", m));
     let parts: Vec<&str> = s.split(':').collect();
@@ -210,6 +211,7 @@ pub fn parse_action(s: &str) -> Result<Action, EngineError> {
     };
     Ok(match parts.as_slice() {
         ["approve-plan", d] => Action::ApprovePayoutPlan { digest: b(d)? },
+        ["veto-plan", d] => Action::VetoPlan { digest: b(d)? },
         ["activate-model", d] => Action::ActivateModel { model_id: b(d)? },
         ["rollback-model"] => Action::RollbackModel,
         ["caps", e, r] => Action::SetAgentCaps { per_epoch: units(e)?, per_recipient: units(r)? },
@@ -240,7 +242,7 @@ pub fn parse_action(s: &str) -> Result<Action, EngineError> {
         }
         _ => {
             return Err(bad(format!(
-                "unknown action `{s}` (approve-plan:0x…, activate-model:0x…, rollback-model, caps:EPOCH:RECIPIENT, pause, unpause, agent-policy:MODE:NAME=BP,…)"
+                "unknown action `{s}` (approve-plan:0x…, veto-plan:0x…, activate-model:0x…, rollback-model, caps:EPOCH:RECIPIENT, pause, unpause, agent-policy:MODE:NAME=BP,…)"
             )))
         }
     })

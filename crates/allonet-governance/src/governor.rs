@@ -86,6 +86,11 @@ pub enum Action {
         /// the new policy
         policy: AgentPolicy,
     },
+    /// Veto a payout plan the agent queued under its standing caps: it must not pay it.
+    VetoPlan {
+        /// plan digest
+        digest: B256,
+    },
 }
 
 /// How far the funding agent may act on its own. Only a passing proposal sets it.
@@ -524,6 +529,9 @@ pub struct Registry {
     /// The funding agent's mode and signal mix (none set: the agent only advises).
     #[serde(default)]
     pub agent_policy: Option<AgentPolicy>,
+    /// Plans the members vetoed (digest → proposal): the agent pays none of them.
+    #[serde(default)]
+    pub vetoed_plans: BTreeMap<B256, B256>,
 }
 
 impl Registry {
@@ -923,6 +931,9 @@ impl Governor {
                         Action::Pause => self.registry.paused = true,
                         Action::Unpause => self.registry.paused = false,
                         Action::SetAgentPolicy { policy } => self.registry.agent_policy = Some(policy.clone()),
+                        Action::VetoPlan { digest } => {
+                            self.registry.vetoed_plans.insert(*digest, *proposal);
+                        }
                     }
                 }
                 self.proposals.get_mut(proposal).expect("checked").executed = true;

@@ -666,6 +666,9 @@ impl Model {
                         Action::Pause => self.registry.paused = true,
                         Action::Unpause => self.registry.paused = false,
                         Action::SetAgentPolicy { policy } => self.registry.agent_policy = Some(policy),
+                        Action::VetoPlan { digest } => {
+                            self.registry.vetoed_plans.insert(digest, *proposal);
+                        }
                     }
                 }
                 self.proposals.get_mut(proposal).unwrap().executed = true;
