@@ -145,6 +145,9 @@ pub struct DryPool {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DryRun {
     pub epoch: u64,
+    /// The propose stage as it ran on the copy: the mode, each plan's route (standing caps or proposal), and the
+    /// proposal that would be filed (its id, description and plans).
+    pub propose: serde_json::Value,
     pub pools: Vec<DryPool>,
 }
 
@@ -177,11 +180,12 @@ pub fn dry_run(dir: &Path) -> Result<DryRun, AgentError> {
 fn dry_run_in(copy: &Path) -> Result<DryRun, AgentError> {
     use alloy_sol_types::SolCall;
     let mut ag = Agent::open(copy)?;
-    // Up to the treasury check: the plan as it would be filed (scaled down if the treasury needs it).
+    // Up to the propose stage: the plan as it would be filed (scaled down if the treasury needs it), and the
+    // proposal (filed in the copy's DAO only).
     let epoch = loop {
         let open = ag.ck.open_epoch()?;
         if let Some(e) = open {
-            if ag.ck.output(e, Stage::Treasury)?.is_some() {
+            if ag.ck.output(e, Stage::Propose)?.is_some() {
                 break e;
             }
         }
@@ -237,7 +241,8 @@ fn dry_run_in(copy: &Path) -> Result<DryRun, AgentError> {
                 .collect(),
         });
     }
-    Ok(DryRun { epoch, pools })
+    let propose = outputs.get(&Stage::Propose).cloned().unwrap_or_default();
+    Ok(DryRun { epoch, propose, pools })
 }
 
 /// The agent in a folder: its setup (`agent.toml`) and its checkpoints (`agent.db`).

@@ -220,8 +220,10 @@ fn in_propose_mode_the_plans_wait_for_the_members_with_governances_mix() {
     assert_eq!(snapshot(), before_dry, "the dry run left the folder as it was");
     assert_eq!(dry.pools.len(), 3);
     assert!(dry.pools.iter().all(|p| p.queue_calldata.starts_with("0x") && p.balance_after.is_some()));
+    let would_file = dry.propose["proposal"].clone();
     let mut ag = Agent::open(&d).unwrap();
     let id = waiting_on(ag.run_epoch(|_| {}));
+    assert_eq!(would_file, serde_json::to_value(id).unwrap(), "the dry run named the proposal then filed");
     let store = allonet_engine::models::open_governance(&d.join("dao.db")).unwrap();
     let p = &store.governor().proposals[&id];
     assert_eq!(p.proposer, allonet_agent::example::agent_key().address(), "filed under the agent's own key");

@@ -231,6 +231,19 @@ pub fn run_run(a: &RunArgs) -> Result<()> {
             ]);
         }
         println!("dry run of epoch {} (on a copy: nothing filed, sent or recorded)\n{t}", dry.epoch);
+        let mode = dry.propose["mode"].as_str().unwrap_or("advise");
+        match dry.propose["proposal"].as_str() {
+            Some(id) => println!(
+                "{mode} mode: would file proposal {id}: {}",
+                dry.propose["description"].as_str().unwrap_or_default()
+            ),
+            None => println!("{mode} mode: no proposal would be filed"),
+        }
+        for p in dry.propose["plans"].as_array().into_iter().flatten() {
+            if let Some(route) = p["route"].as_str() {
+                println!("  {}: {route}", p["pool"].as_str().unwrap_or_default());
+            }
+        }
         for p in &dry.pools {
             println!("{} queuePlan calldata: {}", p.pool, p.queue_calldata);
         }
