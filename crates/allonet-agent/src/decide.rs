@@ -195,6 +195,27 @@ fn connect_spec(a: &Agent, t: &crate::setup::PayoutTarget) -> allonet_engine::co
     }
 }
 
+/// What governance says now about paying `digest` under the standing caps: `Err(why)` when the DAO is paused,
+/// the mode is no longer autonomous, or the members vetoed the plan. Read again before each queue and payment.
+fn standing_allowed(a: &Agent, digest: B256) -> Result<Result<(), String>, AgentError> {
+    let store =
+        allonet_engine::models::open_governance(&a.setup.governance).map_err(|e| AgentError::Setup(e.to_string()))?;
+    let r = &store.governor().registry;
+    if r.paused {
+        return Err(AgentError::Paused);
+    }
+    if let Some(by) = r.vetoed_plans.get(&digest) {
+        return Ok(Err(format!("vetoed by the members (proposal {by}): not paid")));
+    }
+    let mode = r.agent_policy.as_ref().map(|p| p.mode);
+    if mode != Some(Mode::Autonomous) {
+        return Ok(Err(format!(
+            "governance changed the mode to {mode:?} since the epoch began: not paid under the standing caps"
+        )));
+    }
+    Ok(Ok(()))
+}
+
 /// How a pool's plan reaches the allocator.
 enum Route {
     /// Queued by the agent under the standing caps (autonomous mode), no decision needed.
@@ -247,6 +268,11 @@ fn pay(a: &Agent, epoch: u64, prior: &BTreeMap<Stage, Value>) -> Result<Vec<Valu
         let status = allocator_status(&mut conn, &d, Some((&plan, chain.as_deref()))).map_err(eng)?;
         let onchain = status.plan.as_ref().map(|x| x.onchain.status).unwrap_or("none");
         let route = if standing {
+            // Governance may have paused, vetoed or changed the mode since observe: nothing is queued then.
+            if let Err(why) = standing_allowed(a, plan.digest.0)? {
+                lines.push(json!({ "pool": pool, "plan": plan.digest, "paid": "0", "route": "standing", "vetoed": true, "note": why }));
+                continue;
+            }
             if onchain == "none" {
                 let c = allonet_engine::govern::commitment(&plan, chain.as_deref()).map_err(eng)?;
                 queue_under_caps(conn.chain(), &d, d.agent, &c).map_err(eng)?;
@@ -303,13 +329,25 @@ fn pay(a: &Agent, epoch: u64, prior: &BTreeMap<Stage, Value>) -> Result<Vec<Valu
         }
     }
     // A veto vote: the members passed `VetoPlan` for it (inside the window, since nothing was paid yet).
-    let vetoed_by_vote =
-        allonet_engine::models::open_governance(db).map_err(eng)?.governor().registry.vetoed_plans.clone();
     for (pool, plan, target, route, t) in ready {
         let route_name = if matches!(route, Route::Standing) { "standing" } else { "proposal" };
-        if let Some(by) = vetoed_by_vote.get(&plan.digest.0) {
-            lines.push(json!({ "pool": pool, "plan": plan.digest, "paid": "0", "route": route_name, "vetoed": true,
-                "note": format!("vetoed by the members (proposal {by}): not paid") }));
+        // Read again right before each payment: a veto, a pause or a new mode stops what is not yet paid.
+        let now_allowed = match route {
+            Route::Standing => standing_allowed(a, plan.digest.0)?,
+            Route::Decision(_) => {
+                let store = allonet_engine::models::open_governance(db).map_err(eng)?;
+                let r = &store.governor().registry;
+                if r.paused {
+                    return Err(AgentError::Paused);
+                }
+                match r.vetoed_plans.get(&plan.digest.0) {
+                    Some(by) => Err(format!("vetoed by the members (proposal {by}): not paid")),
+                    None => Ok(()),
+                }
+            }
+        };
+        if let Err(why) = now_allowed {
+            lines.push(json!({ "pool": pool, "plan": plan.digest, "paid": "0", "route": route_name, "vetoed": true, "note": why }));
             continue;
         }
         if vetoed.contains(&pool) {

@@ -169,6 +169,29 @@ fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
 /// pool's payments, allocator balance before and after, and queue calldata are read from it. Nothing in `dir`
 /// changes: no checkpoint, no act in the DAO's log, no transaction or nonce on any chain.
 pub fn dry_run(dir: &Path) -> Result<DryRun, AgentError> {
+    // Everything the epoch writes must be inside the folder, so that the copy holds it all.
+    let setup = Setup::load(dir)?;
+    let root = dir.canonicalize().map_err(|e| AgentError::Setup(format!("{}: {e}", dir.display())))?;
+    let mut paths = vec![setup.governance.clone()];
+    for t in setup.payouts.values() {
+        paths.push(t.deployment.clone());
+        paths.extend(t.state.clone());
+        if t.rpc.is_some() {
+            return Err(AgentError::Setup(
+                "a dry run copies the embedded chains; a pool paying over JSON-RPC needs an anvil fork instead".into(),
+            ));
+        }
+    }
+    for p in paths {
+        let inside = p.canonicalize().map(|c| c.starts_with(&root)).unwrap_or(false);
+        if !inside {
+            return Err(AgentError::Setup(format!(
+                "{} is outside {}: a dry run works on a copy of the folder and would touch it",
+                p.display(),
+                dir.display()
+            )));
+        }
+    }
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
     let scratch = std::env::temp_dir().join(format!("allonet-agent-dry-run-{}-{nanos}", std::process::id()));
     copy_dir(dir, &scratch).map_err(|e| AgentError::Setup(format!("copying {} for a dry run: {e}", dir.display())))?;
@@ -305,6 +328,17 @@ impl Agent {
         let done = self.ck.done(epoch)?;
         let stage = Stage::ALL.iter().copied().find(|s| !done.contains(s)).expect("an open epoch has a stage left");
         let prior = self.ck.outputs(epoch)?;
+        // The setup an epoch began with is the one it finishes with (paths, signals, treasury, batch size).
+        if let Some(o) = prior.get(&Stage::Observe) {
+            let began = o["setup"].clone();
+            if began != serde_json::to_value(self.setup.digest).unwrap_or_default() {
+                return Err(AgentError::Setup(format!(
+                    "agent.toml changed since epoch {epoch} began (it was {began}, it is {}): restore it to finish the \
+                     epoch; the change applies from the next one",
+                    self.setup.digest
+                )));
+            }
+        }
         let output = stages::run(self, epoch, stage, &prior)?;
         let digest = allonet_core::digest(&output);
         self.ck.record(epoch, stage, &output)?;
@@ -349,32 +383,53 @@ impl Agent {
             .map_err(|e| AgentError::Setup(format!("pausing: {e}")))?;
         drop(store);
         let mut paused = Vec::new();
+        let mut failed = Vec::new();
         let mut done = std::collections::BTreeSet::new();
+        // Every allocator is tried: one chain failing does not leave the others running.
         for (pool, t) in &self.setup.payouts {
-            let err = |e: String| AgentError::Setup(format!("pausing pool {pool}'s allocator: {e}"));
-            let dep = allonet_engine::connect::DeploymentFile::load(&t.deployment).map_err(|e| err(e.to_string()))?;
-            let d = &dep.deployment;
-            // Allocators are told apart by chain as well: two chains may hold one address.
-            if !done.insert((t.state.clone(), t.rpc.clone(), d.allocator)) {
-                continue;
-            }
-            let spec = allonet_engine::connect::ConnectSpec {
-                embedded: t.rpc.is_none(),
-                state: t.state.clone().unwrap_or_default(),
-                rpc: t.rpc.clone(),
-                key: t.rpc.is_some().then(|| guardian.clone()),
-                ..Default::default()
+            let one = || -> Result<Option<alloy_primitives::Address>, String> {
+                let dep = allonet_engine::connect::DeploymentFile::load(&t.deployment).map_err(|e| e.to_string())?;
+                let d = &dep.deployment;
+                // Allocators are told apart by chain as well: two chains may hold one address.
+                if !done.contains(&(t.state.clone(), t.rpc.clone(), d.allocator)) {
+                    let spec = allonet_engine::connect::ConnectSpec {
+                        embedded: t.rpc.is_none(),
+                        state: t.state.clone().unwrap_or_default(),
+                        rpc: t.rpc.clone(),
+                        key: t.rpc.is_some().then(|| guardian.clone()),
+                        ..Default::default()
+                    };
+                    let (mut conn, _) =
+                        allonet_engine::connect::connect(&spec, Some(&dep.endpoint)).map_err(|e| e.to_string())?;
+                    let sender = if t.rpc.is_some() { guardian.address() } else { d.guardian };
+                    let call = allonet_chain::contracts::AIAllocator::pausedCall {};
+                    if !allonet_chain::read(conn.chain(), d.allocator, &call).map_err(|e| e.to_string())? {
+                        let call = allonet_chain::contracts::AIAllocator::pauseCall {};
+                        allonet_chain::transact(conn.chain(), sender, d.allocator, &call).map_err(|e| e.to_string())?;
+                        conn.save().map_err(|e| e.to_string())?;
+                    }
+                    return Ok(Some(d.allocator));
+                }
+                Ok(None)
             };
-            let (mut conn, _) =
-                allonet_engine::connect::connect(&spec, Some(&dep.endpoint)).map_err(|e| err(e.to_string()))?;
-            let sender = if t.rpc.is_some() { guardian.address() } else { d.guardian };
-            let call = allonet_chain::contracts::AIAllocator::pausedCall {};
-            if !allonet_chain::read(conn.chain(), d.allocator, &call).map_err(|e| err(e.to_string()))? {
-                let call = allonet_chain::contracts::AIAllocator::pauseCall {};
-                allonet_chain::transact(conn.chain(), sender, d.allocator, &call).map_err(|e| err(e.to_string()))?;
-                conn.save().map_err(|e| err(e.to_string()))?;
+            match one() {
+                Ok(Some(a)) => {
+                    let dep = allonet_engine::connect::DeploymentFile::load(&t.deployment).ok();
+                    if let Some(dep) = dep {
+                        done.insert((t.state.clone(), t.rpc.clone(), dep.deployment.allocator));
+                    }
+                    paused.push(a);
+                }
+                Ok(None) => {}
+                Err(e) => failed.push(format!("pool {pool}: {e}")),
             }
-            paused.push(d.allocator);
+        }
+        if !failed.is_empty() {
+            return Err(AgentError::Setup(format!(
+                "the DAO is paused and {} allocator(s) too, but these could not be paused on chain: {}",
+                paused.len(),
+                failed.join("; ")
+            )));
         }
         Ok(paused)
     }

@@ -115,6 +115,8 @@ pub struct Setup {
     pub payouts: BTreeMap<String, PayoutTarget>,
     /// The treasury check, if configured (paths relative to the folder, as observed inputs).
     pub treasury: Option<TreasurySetup>,
+    /// keccak-256 of the `agent.toml` text: an epoch finishes with the setup it began with.
+    pub digest: allonet_core::Digest,
 }
 
 impl Setup {
@@ -179,6 +181,7 @@ impl Setup {
                 })
                 .collect(),
             treasury: f.treasury,
+            digest: allonet_core::digest::keccak(text.as_bytes()),
         })
     }
 }

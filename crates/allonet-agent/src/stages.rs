@@ -189,7 +189,7 @@ fn observe(a: &Agent, epoch: u64) -> Result<Value, AgentError> {
         active_model: g.registry.active_model(),
         policy: g.registry.agent_policy.clone(),
     };
-    Ok(json!({ "mode": seen.mode(), "inputs": inputs, "governance": seen }))
+    Ok(json!({ "mode": seen.mode(), "inputs": inputs, "governance": seen, "setup": a.setup.digest }))
 }
 
 fn recommend(a: &Agent, observe: &Value) -> Result<Value, String> {

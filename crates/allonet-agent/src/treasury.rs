@@ -115,8 +115,15 @@ pub(crate) fn check(a: &Agent, prior: &BTreeMap<Stage, Value>) -> Result<Value, 
         let mut budgets = BTreeMap::new();
         for pool in &mut q.pools {
             if let Some(&f) = scale.get(&pool.id) {
-                // Whole base units, rounded down: the treasury gives at most the share that fits.
-                pool.budget = (pool.budget as f64 * f).floor() as u128;
+                // The share applies to what the pool's plan pays (not its budget, which it may not spend): the new
+                // budget is that share, in whole base units rounded down.
+                let spent: f64 = plans
+                    .iter()
+                    .find(|x| x["pool"] == pool.id.as_str())
+                    .and_then(|x| x["plan"]["total"].as_str())
+                    .and_then(|s| s.parse::<f64>().ok())
+                    .unwrap_or(0.0);
+                pool.budget = pool.budget.min((spent * f).floor() as u128);
                 budgets.insert(pool.id.clone(), pool.budget.to_string());
             }
         }

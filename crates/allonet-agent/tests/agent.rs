@@ -587,3 +587,29 @@ fn a_plan_the_treasury_cannot_afford_is_scaled_down_and_solved_again() {
     let (_, alloc) = Agent::open(&d).unwrap().recompute_allocation(1).unwrap();
     assert_eq!(serde_json::to_value(alloc.plan_digest).unwrap(), r.allocation["plan_digest"]);
 }
+
+#[test]
+fn an_epoch_finishes_with_the_setup_it_began_with() {
+    let d = fresh("setup-change");
+    let mut ag = Agent::open(&d).unwrap();
+    ag.step().unwrap();
+    let text = std::fs::read_to_string(d.join("agent.toml")).unwrap();
+    // Any edit after observe (here a batch size) is refused, not applied.
+    let edited = text.replace("key_file = \"keys/agent.json\"", "key_file = \"keys/agent.json\"\nbatch_size = 7");
+    std::fs::write(d.join("agent.toml"), &edited).unwrap();
+    let e = Agent::open(&d).and_then(|mut a| a.step()).err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(e.contains("agent.toml changed since epoch 1 began"), "{e}");
+    std::fs::write(d.join("agent.toml"), &text).unwrap();
+    assert_eq!(Agent::open(&d).unwrap().step().unwrap().stage, Stage::Score);
+    // A dry run refuses a folder whose DAO lives outside it (the copy would not hold it).
+    let outside = d.with_extension("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::copy(d.join("dao.db"), outside.join("dao.db")).unwrap();
+    std::fs::write(
+        d.join("agent.toml"),
+        text.replace("governance = \"dao.db\"", &format!("governance = \"{}\"", outside.join("dao.db").display())),
+    )
+    .unwrap();
+    let e = allonet_agent::dry_run(&d).unwrap_err().to_string();
+    assert!(e.contains("outside"), "{e}");
+}

@@ -280,10 +280,13 @@ pub fn run_run(a: &RunArgs) -> Result<()> {
         return Ok(());
     }
     for r in &reports {
-        let decided = match r.decision.get("approved").and_then(|v| v.as_bool()) {
-            Some(true) => "approved by the DAO, not paid: no chain is configured",
-            Some(false) => "not approved: nothing paid",
-            None => "nothing filed or paid",
+        let lines = r.reconciliation["plans"].as_array().cloned().unwrap_or_default();
+        let paid = lines.iter().filter(|l| l["paid"].as_str().is_some_and(|p| p != "0")).count();
+        let decided = match (r.decision.get("approved").and_then(|v| v.as_bool()), paid) {
+            (_, n) if n > 0 => format!("{n} of {} plans paid", r.plans.len()),
+            (Some(true), _) => "approved, nothing paid".to_string(),
+            (Some(false), _) => "not approved: nothing paid".to_string(),
+            (None, _) => "nothing filed or paid".to_string(),
         };
         println!(
             "epoch {} finished: {} plans, report reports/epoch-{:06}.md ({} mode: {decided})",
