@@ -1,8 +1,9 @@
 //! `agent init`: a folder the agent can run in. With the example, a runnable DAO setup built from real data:
 //! the 230 Optimism RF4 projects and their three pools (`examples/allocate`), the votes derived from the real
 //! RF4 ballots, the projects' impact metrics as the model's features, a random forest trained on them (seeded),
-//! a governance database (a rehearsal, on its own clock) in which a proposal activated that model, and the
-//! agent's key (which holds no votes).
+//! a governance database on the system clock (its genesis and the proposal that activated the model dated
+//! 2026-01-01, so every setup is the same bytes), one allocator per pool on two embedded chains, and the keys of
+//! the agent (which holds no votes) and of the members.
 
 use std::path::Path;
 

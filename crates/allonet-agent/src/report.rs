@@ -195,10 +195,27 @@ fn record_once(a: &Agent, epoch: u64, d: Digest) -> Result<(), String> {
 pub fn markdown(r: &EpochReport, d: Digest) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "# {}: epoch {}\n", r.agent, r.epoch);
-    let _ = writeln!(
-        s,
-        "Report digest `{d}` (recorded in the DAO's audit log). Mode: **advise**: nothing was filed or paid.\n"
-    );
+    let paid = r.reconciliation["plans"]
+        .as_array()
+        .map_or(0, |l| l.iter().filter(|x| x["paid"].as_str().is_some_and(|p| p != "0")).count());
+    let mode = match r.mode {
+        Mode::Advise => "**advise**: nothing was filed or paid".to_string(),
+        Mode::Propose => format!("**propose**: the plans went to the members; {paid} of {} paid", r.plans.len()),
+        Mode::Autonomous => format!("**autonomous**: {paid} of {} plans paid", r.plans.len()),
+    };
+    let _ = writeln!(s, "Report digest `{d}` (recorded in the DAO's audit log). Mode: {mode}.\n");
+    match &r.weights {
+        Some(w) => {
+            let mix: Vec<String> = w.iter().map(|(k, bp)| format!("{k} {:.2}", *bp as f64 / 10_000.0)).collect();
+            let _ = writeln!(s, "Signals mixed as governance set: {}.\n", mix.join(", "));
+        }
+        None => {
+            let _ = writeln!(s, "Signals mixed as the instance file says (governance set no mix).\n");
+        }
+    }
+    if let Some(id) = r.decision.get("proposal").and_then(|v| v.as_str()) {
+        let _ = writeln!(s, "Proposal `{id}`: {}.\n", r.decision["description"].as_str().unwrap_or_default());
+    }
     let _ = writeln!(s, "## Inputs\n\n| input | file | keccak-256 |\n|---|---|---|");
     for i in &r.inputs {
         let _ = writeln!(s, "| {} | `{}` | `{}` |", i.name, i.file, i.digest);

@@ -277,6 +277,8 @@ fn in_propose_mode_the_plans_wait_for_the_members_with_governances_mix() {
         let now: alloy_primitives::U256 = balance(&d, pool).parse().unwrap();
         assert_eq!(now + paid, was.parse::<alloy_primitives::U256>().unwrap(), "{pool}'s allocator paid its plan");
     }
+    let md = std::fs::read_to_string(d.join("reports/epoch-000001.md")).unwrap();
+    assert!(md.contains("**propose**") && md.contains("3 of 3 paid") && md.contains("ai 0.70"), "{md}");
     // Running again pays nothing more: the epoch is finished, and the next starts its own.
     assert_eq!(Agent::open(&d).unwrap().status().unwrap()[0].pools.iter().filter(|p| p.paid == p.planned).count(), 3);
     // The same setup in advise mode (the instance's own mix) gives another plan.

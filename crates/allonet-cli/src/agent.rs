@@ -13,7 +13,7 @@ use crate::output::Progress;
 pub enum AgentCommand {
     /// Make a folder the agent runs in: with --example, a runnable DAO setup from real data.
     #[command(
-        after_help = "The example: the 230 Optimism RF4 projects in three pools, votes from the real RF4 ballots, the\nprojects' impact metrics, a seeded forest trained on them, and a governance database in which a\nproposal activated that model (a rehearsal, on its own clock).\n\nExamples:\n  allonet agent init agent --example\n  allonet agent init my-dao          # agent.toml to fill in"
+        after_help = "The example: the 230 Optimism RF4 projects in three pools, votes from the real RF4 ballots, the\nprojects' impact metrics, a seeded forest trained on them, a governance database in which a proposal\nactivated that model, a treasury, and one allocator per pool on two embedded chains.\n\nExamples:\n  allonet agent init agent --example\n  allonet agent init my-dao          # agent.toml to fill in"
     )]
     Init(InitArgs),
     /// Run epochs: every stage of the open epoch (or of a new one), checkpointed stage by stage.
