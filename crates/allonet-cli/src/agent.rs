@@ -18,7 +18,7 @@ pub enum AgentCommand {
     Init(InitArgs),
     /// Run epochs: every stage of the open epoch (or of a new one), checkpointed stage by stage.
     #[command(
-        after_help = "Stages: observe → score → recommend → allocate → treasury → propose → await → execute → reconcile → report.\nEach is recorded in DIR/agent.db before the next starts; after a crash, `run` or `step` resumes at the first\nstage not recorded. While governance has the DAO paused, no stage runs.\n\nExamples:\n  allonet agent run agent\n  allonet agent run agent --epochs 3 --json"
+        after_help = "Stages: observe → score → recommend → allocate → treasury → propose → await → execute → reconcile → report. Each is recorded in DIR/agent.db before the next starts; after a crash, `run` or `step` resumes at the first stage not recorded. While governance has the DAO paused, no stage runs. A wait for the members' decision or a veto window ends the run without error; the next run resumes there.\n\nExamples:\n  allonet agent run agent\n  allonet agent run agent --dry-run\n  allonet agent run agent --every 6h\n  allonet agent run agent --epochs 3 --json"
     )]
     Run(RunArgs),
     /// Run the next stage only.
