@@ -152,7 +152,7 @@ pub(crate) fn run(a: &Agent, epoch: u64, stage: Stage, prior: &BTreeMap<Stage, V
 }
 
 /// Seconds since the Unix epoch (the system clock; decisions are checked against it).
-fn unix_now() -> u64 {
+pub(crate) fn unix_now() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
@@ -187,17 +187,15 @@ fn recorded_plan(prior: &BTreeMap<Stage, Value>, pool: &str) -> Result<allonet_c
 
 fn connect_spec(a: &Agent, t: &crate::setup::PayoutTarget) -> allonet_engine::connect::ConnectSpec {
     allonet_engine::connect::ConnectSpec {
-        embedded: t.rpc.is_none(),
-        state: t.state.clone().unwrap_or_default(),
-        rpc: t.rpc.clone(),
         key_file: a.setup.key_file.clone().filter(|_| t.rpc.is_some()),
-        ..Default::default()
+        ..t.connect_spec()
     }
 }
 
-/// What governance says now about paying `digest` under the standing caps: `Err(why)` when the DAO is paused,
-/// the mode is no longer autonomous, or the members vetoed the plan. Read again before each queue and payment.
-fn standing_allowed(a: &Agent, digest: B256) -> Result<Result<(), String>, AgentError> {
+/// What governance says now about paying `digest`: `Err(AgentError::Paused)` when the DAO is paused, `Ok(Err(why))`
+/// when the members vetoed the plan or (for a plan under the standing caps) the mode is no longer autonomous.
+/// Read again before each queue and payment.
+fn still_allowed(a: &Agent, digest: B256, standing: bool) -> Result<Result<(), String>, AgentError> {
     let store =
         allonet_engine::models::open_governance(&a.setup.governance).map_err(|e| AgentError::Setup(e.to_string()))?;
     let r = &store.governor().registry;
@@ -208,7 +206,7 @@ fn standing_allowed(a: &Agent, digest: B256) -> Result<Result<(), String>, Agent
         return Ok(Err(format!("vetoed by the members (proposal {by}): not paid")));
     }
     let mode = r.agent_policy.as_ref().map(|p| p.mode);
-    if mode != Some(Mode::Autonomous) {
+    if standing && mode != Some(Mode::Autonomous) {
         return Ok(Err(format!(
             "governance changed the mode to {mode:?} since the epoch began: not paid under the standing caps"
         )));
@@ -269,7 +267,7 @@ fn pay(a: &Agent, epoch: u64, prior: &BTreeMap<Stage, Value>) -> Result<Vec<Valu
         let onchain = status.plan.as_ref().map(|x| x.onchain.status).unwrap_or("none");
         let route = if standing {
             // Governance may have paused, vetoed or changed the mode since observe: nothing is queued then.
-            if let Err(why) = standing_allowed(a, plan.digest.0)? {
+            if let Err(why) = still_allowed(a, plan.digest.0, true)? {
                 lines.push(json!({ "pool": pool, "plan": plan.digest, "paid": "0", "route": "standing", "vetoed": true, "note": why }));
                 continue;
             }
@@ -332,20 +330,7 @@ fn pay(a: &Agent, epoch: u64, prior: &BTreeMap<Stage, Value>) -> Result<Vec<Valu
     for (pool, plan, target, route, t) in ready {
         let route_name = if matches!(route, Route::Standing) { "standing" } else { "proposal" };
         // Read again right before each payment: a veto, a pause or a new mode stops what is not yet paid.
-        let now_allowed = match route {
-            Route::Standing => standing_allowed(a, plan.digest.0)?,
-            Route::Decision(_) => {
-                let store = allonet_engine::models::open_governance(db).map_err(eng)?;
-                let r = &store.governor().registry;
-                if r.paused {
-                    return Err(AgentError::Paused);
-                }
-                match r.vetoed_plans.get(&plan.digest.0) {
-                    Some(by) => Err(format!("vetoed by the members (proposal {by}): not paid")),
-                    None => Ok(()),
-                }
-            }
-        };
+        let now_allowed = still_allowed(a, plan.digest.0, matches!(route, Route::Standing))?;
         if let Err(why) = now_allowed {
             lines.push(json!({ "pool": pool, "plan": plan.digest, "paid": "0", "route": route_name, "vetoed": true, "note": why }));
             continue;

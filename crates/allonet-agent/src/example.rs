@@ -348,13 +348,9 @@ pub fn scale(dir: &Path, copies: usize) -> Result<usize, AgentError> {
     Ok(projects.len() * copies.max(1))
 }
 
-fn unix_now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
-}
-
 /// Sleeps until the system clock is past `t` (the example DAO runs on it).
 fn wait_past(t: u64) {
-    while unix_now() <= t {
+    while crate::decide::unix_now() <= t {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }

@@ -229,12 +229,7 @@ fn dry_run_in(copy: &Path) -> Result<DryRun, AgentError> {
         if let Some(t) = ag.setup.payouts.get(&pool) {
             let dep = allonet_engine::connect::DeploymentFile::load(&t.deployment)
                 .map_err(|e| AgentError::Setup(e.to_string()))?;
-            let spec = allonet_engine::connect::ConnectSpec {
-                embedded: t.rpc.is_none(),
-                state: t.state.clone().unwrap_or_default(),
-                rpc: t.rpc.clone(),
-                ..Default::default()
-            };
+            let spec = t.connect_spec();
             let (mut conn, _) = allonet_engine::connect::connect(&spec, Some(&dep.endpoint))
                 .map_err(|e| AgentError::Setup(e.to_string()))?;
             let st = allonet_engine::pay::allocator_status(&mut conn, &dep.deployment, None)
@@ -387,41 +382,31 @@ impl Agent {
         let mut done = std::collections::BTreeSet::new();
         // Every allocator is tried: one chain failing does not leave the others running.
         for (pool, t) in &self.setup.payouts {
-            let one = || -> Result<Option<alloy_primitives::Address>, String> {
+            let mut one = || -> Result<(), String> {
                 let dep = allonet_engine::connect::DeploymentFile::load(&t.deployment).map_err(|e| e.to_string())?;
                 let d = &dep.deployment;
                 // Allocators are told apart by chain as well: two chains may hold one address.
-                if !done.contains(&(t.state.clone(), t.rpc.clone(), d.allocator)) {
-                    let spec = allonet_engine::connect::ConnectSpec {
-                        embedded: t.rpc.is_none(),
-                        state: t.state.clone().unwrap_or_default(),
-                        rpc: t.rpc.clone(),
-                        key: t.rpc.is_some().then(|| guardian.clone()),
-                        ..Default::default()
-                    };
-                    let (mut conn, _) =
-                        allonet_engine::connect::connect(&spec, Some(&dep.endpoint)).map_err(|e| e.to_string())?;
-                    let sender = if t.rpc.is_some() { guardian.address() } else { d.guardian };
-                    let call = allonet_chain::contracts::AIAllocator::pausedCall {};
-                    if !allonet_chain::read(conn.chain(), d.allocator, &call).map_err(|e| e.to_string())? {
-                        let call = allonet_chain::contracts::AIAllocator::pauseCall {};
-                        allonet_chain::transact(conn.chain(), sender, d.allocator, &call).map_err(|e| e.to_string())?;
-                        conn.save().map_err(|e| e.to_string())?;
-                    }
-                    return Ok(Some(d.allocator));
+                if !done.insert((t.state.clone(), t.rpc.clone(), d.allocator)) {
+                    return Ok(());
                 }
-                Ok(None)
+                let spec = allonet_engine::connect::ConnectSpec {
+                    key: t.rpc.is_some().then(|| guardian.clone()),
+                    ..t.connect_spec()
+                };
+                let (mut conn, _) =
+                    allonet_engine::connect::connect(&spec, Some(&dep.endpoint)).map_err(|e| e.to_string())?;
+                let sender = if t.rpc.is_some() { guardian.address() } else { d.guardian };
+                let call = allonet_chain::contracts::AIAllocator::pausedCall {};
+                if !allonet_chain::read(conn.chain(), d.allocator, &call).map_err(|e| e.to_string())? {
+                    let call = allonet_chain::contracts::AIAllocator::pauseCall {};
+                    allonet_chain::transact(conn.chain(), sender, d.allocator, &call).map_err(|e| e.to_string())?;
+                    conn.save().map_err(|e| e.to_string())?;
+                }
+                paused.push(d.allocator);
+                Ok(())
             };
-            match one() {
-                Ok(Some(a)) => {
-                    let dep = allonet_engine::connect::DeploymentFile::load(&t.deployment).ok();
-                    if let Some(dep) = dep {
-                        done.insert((t.state.clone(), t.rpc.clone(), dep.deployment.allocator));
-                    }
-                    paused.push(a);
-                }
-                Ok(None) => {}
-                Err(e) => failed.push(format!("pool {pool}: {e}")),
+            if let Err(e) = one() {
+                failed.push(format!("pool {pool}: {e}"));
             }
         }
         if !failed.is_empty() {

@@ -96,6 +96,18 @@ pub struct Inputs {
     pub features: PathBuf,
 }
 
+impl PayoutTarget {
+    /// How to reach its chain: the embedded EVM's state file, or the JSON-RPC endpoint (no sending key).
+    pub fn connect_spec(&self) -> allonet_engine::connect::ConnectSpec {
+        allonet_engine::connect::ConnectSpec {
+            embedded: self.rpc.is_none(),
+            state: self.state.clone().unwrap_or_default(),
+            rpc: self.rpc.clone(),
+            ..Default::default()
+        }
+    }
+}
+
 /// The agent's setup, checked.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Setup {

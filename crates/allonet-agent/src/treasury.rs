@@ -52,6 +52,16 @@ fn added_breaches(
     Ok(added)
 }
 
+/// Base units `pool`'s plan pays (0 when it has none), from the allocate stage's plans.
+fn plan_total(plans: &[Value], pool: &str) -> f64 {
+    plans
+        .iter()
+        .find(|x| x["pool"] == pool)
+        .and_then(|x| x["plan"]["total"].as_str())
+        .and_then(|s| s.parse::<f64>().ok())
+        .unwrap_or(0.0)
+}
+
 pub(crate) fn check(a: &Agent, prior: &BTreeMap<Stage, Value>) -> Result<Value, String> {
     let Some(t) = &a.setup.treasury else {
         return Ok(json!({
@@ -73,12 +83,7 @@ pub(crate) fn check(a: &Agent, prior: &BTreeMap<Stage, Value>) -> Result<Value, 
     for (pool, asset) in &t.draws {
         let d =
             p.pools.iter().position(|x| &x.id == pool).ok_or_else(|| format!("treasury.draws: no pool `{pool}`"))?;
-        let total: f64 = plans
-            .iter()
-            .find(|x| x["pool"] == pool.as_str())
-            .and_then(|x| x["plan"]["total"].as_str())
-            .and_then(|s| s.parse::<f64>().ok())
-            .unwrap_or(0.0);
+        let total = plan_total(&plans, pool);
         let value = total / p.pools[d].unit() * p.pools[d].price;
         let e = by_asset.entry(asset.clone()).or_default();
         e.0 += value;
@@ -117,12 +122,7 @@ pub(crate) fn check(a: &Agent, prior: &BTreeMap<Stage, Value>) -> Result<Value, 
             if let Some(&f) = scale.get(&pool.id) {
                 // The share applies to what the pool's plan pays (not its budget, which it may not spend): the new
                 // budget is that share, in whole base units rounded down.
-                let spent: f64 = plans
-                    .iter()
-                    .find(|x| x["pool"] == pool.id.as_str())
-                    .and_then(|x| x["plan"]["total"].as_str())
-                    .and_then(|s| s.parse::<f64>().ok())
-                    .unwrap_or(0.0);
+                let spent = plan_total(&plans, &pool.id);
                 pool.budget = pool.budget.min((spent * f).floor() as u128);
                 budgets.insert(pool.id.clone(), pool.budget.to_string());
             }
