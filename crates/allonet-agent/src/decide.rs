@@ -142,6 +142,7 @@ pub(crate) fn run(a: &Agent, epoch: u64, stage: Stage, prior: &BTreeMap<Stage, V
                         "vetoed": line.and_then(|l| l["vetoed"].as_bool()).unwrap_or(false),
                         "remainder": line.and_then(|l| l["remainder"].as_str()),
                         "mismatches": line.map(|l| l["mismatches"].clone()),
+                        "gas_used": line.and_then(|l| l["gas_used"].as_u64()),
                     })
                 })
                 .collect();
@@ -360,6 +361,17 @@ fn pay(a: &Agent, epoch: u64, prior: &BTreeMap<Stage, Value>) -> Result<Vec<Valu
         };
         let r = paid.into_iter().next().ok_or_else(|| e(format!("pool {pool}: the engine paid no chain")))?;
         let rec = r.reconciliation.as_ref();
+        // Every transaction of the plan, from the allocator's events: those of an interrupted run too.
+        let dep = DeploymentFile::load(&t.deployment).map_err(eng)?;
+        let (mut conn, _) = allonet_engine::connect::connect(&t.connect_spec(), Some(&dep.endpoint)).map_err(eng)?;
+        let txs = allonet_chain::payout::plan_transactions(
+            conn.chain(),
+            r.status.allocator,
+            r.status.plan_id,
+            dep.deployment.from_block,
+        )
+        .map_err(|x| e(format!("pool {pool}: reading its transactions: {x}")))?;
+        let gas: u64 = txs.iter().filter_map(|x| x.gas_used).sum();
         lines.push(json!({
             "pool": pool,
             "chain": r.chain,
@@ -370,6 +382,8 @@ fn pay(a: &Agent, epoch: u64, prior: &BTreeMap<Stage, Value>) -> Result<Vec<Valu
             "paid": rec.map(|x| x.paid.to_string()).unwrap_or_else(|| "0".into()),
             "remainder": rec.map(|x| x.remainder.to_string()),
             "mismatches": rec.map(|x| x.mismatches.clone()).unwrap_or_default(),
+            "transactions": txs,
+            "gas_used": gas,
         }));
     }
     Ok(lines)

@@ -137,7 +137,21 @@ pub fn build_and_record(a: &Agent, epoch: u64, prior: &BTreeMap<Stage, Value>) -
         plans,
         treasury: prior[&Stage::Treasury].clone(),
         decision: json_merge(&prior[&Stage::Propose], &prior[&Stage::Await]),
-        transactions: Vec::new(),
+        transactions: prior[&Stage::Execute]["pools"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|l| {
+                let (pool, chain) = (l["pool"].clone(), l["chain"].clone());
+                l["transactions"].as_array().cloned().unwrap_or_default().into_iter().map(move |mut t| {
+                    if let Some(o) = t.as_object_mut() {
+                        o.insert("pool".into(), pool.clone());
+                        o.insert("chain".into(), chain.clone());
+                    }
+                    t
+                })
+            })
+            .collect(),
         reconciliation: prior[&Stage::Reconcile].clone(),
         stages: Stage::ALL[..Stage::Report.position()]
             .iter()
@@ -276,6 +290,30 @@ pub fn markdown(r: &EpochReport, d: Digest) -> String {
         o["baseline"].as_f64().unwrap_or_default(),
         o["pools_alone"].as_f64().map(|x| format!("{x:.6}")).unwrap_or_else(|| "n/a".into())
     );
+    if !r.transactions.is_empty() {
+        let gas: u64 = r.transactions.iter().filter_map(|t| t["gas_used"].as_u64()).sum();
+        let _ = writeln!(
+            s,
+            "## Transactions\n\n{} transactions, {gas} gas in total.\n\n| pool | chain | what | block | gas | transaction |\n|---|---|---|---:|---:|---|",
+            r.transactions.len()
+        );
+        for t in &r.transactions {
+            let what = match t["batch"].as_u64() {
+                Some(b) => format!("batch {b}"),
+                None => t["kind"].as_str().unwrap_or_default().to_string(),
+            };
+            let _ = writeln!(
+                s,
+                "| {} | {} | {what} | {} | {} | `{}` |",
+                t["pool"].as_str().unwrap_or_default(),
+                t["chain"].as_str().unwrap_or("-"),
+                t["block"],
+                t["gas_used"].as_u64().map(|g| g.to_string()).unwrap_or_else(|| "-".into()),
+                t["tx_hash"].as_str().unwrap_or_default()
+            );
+        }
+        let _ = writeln!(s);
+    }
     let _ = writeln!(s, "## Stages\n\n| stage | output digest |\n|---|---|");
     for st in &r.stages {
         let _ = writeln!(s, "| {} | `{}` |", st.stage, st.digest);

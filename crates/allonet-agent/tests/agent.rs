@@ -265,6 +265,18 @@ fn in_propose_mode_the_plans_wait_for_the_members_with_governances_mix() {
         assert_eq!(line["paid"].as_str().unwrap(), plan.total, "{} paid its plan", plan.pool);
         assert_eq!(line["remainder"], "0");
         assert!(line["mismatches"].as_array().unwrap().is_empty());
+        // Every transaction of the plan, with its gas: queued once (under the decision) and each batch once, in
+        // block order.
+        let txs: Vec<&serde_json::Value> = r.transactions.iter().filter(|t| t["pool"] == plan.pool.as_str()).collect();
+        let batches: Vec<u64> = txs.iter().filter_map(|t| t["batch"].as_u64()).collect();
+        assert_eq!(batches, (0..plan.payments.div_ceil(200) as u64).collect::<Vec<_>>(), "{}", plan.pool);
+        assert_eq!(txs.iter().filter(|t| t["kind"] == "queued").count(), 1, "{}", plan.pool);
+        assert!(txs.iter().all(|t| t["gas_used"].as_u64().is_some_and(|g| g > 21_000)), "{txs:?}");
+        assert!(txs.windows(2).all(|w| w[0]["block"].as_u64() <= w[1]["block"].as_u64()));
+        assert_eq!(
+            line["gas_used"].as_u64().unwrap(),
+            txs.iter().map(|t| t["gas_used"].as_u64().unwrap()).sum::<u64>()
+        );
     }
     // What the dry run printed is what was paid: the same plans, the same balances after.
     for p in &dry.pools {
@@ -279,6 +291,7 @@ fn in_propose_mode_the_plans_wait_for_the_members_with_governances_mix() {
     }
     let md = std::fs::read_to_string(d.join("reports/epoch-000001.md")).unwrap();
     assert!(md.contains("**propose**") && md.contains("3 of 3 paid") && md.contains("ai 0.70"), "{md}");
+    assert!(md.contains("## Transactions") && md.contains("| batch 0 |"), "{md}");
     // Running again pays nothing more: the epoch is finished, and the next starts its own.
     assert_eq!(Agent::open(&d).unwrap().status().unwrap()[0].pools.iter().filter(|p| p.paid == p.planned).count(), 3);
     // The same setup in advise mode (the instance's own mix) gives another plan.

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use alloy_primitives::{keccak256, Address, Bytes, U256};
+use alloy_primitives::{keccak256, Address, Bytes, B256, U256};
 use revm::bytecode::Bytecode;
 use revm::context::result::{ExecutionResult, Output};
 use revm::context::{BlockEnv, CfgEnv, TxEnv};
@@ -31,6 +31,8 @@ pub struct Embedded {
     number: u64,
     timestamp: u64,
     logs: Vec<LogRecord>,
+    /// Gas used by each mined transaction (its receipt's `gasUsed`).
+    gas: BTreeMap<B256, u64>,
     path: Option<PathBuf>,
     signers: Vec<Address>,
     chain_id: u64,
@@ -56,6 +58,7 @@ impl Embedded {
             number: 0,
             timestamp: GENESIS_TIME,
             logs: Vec::new(),
+            gas: BTreeMap::new(),
             path: None,
             signers: Vec::new(),
             chain_id: EMBEDDED_CHAIN_ID,
@@ -200,6 +203,7 @@ impl Embedded {
             signers: self.signers.clone(),
             accounts,
             logs: self.logs.clone(),
+            gas: self.gas.clone(),
         }
     }
 
@@ -230,6 +234,7 @@ impl Embedded {
         chain.number = state.number;
         chain.timestamp = state.timestamp;
         chain.logs = state.logs;
+        chain.gas = state.gas;
         chain.signers = state.signers;
         Ok(chain)
     }
@@ -246,6 +251,8 @@ struct State {
     signers: Vec<Address>,
     accounts: BTreeMap<Address, AccountState>,
     logs: Vec<LogRecord>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    gas: BTreeMap<B256, u64>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -353,7 +360,12 @@ impl Chain for Embedded {
             })
             .collect();
         self.logs.extend(logs.iter().cloned());
+        self.gas.insert(tx_hash, gas_used.used);
         Ok(Receipt { tx_hash, block: self.number, gas_used: gas_used.used, contract_address: created, logs })
+    }
+
+    fn gas_used(&mut self, tx_hash: B256) -> Result<Option<u64>, ChainError> {
+        Ok(self.gas.get(&tx_hash).copied())
     }
 
     fn logs(&mut self, filter: &LogFilter) -> Result<Vec<LogRecord>, ChainError> {

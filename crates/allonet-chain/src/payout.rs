@@ -183,6 +183,55 @@ pub fn paid_from_events(
     Ok(paid)
 }
 
+/// One transaction that moved a plan on chain, found from the allocator's events.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PlanTransaction {
+    /// `approved` (governance), `queued` (the agent, under the caps), `cancelled` or `batch`.
+    pub kind: &'static str,
+    /// The batch index, for a `batch`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub batch: Option<u64>,
+    pub tx_hash: B256,
+    pub block: u64,
+    /// Gas used, from the transaction's receipt (`None` when the node no longer has it).
+    pub gas_used: Option<u64>,
+}
+
+/// Every transaction that approved, queued, cancelled or paid a batch of `plan_id` on the allocator, in chain
+/// order, with the gas each used: the record of what a payout cost, rebuilt from the chain alone (a run that was
+/// interrupted and resumed reports the transactions of both).
+pub fn plan_transactions(
+    chain: &mut dyn Chain,
+    allocator: Address,
+    plan_id: B256,
+    from_block: u64,
+) -> Result<Vec<PlanTransaction>, ChainError> {
+    let logs = chain.logs(&LogFilter {
+        address: allocator,
+        topic0: vec![
+            AIAllocator::PlanApproved::SIGNATURE_HASH,
+            AIAllocator::PlanQueued::SIGNATURE_HASH,
+            AIAllocator::PlanCancelled::SIGNATURE_HASH,
+            AIAllocator::BatchPaid::SIGNATURE_HASH,
+        ],
+        topic1: Some(plan_id),
+        from_block,
+        to_block: None,
+    })?;
+    let mut out = Vec::with_capacity(logs.len());
+    for l in logs {
+        let (kind, batch) = match l.topics[0] {
+            t if t == AIAllocator::PlanApproved::SIGNATURE_HASH => ("approved", None),
+            t if t == AIAllocator::PlanQueued::SIGNATURE_HASH => ("queued", None),
+            t if t == AIAllocator::PlanCancelled::SIGNATURE_HASH => ("cancelled", None),
+            _ => ("batch", l.decode::<AIAllocator::BatchPaid>().map(|e| e.batchIndex.saturating_to::<u64>())),
+        };
+        let gas_used = chain.gas_used(l.tx_hash)?;
+        out.push(PlanTransaction { kind, batch, tx_hash: l.tx_hash, block: l.block, gas_used });
+    }
+    Ok(out)
+}
+
 /// Balance of the allocator in its asset.
 pub fn asset_balance(chain: &mut dyn Chain, asset: Address, who: Address) -> Result<U256, ChainError> {
     if asset == Address::ZERO {

@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use alloy_network::{EthereumWallet, TransactionBuilder};
-use alloy_primitives::{Address, Bytes, U256};
+use alloy_primitives::{Address, Bytes, B256, U256};
 use alloy_provider::{DynProvider, Provider, ProviderBuilder};
 use alloy_rpc_client::ClientBuilder;
 use alloy_rpc_types_eth::{BlockNumberOrTag, Filter, TransactionRequest};
@@ -275,6 +275,11 @@ impl Chain for Rpc {
             contract_address: receipt.contract_address,
             logs,
         })
+    }
+
+    fn gas_used(&mut self, tx_hash: B256) -> Result<Option<u64>, ChainError> {
+        let r = self.retry(|p| async move { p.get_transaction_receipt(tx_hash).await })?;
+        Ok(r.map(|r| r.gas_used))
     }
 
     fn logs(&mut self, filter: &LogFilter) -> Result<Vec<LogRecord>, ChainError> {
