@@ -81,17 +81,21 @@ pub const EXAMPLE_SEED: u64 = 2026;
 pub const EXAMPLE_TREES: usize = 60;
 
 /// The example DAO's voting periods (seconds): long enough to vote by hand, short enough to try.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ExampleOptions {
     pub voting_period: u64,
     pub timelock_delay: u64,
     /// Copies of the 230 projects (1: the example as it is; more for benchmarks, see [`scale`]).
     pub copies: usize,
+    /// Put the `base` chain (the USDC pool) on this JSON-RPC development node (anvil, chain id 8453) instead of
+    /// an embedded EVM: its allocator is then owned by its own on-chain Governor and timelock, which set the
+    /// agent's standing caps, veto delay and registry in a passed proposal.
+    pub base_rpc: Option<String>,
 }
 
 impl Default for ExampleOptions {
     fn default() -> Self {
-        ExampleOptions { voting_period: 120, timelock_delay: 30, copies: 1 }
+        ExampleOptions { voting_period: 120, timelock_delay: 30, copies: 1, base_rpc: None }
     }
 }
 
@@ -183,16 +187,32 @@ pub fn init_with(dir: &Path, example: bool, o: ExampleOptions) -> Result<(), Age
         scale(dir, o.copies)?;
     }
     let problem = std::fs::read_to_string(dir.join("allocate.toml")).map_err(|e| io(dir, e))?;
-    deploy_pools(dir, &problem)?;
+    deploy_pools(dir, &problem, o.base_rpc.as_deref())?;
     let p = dir.join("agent.toml");
-    std::fs::write(&p, EXAMPLE_SETUP).map_err(|e| io(&p, e))
+    let text = match &o.base_rpc {
+        None => EXAMPLE_SETUP.to_string(),
+        Some(url) => EXAMPLE_SETUP
+            .replace(
+                "on an embedded EVM (two chains: OP and ETH on optimism, USDC on base)",
+                "(two chains: OP and ETH on optimism, an embedded EVM; USDC on base, over JSON-RPC)",
+            )
+            .replace("state = \"chains/base.state.json\"", &format!("rpc = {}", toml_string(url))),
+    };
+    std::fs::write(&p, text).map_err(|e| io(&p, e))
 }
 
-/// One allocator per pool on the embedded EVM (optimism: chain 10; base: 8453), funded with the pool's budget,
-/// with standing caps of the whole budget, a one-hour veto window and every project's address in its registry
-/// (set by the deployer, who keeps the allocator here; in production its owner is the DAO's timelock or Safe).
-fn deploy_pools(dir: &Path, problem: &str) -> Result<(), AgentError> {
-    use allonet_chain::contracts::AIAllocator;
+/// A TOML basic string (JSON's escapes are TOML's).
+fn toml_string(s: &str) -> String {
+    serde_json::to_string(s).expect("a string serialises")
+}
+
+/// One allocator per pool (optimism: chain 10; base: 8453), funded with the pool's budget, with standing caps of
+/// the whole budget, a one-hour veto window and every project's address in its registry. On the embedded EVM the
+/// deployer keeps the allocator and sets these itself; on a JSON-RPC node (`base_rpc`) the allocator belongs to
+/// its timelock from the start, as in production, and the deployer (anvil's dev account 0, which holds the
+/// governance token) passes one on-chain proposal that sets them; the agent, the DAO's guardian and its
+/// operator (who anchors the log) are given gas money there.
+fn deploy_pools(dir: &Path, problem: &str, base_rpc: Option<&str>) -> Result<(), AgentError> {
     use allonet_chain::deploy::Asset;
     use allonet_engine::connect::{connect, ConnectSpec};
     use allonet_engine::deploy::{deploy, DeploySpec};
@@ -221,6 +241,15 @@ fn deploy_pools(dir: &Path, problem: &str) -> Result<(), AgentError> {
     let chains = dir.join("chains");
     std::fs::create_dir_all(&chains).map_err(|e| setup(e.to_string()))?;
     for pool in &f.pools {
+        let token = allonet_core::Token::new(&pool.token, pool.decimals);
+        let budget = token.parse(&pool.budget).map_err(|e| setup(e.to_string()))?.units();
+        let out = chains.join(format!("{}.deployment.json", pool.id));
+        let asset =
+            Asset::NewToken { symbol: pool.token.clone(), decimals: pool.decimals, supply: budget * U256::from(10u64) };
+        if let (Some(url), "base") = (base_rpc, pool.chain.as_str()) {
+            deploy_governed(url, asset, budget, &recipients, &out).map_err(setup)?;
+            continue;
+        }
         let state = chains.join(format!("{}.state.json", pool.chain));
         if !state.exists() {
             let id = if pool.chain == "base" { 8453 } else { 10 };
@@ -228,17 +257,10 @@ fn deploy_pools(dir: &Path, problem: &str) -> Result<(), AgentError> {
                 .and_then(|e| e.save())
                 .map_err(|e| setup(e.to_string()))?;
         }
-        let token = allonet_core::Token::new(&pool.token, pool.decimals);
-        let budget = token.parse(&pool.budget).map_err(|e| setup(e.to_string()))?.units();
         let spec = ConnectSpec { embedded: true, state: state.clone(), ..Default::default() };
         let (mut conn, endpoint) = connect(&spec, None).map_err(|e| setup(e.to_string()))?;
-        let out = chains.join(format!("{}.deployment.json", pool.id));
         let ds = DeploySpec {
-            asset: Asset::NewToken {
-                symbol: pool.token.clone(),
-                decimals: pool.decimals,
-                supply: budget * U256::from(10u64),
-            },
+            asset,
             agent: None,
             guardian: None,
             holders: None,
@@ -253,31 +275,90 @@ fn deploy_pools(dir: &Path, problem: &str) -> Result<(), AgentError> {
         let (file, _) = deploy(&mut conn, endpoint, &ds, &out).map_err(|e| setup(e.to_string()))?;
         let d = file.deployment;
         let c = conn.chain();
-        let tx = |c: &mut dyn allonet_chain::Chain, r: Result<allonet_chain::Receipt, allonet_chain::ChainError>| {
-            let _ = c;
-            r.map(|_| ()).map_err(|e| setup(e.to_string()))
+        let send = |c: &mut dyn allonet_chain::Chain, a: &allonet_chain::governor::Action| {
+            c.send(allonet_chain::Tx {
+                from: d.deployer,
+                to: Some(d.allocator),
+                data: a.calldata(),
+                ..Default::default()
+            })
+            .map(|_| ())
+            .map_err(|e| setup(e.to_string()))
         };
-        let r = allonet_chain::transact(
-            c,
-            d.deployer,
-            d.allocator,
-            &AIAllocator::setCapsCall { epochCap_: budget, recipientCap_: budget },
-        );
-        tx(c, r)?;
-        let r =
-            allonet_chain::transact(c, d.deployer, d.allocator, &AIAllocator::setVetoDelayCall { vetoDelay_: 3_600 });
-        tx(c, r)?;
+        for a in allonet_engine::govern::standing_actions(budget, budget, vec![], 3_600) {
+            send(c, &a)?;
+        }
         // The registry, 200 addresses a transaction.
         for chunk in recipients.chunks(200) {
-            let r = allonet_chain::transact(
-                c,
-                d.deployer,
-                d.allocator,
-                &AIAllocator::setRecipientsCall { recipients: chunk.to_vec(), allowed: true },
-            );
-            tx(c, r)?;
+            send(c, &allonet_chain::governor::Action::SetRecipients { recipients: chunk.to_vec(), allowed: true })?;
         }
         conn.save().map_err(|e| setup(e.to_string()))?;
+    }
+    Ok(())
+}
+
+/// The USDC pool's allocator on a JSON-RPC development node, owned by its timelock: deployed by anvil's dev
+/// account 0 (the only holder of the governance token), which funds the agent, the guardian and the operator with
+/// gas money, then proposes the standing caps, veto delay and registry on the Governor, votes, queues and executes
+/// them, moving the node's blocks and clock past each period (`anvil_mine`, `evm_increaseTime`).
+fn deploy_governed(
+    url: &str,
+    asset: allonet_chain::deploy::Asset,
+    budget: alloy_primitives::U256,
+    recipients: &[alloy_primitives::Address],
+    out: &Path,
+) -> Result<(), String> {
+    use allonet_engine::connect::{connect, ConnectSpec};
+    use allonet_engine::deploy::{deploy, DeploySpec};
+    use allonet_engine::govern::{propose_onchain, step_onchain, vote_onchain, Step};
+    use alloy_primitives::U256;
+    let s = |e: allonet_engine::EngineError| e.to_string();
+    let deployer = allonet_chain::rpc::signer_from_hex(allonet_chain::anvil::DEV_KEYS[0]).map_err(|e| e.to_string())?;
+    let spec = ConnectSpec {
+        rpc: Some(url.to_string()),
+        chain_id: Some(8453),
+        key: Some(deployer.clone()),
+        ..Default::default()
+    };
+    let (mut conn, endpoint) = connect(&spec, None).map_err(s)?;
+    let guardian = member_key(EXAMPLE_SEED, 11).address();
+    let operator = member_key(EXAMPLE_SEED, u64::MAX).address();
+    let e18 = U256::from(10u64).pow(U256::from(18));
+    let ds = DeploySpec {
+        asset,
+        agent: Some(allonet_core::Address(agent_key().address())),
+        guardian: Some(allonet_core::Address(guardian)),
+        holders: Some(vec![(
+            allonet_core::Address(deployer.address()),
+            allonet_core::TokenAmount(U256::from(1_000_000u64) * e18),
+        )]),
+        epoch_length: 30 * 86_400,
+        fund: budget,
+        voting_delay: 1,
+        voting_period: 5,
+        quorum_percent: 4,
+        timelock_delay: 60,
+        keep_owner: false,
+    };
+    let (file, _) = deploy(&mut conn, endpoint, &ds, out).map_err(s)?;
+    let d = file.deployment;
+    for who in [agent_key().address(), guardian, operator] {
+        let tx =
+            allonet_chain::Tx { from: d.deployer, to: Some(who), value: U256::from(10u64) * e18, ..Default::default() };
+        conn.chain().send(tx).map_err(|e| format!("funding {who}: {e}"))?;
+    }
+    let actions = allonet_engine::govern::standing_actions(budget, budget, recipients.to_vec(), 3_600);
+    let p =
+        propose_onchain(&mut conn, &d, d.deployer, &actions, "Standing caps, veto delay and registry of the USDC pool")
+            .map_err(s)?;
+    conn.advance(ds.voting_delay + 1, 0).map_err(s)?;
+    vote_onchain(&mut conn, &d, p.proposal, 1, &deployer, None).map_err(s)?;
+    conn.advance(ds.voting_period + 1, 0).map_err(s)?;
+    step_onchain(&mut conn, &d, p.proposal, Step::Queue, d.deployer).map_err(s)?;
+    conn.advance(1, ds.timelock_delay + 1).map_err(s)?;
+    let done = step_onchain(&mut conn, &d, p.proposal, Step::Execute, d.deployer).map_err(s)?;
+    if done.status.state != "Executed" {
+        return Err(format!("the standing-caps proposal ended {}", done.status.state));
     }
     Ok(())
 }
@@ -402,14 +483,20 @@ pub fn members_pass(dir: &Path, actions: Vec<Action>, description: &str) -> Resu
     Ok(id)
 }
 
-/// Moves both of the example's embedded chains forward by `seconds` (as `allonet chain advance` does), e.g. past
-/// a veto window.
+/// Moves each chain the agent in `dir` pays on forward by `seconds` (as `allonet chain advance` does), e.g. past a
+/// veto window: the embedded EVMs, and development nodes over JSON-RPC (`evm_increaseTime`; others refuse).
 pub fn advance_chains(dir: &Path, seconds: u64) -> Result<(), AgentError> {
-    for chain in ["optimism", "base"] {
-        let state = dir.join(format!("chains/{chain}.state.json"));
-        let mut e = allonet_chain::embedded::Embedded::open(&state).map_err(|e| AgentError::Setup(e.to_string()))?;
-        e.warp(seconds);
-        e.save().map_err(|e| AgentError::Setup(e.to_string()))?;
+    let setup = crate::Setup::load(dir)?;
+    let mut done = std::collections::BTreeSet::new();
+    for t in setup.payouts.values() {
+        if !done.insert((t.state.clone(), t.rpc.clone())) {
+            continue;
+        }
+        let err = |e: allonet_engine::EngineError| AgentError::Setup(e.to_string());
+        let dep = allonet_engine::connect::DeploymentFile::load(&t.deployment).map_err(err)?;
+        let (mut conn, _) = allonet_engine::connect::connect(&t.connect_spec(), Some(&dep.endpoint)).map_err(err)?;
+        conn.advance(1, seconds).map_err(err)?;
+        conn.save().map_err(err)?;
     }
     Ok(())
 }

@@ -41,6 +41,7 @@ pub mod setup;
 pub mod stages;
 pub mod treasury;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use allonet_core::Digest;
@@ -138,6 +139,8 @@ pub struct DryPool {
     pub balance_after: Option<String>,
     /// `queuePlan(root, total, batches)` calldata for the allocator (what the agent sends once approved).
     pub queue_calldata: String,
+    /// The copy of the chain the dry run read: `embedded copy`, or `anvil fork of URL at block N`.
+    pub chain_copy: Option<String>,
     pub payments: Vec<DryPayment>,
 }
 
@@ -169,17 +172,32 @@ fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
 /// pool's payments, allocator balance before and after, and queue calldata are read from it. Nothing in `dir`
 /// changes: no checkpoint, no act in the DAO's log, no transaction or nonce on any chain.
 pub fn dry_run(dir: &Path) -> Result<DryRun, AgentError> {
-    // Everything the epoch writes must be inside the folder, so that the copy holds it all.
+    // Everything the epoch writes must be inside the folder, so that the copy holds it all; a chain reached over
+    // JSON-RPC is replaced by an anvil fork of it.
     let setup = Setup::load(dir)?;
     let root = dir.canonicalize().map_err(|e| AgentError::Setup(format!("{}: {e}", dir.display())))?;
     let mut paths = vec![setup.governance.clone()];
+    let mut forks = BTreeMap::new();
     for t in setup.payouts.values() {
         paths.push(t.deployment.clone());
         paths.extend(t.state.clone());
-        if t.rpc.is_some() {
-            return Err(AgentError::Setup(
-                "a dry run copies the embedded chains; a pool paying over JSON-RPC needs an anvil fork instead".into(),
-            ));
+        if let Some(url) = &t.rpc {
+            if !forks.contains_key(url) {
+                let chain_id = allonet_engine::connect::DeploymentFile::load(&t.deployment)
+                    .map_err(|e| AgentError::Setup(e.to_string()))?
+                    .deployment
+                    .chain_id;
+                let bin = allonet_chain::anvil::anvil_binary()
+                    .map_err(|e| AgentError::Setup(e.to_string()))?
+                    .ok_or_else(|| {
+                        AgentError::Setup(format!(
+                            "a dry run of a pool paying over JSON-RPC ({url}) runs on an anvil fork, and anvil needs npm"
+                        ))
+                    })?;
+                let fork = allonet_chain::anvil::Anvil::fork(&bin, url, chain_id)
+                    .map_err(|e| AgentError::Setup(format!("forking {url} with anvil: {e}")))?;
+                forks.insert(url.clone(), fork);
+            }
         }
     }
     for p in paths {
@@ -195,14 +213,21 @@ pub fn dry_run(dir: &Path) -> Result<DryRun, AgentError> {
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
     let scratch = std::env::temp_dir().join(format!("allonet-agent-dry-run-{}-{nanos}", std::process::id()));
     copy_dir(dir, &scratch).map_err(|e| AgentError::Setup(format!("copying {} for a dry run: {e}", dir.display())))?;
-    let r = dry_run_in(&scratch);
+    let forks: BTreeMap<String, String> = forks.iter().map(|(u, f)| (u.clone(), f.url())).collect();
+    let r = dry_run_in(&scratch, &forks);
     let _ = std::fs::remove_dir_all(&scratch);
     r
 }
 
-fn dry_run_in(copy: &Path) -> Result<DryRun, AgentError> {
+/// The dry run on the copy at `copy`, each JSON-RPC endpoint replaced by its fork (`forks`: URL → fork's URL).
+fn dry_run_in(copy: &Path, forks: &BTreeMap<String, String>) -> Result<DryRun, AgentError> {
     use alloy_sol_types::SolCall;
     let mut ag = Agent::open(copy)?;
+    for t in ag.setup.payouts.values_mut() {
+        if let Some(url) = &t.rpc {
+            t.rpc = Some(forks.get(url).cloned().ok_or_else(|| AgentError::Setup(format!("{url} was not forked")))?);
+        }
+    }
     // Up to the propose stage: the plan as it would be filed (scaled down if the treasury needs it), and the
     // proposal (filed in the copy's DAO only).
     let epoch = loop {
@@ -225,7 +250,7 @@ fn dry_run_in(copy: &Path) -> Result<DryRun, AgentError> {
         let c = allonet_engine::govern::commitment(&plan, chain.as_deref())
             .map_err(|e| AgentError::Setup(e.to_string()))?;
         let calldata = allonet_chain::payout::queue_call(&c).abi_encode();
-        let (mut allocator, mut before, mut after) = (None, None, None);
+        let (mut allocator, mut before, mut after, mut copy_of) = (None, None, None, None);
         if let Some(t) = ag.setup.payouts.get(&pool) {
             let dep = allonet_engine::connect::DeploymentFile::load(&t.deployment)
                 .map_err(|e| AgentError::Setup(e.to_string()))?;
@@ -235,6 +260,14 @@ fn dry_run_in(copy: &Path) -> Result<DryRun, AgentError> {
             let st = allonet_engine::pay::allocator_status(&mut conn, &dep.deployment, None)
                 .map_err(|e| AgentError::Setup(e.to_string()))?;
             allocator = Some(dep.deployment.allocator);
+            copy_of = Some(match &t.rpc {
+                None => "embedded copy".to_string(),
+                Some(fork) => {
+                    let block = conn.chain().block_number().map_err(|e| AgentError::Setup(e.to_string()))?;
+                    let url = forks.iter().find(|(_, f)| *f == fork).map(|(u, _)| u.as_str()).unwrap_or_default();
+                    format!("anvil fork of {url} at block {block}")
+                }
+            });
             before = Some(st.balance.to_string());
             after = Some(st.balance.saturating_sub(plan.total.units()).to_string());
         }
@@ -248,6 +281,7 @@ fn dry_run_in(copy: &Path) -> Result<DryRun, AgentError> {
             balance_before: before,
             balance_after: after,
             queue_calldata: format!("0x{}", alloy_primitives::hex::encode(calldata)),
+            chain_copy: copy_of,
             payments: plan
                 .payments
                 .iter()

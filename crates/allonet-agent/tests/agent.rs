@@ -13,7 +13,7 @@ use allonet_governance::governor::{Act, Action, AgentMode, AgentPolicy};
 fn fresh(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("allonet-agent-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
-    init_with(&d, true, ExampleOptions { voting_period: 2, timelock_delay: 1, copies: 1 })
+    init_with(&d, true, ExampleOptions { voting_period: 2, timelock_delay: 1, copies: 1, ..Default::default() })
         .expect("the example initialises");
     d
 }
@@ -188,13 +188,10 @@ fn decide(dir: &std::path::Path, proposal: alloy_primitives::B256, support: u8) 
     allonet_agent::example::members_decide(dir, proposal, support).unwrap();
 }
 
-/// The pool allocator's balance of its asset (base units).
+/// The pool allocator's balance of its asset (base units), on whichever chain it is.
 fn balance(dir: &std::path::Path, pool: &str) -> String {
-    let t = allonet_agent::Setup::load(dir).unwrap().payouts[pool].clone();
-    let dep = allonet_engine::connect::DeploymentFile::load(&t.deployment).unwrap();
-    let spec = allonet_engine::connect::ConnectSpec { embedded: true, state: t.state.unwrap(), ..Default::default() };
-    let (mut conn, _) = allonet_engine::connect::connect(&spec, None).unwrap();
-    allonet_engine::pay::allocator_status(&mut conn, &dep.deployment, None).unwrap().balance.to_string()
+    let (mut conn, d) = allocator(dir, pool);
+    allonet_engine::pay::allocator_status(&mut conn, &d, None).unwrap().balance.to_string()
 }
 
 fn warp(dir: &std::path::Path, seconds: u64) {
@@ -346,8 +343,7 @@ fn allocator(
 ) -> (allonet_engine::connect::Connection, allonet_chain::deploy::Deployment) {
     let t = allonet_agent::Setup::load(dir).unwrap().payouts[pool].clone();
     let dep = allonet_engine::connect::DeploymentFile::load(&t.deployment).unwrap();
-    let spec = allonet_engine::connect::ConnectSpec { embedded: true, state: t.state.unwrap(), ..Default::default() };
-    (allonet_engine::connect::connect(&spec, None).unwrap().0, dep.deployment)
+    (allonet_engine::connect::connect(&t.connect_spec(), Some(&dep.endpoint)).unwrap().0, dep.deployment)
 }
 
 fn records_of(dir: &std::path::Path, kind: &str) -> usize {
@@ -564,7 +560,8 @@ fn an_injection_corpus_changes_no_recipient() {
 fn the_example_grows_for_benchmarks_with_distinct_projects() {
     let d = std::env::temp_dir().join(format!("allonet-agent-scale-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
-    init_with(&d, true, ExampleOptions { voting_period: 2, timelock_delay: 1, copies: 2 }).unwrap();
+    init_with(&d, true, ExampleOptions { voting_period: 2, timelock_delay: 1, copies: 2, ..Default::default() })
+        .unwrap();
     let r = Agent::open(&d).unwrap().run_epoch(|_| {}).unwrap();
     let projects = r.allocation["projects"].as_array().unwrap();
     assert_eq!(projects.len(), 460);
@@ -627,4 +624,70 @@ fn an_epoch_finishes_with_the_setup_it_began_with() {
     .unwrap();
     let e = allonet_agent::dry_run(&d).unwrap_err().to_string();
     assert!(e.contains("outside"), "{e}");
+}
+
+/// Three pools on two chains, one of them a real node: OP and ETH on an embedded EVM, USDC on anvil, where the
+/// allocator belongs to its timelock and its caps, veto delay and registry came from an on-chain proposal. A dry
+/// run on an anvil fork leaves the node untouched and predicts what the real run then pays; each chain pays only
+/// its part, and the report lists every transaction on both with its gas.
+#[test]
+fn three_pools_on_an_embedded_chain_and_anvil_pay_in_propose_mode() {
+    use allonet_chain::Chain;
+    let bin = allonet_chain::anvil::anvil_binary().unwrap().expect("anvil is installed from contracts/ by npm");
+    let node = allonet_chain::anvil::Anvil::start(&bin, 8453).unwrap();
+    let d = std::env::temp_dir().join(format!("allonet-agent-anvil-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    let o = ExampleOptions { voting_period: 2, timelock_delay: 1, base_rpc: Some(node.url()), ..Default::default() };
+    init_with(&d, true, o).unwrap();
+    let setup = allonet_agent::Setup::load(&d).unwrap();
+    assert_eq!(setup.payouts["gitcoin"].rpc.as_deref(), Some(node.url().as_str()));
+    let (_, dep) = allocator(&d, "gitcoin");
+    let mut rpc = allonet_chain::Rpc::connect(&node.url(), Some(8453), vec![]).unwrap();
+    let owner =
+        allonet_chain::read(&mut rpc, dep.allocator, &allonet_chain::contracts::AIAllocator::ownerCall {}).unwrap();
+    assert_eq!(owner, dep.timelock, "on anvil the allocator belongs to its timelock");
+    govern(&d, vec![policy(AgentMode::Propose, 6_000, 4_000)], "The agent proposes on two chains");
+    let before: Vec<String> = ["optimism", "octant", "gitcoin"].iter().map(|p| balance(&d, p)).collect();
+    // The dry run forks the node: no block, no balance and no nonce on it moves.
+    let block = rpc.block_number().unwrap();
+    let dry = allonet_agent::dry_run(&d).unwrap();
+    let usdc = dry.pools.iter().find(|p| p.pool == "gitcoin").unwrap();
+    assert!(usdc.chain_copy.as_deref().unwrap().starts_with(&format!("anvil fork of {}", node.url())), "{usdc:?}");
+    assert_eq!(dry.pools.iter().find(|p| p.pool == "optimism").unwrap().chain_copy.as_deref(), Some("embedded copy"));
+    assert_eq!(rpc.block_number().unwrap(), block, "the dry run sent nothing to the node");
+    assert_eq!(balance(&d, "gitcoin"), before[2]);
+    let mut ag = Agent::open(&d).unwrap();
+    let proposal = waiting_on(ag.run_epoch(|_| {}));
+    decide(&d, proposal, 1);
+    assert!(matches!(ag.run_epoch(|_| {}), Err(AgentError::VetoWindow { .. })), "queued on both chains");
+    warp(&d, 3_601);
+    let r = ag.run_epoch(|_| {}).unwrap();
+    for (i, pool) in ["optimism", "octant", "gitcoin"].iter().enumerate() {
+        let plan = r.plans.iter().find(|p| p.pool == *pool).unwrap();
+        let line = r.reconciliation["plans"].as_array().unwrap().iter().find(|l| l["pool"] == *pool).unwrap();
+        assert_eq!(line["paid"].as_str().unwrap(), plan.total, "{pool} paid its plan");
+        assert_eq!(line["remainder"], "0");
+        let paid: alloy_primitives::U256 = plan.total.parse().unwrap();
+        let now: alloy_primitives::U256 = balance(&d, pool).parse().unwrap();
+        assert_eq!(now + paid, before[i].parse::<alloy_primitives::U256>().unwrap(), "{pool}: only its own part");
+        let p = dry.pools.iter().find(|p| p.pool == *pool).unwrap();
+        assert_eq!(p.balance_after.as_deref(), Some(balance(&d, pool).as_str()), "{pool}: the dry run's prediction");
+    }
+    // The node's transactions, from its receipts: the queue and every batch, each with gas, in the report.
+    let on_anvil: Vec<&serde_json::Value> = r.transactions.iter().filter(|t| t["pool"] == "gitcoin").collect();
+    assert_eq!(on_anvil.iter().filter(|t| t["kind"] == "queued").count(), 1);
+    assert!(on_anvil.iter().filter(|t| t["kind"] == "batch").count() >= 1);
+    for t in &on_anvil {
+        let hash: alloy_primitives::B256 = t["tx_hash"].as_str().unwrap().parse().unwrap();
+        assert_eq!(t["gas_used"].as_u64(), rpc.gas_used(hash).unwrap(), "the node's own receipt");
+    }
+    // Each recipient of the USDC plan holds exactly its amount on the node.
+    let (_, dep) = allocator(&d, "gitcoin");
+    let usdc_plan = dry.pools.iter().find(|p| p.pool == "gitcoin").unwrap();
+    for pay in &usdc_plan.payments {
+        let got = allonet_chain::payout::asset_balance(&mut rpc, dep.asset, pay.recipient.0).unwrap();
+        assert_eq!(got.to_string(), pay.amount, "{} on anvil", pay.project);
+    }
+    drop(node);
+    let _ = std::fs::remove_dir_all(&d);
 }

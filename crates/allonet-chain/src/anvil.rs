@@ -86,13 +86,30 @@ pub struct Anvil {
 impl Anvil {
     /// Start anvil with `chain_id` on a free loopback port and wait until it answers.
     pub fn start(bin: &std::path::Path, chain_id: u64) -> Result<Self, ChainError> {
+        Self::spawn(bin, chain_id, &["--gas-limit", "100000000"])
+    }
+
+    /// Start anvil as a fork of the node at `url` (its latest block; `--fork-url`), with the same chain id: a
+    /// scratch copy of that chain's state, where transactions change nothing on the real one.
+    pub fn fork(bin: &std::path::Path, url: &str, chain_id: u64) -> Result<Self, ChainError> {
+        Self::spawn(bin, chain_id, &["--fork-url", url])
+    }
+
+    /// Start anvil without automatic mining: transactions wait in its pool until [`Anvil`]'s user mines
+    /// (`evm_mine`), as on a congested chain.
+    pub fn start_without_mining(bin: &std::path::Path, chain_id: u64) -> Result<Self, ChainError> {
+        Self::spawn(bin, chain_id, &["--gas-limit", "100000000", "--no-mining"])
+    }
+
+    fn spawn(bin: &std::path::Path, chain_id: u64, extra: &[&str]) -> Result<Self, ChainError> {
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .map_err(|e| ChainError::Config(format!("no free port: {e}")))?
             .port();
         let child = Command::new(bin)
             .args(["--host", "127.0.0.1", "--port", &port.to_string(), "--chain-id", &chain_id.to_string()])
-            .args(["--gas-limit", "100000000", "--silent"])
+            .args(extra)
+            .arg("--silent")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

@@ -452,7 +452,7 @@ pub fn demo() -> Result<String> {
     let dir = std::env::temp_dir().join(format!("allonet-demo-agent-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let run = || -> Result<String> {
-        init_with(&dir, true, ExampleOptions { voting_period: 1, timelock_delay: 1, copies: 1 })?;
+        init_with(&dir, true, ExampleOptions { voting_period: 1, timelock_delay: 1, copies: 1, ..Default::default() })?;
         let weights = [("ai".to_string(), 6_000), ("qv".to_string(), 4_000)].into_iter().collect();
         let policy = Action::SetAgentPolicy { policy: AgentPolicy { mode: AgentMode::Propose, weights } };
         members_pass(&dir, vec![policy], "The agent proposes its plans; AI 60 %, quadratic vote 40 %")?;

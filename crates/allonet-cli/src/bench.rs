@@ -254,7 +254,7 @@ pub fn run_agent(args: &AgentBenchArgs) -> Result<()> {
         let dir = std::env::temp_dir().join(format!("allonet-bench-agent-{}-{copies}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let t0 = Instant::now();
-        init_with(&dir, true, ExampleOptions { voting_period: 1, timelock_delay: 1, copies })?;
+        init_with(&dir, true, ExampleOptions { voting_period: 1, timelock_delay: 1, copies, ..Default::default() })?;
         let weights = [("ai".to_string(), 6_000), ("qv".to_string(), 4_000)].into_iter().collect();
         let policy = Action::SetAgentPolicy { policy: AgentPolicy { mode: AgentMode::Autonomous, weights } };
         members_pass(&dir, vec![policy], "The agent pays within its caps")?;

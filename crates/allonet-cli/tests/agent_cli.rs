@@ -145,7 +145,8 @@ fn sigkill_while_paying_then_resume_pays_each_recipient_once() {
     let root = std::env::temp_dir().join(format!("allonet-agent-cli-{}-paykill", std::process::id()));
     let _ = std::fs::remove_dir_all(&root);
     let base = root.join("base");
-    init_with(&base, true, ExampleOptions { voting_period: 2, timelock_delay: 1, copies: 1 }).unwrap();
+    init_with(&base, true, ExampleOptions { voting_period: 2, timelock_delay: 1, copies: 1, ..Default::default() })
+        .unwrap();
     let setup = std::fs::read_to_string(base.join("agent.toml")).unwrap();
     let setup = setup.replace("key_file = \"keys/agent.json\"", "key_file = \"keys/agent.json\"\nbatch_size = 4");
     std::fs::write(base.join("agent.toml"), setup).unwrap();
