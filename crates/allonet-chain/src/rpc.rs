@@ -2,8 +2,14 @@
 //! alloy's recommended fillers, receipts awaited, rate-limit retries with backoff (alloy's
 //! `RetryBackoffLayer`) plus bounded retries of reads on transport errors.
 //!
-//! Sends are never retried blindly: a transaction may have reached the node before the connection broke. A
-//! re-run of a payout finds what landed from events, and the contract's plan ledger refuses a second payment.
+//! Sends are never retried blindly: a transaction may have reached the node before the connection broke. Every
+//! send fixes its nonce and EIP-1559 fees itself, so re-sending it is the same transaction, and a send that is not
+//! mined within [`SendPolicy::stuck_after`] is replaced: the same nonce at fees raised by
+//! [`SendPolicy::bump_percent`] (nodes require at least 10 %, geth's `txpool.pricebump`), so at most one of its
+//! versions can ever be mined. A sender that finds its own earlier transaction still pending (a process that
+//! crashed while it waited) takes that nonce again instead of the next one, so one payment never has two
+//! transactions in flight. A re-run of a payout finds what landed from events, and the contract's plan ledger
+//! refuses a second payment.
 
 use std::time::Duration;
 
@@ -18,11 +24,44 @@ use alloy_transport::{RpcError, TransportErrorKind};
 
 use crate::chain::{Chain, ChainError, LogFilter, LogRecord, Receipt, Tx};
 
-/// How long to wait for a receipt before giving up (the transaction may still land; re-run to reconcile).
-pub const RECEIPT_TIMEOUT: Duration = Duration::from_secs(120);
-
 /// Blocks per eth_getLogs request.
 pub const LOG_WINDOW: u64 = 10_000;
+
+/// How a transaction is sent and, when it is not mined, replaced.
+#[derive(Debug, Clone)]
+pub struct SendPolicy {
+    /// Wait this long for a receipt before replacing the transaction (same nonce, higher fees).
+    pub stuck_after: Duration,
+    /// Replacements before giving up (the last version may still be mined: re-run to reconcile).
+    pub max_replacements: u32,
+    /// Percent by which each replacement raises both fees.
+    pub bump_percent: u32,
+    /// Never offer more than this per gas (wei), whatever the bumps reach.
+    pub max_fee_per_gas: u128,
+}
+
+impl Default for SendPolicy {
+    fn default() -> Self {
+        SendPolicy {
+            stuck_after: Duration::from_secs(60),
+            max_replacements: 5,
+            bump_percent: 25,
+            max_fee_per_gas: 2_000 * 1_000_000_000, // 2,000 gwei
+        }
+    }
+}
+
+/// What the last send did: its nonce, and the hash and fees of each version sent (the first, then each
+/// replacement); `mined` is the version that landed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SendLog {
+    pub nonce: u64,
+    /// (hash, maxFeePerGas, maxPriorityFeePerGas) of each version, in the order sent.
+    pub versions: Vec<(B256, u128, u128)>,
+    pub mined: Option<B256>,
+    /// Whether the nonce was taken over from a transaction of this sender that was already pending.
+    pub took_over_pending: bool,
+}
 
 /// A node over HTTP JSON-RPC.
 pub struct Rpc {
@@ -31,6 +70,8 @@ pub struct Rpc {
     provider: DynProvider,
     signers: Vec<Address>,
     rt: tokio::runtime::Runtime,
+    policy: SendPolicy,
+    last_send: SendLog,
 }
 
 impl std::fmt::Debug for Rpc {
@@ -115,7 +156,15 @@ impl Rpc {
                 None => ProviderBuilder::new().connect_client(client).erased(),
             }
         });
-        let mut rpc = Rpc { url: url.to_string(), chain_id: 0, provider, signers: addresses, rt };
+        let mut rpc = Rpc {
+            url: url.to_string(),
+            chain_id: 0,
+            provider,
+            signers: addresses,
+            rt,
+            policy: SendPolicy::default(),
+            last_send: SendLog::default(),
+        };
         let id = rpc.retry(|p| async move { p.get_chain_id().await })?;
         if let Some(want) = expect_chain_id {
             if id != want {
@@ -124,6 +173,151 @@ impl Rpc {
         }
         rpc.chain_id = id;
         Ok(rpc)
+    }
+
+    /// Replace the send policy (how long before a stuck transaction is replaced, and how).
+    pub fn with_policy(mut self, policy: SendPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// The next nonce of `who`: of its mined transactions (`pending = false`), or counting those waiting in the
+    /// node's pool too.
+    pub fn nonce(&mut self, who: Address, pending: bool) -> Result<u64, ChainError> {
+        if pending {
+            self.retry(|p| async move { p.get_transaction_count(who).pending().await })
+        } else {
+            self.retry(|p| async move { p.get_transaction_count(who).latest().await })
+        }
+    }
+
+    /// What the last [`Chain::send`] did: its nonce and every version sent.
+    pub fn last_send(&self) -> &SendLog {
+        &self.last_send
+    }
+
+    /// Send `req` (nonce, gas and fees set) as one version of a transaction, retrying transport errors: the same
+    /// signed bytes give the same hash, so a version the node already holds is not a second transaction.
+    /// `Ok(None)` when the node refuses it as underpriced (a pending version pays more) or its nonce is used.
+    fn send_version(&self, req: TransactionRequest) -> Result<Option<B256>, ChainError> {
+        let mut delay = Duration::from_millis(100);
+        for attempt in 0.. {
+            let provider = self.provider.clone();
+            let req = req.clone();
+            match self.rt.block_on(async move { provider.send_transaction(req).await }) {
+                Ok(p) => return Ok(Some(*p.tx_hash())),
+                Err(e) => {
+                    let m = e.to_string().to_lowercase();
+                    if m.contains("underpriced") || m.contains("nonce too low") || m.contains("already known") {
+                        return Ok(None);
+                    }
+                    let err = rpc_err(e);
+                    if attempt < 4 && transient(&err) {
+                        std::thread::sleep(delay);
+                        delay *= 2;
+                        continue;
+                    }
+                    return Err(err);
+                }
+            }
+        }
+        unreachable!()
+    }
+
+    /// The receipt of whichever of `hashes` is mined, if any.
+    fn mined(&self, hashes: &[B256]) -> Result<Option<alloy_rpc_types_eth::TransactionReceipt>, ChainError> {
+        for &h in hashes {
+            if let Some(r) = self.retry(|p| async move { p.get_transaction_receipt(h).await })? {
+                return Ok(Some(r));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Send with a fixed nonce, replacing the transaction at higher fees while it is not mined (see the module's
+    /// documentation). Returns the mined version's receipt.
+    fn send_replacing(
+        &mut self,
+        req: TransactionRequest,
+        from: Address,
+    ) -> Result<alloy_rpc_types_eth::TransactionReceipt, ChainError> {
+        let latest = self.retry(|p| async move { p.get_transaction_count(from).latest().await })?;
+        let pending = self.retry(|p| async move { p.get_transaction_count(from).pending().await })?;
+        // A transaction of ours still pending (a crashed run's): take its nonce rather than add a second one.
+        let nonce = latest;
+        let fees = self.retry(|p| async move { p.estimate_eip1559_fees().await })?;
+        let (mut max_fee, mut tip) = (fees.max_fee_per_gas, fees.max_priority_fee_per_gas);
+        self.last_send = SendLog { nonce, took_over_pending: pending > latest, ..Default::default() };
+        let policy = self.policy.clone();
+        let bump = |x: u128| (x.saturating_mul(100 + policy.bump_percent as u128) / 100).max(x + 1);
+        let mut hashes: Vec<B256> = Vec::new();
+        let mut replacements = 0u32;
+        loop {
+            if max_fee > policy.max_fee_per_gas {
+                max_fee = policy.max_fee_per_gas;
+                tip = tip.min(max_fee);
+            }
+            let version =
+                req.clone().with_nonce(nonce).with_max_fee_per_gas(max_fee).with_max_priority_fee_per_gas(tip);
+            match self.send_version(version)? {
+                Some(h) => {
+                    if !hashes.contains(&h) {
+                        hashes.push(h);
+                        self.last_send.versions.push((h, max_fee, tip));
+                    }
+                }
+                None => {
+                    // Underpriced against a pending version we do not know (a crashed run's), or the nonce is
+                    // used: if one of ours was mined we are done, else raise the fees at once.
+                    if let Some(r) = self.mined(&hashes)? {
+                        self.last_send.mined = Some(r.transaction_hash);
+                        return Ok(r);
+                    }
+                    let now = self.retry(|p| async move { p.get_transaction_count(from).latest().await })?;
+                    if now > nonce {
+                        // Mined just now (its receipt may lag the nonce by a poll), or another transaction's.
+                        std::thread::sleep(Duration::from_millis(200));
+                        if let Some(r) = self.mined(&hashes)? {
+                            self.last_send.mined = Some(r.transaction_hash);
+                            return Ok(r);
+                        }
+                        return Err(ChainError::Rpc(format!(
+                            "nonce {nonce} of {from} was used by another transaction (not this one): re-run to reconcile"
+                        )));
+                    }
+                    if max_fee >= policy.max_fee_per_gas {
+                        return Err(ChainError::Rpc(format!(
+                            "nonce {nonce} of {from}: a pending transaction pays more than the fee ceiling ({} wei per gas)",
+                            policy.max_fee_per_gas
+                        )));
+                    }
+                    max_fee = bump(max_fee);
+                    tip = bump(tip);
+                    continue;
+                }
+            }
+            let deadline = std::time::Instant::now() + policy.stuck_after;
+            loop {
+                if let Some(r) = self.mined(&hashes)? {
+                    self.last_send.mined = Some(r.transaction_hash);
+                    return Ok(r);
+                }
+                if std::time::Instant::now() >= deadline {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(100).min(policy.stuck_after));
+            }
+            if replacements >= policy.max_replacements || max_fee >= policy.max_fee_per_gas {
+                return Err(ChainError::Rpc(format!(
+                    "transaction {} (nonce {nonce} of {from}) not mined after {replacements} replacements; it may still \
+                     land: re-run to reconcile",
+                    hashes.last().copied().unwrap_or_default()
+                )));
+            }
+            replacements += 1;
+            max_fee = bump(max_fee);
+            tip = bump(tip);
+        }
     }
 
     /// Run a read with up to 5 attempts on transient transport errors (exponential backoff from 100 ms).
@@ -235,16 +429,8 @@ impl Chain for Rpc {
             None => self.estimate_gas(&tx)?,
         };
         let (from, to, data, value) = (tx.from, tx.to, tx.data.clone(), tx.value);
-        let req = Self::request(&Tx { gas: Some(gas), ..tx });
-        let provider = self.provider.clone();
-        let receipt = self.rt.block_on(async move {
-            let pending = provider.send_transaction(req).await.map_err(rpc_err)?;
-            pending
-                .with_timeout(Some(RECEIPT_TIMEOUT))
-                .get_receipt()
-                .await
-                .map_err(|e| ChainError::Rpc(format!("waiting for the receipt: {e}")))
-        })?;
+        let req = Self::request(&Tx { gas: Some(gas), ..tx }).with_chain_id(self.chain_id);
+        let receipt = self.send_replacing(req, from)?;
         let logs = receipt.inner.logs().iter().map(record).collect();
         if !receipt.status() {
             // The state moved between the preflight and inclusion: replay the call at the parent block to
