@@ -2,6 +2,7 @@
 //! two backends (the embedded `revm` EVM and any node over JSON-RPC via `alloy`), payout plans executed in
 //! gas-sized, idempotent batches, and Safe Transaction Builder export.
 
+pub mod amm;
 pub mod anchor;
 pub mod anvil;
 pub mod chain;

@@ -200,7 +200,8 @@ pub fn sybil_scores(t: &Table) -> Result<BTreeMap<Address, f64>, EngineError> {
 /// `activate-model:0xID`, `rollback-model`, `caps:EPOCH:RECIPIENT` (base units), `pause`, `unpause`,
 /// `agent-policy:MODE:NAME=BP,…` (MODE `advise`, `propose` or `autonomous`; weights in basis points summing to
 /// 10,000, e.g. `agent-policy:propose:ai=6000,qv=4000`), `veto-plan:0xDIGEST` (a plan the agent queued under its
-/// caps: it must not pay it).
+/// caps: it must not pay it), `approve-treasury-ops:0xDIGEST` (a rebalance's swaps, as the agent's report lists
+/// them).
 pub fn parse_action(s: &str) -> Result<Action, EngineError> {
     let bad = |m: String| EngineError::Input(InputError::file("--action", m));
     let parts: Vec<&str> = s.split(':').collect();
@@ -212,6 +213,7 @@ pub fn parse_action(s: &str) -> Result<Action, EngineError> {
     Ok(match parts.as_slice() {
         ["approve-plan", d] => Action::ApprovePayoutPlan { digest: b(d)? },
         ["veto-plan", d] => Action::VetoPlan { digest: b(d)? },
+        ["approve-treasury-ops", d] => Action::ApproveTreasuryOps { digest: b(d)? },
         ["activate-model", d] => Action::ActivateModel { model_id: b(d)? },
         ["rollback-model"] => Action::RollbackModel,
         ["caps", e, r] => Action::SetAgentCaps { per_epoch: units(e)?, per_recipient: units(r)? },

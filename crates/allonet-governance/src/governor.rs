@@ -91,6 +91,12 @@ pub enum Action {
         /// plan digest
         digest: B256,
     },
+    /// Approve treasury operations (a rebalance's swaps, each with its exact amount in and least amount out),
+    /// named by the digest of their list: the agent executes exactly these, once.
+    ApproveTreasuryOps {
+        /// digest of the operations
+        digest: B256,
+    },
 }
 
 /// How far the funding agent may act on its own. Only a passing proposal sets it.
@@ -532,6 +538,9 @@ pub struct Registry {
     /// Plans the members vetoed (digest → proposal): the agent pays none of them.
     #[serde(default)]
     pub vetoed_plans: BTreeMap<B256, B256>,
+    /// Treasury operations approved (digest → proposal).
+    #[serde(default)]
+    pub approved_treasury_ops: BTreeMap<B256, B256>,
 }
 
 impl Registry {
@@ -933,6 +942,9 @@ impl Governor {
                         Action::SetAgentPolicy { policy } => self.registry.agent_policy = Some(policy.clone()),
                         Action::VetoPlan { digest } => {
                             self.registry.vetoed_plans.insert(*digest, *proposal);
+                        }
+                        Action::ApproveTreasuryOps { digest } => {
+                            self.registry.approved_treasury_ops.insert(*digest, *proposal);
                         }
                     }
                 }

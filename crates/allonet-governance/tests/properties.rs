@@ -669,6 +669,9 @@ impl Model {
                         Action::VetoPlan { digest } => {
                             self.registry.vetoed_plans.insert(digest, *proposal);
                         }
+                        Action::ApproveTreasuryOps { digest } => {
+                            self.registry.approved_treasury_ops.insert(digest, *proposal);
+                        }
                     }
                 }
                 self.proposals.get_mut(proposal).unwrap().executed = true;
