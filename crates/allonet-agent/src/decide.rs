@@ -62,18 +62,30 @@ pub(crate) fn run(a: &Agent, epoch: u64, stage: Stage, prior: &BTreeMap<Stage, V
                 };
                 routes.push((pool.clone(), *d, standing));
             }
-            let actions: Vec<Action> = routes
+            let mut actions: Vec<Action> = routes
                 .iter()
                 .filter(|r| r.2.is_err())
                 .map(|(_, d, _)| Action::ApprovePayoutPlan { digest: *d })
                 .collect();
+            // A rebalance the policy calls for always goes to the members, in the same proposal.
+            let rebalance = rebalance_digest(prior);
+            if let Some(digest) = rebalance {
+                actions.push(Action::ApproveTreasuryOps { digest });
+            }
             let allocation =
                 crate::stages::final_plans(prior)["allocation"]["plan_digest"].as_str().unwrap_or_default();
-            let description = format!(
-                "{}: epoch {epoch}: approve the allocation {allocation} ({} pool plans)",
-                a.setup.name,
-                actions.len()
-            );
+            let plans_filed = actions.len() - usize::from(rebalance.is_some());
+            let description = match rebalance {
+                None => format!(
+                    "{}: epoch {epoch}: approve the allocation {allocation} ({plans_filed} pool plans)",
+                    a.setup.name
+                ),
+                Some(d) => format!(
+                    "{}: epoch {epoch}: approve the allocation {allocation} ({plans_filed} pool plans) and the treasury \
+                     rebalance {d}",
+                    a.setup.name
+                ),
+            };
             let mut proposal = None;
             if !actions.is_empty() {
                 let mut store = open_writable(&a.setup.governance, None).map_err(|x| e(x.to_string()))?;
@@ -98,6 +110,10 @@ pub(crate) fn run(a: &Agent, epoch: u64, stage: Stage, prior: &BTreeMap<Stage, V
                 "proposer": key.address(),
                 "description": description,
                 "plans": plans,
+                "rebalance": rebalance,
+                // Whether the payouts wait for the vote (a plan above the caps, or propose mode); a rebalance alone
+                // does not hold back what the standing caps allow.
+                "plans_need_vote": plans_filed > 0,
             }))
         }
         Stage::Await => {
@@ -112,6 +128,10 @@ pub(crate) fn run(a: &Agent, epoch: u64, stage: Stage, prior: &BTreeMap<Stage, V
             let approved = match state {
                 ProposalState::Executed => true,
                 ProposalState::Defeated | ProposalState::Canceled | ProposalState::Expired => false,
+                _ if prior[&Stage::Propose]["plans_need_vote"] == false => {
+                    return Ok(json!({ "mode": mode, "proposal": proposal, "state": state, "approved": null,
+                        "note": "only the rebalance is put to the vote: the plans pay under the standing caps meanwhile" }));
+                }
                 waiting => return Err(AgentError::Waiting { epoch, proposal, state: format!("{waiting:?}") }),
             };
             Ok(json!({ "mode": mode, "proposal": proposal, "state": state, "approved": approved }))
@@ -123,7 +143,11 @@ pub(crate) fn run(a: &Agent, epoch: u64, stage: Stage, prior: &BTreeMap<Stage, V
                 AgentError::Stage { .. } | AgentError::VetoWindow { .. } => x,
                 other => e(other.to_string()),
             })?;
-            Ok(json!({ "mode": mode, "approved": approved, "pools": lines }))
+            let rebalance = rebalance_step(a, epoch, prior).map_err(|x| match x {
+                AgentError::Stage { .. } | AgentError::Paused => x,
+                other => e(other.to_string()),
+            })?;
+            Ok(json!({ "mode": mode, "approved": approved, "pools": lines, "rebalance": rebalance }))
         }
         Stage::Reconcile => {
             let store = allonet_engine::models::open_governance(&a.setup.governance).map_err(|x| e(x.to_string()))?;
@@ -150,6 +174,66 @@ pub(crate) fn run(a: &Agent, epoch: u64, stage: Stage, prior: &BTreeMap<Stage, V
         }
         _ => Err(e("not a decision stage".into())),
     }
+}
+
+/// The digest of the treasury stage's rebalance swaps, when it made some.
+fn rebalance_digest(prior: &BTreeMap<Stage, Value>) -> Option<B256> {
+    prior[&Stage::Treasury]["rebalance"]["digest"].as_str().and_then(|d| d.parse().ok())
+}
+
+/// The rebalance, once the members approved its swaps: written as a Safe batch, and executed from the treasury
+/// account when its key is configured (see [`crate::rebalance`]). Read again before every transaction: a pause
+/// stops what is not yet sent.
+fn rebalance_step(a: &Agent, epoch: u64, prior: &BTreeMap<Stage, Value>) -> Result<Value, AgentError> {
+    let e = |m: String| stage_err(epoch, Stage::Execute, m);
+    let Some(digest) = rebalance_digest(prior) else {
+        return Ok(Value::Null);
+    };
+    let ops: crate::rebalance::Ops =
+        serde_json::from_value(prior[&Stage::Treasury]["rebalance"]["ops"].clone()).map_err(|x| e(x.to_string()))?;
+    if ops.digest() != digest {
+        return Err(e(format!("the recorded rebalance does not hash to its digest {digest}")));
+    }
+    let approved_by = {
+        let store = allonet_engine::models::open_governance(&a.setup.governance).map_err(|x| e(x.to_string()))?;
+        store.governor().registry.approved_treasury_ops.get(&digest).copied()
+    };
+    let Some(by) = approved_by else {
+        return Ok(json!({ "digest": digest, "approved": false,
+            "note": "not approved by the members: no swap is made" }));
+    };
+    let Some(s) = a.setup.treasury.as_ref().and_then(|t| t.swaps.clone()) else {
+        return Err(e("the rebalance was approved but agent.toml has no [treasury.swaps] any more".into()));
+    };
+    let dir = a.dir.join(format!("epochs/{epoch:06}"));
+    std::fs::create_dir_all(&dir).map_err(|x| e(format!("{}: {x}", dir.display())))?;
+    let batch = crate::rebalance::safe_batch(&ops, (ops.deadline - 7 * 86_400) * 1_000);
+    let safe = dir.join("rebalance.safe.json");
+    allonet_engine::write_atomic(&safe, batch.to_json().as_bytes()).map_err(|x| e(x.to_string()))?;
+    let mut out = json!({
+        "digest": digest,
+        "approved": true,
+        "proposal": by,
+        "safe_batch": format!("epochs/{epoch:06}/rebalance.safe.json"),
+    });
+    if s.executor_key.is_none() {
+        out["note"] = json!("no executor_key: the Safe batch is for the treasury's owners to sign");
+        return Ok(out);
+    }
+    let mut allowed = || -> Result<(), String> {
+        match still_allowed(a, digest, false) {
+            Err(AgentError::Paused) => Err("the DAO is paused: no further swap is sent".into()),
+            Err(x) => Err(x.to_string()),
+            Ok(_) => Ok(()),
+        }
+    };
+    let done =
+        crate::rebalance::execute(&a.dir, &s, &ops, &dir.join("rebalance.progress.json"), &mut allowed).map_err(e)?;
+    out["executed"] = done["executed"].clone();
+    if !done["stopped"].is_null() {
+        out["stopped"] = done["stopped"].clone();
+    }
+    Ok(out)
 }
 
 /// Seconds since the Unix epoch (the system clock; decisions are checked against it).

@@ -43,6 +43,14 @@ policy = "treasury/policy.toml"
 holdings = "treasury/holdings.csv"
 draws = { gitcoin = "USDC", octant = "ETH" }
 
+# The treasury's tokens and a Uniswap v2 (from its npm artifacts) on the optimism chain: a rebalance the policy calls
+# for becomes swaps there, fixed before the vote (amount in, least amount out), executed once the members approve.
+[treasury.swaps]
+amm = "chains/treasury.amm.json"
+state = "chains/optimism.state.json"
+executor_key = "keys/treasury.json"   # the treasury account's key; without it the swaps are only written as a Safe batch
+max_slippage_bp = 100
+
 # Where each pool pays: its allocator on an embedded EVM (two chains: OP and ETH on optimism, USDC on base).
 [payouts.optimism]
 deployment = "chains/optimism.deployment.json"
@@ -188,6 +196,7 @@ pub fn init_with(dir: &Path, example: bool, o: ExampleOptions) -> Result<(), Age
     }
     let problem = std::fs::read_to_string(dir.join("allocate.toml")).map_err(|e| io(dir, e))?;
     deploy_pools(dir, &problem, o.base_rpc.as_deref())?;
+    deploy_treasury(dir).map_err(|e| AgentError::Setup(format!("deploying the example's treasury and AMM: {e}")))?;
     let p = dir.join("agent.toml");
     let text = match &o.base_rpc {
         None => EXAMPLE_SETUP.to_string(),
@@ -361,6 +370,75 @@ fn deploy_governed(
         return Err(format!("the standing-caps proposal ended {}", done.status.state));
     }
     Ok(())
+}
+
+/// The example treasury's prices (unit of account per whole token) and decimals, as its AMM pools open.
+const TREASURY_TOKENS: [(&str, u8, f64); 4] =
+    [("USDC", 6, 1.0), ("USDT", 6, 1.0), ("ETH", 18, 3_000.0), ("BTC", 8, 60_000.0)];
+
+/// Depth of each AMM pool (unit of account on each side): a tranche of 5 % of the treasury moves a price by about
+/// 0.3 %.
+const POOL_DEPTH: u64 = 200_000_000;
+
+/// The treasury on the optimism chain: its four tokens, held by the treasury account (`keys/treasury.json`) in
+/// the amounts `treasury/holdings.csv` values at [`TREASURY_TOKENS`]' prices, and Uniswap v2 (factory, Router02,
+/// WETH9 from `contracts/node_modules`) with a pool of each token against USDC, [`POOL_DEPTH`] deep, provided by
+/// the deployer. Writes `chains/treasury.amm.json`.
+fn deploy_treasury(dir: &Path) -> Result<(), String> {
+    use allonet_engine::connect::{connect, dev_address, ConnectSpec, Connection};
+    use alloy_primitives::U256;
+    let state = dir.join("chains/optimism.state.json");
+    let spec = ConnectSpec { embedded: true, state, ..Default::default() };
+    let (mut conn, _) = connect(&spec, None).map_err(|e| e.to_string())?;
+    let treasury = treasury_key().address();
+    if let Connection::Embedded(e, _) = &mut conn {
+        e.fund(treasury, U256::from(10u64).pow(U256::from(21)));
+    }
+    let lp = dev_address(0);
+    let c = conn.chain();
+    let amm = allonet_chain::amm::deploy(c, lp).map_err(|e| e.to_string())?;
+    let holdings = allonet_engine::treasury::holdings_from_table(
+        &Table::from_bytes("holdings.csv", TREASURY_HOLDINGS).map_err(|e| e.to_string())?,
+    )
+    .map_err(|e| e.to_string())?;
+    let whole = |x: f64, d: u8| {
+        U256::from((x * 1e6).round() as u128) * U256::from(10u64).pow(U256::from(d)) / U256::from(1_000_000u64)
+    };
+    let mut tokens = std::collections::BTreeMap::new();
+    for (sym, d, price) in TREASURY_TOKENS {
+        let held = whole(holdings.get(sym).copied().unwrap_or(0.0) / price, d);
+        let depth = whole(POOL_DEPTH as f64 / price, d);
+        // USDC is the other side of every pool.
+        let supply = held + depth * U256::from(TREASURY_TOKENS.len() as u64);
+        let t = allonet_chain::amm::new_token(c, lp, sym, d, lp, supply).map_err(|e| e.to_string())?;
+        let call = allonet_chain::contracts::PayToken::transferCall { to: treasury, value: held };
+        c.send(allonet_chain::Tx::call(lp, t, &call)).map_err(|e| e.to_string())?;
+        tokens.insert(sym.to_string(), crate::rebalance::TokenAt { address: t, decimals: d });
+    }
+    let usdc = tokens["USDC"];
+    for (sym, d, price) in TREASURY_TOKENS.iter().skip(1) {
+        let t = tokens[*sym];
+        let side = (t.address, whole(POOL_DEPTH as f64 / price, *d));
+        allonet_chain::amm::add_liquidity(c, &amm, lp, side, (usdc.address, whole(POOL_DEPTH as f64, 6)))
+            .map_err(|e| e.to_string())?;
+    }
+    let f = crate::rebalance::AmmFile {
+        schema: crate::rebalance::AMM_SCHEMA.into(),
+        chain_id: c.chain_id(),
+        amm,
+        treasury,
+        quote: "USDC".into(),
+        tokens,
+    };
+    conn.save().map_err(|e| e.to_string())?;
+    let text = serde_json::to_string_pretty(&f).map_err(|e| e.to_string())? + "\n";
+    std::fs::write(dir.join("chains/treasury.amm.json"), text).map_err(|e| e.to_string())?;
+    allonet_engine::keys::write_key_file(&dir.join("keys/treasury.json"), &treasury_key()).map_err(|e| e.to_string())
+}
+
+/// The example treasury account's key (seeded, like the agent's; never use it for real funds).
+pub fn treasury_key() -> alloy_signer_local::PrivateKeySigner {
+    member_key(EXAMPLE_SEED, 2_000)
 }
 
 /// The example agent's key (seeded, so the example is the same everywhere; never use it for real funds).

@@ -36,6 +36,7 @@ pub mod checkpoint;
 mod decide;
 pub mod example;
 pub mod plans;
+pub mod rebalance;
 pub mod report;
 pub mod setup;
 pub mod stages;

@@ -73,6 +73,9 @@ pub struct EpochReport {
     pub allocation: Value,
     pub plans: Vec<PlanLine>,
     pub treasury: Value,
+    /// The rebalance the policy called for: its trades and swaps (treasury stage), whether the members approved
+    /// them and what each swap paid (execute stage).
+    pub rebalance: Value,
     pub decision: Value,
     pub transactions: Vec<Value>,
     pub reconciliation: Value,
@@ -136,6 +139,7 @@ pub fn build_and_record(a: &Agent, epoch: u64, prior: &BTreeMap<Stage, Value>) -
         allocation: allocated["allocation"].clone(),
         plans,
         treasury: prior[&Stage::Treasury].clone(),
+        rebalance: json_merge(&prior[&Stage::Treasury]["rebalance"], &prior[&Stage::Execute]["rebalance"]),
         decision: json_merge(&prior[&Stage::Propose], &prior[&Stage::Await]),
         transactions: prior[&Stage::Execute]["pools"]
             .as_array()
@@ -151,6 +155,11 @@ pub fn build_and_record(a: &Agent, epoch: u64, prior: &BTreeMap<Stage, Value>) -
                     t
                 })
             })
+            .chain(prior[&Stage::Execute]["rebalance"]["executed"].as_array().into_iter().flatten().map(|x| {
+                serde_json::json!({ "pool": "treasury", "chain": null, "kind": "swap",
+                    "swap": format!("{} → {}", x["sell"].as_str().unwrap_or_default(), x["buy"].as_str().unwrap_or_default()),
+                    "tx_hash": x["tx_hash"], "block": x["block"], "gas_used": x["gas_used"] })
+            }))
             .collect(),
         reconciliation: prior[&Stage::Reconcile].clone(),
         stages: Stage::ALL[..Stage::Report.position()]
@@ -290,6 +299,7 @@ pub fn markdown(r: &EpochReport, d: Digest) -> String {
         o["baseline"].as_f64().unwrap_or_default(),
         o["pools_alone"].as_f64().map(|x| format!("{x:.6}")).unwrap_or_else(|| "n/a".into())
     );
+    rebalance_markdown(&mut s, &r.rebalance);
     if !r.transactions.is_empty() {
         let gas: u64 = r.transactions.iter().filter_map(|t| t["gas_used"].as_u64()).sum();
         let _ = writeln!(
@@ -298,9 +308,10 @@ pub fn markdown(r: &EpochReport, d: Digest) -> String {
             r.transactions.len()
         );
         for t in &r.transactions {
-            let what = match t["batch"].as_u64() {
-                Some(b) => format!("batch {b}"),
-                None => t["kind"].as_str().unwrap_or_default().to_string(),
+            let what = match (t["batch"].as_u64(), t["swap"].as_str()) {
+                (Some(b), _) => format!("batch {b}"),
+                (None, Some(s)) => format!("swap {s}"),
+                _ => t["kind"].as_str().unwrap_or_default().to_string(),
             };
             let _ = writeln!(
                 s,
@@ -319,4 +330,53 @@ pub fn markdown(r: &EpochReport, d: Digest) -> String {
         let _ = writeln!(s, "| {} | `{}` |", st.stage, st.digest);
     }
     s
+}
+
+/// The rebalance section: the trades back to target, each swap with its bound, and what happened to them.
+fn rebalance_markdown(s: &mut String, r: &Value) {
+    if r.is_null() || r["needed"] == false {
+        return;
+    }
+    let _ = writeln!(s, "## Treasury rebalance\n");
+    let status = match (r["approved"].as_bool(), r["executed"].as_array()) {
+        (Some(true), Some(done)) => format!("approved by the members; {} swaps executed", done.len()),
+        (Some(true), None) => "approved by the members; written as a Safe batch".to_string(),
+        (Some(false), _) => "not approved: no swap was made".to_string(),
+        _ => r["note"].as_str().unwrap_or("drafted").to_string(),
+    };
+    let _ = writeln!(s, "The holdings the epoch leaves are outside the policy's bands: {status}.\n");
+    if !r["stopped"].is_null() {
+        let _ = writeln!(
+            s,
+            "Stopped at swap {}: {} (the rest was not sent).\n",
+            r["stopped"]["swap"],
+            r["stopped"]["reason"].as_str().unwrap_or_default()
+        );
+    }
+    if let Some(refused) = r["refused"].as_array() {
+        for x in refused {
+            let _ = writeln!(s, "- refused: {}", x.as_str().unwrap_or_default());
+        }
+        let _ = writeln!(s);
+    }
+    if let Some(swaps) = r["ops"]["swaps"].as_array() {
+        let _ = writeln!(s, "Swaps (digest `{}`), in order:\n", r["digest"].as_str().unwrap_or_default());
+        let _ = writeln!(s, "| swap | value | amount in | expected out | least out | impact (bp) | paid out |\n|---|---:|---:|---:|---:|---:|---:|");
+        let done = r["executed"].as_array();
+        for (i, x) in swaps.iter().enumerate() {
+            let paid = done.and_then(|d| d.get(i)).and_then(|d| d["amount_out"].as_str()).unwrap_or("-");
+            let _ = writeln!(
+                s,
+                "| {} → {} | {:.0} | {} | {} | {} | {:.1} | {paid} |",
+                x["sell"].as_str().unwrap_or_default(),
+                x["buy"].as_str().unwrap_or_default(),
+                x["value"].as_f64().unwrap_or_default(),
+                x["amount_in"].as_str().unwrap_or_default(),
+                x["expected_out"].as_str().unwrap_or_default(),
+                x["min_out"].as_str().unwrap_or_default(),
+                x["impact_bp"].as_f64().unwrap_or_default()
+            );
+        }
+        let _ = writeln!(s);
+    }
 }

@@ -22,6 +22,12 @@
 //! holdings = "holdings.csv"
 //! draws = { gitcoin = "USDC", octant = "ETH" }   # pool → the asset its payments come out of
 //!
+//! [treasury.swaps]             # optional: a rebalance the policy calls for, as Uniswap v2 swaps (once approved)
+//! amm = "chains/treasury.amm.json"     # the AMM, the treasury's tokens and its account
+//! state = "chains/optimism.state.json" # its chain (or rpc = "…")
+//! executor_key = "keys/treasury.json"  # optional: the treasury account's key; without it a Safe batch is written
+//! max_slippage_bp = 100                # least output accepted below the pool's price (1 %)
+//!
 //! [payouts.optimism]           # where a pool pays: its allocator's deployment, on the embedded EVM or an RPC
 //! deployment = "chains/optimism.deployment.json"
 //! state = "chains/optimism.state.json"
@@ -59,6 +65,9 @@ pub struct TreasurySetup {
     pub holdings: PathBuf,
     /// Pool id → the treasury asset its payments come out of (valued at the pool's price).
     pub draws: BTreeMap<String, String>,
+    /// The treasury's tokens and a Uniswap v2 on one chain: a rebalance the policy calls for is made there.
+    #[serde(default)]
+    pub swaps: Option<crate::rebalance::SwapSetup>,
 }
 
 /// Where one pool pays: its allocator's deployment (`allonet chain deploy`) and the chain it is on.

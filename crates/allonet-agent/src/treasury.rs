@@ -114,7 +114,18 @@ pub(crate) fn check(a: &Agent, prior: &BTreeMap<Stage, Value>) -> Result<Value, 
         assets.push(json!({ "asset": asset, "pools": pools, "value": amount, "breaches_at_full": full, "scale": f }));
     }
     let scaled = scale.values().any(|&f| f < 1.0);
-    let mut out = json!({ "checked": true, "assets": assets, "scaled": scaled });
+    // What the treasury holds once the plan is paid: the rebalance (if the bands call for one) starts there.
+    let mut after = holdings.clone();
+    for a in by_asset.iter().filter_map(|(asset, (amount, pools))| {
+        let f = pools.first().and_then(|p| scale.get(p)).copied().unwrap_or(1.0);
+        Some((asset.clone(), amount * f))
+    }) {
+        if let Some(h) = after.get_mut(&a.0) {
+            *h = (*h - a.1).max(0.0);
+        }
+    }
+    let rebalance = crate::rebalance::plan(&a.dir, t.swaps.as_ref(), &policy, &after)?;
+    let mut out = json!({ "checked": true, "assets": assets, "scaled": scaled, "rebalance": rebalance });
     if scaled {
         let mut q = p.clone();
         let mut budgets = BTreeMap::new();

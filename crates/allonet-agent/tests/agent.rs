@@ -224,8 +224,10 @@ fn in_propose_mode_the_plans_wait_for_the_members_with_governances_mix() {
     let store = allonet_engine::models::open_governance(&d.join("dao.db")).unwrap();
     let p = &store.governor().proposals[&id];
     assert_eq!(p.proposer, allonet_agent::example::agent_key().address(), "filed under the agent's own key");
-    assert_eq!(p.actions.len(), 3);
-    assert!(p.actions.iter().all(|a| matches!(a, Action::ApprovePayoutPlan { .. })), "only the plans, nothing else");
+    // The three plans and the treasury's rebalance (its holdings are outside the policy's ETH band), nothing else.
+    assert_eq!(p.actions.len(), 4);
+    assert!(p.actions[..3].iter().all(|a| matches!(a, Action::ApprovePayoutPlan { .. })), "{:?}", p.actions);
+    assert!(matches!(p.actions[3], Action::ApproveTreasuryOps { .. }), "{:?}", p.actions);
     assert!(store.governor().registry.approved_plans.is_empty(), "nothing approved before the vote");
     let proposals = store.governor().proposals.len();
     drop(store);
@@ -286,8 +288,32 @@ fn in_propose_mode_the_plans_wait_for_the_members_with_governances_mix() {
         let now: alloy_primitives::U256 = balance(&d, pool).parse().unwrap();
         assert_eq!(now + paid, was.parse::<alloy_primitives::U256>().unwrap(), "{pool}'s allocator paid its plan");
     }
+    // The rebalance: approved with the plans, every swap paid at least its bound, the Safe batch written.
+    let rb = &r.rebalance;
+    assert_eq!(rb["approved"], true, "{rb}");
+    let swaps = rb["ops"]["swaps"].as_array().unwrap();
+    let done = rb["executed"].as_array().unwrap();
+    assert!(swaps.len() >= 3 && done.len() == swaps.len(), "{rb}");
+    assert_eq!(swaps[0]["sell"], "ETH", "sells first");
+    for (s, x) in swaps.iter().zip(done) {
+        assert!(s["value"].as_f64().unwrap() <= 0.05 * 10_940_000.0, "within max_trade_share: {s}");
+        let (paid, min, want): (u128, u128, u128) = (
+            x["amount_out"].as_str().unwrap().parse().unwrap(),
+            s["min_out"].as_str().unwrap().parse().unwrap(),
+            s["expected_out"].as_str().unwrap().parse().unwrap(),
+        );
+        assert!(paid >= min, "{x}");
+        assert_eq!(paid, want, "nobody else traded: the pool paid what the stage worked out, {x}");
+        assert!(x["gas_used"].as_u64().unwrap() > 50_000);
+    }
+    let safe: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("epochs/000001/rebalance.safe.json")).unwrap()).unwrap();
+    assert_eq!(safe["transactions"].as_array().unwrap().len(), 2 * swaps.len(), "approve and swap, each");
+    assert!(allonet_chain::safe::verify_checksum(&safe), "the Transaction Builder accepts its checksum");
+    assert_eq!(r.transactions.iter().filter(|t| t["kind"] == "swap").count(), swaps.len());
     let md = std::fs::read_to_string(d.join("reports/epoch-000001.md")).unwrap();
     assert!(md.contains("**propose**") && md.contains("3 of 3 paid") && md.contains("ai 0.70"), "{md}");
+    assert!(md.contains("## Treasury rebalance") && md.contains("swaps executed"), "{md}");
     assert!(md.contains("## Transactions") && md.contains("| batch 0 |"), "{md}");
     // Running again pays nothing more: the epoch is finished, and the next starts its own.
     assert_eq!(Agent::open(&d).unwrap().status().unwrap()[0].pools.iter().filter(|p| p.paid == p.planned).count(), 3);
@@ -359,8 +385,17 @@ fn in_autonomous_mode_plans_within_the_caps_pay_after_the_veto_window_without_a_
     let before: Vec<String> = ["optimism", "octant", "gitcoin"].iter().map(|p| balance(&d, p)).collect();
     let mut ag = Agent::open(&d).unwrap();
     assert!(matches!(ag.run_epoch(|_| {}), Err(AgentError::VetoWindow { .. })), "queued, inside the veto window");
+    // Within the caps no plan goes to a vote: the only proposal is the treasury's rebalance, which does not hold
+    // the payments back.
     let store = allonet_engine::models::open_governance(&d.join("dao.db")).unwrap();
-    assert_eq!(store.governor().proposals.len(), proposals, "within the caps: no proposal");
+    assert_eq!(store.governor().proposals.len(), proposals + 1);
+    let filed = store
+        .governor()
+        .proposals
+        .values()
+        .find(|p| p.proposer == allonet_agent::example::agent_key().address())
+        .unwrap();
+    assert!(filed.actions.iter().all(|a| matches!(a, Action::ApproveTreasuryOps { .. })), "{:?}", filed.actions);
     drop(store);
     assert_eq!(["optimism", "octant", "gitcoin"].iter().map(|p| balance(&d, p)).collect::<Vec<_>>(), before);
     warp(&d, 3_601);
@@ -472,7 +507,8 @@ fn above_the_standing_caps_a_plan_goes_to_the_members() {
     let id = waiting_on(ag.run_epoch(|_| {}));
     let store = allonet_engine::models::open_governance(&d.join("dao.db")).unwrap();
     let p = &store.governor().proposals[&id];
-    assert_eq!(p.actions.len(), 1, "only the plan above the caps goes to the members");
+    assert_eq!(p.actions.len(), 2, "only the plan above the caps goes to the members, with the rebalance");
+    assert!(matches!(p.actions[0], Action::ApprovePayoutPlan { .. }));
     let routes = ag.checkpoints().output(1, Stage::Propose).unwrap().unwrap();
     for r in routes["plans"].as_array().unwrap() {
         let expected = if r["pool"] == "gitcoin" { "proposal" } else { "standing" };
@@ -690,4 +726,56 @@ fn three_pools_on_an_embedded_chain_and_anvil_pay_in_propose_mode() {
     }
     drop(node);
     let _ = std::fs::remove_dir_all(&d);
+}
+
+/// A trader who moves the ETH pool against the treasury after the members approved the rebalance (a front-run)
+/// gains nothing from it: the router enforces each swap's approved bound, the first ETH sale reverts, nothing
+/// after it is sent, the treasury keeps its ETH, and the epoch still pays its plans and says why it stopped.
+#[test]
+fn a_pool_moved_against_the_treasury_after_the_vote_stops_the_rebalance_at_its_bound() {
+    use allonet_chain::contracts::PayToken;
+    let d = fresh("front-run");
+    govern(&d, vec![policy(AgentMode::Propose, 6_000, 4_000)], "The agent proposes");
+    let mut ag = Agent::open(&d).unwrap();
+    let id = waiting_on(ag.run_epoch(|_| {}));
+    decide(&d, id, 1);
+    assert!(matches!(ag.run_epoch(|_| {}), Err(AgentError::VetoWindow { .. })));
+    warp(&d, 3_601);
+    // The front-run: 10 M of ETH sold into the ETH/USDC pool by another account.
+    let amm = allonet_agent::rebalance::AmmFile::load(&d.join("chains/treasury.amm.json")).unwrap();
+    let spec = allonet_engine::connect::ConnectSpec {
+        embedded: true,
+        state: d.join("chains/optimism.state.json"),
+        ..Default::default()
+    };
+    let (mut conn, _) = allonet_engine::connect::connect(&spec, None).unwrap();
+    let c = conn.chain();
+    let whale = allonet_engine::connect::dev_address(0);
+    let (eth, usdc) = (amm.tokens["ETH"].address, amm.tokens["USDC"].address);
+    let held = |c: &mut dyn allonet_chain::Chain, t| {
+        allonet_chain::read(c, t, &PayToken::balanceOfCall { account: amm.treasury }).unwrap()
+    };
+    let eth_before = held(c, eth);
+    let dump = alloy_primitives::U256::from(3_333u64)
+        * alloy_primitives::U256::from(10u64).pow(alloy_primitives::U256::from(18));
+    let tx = |to, data| allonet_chain::Tx { from: whale, to: Some(to), data, ..Default::default() };
+    c.send(tx(eth, allonet_chain::amm::approve_calldata(amm.amm.router, dump))).unwrap();
+    let deadline = c.timestamp().unwrap() + 600;
+    let swap = allonet_chain::amm::swap_calldata(dump, alloy_primitives::U256::ZERO, eth, usdc, whale, deadline);
+    c.send(tx(amm.amm.router, swap)).unwrap();
+    conn.save().unwrap();
+    drop(conn);
+    let r = ag.run_epoch(|_| {}).unwrap();
+    let rb = &r.rebalance;
+    assert_eq!(rb["approved"], true);
+    assert_eq!(rb["stopped"]["swap"], 0, "the first ETH sale is below its bound: {rb}");
+    assert!(rb["stopped"]["reason"].as_str().unwrap().contains("INSUFFICIENT_OUTPUT_AMOUNT"), "{rb}");
+    assert!(rb["executed"].as_array().unwrap().is_empty(), "nothing after it was sent");
+    let (mut conn, _) = allonet_engine::connect::connect(&spec, None).unwrap();
+    assert_eq!(held(conn.chain(), eth), eth_before, "the treasury kept its ETH");
+    for line in r.reconciliation["plans"].as_array().unwrap() {
+        assert_eq!(line["remainder"], "0", "the plans were paid all the same: {line}");
+    }
+    let md = std::fs::read_to_string(d.join("reports/epoch-000001.md")).unwrap();
+    assert!(md.contains("Stopped at swap 0"), "{md}");
 }

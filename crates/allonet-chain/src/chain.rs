@@ -134,6 +134,8 @@ pub trait Chain {
     fn estimate_gas(&mut self, tx: &Tx) -> Result<u64, ChainError>;
     /// Send, wait for the receipt, and return it; a revert is an error.
     fn send(&mut self, tx: Tx) -> Result<Receipt, ChainError>;
+    /// Transactions `who` has had mined (its next nonce, not counting any still pending).
+    fn nonce(&mut self, who: Address) -> Result<u64, ChainError>;
     /// Gas used by a mined transaction (from its receipt); `None` when the chain does not know it.
     fn gas_used(&mut self, tx_hash: B256) -> Result<Option<u64>, ChainError>;
     /// Logs matching `filter`, in chain order.

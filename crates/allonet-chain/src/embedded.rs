@@ -364,6 +364,10 @@ impl Chain for Embedded {
         Ok(Receipt { tx_hash, block: self.number, gas_used: gas_used.used, contract_address: created, logs })
     }
 
+    fn nonce(&mut self, who: Address) -> Result<u64, ChainError> {
+        Ok(self.account(who).nonce)
+    }
+
     fn gas_used(&mut self, tx_hash: B256) -> Result<Option<u64>, ChainError> {
         Ok(self.gas.get(&tx_hash).copied())
     }

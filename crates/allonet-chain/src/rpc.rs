@@ -181,14 +181,10 @@ impl Rpc {
         self
     }
 
-    /// The next nonce of `who`: of its mined transactions (`pending = false`), or counting those waiting in the
-    /// node's pool too.
-    pub fn nonce(&mut self, who: Address, pending: bool) -> Result<u64, ChainError> {
-        if pending {
-            self.retry(|p| async move { p.get_transaction_count(who).pending().await })
-        } else {
-            self.retry(|p| async move { p.get_transaction_count(who).latest().await })
-        }
+    /// The next nonce of `who` counting the transactions waiting in the node's pool (see [`Chain::nonce`] for
+    /// the mined ones only).
+    pub fn pending_nonce(&mut self, who: Address) -> Result<u64, ChainError> {
+        self.retry(|p| async move { p.get_transaction_count(who).pending().await })
     }
 
     /// What the last [`Chain::send`] did: its nonce and every version sent.
@@ -461,6 +457,10 @@ impl Chain for Rpc {
             contract_address: receipt.contract_address,
             logs,
         })
+    }
+
+    fn nonce(&mut self, who: Address) -> Result<u64, ChainError> {
+        self.retry(|p| async move { p.get_transaction_count(who).latest().await })
     }
 
     fn gas_used(&mut self, tx_hash: B256) -> Result<Option<u64>, ChainError> {

@@ -169,6 +169,9 @@ impl Chain for Lying {
     fn send(&mut self, tx: Tx) -> Result<Receipt, ChainError> {
         self.inner.send(tx)
     }
+    fn nonce(&mut self, who: Address) -> Result<u64, ChainError> {
+        self.inner.nonce(who)
+    }
     fn gas_used(&mut self, tx_hash: alloy_primitives::B256) -> Result<Option<u64>, ChainError> {
         self.inner.gas_used(tx_hash)
     }

@@ -56,8 +56,8 @@ fn a_stuck_transaction_is_replaced_at_the_same_nonce_and_lands_once() {
     }
     assert_eq!(Some(r.tx_hash), log.mined);
     assert_eq!(log.mined, Some(log.versions.last().unwrap().0), "the node keeps the last, highest version");
-    assert_eq!(reader.nonce(addr(0), false).unwrap(), 1, "one transaction mined");
-    assert_eq!(reader.nonce(addr(0), true).unwrap(), 1, "none left pending");
+    assert_eq!(reader.nonce(addr(0)).unwrap(), 1, "one transaction mined");
+    assert_eq!(reader.pending_nonce(addr(0)).unwrap(), 1, "none left pending");
     assert_eq!(reader.balance(addr(1)).unwrap(), before + U256::from(7), "paid once");
     for (h, _, _) in &log.versions[..log.versions.len() - 1] {
         assert_eq!(reader.gas_used(*h).unwrap(), None, "a replaced version is never mined");
@@ -73,7 +73,7 @@ fn a_restarted_sender_takes_over_its_pending_nonce_instead_of_adding_a_transacti
     let url = node.url();
     let _crashed = std::thread::spawn(move || sender(&url, Duration::from_secs(3_600)).send(transfer(1)));
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while reader.nonce(addr(0), true).unwrap() == 0 {
+    while reader.pending_nonce(addr(0)).unwrap() == 0 {
         assert!(std::time::Instant::now() < deadline, "the first run's transaction reached the pool");
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -85,7 +85,7 @@ fn a_restarted_sender_takes_over_its_pending_nonce_instead_of_adding_a_transacti
     let log = s.last_send().clone();
     assert!(log.took_over_pending, "{log:?}");
     assert_eq!(log.nonce, 0, "the pending nonce, not the next one");
-    assert_eq!(reader.nonce(addr(0), false).unwrap(), 1, "one transaction mined");
-    assert_eq!(reader.nonce(addr(0), true).unwrap(), 1, "and nothing else pending");
+    assert_eq!(reader.nonce(addr(0)).unwrap(), 1, "one transaction mined");
+    assert_eq!(reader.pending_nonce(addr(0)).unwrap(), 1, "and nothing else pending");
     assert_eq!(reader.balance(addr(1)).unwrap(), before + U256::from(2), "only the replacement paid");
 }
