@@ -437,9 +437,15 @@ fn pay(a: &Agent, epoch: u64, prior: &BTreeMap<Stage, Value>) -> Result<Vec<Valu
             Route::Standing => {
                 let opts = PayOptions { require_decision_for_queued: false, ..Default::default() };
                 let paid = allonet_engine::pay::pay_plan(&plan, vec![target], &opts, &mut Quiet).map_err(eng)?;
-                let mut store = allonet_engine::offchain::open_writable(db, None).map_err(eng)?;
-                let detail = json!({ "plan": plan.digest, "route": "standing caps", "chains": paid });
-                allonet_engine::audit::record(&mut store, "agent_payout", &detail, now).map_err(eng)?;
+                // What was paid under the standing caps, from the chain's events: the same record however many
+                // runs it took, written once.
+                let rec = paid.first().and_then(|c| c.reconciliation.as_ref());
+                let detail = json!({
+                    "agent": a.setup.name, "epoch": epoch, "pool": pool, "plan": plan.digest,
+                    "route": "standing caps", "chain": paid.first().map(|c| c.chain.clone()),
+                    "paid": rec.map(|r| r.paid.to_string()), "remainder": rec.map(|r| r.remainder.to_string()),
+                });
+                crate::report::audit_once(db, "agent_payout", &detail, Some(now)).map_err(e)?;
                 paid
             }
         };

@@ -351,6 +351,27 @@ impl Agent {
 
     /// Runs the next stage: of the open epoch, or of a new one if every epoch is finished.
     pub fn step(&mut self) -> Result<Step, AgentError> {
+        // One process at a time runs stages in a folder: two would both send what a stage sends. The lock is the
+        // operating system's (flock on `agent.lock`), so it dies with a killed process.
+        let lock_path = self.dir.join("agent.lock");
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| AgentError::Setup(format!("{}: {e}", lock_path.display())))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(AgentError::Setup(format!(
+                    "another process is running this agent's stages ({} is locked): one at a time",
+                    lock_path.display()
+                )))
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(AgentError::Setup(format!("{}: {e}", lock_path.display())))
+            }
+        }
         let epoch = match self.ck.open_epoch()? {
             Some(e) => e,
             None => self.ck.new_epoch()?,

@@ -197,20 +197,31 @@ fn write_files(a: &Agent, r: &EpochReport, v: &Value, d: Digest) -> Result<(), S
 /// Appends `{agent, epoch, report}` to the audit log unless that exact record is there already.
 fn record_once(a: &Agent, epoch: u64, d: Digest) -> Result<(), String> {
     let detail = serde_json::json!({ "agent": a.setup.name, "epoch": epoch, "report": d });
-    let text = allonet_core::canonical_json(&detail);
-    let mut store = allonet_engine::offchain::open_writable(&a.setup.governance, None).map_err(|x| x.to_string())?;
+    audit_once(&a.setup.governance, RECORD_KIND, &detail, None)
+}
+
+/// Appends a `kind` record with `detail` to the DAO's audit log unless that exact record is there already (a
+/// stage resumed after a crash records nothing twice). `at`: the record's time (default: the log's latest act).
+pub(crate) fn audit_once(
+    governance: &std::path::Path,
+    kind: &str,
+    detail: &Value,
+    at: Option<u64>,
+) -> Result<(), String> {
+    let text = allonet_core::canonical_json(detail);
+    let mut store = allonet_engine::offchain::open_writable(governance, None).map_err(|x| x.to_string())?;
     let entries = store.entries().map_err(|x| x.to_string())?;
     let already = entries.iter().any(|en| {
         serde_json::from_str::<allonet_governance::governor::Event>(&en.payload).is_ok_and(|ev| {
-            matches!(ev.act, allonet_governance::governor::Act::Record { kind, detail }
-                if kind == RECORD_KIND && detail == text)
+            matches!(ev.act, allonet_governance::governor::Act::Record { kind: k, detail }
+                if k == kind && detail == text)
         })
     });
     if already {
         return Ok(());
     }
-    let now = store.governor().last_at;
-    allonet_engine::audit::record(&mut store, RECORD_KIND, &detail, now).map_err(|x| x.to_string())?;
+    let now = at.unwrap_or(store.governor().last_at);
+    allonet_engine::audit::record(&mut store, kind, detail, now).map_err(|x| x.to_string())?;
     Ok(())
 }
 

@@ -779,3 +779,19 @@ fn a_pool_moved_against_the_treasury_after_the_vote_stops_the_rebalance_at_its_b
     let md = std::fs::read_to_string(d.join("reports/epoch-000001.md")).unwrap();
     assert!(md.contains("Stopped at swap 0"), "{md}");
 }
+
+/// Two processes never run one agent's stages at once: while another holds the folder's lock, a step is refused
+/// and records nothing; once it is released the step runs.
+#[test]
+fn a_second_process_cannot_run_stages_while_one_does() {
+    let d = fresh("lock");
+    let other =
+        std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(d.join("agent.lock")).unwrap();
+    other.lock().unwrap();
+    let mut ag = Agent::open(&d).unwrap();
+    let e = ag.step().unwrap_err().to_string();
+    assert!(e.contains("another process"), "{e}");
+    assert!(ag.status().unwrap().iter().all(|s| s.done.is_empty()), "nothing recorded");
+    other.unlock().unwrap();
+    assert_eq!(ag.step().unwrap().stage, Stage::Observe);
+}
