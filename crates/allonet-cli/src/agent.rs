@@ -82,6 +82,11 @@ pub struct InitArgs {
     /// Write the runnable example instead of a template.
     #[arg(long)]
     pub example: bool,
+    /// With --example: put the base chain (the USDC pool) on this development node instead of an embedded EVM,
+    /// e.g. a local `anvil --chain-id 8453`. Its allocator is then owned by its own timelock, and an on-chain
+    /// proposal (voted by anvil's dev account 0) sets the agent's caps, veto delay and registry.
+    #[arg(long, value_name = "URL", requires = "example")]
+    pub base_rpc: Option<String>,
 }
 
 #[derive(Args)]
@@ -174,7 +179,8 @@ pub fn run_init(a: &InitArgs) -> Result<()> {
     if a.example {
         progress.stage("writing the example: training the model, creating the DAO and activating the model");
     }
-    allonet_agent::example::init(&a.dir, a.example)?;
+    let o = allonet_agent::example::ExampleOptions { base_rpc: a.base_rpc.clone(), ..Default::default() };
+    allonet_agent::example::init_with(&a.dir, a.example, o)?;
     progress.finish();
     if a.example {
         println!(
@@ -438,6 +444,51 @@ fn html(r: &allonet_agent::EpochReport, p: &allonet_allocate::Problem, a: &allon
         );
     }
     inputs += "</tbody></table>";
+    if let Some(swaps) = r.rebalance["ops"]["swaps"].as_array() {
+        let done = r.rebalance["executed"].as_array();
+        inputs += &format!(
+            "<h2>Treasury rebalance</h2><p>Swaps digest <code>{}</code>: {}.</p><table><thead><tr><th>swap</th><th>value</th><th>amount in</th><th>least out</th><th>impact (bp)</th><th>paid out</th></tr></thead><tbody>",
+            esc(r.rebalance["digest"].as_str().unwrap_or_default()),
+            match r.rebalance["approved"].as_bool() {
+                Some(true) => "approved by the members",
+                Some(false) => "not approved",
+                None => "drafted",
+            }
+        );
+        for (i, x) in swaps.iter().enumerate() {
+            let paid = done.and_then(|d| d.get(i)).and_then(|d| d["amount_out"].as_str()).unwrap_or("-");
+            inputs += &format!(
+                "<tr><td>{} → {}</td><td class=\"n\">{:.0}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{:.1}</td><td class=\"n\">{}</td></tr>",
+                esc(x["sell"].as_str().unwrap_or_default()),
+                esc(x["buy"].as_str().unwrap_or_default()),
+                x["value"].as_f64().unwrap_or_default(),
+                esc(x["amount_in"].as_str().unwrap_or_default()),
+                esc(x["min_out"].as_str().unwrap_or_default()),
+                x["impact_bp"].as_f64().unwrap_or_default(),
+                esc(paid)
+            );
+        }
+        inputs += "</tbody></table>";
+    }
+    if !r.transactions.is_empty() {
+        inputs += "<h2>Transactions</h2><table><thead><tr><th>pool</th><th>what</th><th>block</th><th>gas</th><th>transaction</th></tr></thead><tbody>";
+        for t in &r.transactions {
+            let what = match (t["batch"].as_u64(), t["swap"].as_str()) {
+                (Some(b), _) => format!("batch {b}"),
+                (None, Some(sw)) => format!("swap {sw}"),
+                _ => t["kind"].as_str().unwrap_or_default().to_string(),
+            };
+            inputs += &format!(
+                "<tr><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td><code>{}</code></td></tr>",
+                esc(t["pool"].as_str().unwrap_or_default()),
+                esc(&what),
+                t["block"],
+                t["gas_used"],
+                esc(t["tx_hash"].as_str().unwrap_or_default())
+            );
+        }
+        inputs += "</tbody></table>";
+    }
     let header: Vec<&str> = h.header.iter().map(String::as_str).collect();
     page(&format!("{}: epoch {}", r.agent, r.epoch), &summary, &(inputs + &h.body), &header, &h.rows)
 }
@@ -486,14 +537,20 @@ pub fn demo() -> Result<String> {
             ]);
         }
         let names: Vec<&str> = allonet_agent::Stage::ALL.iter().map(|s| s.name()).collect();
+        let swaps = r.rebalance["executed"].as_array().map_or(0, |x| x.len());
+        let gas: u64 = r.transactions.iter().filter_map(|t| t["gas_used"].as_u64()).sum();
         Ok(format!(
             "\n10. The funding agent: one epoch of `allonet agent init --example` in propose mode, the mix set by governance\n\
              \x20   (AI recommendation 0.6, quadratic vote 0.4). Stages: {}.\n\
              \x20   The agent filed proposal {proposal}\n\
-             \x20   for the three pool plans under its own key; eight of twelve members passed it; the agent queued each plan\n\
-             \x20   under the standing caps on its chain (two embedded chains), waited out the one-hour veto window, paid and\n\
-             \x20   reconciled:\n{t}\n    report {}\n",
+             \x20   for the three pool plans and the treasury's rebalance under its own key; eight of twelve members passed it;\n\
+             \x20   the agent queued each plan under the standing caps on its chain (two embedded chains), waited out the\n\
+             \x20   one-hour veto window, paid and reconciled:\n{t}\n\
+             \x20   The treasury's ETH was above its band: {swaps} Uniswap v2 swaps, each with its approved least output, ran\n\
+             \x20   from the treasury account (and were written as a Safe batch). {} transactions, {gas} gas.\n\
+             \x20   report {}\n",
             names.join(" → "),
+            r.transactions.len(),
             allonet_core::digest(&serde_json::to_value(&r)?)
         ))
     };
