@@ -386,7 +386,7 @@ pub(crate) fn execute(
     let mut next: BTreeMap<Address, usize> = BTreeMap::new();
     for sw in &ops.swaps {
         let pair = amm::pair(c, &amm, sw.sell_token, sw.buy_token).map_err(|e| e.to_string())?;
-        if !seen.contains_key(&pair) {
+        if let std::collections::btree_map::Entry::Vacant(slot) = seen.entry(pair) {
             use alloy_sol_types::SolEvent;
             let logs = c
                 .logs(&allonet_chain::LogFilter {
@@ -401,7 +401,7 @@ pub(crate) fn execute(
                 .into_iter()
                 .filter(|l| l.decode::<amm::IUniswapV2Pair::Swap>().is_some_and(|e| e.to == from))
                 .collect();
-            seen.insert(pair, mine);
+            slot.insert(mine);
         }
         let k = next.entry(pair).or_insert(0);
         let log = seen[&pair].get(*k).cloned();

@@ -116,12 +116,10 @@ pub(crate) fn check(a: &Agent, prior: &BTreeMap<Stage, Value>) -> Result<Value, 
     let scaled = scale.values().any(|&f| f < 1.0);
     // What the treasury holds once the plan is paid: the rebalance (if the bands call for one) starts there.
     let mut after = holdings.clone();
-    for a in by_asset.iter().filter_map(|(asset, (amount, pools))| {
+    for (asset, (amount, pools)) in &by_asset {
         let f = pools.first().and_then(|p| scale.get(p)).copied().unwrap_or(1.0);
-        Some((asset.clone(), amount * f))
-    }) {
-        if let Some(h) = after.get_mut(&a.0) {
-            *h = (*h - a.1).max(0.0);
+        if let Some(h) = after.get_mut(asset) {
+            *h = (*h - amount * f).max(0.0);
         }
     }
     let rebalance = crate::rebalance::plan(&a.dir, t.swaps.as_ref(), &policy, &after)?;
