@@ -55,7 +55,14 @@ pub(crate) fn run(a: &Agent, epoch: u64, stage: Stage, prior: &BTreeMap<Stage, V
             // Autonomous: a plan the allocator would accept from the agent under its standing caps goes that way;
             // anything else (above a cap, a recipient outside the registry, no allocator) goes to the members.
             let mut routes = Vec::new();
+            let mut earlier = BTreeMap::new();
             for (pool, d) in &plans {
+                // The allocator pays a plan once (its id is its payments, not its epoch): the same payments as a
+                // plan an earlier epoch put on chain are neither proposed nor paid again.
+                if let Some(status) = onchain_before(a, prior, pool).map_err(e)? {
+                    earlier.insert(pool.clone(), status);
+                    continue;
+                }
                 let standing = match mode {
                     Mode::Autonomous => standing_check(a, prior, pool).map_err(e)?,
                     _ => Err(vec!["propose mode: every plan goes to the members".to_string()]),
@@ -97,13 +104,20 @@ pub(crate) fn run(a: &Agent, epoch: u64, stage: Stage, prior: &BTreeMap<Stage, V
                 }
                 proposal = Some(id);
             }
-            let plans: Vec<Value> = routes
+            let earlier_plans: Vec<(String, B256)> =
+                plans.iter().filter(|(p, _)| earlier.contains_key(p)).cloned().collect();
+            let mut plans: Vec<Value> = routes
                 .iter()
                 .map(|(pool, d, r)| match r {
                     Ok(()) => json!({ "pool": pool, "digest": d, "route": "standing" }),
                     Err(why) => json!({ "pool": pool, "digest": d, "route": "proposal", "why": why }),
                 })
                 .collect();
+            for (pool, d) in &earlier_plans {
+                plans.push(json!({ "pool": pool, "digest": d, "route": "earlier", "why": format!(
+                    "the same payments are already on this pool's allocator ({}), from an earlier epoch: an allocator \
+                     pays a plan once, so nothing is proposed or paid for it", earlier[pool]) }));
+            }
             Ok(json!({
                 "mode": mode,
                 "proposal": proposal,
@@ -198,16 +212,21 @@ fn rebalance_step(a: &Agent, epoch: u64, prior: &BTreeMap<Stage, Value>) -> Resu
         let store = allonet_engine::models::open_governance(&a.setup.governance).map_err(|x| e(x.to_string()))?;
         store.governor().registry.approved_treasury_ops.get(&digest).copied()
     };
-    let Some(by) = approved_by else {
+    // Approved by this epoch's proposal, not by any that happened to approve the same digest.
+    let filed = prior[&Stage::Propose]["proposal"].as_str().and_then(|p| p.parse::<B256>().ok());
+    let Some(by) = approved_by.filter(|by| Some(*by) == filed) else {
         return Ok(json!({ "digest": digest, "approved": false,
-            "note": "not approved by the members: no swap is made" }));
+            "note": "not approved by the members in this epoch's proposal: no swap is made" }));
     };
+    if let Err(why) = still_allowed(a, digest, false)? {
+        return Ok(json!({ "digest": digest, "approved": true, "proposal": by, "vetoed": true, "note": why }));
+    }
     let Some(s) = a.setup.treasury.as_ref().and_then(|t| t.swaps.clone()) else {
         return Err(e("the rebalance was approved but agent.toml has no [treasury.swaps] any more".into()));
     };
     let dir = a.dir.join(format!("epochs/{epoch:06}"));
     std::fs::create_dir_all(&dir).map_err(|x| e(format!("{}: {x}", dir.display())))?;
-    let batch = crate::rebalance::safe_batch(&ops, (ops.deadline - 7 * 86_400) * 1_000);
+    let batch = crate::rebalance::safe_batch(&ops, ops.deadline.saturating_sub(7 * 86_400) * 1_000).map_err(e)?;
     let safe = dir.join("rebalance.safe.json");
     allonet_engine::write_atomic(&safe, batch.to_json().as_bytes()).map_err(|x| e(x.to_string()))?;
     let mut out = json!({
@@ -224,11 +243,11 @@ fn rebalance_step(a: &Agent, epoch: u64, prior: &BTreeMap<Stage, Value>) -> Resu
         match still_allowed(a, digest, false) {
             Err(AgentError::Paused) => Err("the DAO is paused: no further swap is sent".into()),
             Err(x) => Err(x.to_string()),
-            Ok(_) => Ok(()),
+            Ok(Err(why)) => Err(why),
+            Ok(Ok(())) => Ok(()),
         }
     };
-    let done =
-        crate::rebalance::execute(&a.dir, &s, &ops, &dir.join("rebalance.progress.json"), &mut allowed).map_err(e)?;
+    let done = crate::rebalance::execute(&a.dir, &s, &ops, &mut allowed).map_err(e)?;
     out["executed"] = done["executed"].clone();
     if !done["stopped"].is_null() {
         out["stopped"] = done["stopped"].clone();
@@ -239,6 +258,20 @@ fn rebalance_step(a: &Agent, epoch: u64, prior: &BTreeMap<Stage, Value>) -> Resu
 /// Seconds since the Unix epoch (the system clock; decisions are checked against it).
 pub(crate) fn unix_now() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+/// The on-chain status of `pool`'s plan before this epoch touched it (`None` when its allocator has never seen
+/// it, or the pool has no `[payouts]` entry). Read at the propose stage, which sends nothing to any chain.
+fn onchain_before(a: &Agent, prior: &BTreeMap<Stage, Value>, pool: &str) -> Result<Option<String>, String> {
+    let Some(t) = a.setup.payouts.get(pool) else { return Ok(None) };
+    let plan = recorded_plan(prior, pool)?;
+    let dep = allonet_engine::connect::DeploymentFile::load(&t.deployment).map_err(|x| x.to_string())?;
+    let (mut conn, _) =
+        allonet_engine::connect::connect(&t.connect_spec(), Some(&dep.endpoint)).map_err(|x| x.to_string())?;
+    let chain = plan.payments.first().and_then(|x| x.chain.clone());
+    let s = allonet_engine::pay::allocator_status(&mut conn, &dep.deployment, Some((&plan, chain.as_deref())))
+        .map_err(|x| x.to_string())?;
+    Ok(s.plan.map(|p| p.onchain.status.to_string()).filter(|st| st != "none"))
 }
 
 /// Whether the allocator of `pool` would accept its plan from the agent under the standing caps (read only).
@@ -331,6 +364,12 @@ fn pay(a: &Agent, epoch: u64, prior: &BTreeMap<Stage, Value>) -> Result<Vec<Valu
         let pool = entry["pool"].as_str().unwrap_or_default().to_string();
         let plan = recorded_plan(prior, &pool).map_err(e)?;
         let standing = entry["route"] == "standing";
+        if entry["route"] == "earlier" {
+            lines.push(
+                json!({ "pool": pool, "plan": plan.digest, "paid": "0", "route": "earlier", "note": entry["why"] }),
+            );
+            continue;
+        }
         let Some(t) = a.setup.payouts.get(&pool) else {
             lines.push(json!({ "pool": pool, "plan": plan.digest, "paid": "0", "note": "no [payouts] entry: not paid by the agent" }));
             continue;

@@ -49,7 +49,8 @@ draws = { gitcoin = "USDC", octant = "ETH" }
 amm = "chains/treasury.amm.json"
 state = "chains/optimism.state.json"
 executor_key = "keys/treasury.json"   # the treasury account's key; without it the swaps are only written as a Safe batch
-max_slippage_bp = 100
+max_slippage_bp = 100                 # least output: 1 % below what the pool would pay
+reference_prices = { ETH = 3000, BTC = 60000, USDT = 1 }   # a pool further than 2 % from these is not traded
 
 # Where each pool pays: its allocator on an embedded EVM (two chains: OP and ETH on optimism, USDC on base).
 [payouts.optimism]
@@ -196,7 +197,8 @@ pub fn init_with(dir: &Path, example: bool, o: ExampleOptions) -> Result<(), Age
     }
     let problem = std::fs::read_to_string(dir.join("allocate.toml")).map_err(|e| io(dir, e))?;
     deploy_pools(dir, &problem, o.base_rpc.as_deref())?;
-    deploy_treasury(dir).map_err(|e| AgentError::Setup(format!("deploying the example's treasury and AMM: {e}")))?;
+    deploy_treasury(dir, o.base_rpc.as_deref())
+        .map_err(|e| AgentError::Setup(format!("deploying the example's treasury and AMM: {e}")))?;
     let p = dir.join("agent.toml");
     let text = match &o.base_rpc {
         None => EXAMPLE_SETUP.to_string(),
@@ -205,7 +207,15 @@ pub fn init_with(dir: &Path, example: bool, o: ExampleOptions) -> Result<(), Age
                 "on an embedded EVM (two chains: OP and ETH on optimism, USDC on base)",
                 "(two chains: OP and ETH on optimism, an embedded EVM; USDC on base, over JSON-RPC)",
             )
-            .replace("state = \"chains/base.state.json\"", &format!("rpc = {}", toml_string(url))),
+            .replace("state = \"chains/base.state.json\"", &format!("rpc = {}", toml_string(url)))
+            .replace(
+                "amm = \"chains/treasury.amm.json\"\nstate = \"chains/optimism.state.json\"",
+                &format!("amm = \"chains/treasury.amm.json\"\nrpc = {}", toml_string(url)),
+            )
+            .replace(
+                "Uniswap v2 (from its npm artifacts) on the optimism chain",
+                "Uniswap v2 (from its npm artifacts) on the base chain",
+            ),
     };
     std::fs::write(&p, text).map_err(|e| io(&p, e))
 }
@@ -380,21 +390,39 @@ const TREASURY_TOKENS: [(&str, u8, f64); 4] =
 /// 0.3 %.
 const POOL_DEPTH: u64 = 200_000_000;
 
-/// The treasury on the optimism chain: its four tokens, held by the treasury account (`keys/treasury.json`) in
-/// the amounts `treasury/holdings.csv` values at [`TREASURY_TOKENS`]' prices, and Uniswap v2 (factory, Router02,
-/// WETH9 from `contracts/node_modules`) with a pool of each token against USDC, [`POOL_DEPTH`] deep, provided by
-/// the deployer. Writes `chains/treasury.amm.json`.
-fn deploy_treasury(dir: &Path) -> Result<(), String> {
+/// The treasury on the optimism chain (or, with `rpc`, on the base chain's node): its four tokens, held by the
+/// treasury account (`keys/treasury.json`) in the amounts `treasury/holdings.csv` values at [`TREASURY_TOKENS`]'
+/// prices, and Uniswap v2 (factory, Router02, WETH9 from `contracts/node_modules`) with a pool of each token
+/// against USDC, [`POOL_DEPTH`] deep, provided by anvil's dev account 0. Writes `chains/treasury.amm.json`.
+fn deploy_treasury(dir: &Path, rpc: Option<&str>) -> Result<(), String> {
     use allonet_engine::connect::{connect, dev_address, ConnectSpec, Connection};
     use alloy_primitives::U256;
-    let state = dir.join("chains/optimism.state.json");
-    let spec = ConnectSpec { embedded: true, state, ..Default::default() };
-    let (mut conn, _) = connect(&spec, None).map_err(|e| e.to_string())?;
-    let treasury = treasury_key().address();
-    if let Connection::Embedded(e, _) = &mut conn {
-        e.fund(treasury, U256::from(10u64).pow(U256::from(21)));
-    }
     let lp = dev_address(0);
+    let treasury = treasury_key().address();
+    let spec = match rpc {
+        None => ConnectSpec { embedded: true, state: dir.join("chains/optimism.state.json"), ..Default::default() },
+        Some(url) => ConnectSpec {
+            rpc: Some(url.to_string()),
+            chain_id: Some(8453),
+            key: Some(
+                allonet_chain::rpc::signer_from_hex(allonet_chain::anvil::DEV_KEYS[0]).map_err(|e| e.to_string())?,
+            ),
+            ..Default::default()
+        },
+    };
+    let (mut conn, _) = connect(&spec, None).map_err(|e| e.to_string())?;
+    match &mut conn {
+        Connection::Embedded(e, _) => e.fund(treasury, U256::from(10u64).pow(U256::from(21))),
+        Connection::Rpc(r) => {
+            let gas_money = allonet_chain::Tx {
+                from: lp,
+                to: Some(treasury),
+                value: U256::from(10u64).pow(U256::from(19)),
+                ..Default::default()
+            };
+            allonet_chain::Chain::send(r, gas_money).map_err(|e| format!("funding the treasury account: {e}"))?;
+        }
+    }
     let c = conn.chain();
     let amm = allonet_chain::amm::deploy(c, lp).map_err(|e| e.to_string())?;
     let holdings = allonet_engine::treasury::holdings_from_table(

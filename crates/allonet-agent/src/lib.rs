@@ -39,6 +39,7 @@ pub mod plans;
 pub mod rebalance;
 pub mod report;
 pub mod setup;
+pub mod source;
 pub mod stages;
 pub mod treasury;
 
@@ -153,6 +154,9 @@ pub struct DryRun {
     /// proposal that would be filed (its id, description and plans).
     pub propose: serde_json::Value,
     pub pools: Vec<DryPool>,
+    /// The treasury's rebalance as it would be proposed: trades, and each swap with its amount in, expected and
+    /// least output (null when the policy calls for none).
+    pub rebalance: serde_json::Value,
 }
 
 fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
@@ -178,27 +182,35 @@ pub fn dry_run(dir: &Path) -> Result<DryRun, AgentError> {
     let setup = Setup::load(dir)?;
     let root = dir.canonicalize().map_err(|e| AgentError::Setup(format!("{}: {e}", dir.display())))?;
     let mut paths = vec![setup.governance.clone()];
-    let mut forks = BTreeMap::new();
+    // Each chain reached over JSON-RPC (a pool's, the treasury's AMM), with its chain id.
+    let mut rpc_chains: Vec<(String, u64)> = Vec::new();
     for t in setup.payouts.values() {
         paths.push(t.deployment.clone());
         paths.extend(t.state.clone());
         if let Some(url) = &t.rpc {
-            if !forks.contains_key(url) {
-                let chain_id = allonet_engine::connect::DeploymentFile::load(&t.deployment)
-                    .map_err(|e| AgentError::Setup(e.to_string()))?
-                    .deployment
-                    .chain_id;
-                let bin = allonet_chain::anvil::anvil_binary()
-                    .map_err(|e| AgentError::Setup(e.to_string()))?
-                    .ok_or_else(|| {
-                        AgentError::Setup(format!(
-                            "a dry run of a pool paying over JSON-RPC ({url}) runs on an anvil fork, and anvil needs npm"
-                        ))
-                    })?;
-                let fork = allonet_chain::anvil::Anvil::fork(&bin, url, chain_id)
-                    .map_err(|e| AgentError::Setup(format!("forking {url} with anvil: {e}")))?;
-                forks.insert(url.clone(), fork);
-            }
+            let dep = allonet_engine::connect::DeploymentFile::load(&t.deployment)
+                .map_err(|e| AgentError::Setup(e.to_string()))?;
+            rpc_chains.push((url.clone(), dep.deployment.chain_id));
+        }
+    }
+    if let Some(sw) = setup.treasury.as_ref().and_then(|t| t.swaps.as_ref()) {
+        paths.push(dir.join(&sw.amm));
+        paths.extend(sw.state.as_ref().map(|s| dir.join(s)));
+        if let Some(url) = &sw.rpc {
+            let f = rebalance::AmmFile::load(&dir.join(&sw.amm)).map_err(AgentError::Setup)?;
+            rpc_chains.push((url.clone(), f.chain_id));
+        }
+    }
+    let mut forks = BTreeMap::new();
+    for (url, chain_id) in rpc_chains {
+        if let std::collections::btree_map::Entry::Vacant(slot) = forks.entry(url) {
+            let url = slot.key();
+            let bin = allonet_chain::anvil::anvil_binary()
+                .map_err(|e| AgentError::Setup(e.to_string()))?
+                .ok_or_else(|| AgentError::Setup(format!("a dry run forks {url} with anvil, and anvil needs npm")))?;
+            let fork = allonet_chain::anvil::Anvil::fork(&bin, url, chain_id)
+                .map_err(|e| AgentError::Setup(format!("forking {url} with anvil: {e}")))?;
+            slot.insert(fork);
         }
     }
     for p in paths {
@@ -227,6 +239,11 @@ fn dry_run_in(copy: &Path, forks: &BTreeMap<String, String>) -> Result<DryRun, A
     for t in ag.setup.payouts.values_mut() {
         if let Some(url) = &t.rpc {
             t.rpc = Some(forks.get(url).cloned().ok_or_else(|| AgentError::Setup(format!("{url} was not forked")))?);
+        }
+    }
+    if let Some(sw) = ag.setup.treasury.as_mut().and_then(|t| t.swaps.as_mut()) {
+        if let Some(url) = &sw.rpc {
+            sw.rpc = Some(forks.get(url).cloned().ok_or_else(|| AgentError::Setup(format!("{url} was not forked")))?);
         }
     }
     // Up to the propose stage: the plan as it would be filed (scaled down if the treasury needs it), and the
@@ -295,7 +312,8 @@ fn dry_run_in(copy: &Path, forks: &BTreeMap<String, String>) -> Result<DryRun, A
         });
     }
     let propose = outputs.get(&Stage::Propose).cloned().unwrap_or_default();
-    Ok(DryRun { epoch, propose, pools })
+    let rebalance = outputs.get(&Stage::Treasury).map(|t| t["rebalance"].clone()).unwrap_or_default();
+    Ok(DryRun { epoch, propose, pools, rebalance })
 }
 
 /// The agent in a folder: its setup (`agent.toml`) and its checkpoints (`agent.db`).

@@ -3,18 +3,24 @@
 //! `max_trade_share` of the treasury) and turns each tranche into one Uniswap v2 swap against the treasury's quote
 //! stablecoin: sells first, then buys. Every swap is fixed before anyone votes: its exact amount in, the amount the
 //! pool would pay after the tranches before it (the whitepaper's rule on the reserves read at the stage,
-//! [`allonet_chain::amm::amount_out`]), and its bound, that amount less `max_slippage_bp`; a tranche whose own price
-//! impact is above the bound is refused, and the report says why. The list's digest is what the members approve
-//! (`Action::ApproveTreasuryOps`).
+//! [`allonet_chain::amm::amount_out`]), and its least output, that amount less `max_slippage_bp` (at most
+//! [`MAX_SLIPPAGE_BP`]). The stage refuses, and the report says why: a pool whose price is more than
+//! `max_deviation_bp` from the reference price in `agent.toml` (a pool pushed at the block read, or a node
+//! lying about it), a tranche whose own impact or an asset whose summed impact is above the bound, a sale larger
+//! than the treasury holds, a token whose decimals on chain differ from the AMM file, or a router that is not the
+//! file's factory's. The list's digest, which names the agent and the epoch, is what the members approve
+//! (`Action::ApproveTreasuryOps`), in this epoch's proposal only.
 //!
 //! Once approved, the execute stage writes the swaps as a Safe Transaction Builder batch (`approve` then
 //! `swapExactTokensForTokens` per swap: for a treasury held by a Safe, whose owners sign it) and, when the setup
-//! names the treasury account's key, sends them itself. The router enforces each bound on chain, so a pool moved
-//! against the treasury makes the swap revert instead of paying less. Sending is idempotent: the account's nonce
-//! when the first swap went out is recorded, and swap `i` is the transactions at that nonce plus `2i` (approve)
-//! and `2i + 1` (swap), so a resumed run sends only what has not been mined. What each swap paid is read back
-//! from the pairs' `Swap` events. A swap the router refuses (the pool pays less than its bound, or the deadline
-//! passed) stops the rebalance there: the rest is not sent, the report says which and why, and the epoch goes on.
+//! names the treasury account's key, sends them itself, each with a least output no lower than approved (higher
+//! when the pool now pays more) and a deadline no later than approved (30 minutes from sending). The router
+//! enforces each bound on chain. Progress is read from the chain alone: swap `i` is done when the `k`-th pair
+//! `Swap` event since the stage's block that paid the treasury at least its least output for exactly its amount in
+//! exists, `k` counting the identical swaps before it (a stranger can make such an event only by paying the
+//! treasury that much at their own cost). So a run resumed after a crash sends only what did not land, and never
+//! a swap twice. A swap the router refuses stops the rebalance there: the rest is not sent, the report says which
+//! and why, and the epoch goes on.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -63,6 +69,12 @@ impl AmmFile {
     }
 }
 
+/// The highest `max_slippage_bp` accepted.
+pub const MAX_SLIPPAGE_BP: u32 = 300;
+
+/// Most swaps one rebalance may hold.
+pub const MAX_SWAPS: usize = 64;
+
 /// `[treasury.swaps]` in agent.toml.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -85,6 +97,16 @@ pub struct SwapSetup {
     /// Trades smaller than this (unit of account) are not made (default 1,000).
     #[serde(default = "default_min_trade")]
     pub min_trade: f64,
+    /// Reference price of each non-quote asset (unit of account per whole token): a pool whose price is further
+    /// from it than `max_deviation_bp` is not traded.
+    pub reference_prices: BTreeMap<String, f64>,
+    /// Largest gap between a pool's price and its reference, in basis points (default 200).
+    #[serde(default = "default_deviation")]
+    pub max_deviation_bp: u32,
+}
+
+fn default_deviation() -> u32 {
+    200
 }
 
 fn default_slippage() -> u32 {
@@ -114,10 +136,15 @@ pub struct Swap {
     pub impact_bp: f64,
 }
 
-/// The approved list: where, and what.
+/// The approved list: who, when, where, and what.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Ops {
+    /// The agent and the epoch that drafted it (an approval is for this epoch's list only).
+    pub agent: String,
+    pub epoch: u64,
     pub chain_id: u64,
+    /// The block the reserves were read at: the swaps' events are looked for from there.
+    pub from_block: u64,
     pub router: Address,
     pub treasury: Address,
     /// Latest time a swap may be mined (the stage's chain time plus 7 days): part of what is approved.
@@ -143,10 +170,11 @@ fn connect(dir: &Path, s: &SwapSetup, key: bool) -> Result<allonet_engine::conne
     allonet_engine::connect::connect(&spec, None).map(|c| c.0).map_err(|e| e.to_string())
 }
 
-fn units(x: f64, decimals: u8) -> U256 {
-    // Whole base units, rounded down; f64 holds the tranche to ~1e-16 of its size.
+/// Whole base units of `x` tokens, rounded down; `None` unless finite, positive and below 2^112 (Uniswap v2's
+/// reserve width).
+fn units(x: f64, decimals: u8) -> Option<U256> {
     let scaled = x * 10f64.powi(decimals as i32);
-    U256::from(scaled.max(0.0).floor() as u128)
+    (scaled.is_finite() && scaled >= 1.0 && scaled < 2f64.powi(112)).then(|| U256::from(scaled.floor() as u128))
 }
 
 fn price_of(r_asset: U256, r_quote: U256, da: u8, dq: u8) -> f64 {
@@ -160,13 +188,18 @@ fn price_of(r_asset: U256, r_quote: U256, da: u8, dq: u8) -> f64 {
 }
 
 /// The treasury stage's rebalance: the trades the policy calls for on `holdings` and, with an AMM configured, the
-/// swaps that make them (see the module's documentation).
+/// swaps that make them (see the module's documentation). A failure to read the AMM's chain is reported in the
+/// output, not raised: it does not hold back the epoch's payouts.
 pub(crate) fn plan(
-    dir: &Path,
-    swaps: Option<&SwapSetup>,
+    a: &crate::Agent,
+    epoch: u64,
     policy: &allonet_treasury::policy::Policy,
     holdings: &BTreeMap<String, f64>,
 ) -> Result<Value, String> {
+    let swaps = a.setup.treasury.as_ref().and_then(|t| t.swaps.as_ref());
+    if !(policy.max_trade_share > 0.0 && policy.max_trade_share <= 1.0) {
+        return Ok(json!({ "needed": null, "note": "the policy's max_trade_share is not in (0, 1]: no rebalance" }));
+    }
     let min_trade = swaps.map(|s| s.min_trade).unwrap_or_else(default_min_trade);
     let p = allonet_treasury::rebalance::rebalance(policy, holdings, min_trade, None);
     if p.trades.is_empty() {
@@ -177,20 +210,68 @@ pub(crate) fn plan(
         out["note"] = json!("no AMM is configured ([treasury.swaps]): the trades are drafted, not executed");
         return Ok(out);
     };
-    let f = AmmFile::load(&dir.join(&s.amm))?;
-    let mut conn = connect(dir, s, false)?;
+    match swaps_for(a, epoch, s, policy, holdings, &p) {
+        Ok(ops) => {
+            out["digest"] = json!(ops.digest());
+            out["ops"] = serde_json::to_value(&ops).map_err(|e| e.to_string())?;
+        }
+        Err(why) => {
+            out["refused"] = json!(why);
+            out["note"] = json!("the rebalance is not proposed: a trade cannot be made within the bounds");
+        }
+    }
+    Ok(out)
+}
+
+/// The swaps of a rebalance plan, or why there are none.
+fn swaps_for(
+    a: &crate::Agent,
+    epoch: u64,
+    s: &SwapSetup,
+    policy: &allonet_treasury::policy::Policy,
+    holdings: &BTreeMap<String, f64>,
+    p: &allonet_treasury::rebalance::Plan,
+) -> Result<Ops, Vec<String>> {
+    let one = |m: String| vec![m];
+    if s.max_slippage_bp == 0 || s.max_slippage_bp > MAX_SLIPPAGE_BP {
+        return Err(one(format!(
+            "max_slippage_bp is {}: it must be between 1 and {MAX_SLIPPAGE_BP}",
+            s.max_slippage_bp
+        )));
+    }
+    let f = AmmFile::load(&a.dir.join(&s.amm)).map_err(one)?;
+    let mut conn = connect(&a.dir, s, false).map_err(one)?;
     let c = conn.chain();
+    let chain = |e: allonet_chain::ChainError| vec![format!("the AMM's chain: {e}")];
     if c.chain_id() != f.chain_id {
-        return Err(format!("the AMM's chain is {} but its file says {}", c.chain_id(), f.chain_id));
+        return Err(one(format!("the AMM's chain is {} but its file says {}", c.chain_id(), f.chain_id)));
     }
     if !policy.assets.get(&f.quote).is_some_and(|r| r.stable) {
-        return Err(format!("the AMM's quote asset {} is not a stablecoin of the policy", f.quote));
+        return Err(one(format!("the AMM's quote asset {} is not a stablecoin of the policy", f.quote)));
     }
+    // The file's router must be its factory's, and each token's decimals what the file says.
+    let factory = allonet_chain::read(c, f.amm.router, &amm::IUniswapV2Router02::factoryCall {}).map_err(chain)?;
+    if factory != f.amm.factory {
+        return Err(one(format!(
+            "router {} belongs to factory {factory}, not the file's {}",
+            f.amm.router, f.amm.factory
+        )));
+    }
+    for (sym, t) in &f.tokens {
+        let d =
+            allonet_chain::read(c, t.address, &allonet_chain::contracts::PayToken::decimalsCall {}).map_err(chain)?;
+        if d != t.decimals {
+            return Err(one(format!("{sym} ({}) has {d} decimals on chain, the file says {}", t.address, t.decimals)));
+        }
+    }
+    let from_block = c.block_number().map_err(chain)?;
     let q = f.tokens[&f.quote];
     let total: f64 = holdings.values().sum();
-    let slip = s.max_slippage_bp.min(10_000) as u128;
+    let slip = s.max_slippage_bp as u128;
     // Reserves (asset, quote) per pool, moved by each swap as the pool would move.
     let mut pools: BTreeMap<String, (U256, U256)> = BTreeMap::new();
+    let mut impact: BTreeMap<String, f64> = BTreeMap::new();
+    let mut selling: BTreeMap<String, U256> = BTreeMap::new();
     let mut legs = Vec::new();
     let mut refused = Vec::new();
     // Sells first: they raise the stablecoin the buys spend.
@@ -201,37 +282,62 @@ pub(crate) fn plan(
             refused.push(format!("{}: no token on the AMM's chain", t.asset));
             continue;
         };
-        if !pools.contains_key(&t.asset) {
-            let r = amm::reserves(c, &f.amm, tok.address, q.address).map_err(|e| e.to_string())?;
-            pools.insert(t.asset.clone(), r);
-        }
-        let price = {
-            let (ra, rq) = pools[&t.asset];
-            price_of(ra, rq, tok.decimals, q.decimals)
+        let Some(reference) = s.reference_prices.get(&t.asset).copied().filter(|r| r.is_finite() && *r > 0.0) else {
+            refused.push(format!("{}: no reference price in [treasury.swaps] reference_prices", t.asset));
+            continue;
         };
+        let r0 = amm::reserves(c, &f.amm, tok.address, q.address).map_err(chain)?;
+        let price = price_of(r0.0, r0.1, tok.decimals, q.decimals);
+        let gap_bp = (price / reference - 1.0).abs() * 1e4;
+        if gap_bp.is_nan() || gap_bp > s.max_deviation_bp as f64 {
+            refused.push(format!(
+                "{}: the pool prices it at {price:.6}, {gap_bp:.0} bp from the reference {reference} (at most {} bp)",
+                t.asset, s.max_deviation_bp
+            ));
+            continue;
+        }
+        pools.insert(t.asset.clone(), r0);
         for &tr in &t.tranches {
             if tr.abs() > policy.max_trade_share * total * (1.0 + 1e-9) {
-                return Err(format!("a tranche of {tr} is above the policy's largest trade"));
+                refused.push(format!("a {} tranche of {tr:.0} is above the policy's largest trade", t.asset));
+                continue;
             }
             let (ra, rq) = pools[&t.asset];
             let (sell, buy, amount_in, r_in, r_out) = if tr < 0.0 {
-                (t.asset.clone(), f.quote.clone(), units(-tr / price, tok.decimals), ra, rq)
+                (t.asset.clone(), f.quote.clone(), units(-tr / reference, tok.decimals), ra, rq)
             } else {
                 (f.quote.clone(), t.asset.clone(), units(tr, q.decimals), rq, ra)
             };
+            let Some(amount_in) = amount_in else {
+                refused.push(format!("{sell}→{buy}: a tranche of {tr} is not a whole, representable amount"));
+                continue;
+            };
             let expected = amm::amount_out(amount_in, r_in, r_out);
-            let spot = if r_in.is_zero() { U256::ZERO } else { amount_in * r_out / r_in };
-            let impact_bp = if spot.is_zero() { 10_000.0 } else { (1.0 - f64::from(expected) / f64::from(spot)) * 1e4 };
-            if impact_bp > slip as f64 {
+            let spot = amount_in.checked_mul(r_out).map(|x| if r_in.is_zero() { U256::ZERO } else { x / r_in });
+            let impact_bp = match spot {
+                Some(sp) if !sp.is_zero() && !expected.is_zero() => (1.0 - f64::from(expected) / f64::from(sp)) * 1e4,
+                _ => 10_000.0,
+            };
+            let summed = impact.entry(t.asset.clone()).or_insert(0.0);
+            *summed += impact_bp;
+            if impact_bp >= slip as f64 || *summed >= 3.0 * slip as f64 {
                 refused.push(format!(
-                    "{sell}→{buy} tranche of {:.0}: its price impact is {impact_bp:.0} bp, above the bound of {slip} bp",
-                    tr.abs()
+                    "{sell}→{buy} tranche of {:.0}: its price impact is {impact_bp:.0} bp ({summed:.0} bp for {} so far), \
+                     above the bound of {slip} bp ({} bp summed)",
+                    tr.abs(),
+                    t.asset,
+                    3 * slip
                 ));
                 continue;
             }
             let min_out = expected * U256::from(10_000 - slip) / U256::from(10_000u64);
+            if min_out.is_zero() {
+                refused.push(format!("{sell}→{buy}: the least output would be 0"));
+                continue;
+            }
             let moved = if tr < 0.0 { (ra + amount_in, rq - expected) } else { (ra - expected, rq + amount_in) };
             pools.insert(t.asset.clone(), moved);
+            *selling.entry(sell.clone()).or_insert(U256::ZERO) += amount_in;
             let (sell_token, buy_token) = (f.tokens[&sell].address, f.tokens[&buy].address);
             legs.push(Swap {
                 sell,
@@ -246,25 +352,41 @@ pub(crate) fn plan(
             });
         }
     }
-    if !refused.is_empty() {
-        out["refused"] = json!(refused);
-        out["note"] = json!("the rebalance is not proposed: a trade cannot be made within the bounds");
-        return Ok(out);
+    // Sales the treasury cannot cover (the stablecoin's own sales are covered by the sales before them).
+    for (sym, n) in &selling {
+        let held = allonet_chain::payout::asset_balance(c, f.tokens[sym].address, f.treasury).map_err(chain)?;
+        let raised: U256 = legs.iter().filter(|l| &l.buy == sym).filter_map(|l| l.min_out.parse::<U256>().ok()).sum();
+        if *n > held + raised {
+            refused.push(format!(
+                "the swaps sell {n} base units of {sym}; the treasury holds {held} (and raises {raised})"
+            ));
+        }
     }
-    let deadline = c.timestamp().map_err(|e| e.to_string())? + 7 * 86_400;
-    let ops = Ops { chain_id: f.chain_id, router: f.amm.router, treasury: f.treasury, deadline, swaps: legs };
-    out["ops"] = serde_json::to_value(&ops).map_err(|e| e.to_string())?;
-    out["digest"] = json!(ops.digest());
-    Ok(out)
+    if legs.len() > MAX_SWAPS {
+        refused.push(format!("{} swaps: at most {MAX_SWAPS} in one rebalance", legs.len()));
+    }
+    if !refused.is_empty() {
+        return Err(refused);
+    }
+    let deadline = c.timestamp().map_err(chain)? + 7 * 86_400;
+    Ok(Ops {
+        agent: a.setup.name.clone(),
+        epoch,
+        chain_id: f.chain_id,
+        from_block,
+        router: f.amm.router,
+        treasury: f.treasury,
+        deadline,
+        swaps: legs,
+    })
 }
 
 /// The approved swaps as a Safe Transaction Builder batch from the treasury (`approve`, then the swap, each).
-pub fn safe_batch(ops: &Ops, created_at_ms: u64) -> allonet_chain::safe::BatchFile {
+pub fn safe_batch(ops: &Ops, created_at_ms: u64) -> Result<allonet_chain::safe::BatchFile, String> {
     use allonet_chain::safe::{BatchFile, BatchMeta, BatchTransaction};
     let mut txs = Vec::new();
-    for s in &ops.swaps {
-        let amount: U256 = s.amount_in.parse().unwrap_or_default();
-        let min_out: U256 = s.min_out.parse().unwrap_or_default();
+    for (i, s) in ops.swaps.iter().enumerate() {
+        let (amount, min_out) = amounts(i, s)?;
         for (to, data) in [
             (s.sell_token, amm::approve_calldata(ops.router, amount)),
             (ops.router, amm::swap_calldata(amount, min_out, s.sell_token, s.buy_token, ops.treasury, ops.deadline)),
@@ -278,7 +400,7 @@ pub fn safe_batch(ops: &Ops, created_at_ms: u64) -> allonet_chain::safe::BatchFi
             });
         }
     }
-    BatchFile {
+    Ok(BatchFile {
         version: "1.0".into(),
         chain_id: ops.chain_id.to_string(),
         created_at: created_at_ms,
@@ -299,19 +421,64 @@ pub fn safe_batch(ops: &Ops, created_at_ms: u64) -> allonet_chain::safe::BatchFi
         },
         transactions: txs,
     }
-    .with_checksum()
+    .with_checksum())
 }
 
-/// Executes the approved swaps from the treasury account (see the module's documentation); `progress` holds the
-/// account's nonce and the block when the first went out. `allowed` is asked before every transaction (a pause
-/// stops what is not yet sent). Returns what each swap paid, from the chain.
+/// A swap's amount in and least output, parsed.
+fn amounts(i: usize, s: &Swap) -> Result<(U256, U256), String> {
+    let amount: U256 = s.amount_in.parse().map_err(|_| format!("swap {i}: amount in {:?}", s.amount_in))?;
+    let min_out: U256 = s.min_out.parse().map_err(|_| format!("swap {i}: least output {:?}", s.min_out))?;
+    if amount.is_zero() || min_out.is_zero() {
+        return Err(format!("swap {i}: a zero amount or bound"));
+    }
+    Ok((amount, min_out))
+}
+
+/// The `Swap` events since `from_block` on the pair of `sell`/`buy` that paid `to` at least `min_out` for exactly
+/// `amount_in` of `sell`, in chain order: (transaction, block, amount out).
+fn landed(
+    c: &mut dyn allonet_chain::Chain,
+    f: &AmmFile,
+    from_block: u64,
+    to: Address,
+    (sell, buy): (Address, Address),
+    (amount_in, min_out): (U256, U256),
+) -> Result<Vec<(B256, u64, U256)>, String> {
+    use alloy_sol_types::SolEvent;
+    let pair = amm::pair(c, &f.amm, sell, buy).map_err(|e| e.to_string())?;
+    let token0 = allonet_chain::read(c, pair, &amm::IUniswapV2Pair::token0Call {}).map_err(|e| e.to_string())?;
+    let logs = c
+        .logs(&allonet_chain::LogFilter {
+            address: pair,
+            topic0: vec![amm::IUniswapV2Pair::Swap::SIGNATURE_HASH],
+            topic1: None,
+            from_block,
+            to_block: None,
+        })
+        .map_err(|e| e.to_string())?;
+    Ok(logs
+        .iter()
+        .filter_map(|l| {
+            let e = l.decode::<amm::IUniswapV2Pair::Swap>()?;
+            let (inn, out) = if token0 == sell { (e.amount0In, e.amount1Out) } else { (e.amount1In, e.amount0Out) };
+            (e.to == to && inn == amount_in && out >= min_out).then_some((l.tx_hash, l.block, out))
+        })
+        .collect())
+}
+
+/// Executes the approved swaps from the treasury account (see the module's documentation). `allowed` is asked
+/// before every transaction (a pause or a veto stops what is not yet sent). Returns what each swap paid, from the
+/// chain.
 pub(crate) fn execute(
     dir: &Path,
     s: &SwapSetup,
     ops: &Ops,
-    progress: &Path,
     allowed: &mut dyn FnMut() -> Result<(), String>,
 ) -> Result<Value, String> {
+    let f = AmmFile::load(&dir.join(&s.amm))?;
+    if (f.amm.router, f.treasury, f.chain_id) != (ops.router, ops.treasury, ops.chain_id) {
+        return Err("the AMM file no longer names the router, treasury and chain the members approved".into());
+    }
     let mut conn = connect(dir, s, true)?;
     if conn.chain().chain_id() != ops.chain_id {
         return Err(format!(
@@ -324,104 +491,83 @@ pub(crate) fn execute(
     if !conn.chain().signers().contains(&from) {
         return Err(format!("no key for the treasury account {from}: set executor_key in [treasury.swaps]"));
     }
-    #[derive(Serialize, Deserialize)]
-    struct Progress {
-        start_nonce: u64,
-        start_block: u64,
-    }
-    let p: Progress = match std::fs::read_to_string(progress) {
-        Ok(t) => serde_json::from_str(&t).map_err(|e| format!("{}: {e}", progress.display()))?,
-        Err(_) => {
-            let p = Progress {
-                start_nonce: conn.chain().nonce(from).map_err(|e| e.to_string())?,
-                start_block: conn.chain().block_number().map_err(|e| e.to_string())?,
-            };
-            let text = serde_json::to_string(&p).map_err(|e| e.to_string())?;
-            allonet_engine::write_atomic(progress, text.as_bytes()).map_err(|e| e.to_string())?;
-            p
-        }
-    };
-    let mut stopped = None;
-    'swaps: for (i, sw) in ops.swaps.iter().enumerate() {
-        let amount: U256 = sw.amount_in.parse().map_err(|_| format!("swap {i}: amount {}", sw.amount_in))?;
-        let min_out: U256 = sw.min_out.parse().map_err(|_| format!("swap {i}: bound {}", sw.min_out))?;
-        let calls = [
-            (sw.sell_token, amm::approve_calldata(ops.router, amount)),
-            (ops.router, amm::swap_calldata(amount, min_out, sw.sell_token, sw.buy_token, from, ops.deadline)),
-        ];
-        for (k, (to, data)) in calls.into_iter().enumerate() {
-            let at = p.start_nonce + 2 * i as u64 + k as u64;
-            let now = conn.chain().nonce(from).map_err(|e| e.to_string())?;
-            if now > at {
-                continue;
-            }
-            if now < at {
-                return Err(format!(
-                    "the treasury account's nonce is {now}, but swap {i} expects {at}: was a transaction lost?"
-                ));
-            }
-            allowed()?;
-            let tx = allonet_chain::Tx { from, to: Some(to), data, ..Default::default() };
-            let sent = conn.chain().send(tx);
-            // The embedded chain's state is written after each transaction, whatever happened.
-            conn.save().map_err(|e| e.to_string())?;
-            match sent {
-                Ok(_) => {}
-                // The pool pays less than the bound (it moved against the treasury), or the approval expired: the
-                // rest is not sent, and the epoch goes on; a later epoch proposes again at the prices then.
-                Err(allonet_chain::ChainError::Reverted { reason, .. }) => {
-                    stopped = Some(json!({ "swap": i, "reason": reason }));
-                    break 'swaps;
-                }
-                Err(e) => return Err(format!("swap {i} ({}→{}): {e}", sw.sell, sw.buy)),
-            }
-        }
-    }
-    // What each swap paid, from the pairs' Swap events to the treasury (in order).
-    let amm = AmmFile::load(&dir.join(&s.amm))?.amm;
-    let c = conn.chain();
     let mut lines = Vec::new();
-    let mut seen: BTreeMap<Address, Vec<allonet_chain::LogRecord>> = BTreeMap::new();
-    let router_topic = B256::left_padding_from(ops.router.as_slice());
-    let mut next: BTreeMap<Address, usize> = BTreeMap::new();
-    for sw in &ops.swaps {
-        let pair = amm::pair(c, &amm, sw.sell_token, sw.buy_token).map_err(|e| e.to_string())?;
-        if let std::collections::btree_map::Entry::Vacant(slot) = seen.entry(pair) {
-            use alloy_sol_types::SolEvent;
-            let logs = c
-                .logs(&allonet_chain::LogFilter {
-                    address: pair,
-                    topic0: vec![amm::IUniswapV2Pair::Swap::SIGNATURE_HASH],
-                    topic1: Some(router_topic),
-                    from_block: p.start_block,
-                    to_block: None,
-                })
-                .map_err(|e| e.to_string())?;
-            let mine = logs
-                .into_iter()
-                .filter(|l| l.decode::<amm::IUniswapV2Pair::Swap>().is_some_and(|e| e.to == from))
-                .collect();
-            slot.insert(mine);
-        }
-        let k = next.entry(pair).or_insert(0);
-        let log = seen[&pair].get(*k).cloned();
-        *k += 1;
-        let (paid, tx, block, gas) = match &log {
-            Some(l) => {
-                let e = l.decode::<amm::IUniswapV2Pair::Swap>().expect("filtered");
-                let gas = c.gas_used(l.tx_hash).map_err(|e| e.to_string())?;
-                (e.amount0Out.max(e.amount1Out), Some(l.tx_hash), Some(l.block), gas)
-            }
-            None => (U256::ZERO, None, None, None),
+    let mut stopped = None;
+    // Swaps with the same pair and amount in are told apart by order: the `k`-th of them is the `k`-th event that
+    // meets the lowest of their bounds.
+    type Key = (Address, Address, U256);
+    let mut lowest: BTreeMap<Key, U256> = BTreeMap::new();
+    for (i, sw) in ops.swaps.iter().enumerate() {
+        let (amount, min_out) = amounts(i, sw)?;
+        let m = lowest.entry((sw.sell_token, sw.buy_token, amount)).or_insert(min_out);
+        *m = (*m).min(min_out);
+    }
+    let mut seen: BTreeMap<Key, usize> = BTreeMap::new();
+    for (i, sw) in ops.swaps.iter().enumerate() {
+        let (amount, min_out) = amounts(i, sw)?;
+        let key = (sw.sell_token, sw.buy_token, amount);
+        let k = {
+            let n = seen.entry(key).or_insert(0);
+            *n += 1;
+            *n - 1
         };
+        let least = lowest[&key];
+        let found = |c: &mut dyn allonet_chain::Chain| {
+            landed(c, &f, ops.from_block, from, (sw.sell_token, sw.buy_token), (amount, least))
+        };
+        if found(conn.chain())?.len() <= k {
+            allowed()?;
+            let c = conn.chain();
+            let now = c.timestamp().map_err(|e| e.to_string())?;
+            if now >= ops.deadline {
+                stopped = Some(json!({ "swap": i, "reason": "the approval's deadline has passed" }));
+                break;
+            }
+            // Stricter than approved, never looser: the pool's fresh quote less the slippage, if that is higher,
+            // and half an hour to land.
+            let fresh = amm::quote(c, &f.amm, amount, sw.sell_token, sw.buy_token).map_err(|e| e.to_string())?;
+            let slip = s.max_slippage_bp.min(MAX_SLIPPAGE_BP) as u64;
+            let bound = min_out.max(fresh * U256::from(10_000 - slip) / U256::from(10_000u64));
+            let deadline = ops.deadline.min(now + 1_800);
+            let allowance = allonet_chain::read(
+                c,
+                sw.sell_token,
+                &allonet_chain::contracts::PayToken::allowanceCall { owner: from, spender: ops.router },
+            )
+            .map_err(|e| e.to_string())?;
+            let mut calls = Vec::new();
+            if allowance < amount {
+                calls.push((sw.sell_token, amm::approve_calldata(ops.router, amount)));
+            }
+            calls.push((ops.router, amm::swap_calldata(amount, bound, sw.sell_token, sw.buy_token, from, deadline)));
+            for (to, data) in calls {
+                let sent = conn.chain().send(allonet_chain::Tx { from, to: Some(to), data, ..Default::default() });
+                // The embedded chain's state is written after each transaction, whatever happened.
+                conn.save().map_err(|e| e.to_string())?;
+                match sent {
+                    Ok(_) => {}
+                    // The pool pays less than the bound (it moved against the treasury), or the deadline passed:
+                    // the rest is not sent, and the epoch goes on; a later epoch proposes again at the prices then.
+                    Err(allonet_chain::ChainError::Reverted { reason, .. }) => {
+                        stopped = Some(json!({ "swap": i, "reason": reason }));
+                        break;
+                    }
+                    Err(e) => return Err(format!("swap {i} ({}→{}): {e}", sw.sell, sw.buy)),
+                }
+            }
+            if stopped.is_some() {
+                break;
+            }
+        }
+        let c = conn.chain();
+        let Some((tx, block, out)) = found(c)?.get(k).copied() else {
+            return Err(format!("swap {i} was sent but its Swap event is not on chain"));
+        };
+        let gas = c.gas_used(tx).map_err(|e| e.to_string())?;
         lines.push(json!({
             "sell": sw.sell, "buy": sw.buy, "amount_in": sw.amount_in, "min_out": sw.min_out,
-            "amount_out": paid.to_string(), "tx_hash": tx, "block": block, "gas_used": gas,
+            "amount_out": out.to_string(), "tx_hash": tx, "block": block, "gas_used": gas,
         }));
-    }
-    if let Some(st) = &stopped {
-        let i = st["swap"].as_u64().unwrap_or(0) as usize;
-        lines.truncate(i);
     }
     Ok(json!({ "executed": lines, "stopped": stopped }))
 }

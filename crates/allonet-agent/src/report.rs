@@ -66,6 +66,8 @@ pub struct EpochReport {
     pub weights: Option<BTreeMap<String, u32>>,
     pub inputs: Vec<InputLine>,
     pub governance: GovernanceSeen,
+    /// Each pool's allocator as observe found it (chain, block, balance, caps, pause, veto delay).
+    pub chains: Value,
     /// The model that made the recommendation (the version governance activated).
     pub model: Option<Digest>,
     pub signals: Vec<SignalLine>,
@@ -134,6 +136,7 @@ pub fn build_and_record(a: &Agent, epoch: u64, prior: &BTreeMap<Stage, Value>) -
         weights: governance.policy.as_ref().map(|p| p.weights.clone()),
         inputs: inputs.into_iter().map(|o| InputLine { name: o.name, file: o.file, digest: o.digest }).collect(),
         governance,
+        chains: observe["chains"].clone(),
         model,
         signals,
         allocation: allocated["allocation"].clone(),
@@ -263,6 +266,26 @@ pub fn markdown(r: &EpochReport, d: Digest) -> String {
         if r.governance.rehearsal { " (a rehearsal database)" } else { "" },
         r.model.map(|m| m.to_string()).unwrap_or_else(|| "none".into())
     );
+    if let Some(chains) = r.chains.as_object().filter(|c| !c.is_empty()) {
+        let _ = writeln!(
+            s,
+            "## Allocators at observe\n\n| pool | chain id | block | balance | epoch cap | left this epoch | veto delay s | paused |\n|---|---:|---:|---:|---:|---:|---:|---|"
+        );
+        for (pool, c) in chains {
+            let _ = writeln!(
+                s,
+                "| {pool} | {} | {} | {} | {} | {} | {} | {} |",
+                c["chain_id"],
+                c["block"],
+                c["balance"].as_str().unwrap_or_default(),
+                c["epoch_cap"].as_str().unwrap_or_default(),
+                c["left_this_epoch"].as_str().unwrap_or_default(),
+                c["veto_delay"],
+                c["paused"]
+            );
+        }
+        let _ = writeln!(s);
+    }
     let _ = writeln!(s, "## Plan per pool\n\n| pool | chain | token | payments | total (base units) | plan digest |\n|---|---|---|---:|---:|---|");
     for p in &r.plans {
         let _ = writeln!(

@@ -26,7 +26,8 @@
 //! amm = "chains/treasury.amm.json"     # the AMM, the treasury's tokens and its account
 //! state = "chains/optimism.state.json" # its chain (or rpc = "…")
 //! executor_key = "keys/treasury.json"  # optional: the treasury account's key; without it a Safe batch is written
-//! max_slippage_bp = 100                # least output accepted below the pool's price (1 %)
+//! max_slippage_bp = 100                # least output accepted below the pool's price (1 %; at most 3 %)
+//! reference_prices = { ETH = 3000 }    # a pool further than max_deviation_bp (200) from these is not traded
 //!
 //! [payouts.optimism]           # where a pool pays: its allocator's deployment, on the embedded EVM or an RPC
 //! deployment = "chains/optimism.deployment.json"

@@ -141,7 +141,7 @@ pub fn run(a: &Agent, epoch: u64, stage: Stage, prior: &BTreeMap<Stage, Value>) 
         }
         Stage::Recommend => recommend(a, get(Stage::Observe)?).map_err(e),
         Stage::Allocate => allocate(a, prior).map_err(e),
-        Stage::Treasury => crate::treasury::check(a, prior).map_err(e),
+        Stage::Treasury => crate::treasury::check(a, epoch, prior).map_err(e),
         Stage::Propose | Stage::Await | Stage::Execute | Stage::Reconcile => {
             let seen = seen(get(Stage::Observe)?).map_err(e)?;
             match seen.mode() {
@@ -172,11 +172,41 @@ fn observe(a: &Agent, epoch: u64) -> Result<Value, AgentError> {
         files.push(("treasury_holdings", &t.holdings));
     }
     for (name, path) in files {
-        let full = a.dir.join(path);
-        let bytes = std::fs::read(&full).map_err(|x| e(format!("{}: cannot read it: {x}", full.display())))?;
+        let named = path.display().to_string();
+        let (bytes, shown) = if crate::source::is_url(&named) {
+            (crate::source::fetch(&named).map_err(e)?, named.clone())
+        } else {
+            let full = a.dir.join(path);
+            let bytes = std::fs::read(&full).map_err(|x| e(format!("{}: cannot read it: {x}", full.display())))?;
+            (bytes, full.display().to_string())
+        };
         let digest = keccak(&bytes);
-        let text = String::from_utf8(bytes).map_err(|_| e(format!("{}: is not UTF-8 text", full.display())))?;
-        inputs.push(Observed { name: name.into(), file: path.display().to_string(), digest, text });
+        let text = String::from_utf8(bytes).map_err(|_| e(format!("{shown}: is not UTF-8 text")))?;
+        inputs.push(Observed { name: name.into(), file: named, digest, text });
+    }
+    // Each pool's allocator as the epoch found it: balance, caps, pause, veto delay (read, never written).
+    let mut chains = serde_json::Map::new();
+    for (pool, t) in &a.setup.payouts {
+        let read = || -> Result<Value, String> {
+            let dep = allonet_engine::connect::DeploymentFile::load(&t.deployment).map_err(|x| x.to_string())?;
+            let (mut conn, _) =
+                allonet_engine::connect::connect(&t.connect_spec(), Some(&dep.endpoint)).map_err(|x| x.to_string())?;
+            let s =
+                allonet_engine::pay::allocator_status(&mut conn, &dep.deployment, None).map_err(|x| x.to_string())?;
+            Ok(json!({
+                "chain_id": dep.deployment.chain_id,
+                "block": s.block,
+                "allocator": s.allocator,
+                "owned_by_timelock": s.owned_by_timelock,
+                "paused": s.paused,
+                "balance": s.balance.to_string(),
+                "epoch_cap": s.epoch_cap.to_string(),
+                "recipient_cap": s.recipient_cap.to_string(),
+                "left_this_epoch": s.left_this_epoch.to_string(),
+                "veto_delay": s.veto_delay,
+            }))
+        };
+        chains.insert(pool.clone(), read().map_err(|x| e(format!("pool {pool}'s allocator: {x}")))?);
     }
     let store = models::open_governance(&a.setup.governance).map_err(|x| e(x.to_string()))?;
     let g = store.governor();
@@ -189,7 +219,7 @@ fn observe(a: &Agent, epoch: u64) -> Result<Value, AgentError> {
         active_model: g.registry.active_model(),
         policy: g.registry.agent_policy.clone(),
     };
-    Ok(json!({ "mode": seen.mode(), "inputs": inputs, "governance": seen, "setup": a.setup.digest }))
+    Ok(json!({ "mode": seen.mode(), "inputs": inputs, "governance": seen, "chains": chains, "setup": a.setup.digest }))
 }
 
 fn recommend(a: &Agent, observe: &Value) -> Result<Value, String> {

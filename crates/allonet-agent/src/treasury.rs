@@ -62,7 +62,7 @@ fn plan_total(plans: &[Value], pool: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
-pub(crate) fn check(a: &Agent, prior: &BTreeMap<Stage, Value>) -> Result<Value, String> {
+pub(crate) fn check(a: &Agent, epoch: u64, prior: &BTreeMap<Stage, Value>) -> Result<Value, String> {
     let Some(t) = &a.setup.treasury else {
         return Ok(json!({
             "checked": false,
@@ -122,7 +122,7 @@ pub(crate) fn check(a: &Agent, prior: &BTreeMap<Stage, Value>) -> Result<Value, 
             *h = (*h - amount * f).max(0.0);
         }
     }
-    let rebalance = crate::rebalance::plan(&a.dir, t.swaps.as_ref(), &policy, &after)?;
+    let rebalance = crate::rebalance::plan(a, epoch, &policy, &after)?;
     let mut out = json!({ "checked": true, "assets": assets, "scaled": scaled, "rebalance": rebalance });
     if scaled {
         let mut q = p.clone();

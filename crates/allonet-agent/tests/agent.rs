@@ -691,6 +691,8 @@ fn three_pools_on_an_embedded_chain_and_anvil_pay_in_propose_mode() {
     assert!(usdc.chain_copy.as_deref().unwrap().starts_with(&format!("anvil fork of {}", node.url())), "{usdc:?}");
     assert_eq!(dry.pools.iter().find(|p| p.pool == "optimism").unwrap().chain_copy.as_deref(), Some("embedded copy"));
     assert_eq!(rpc.block_number().unwrap(), block, "the dry run sent nothing to the node");
+    assert_eq!(rpc.nonce(allonet_agent::example::agent_key().address()).unwrap(), 0, "nor anything from the agent");
+    assert!(dry.rebalance["ops"]["swaps"].as_array().is_some_and(|s| !s.is_empty()), "it drafted the rebalance");
     assert_eq!(balance(&d, "gitcoin"), before[2]);
     let mut ag = Agent::open(&d).unwrap();
     let proposal = waiting_on(ag.run_epoch(|_| {}));
@@ -716,6 +718,19 @@ fn three_pools_on_an_embedded_chain_and_anvil_pay_in_propose_mode() {
     for t in &on_anvil {
         let hash: alloy_primitives::B256 = t["tx_hash"].as_str().unwrap().parse().unwrap();
         assert_eq!(t["gas_used"].as_u64(), rpc.gas_used(hash).unwrap(), "the node's own receipt");
+    }
+    // The treasury is on the node too: the approved swaps ran there, each at least its bound, each with its gas.
+    let rb = &r.rebalance;
+    assert_eq!(rb["approved"], true, "{rb}");
+    let swaps = rb["ops"]["swaps"].as_array().unwrap();
+    let done = rb["executed"].as_array().unwrap();
+    assert_eq!(done.len(), swaps.len(), "{rb}");
+    for (s, x) in swaps.iter().zip(done) {
+        let (paid, min): (u128, u128) =
+            (x["amount_out"].as_str().unwrap().parse().unwrap(), s["min_out"].as_str().unwrap().parse().unwrap());
+        assert!(paid >= min, "{x}");
+        let hash: alloy_primitives::B256 = x["tx_hash"].as_str().unwrap().parse().unwrap();
+        assert_eq!(x["gas_used"].as_u64(), rpc.gas_used(hash).unwrap());
     }
     // Each recipient of the USDC plan holds exactly its amount on the node.
     let (_, dep) = allocator(&d, "gitcoin");
@@ -794,4 +809,86 @@ fn a_second_process_cannot_run_stages_while_one_does() {
     assert!(ag.status().unwrap().iter().all(|s| s.done.is_empty()), "nothing recorded");
     other.unlock().unwrap();
     assert_eq!(ag.step().unwrap().stage, Stage::Observe);
+}
+
+/// A tiny HTTP server on loopback: answers `first` (a status line) to the first request, then the file's bytes.
+fn serve(bytes: Vec<u8>, first: &'static str) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/votes.json", listener.local_addr().unwrap());
+    let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = hits.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { continue };
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf);
+            let n = seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let head = if n == 0 { first } else { "200 OK" };
+            let body: &[u8] = if head == "200 OK" { &bytes } else { b"" };
+            let _ = write!(
+                s,
+                "HTTP/1.1 {head}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = s.write_all(body);
+        }
+    });
+    (url, hits)
+}
+
+/// The ballots from an HTTP JSON source: observe fetches them (retrying a 503), digests and records the bytes, and
+/// the epoch is the one the file gives; a source that answers 404 is an error that records nothing.
+#[test]
+fn inputs_from_an_http_source_are_fetched_once_digested_and_recorded() {
+    let from_file = fresh("http-file");
+    let r_file = Agent::open(&from_file).unwrap().run_epoch(|_| {}).unwrap();
+    let d = fresh("http");
+    let bytes = std::fs::read(d.join("votes.json")).unwrap();
+    std::fs::remove_file(d.join("votes.json")).unwrap();
+    let (url, hits) = serve(bytes.clone(), "503 Service Unavailable");
+    let toml = std::fs::read_to_string(d.join("agent.toml"))
+        .unwrap()
+        .replace("votes = \"votes.json\"", &format!("votes = \"{url}\""));
+    std::fs::write(d.join("agent.toml"), toml).unwrap();
+    let r = Agent::open(&d).unwrap().run_epoch(|_| {}).unwrap();
+    let votes = r.inputs.iter().find(|i| i.name == "votes").unwrap();
+    assert_eq!((votes.file.as_str(), votes.digest), (url.as_str(), allonet_core::digest::keccak(&bytes)));
+    assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 2, "a 503, retried once, then the body");
+    assert!(r.allocation["pools"] == r_file.allocation["pools"], "the same ballots give the same payments");
+    // A source that refuses: a clear error, nothing recorded.
+    let bad = fresh("http-404");
+    let (url, _) = serve(vec![], "404 Not Found");
+    let toml = std::fs::read_to_string(bad.join("agent.toml"))
+        .unwrap()
+        .replace("votes = \"votes.json\"", &format!("votes = \"{url}\""));
+    std::fs::write(bad.join("agent.toml"), toml).unwrap();
+    let mut ag = Agent::open(&bad).unwrap();
+    let e = ag.step().unwrap_err().to_string();
+    assert!(e.contains("404"), "{e}");
+    assert!(ag.status().unwrap().iter().all(|s| s.done.is_empty()), "nothing recorded");
+}
+
+/// An allocator pays a plan once (its id is its payments, chain and asset, not its epoch): an epoch whose inputs
+/// give exactly the payments an earlier epoch paid proposes and pays nothing for them, and says so.
+#[test]
+fn an_epoch_with_the_payments_of_an_earlier_one_pays_nothing_again() {
+    let d = fresh("twice");
+    govern(&d, vec![policy(AgentMode::Autonomous, 6_000, 4_000)], "The agent pays within its caps");
+    let mut ag = Agent::open(&d).unwrap();
+    assert!(matches!(ag.run_epoch(|_| {}), Err(AgentError::VetoWindow { .. })));
+    warp(&d, 3_601);
+    let first = ag.run_epoch(|_| {}).unwrap();
+    assert!(first.reconciliation["plans"].as_array().unwrap().iter().all(|l| l["paid"] != "0"));
+    let paid: Vec<String> = ["optimism", "octant", "gitcoin"].iter().map(|p| balance(&d, p)).collect();
+    let second = ag.run_epoch(|_| {}).unwrap();
+    assert_eq!(second.epoch, 2);
+    assert_eq!(
+        second.plans.iter().map(|p| p.digest).collect::<Vec<_>>(),
+        first.plans.iter().map(|p| p.digest).collect::<Vec<_>>()
+    );
+    for line in second.reconciliation["plans"].as_array().unwrap() {
+        assert_eq!((line["route"].as_str(), line["paid"].as_str()), (Some("earlier"), Some("0")), "{line}");
+    }
+    assert_eq!(["optimism", "octant", "gitcoin"].iter().map(|p| balance(&d, p)).collect::<Vec<_>>(), paid);
 }

@@ -29,6 +29,7 @@ alloy_sol_types::sol! {
     #[sol(all_derives)]
     interface IUniswapV2Router02 {
         constructor(address factory, address weth);
+        function factory() external view returns (address);
         function addLiquidity(
             address tokenA,
             address tokenB,

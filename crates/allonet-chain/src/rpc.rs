@@ -281,14 +281,18 @@ impl Rpc {
                             "nonce {nonce} of {from} was used by another transaction (not this one): re-run to reconcile"
                         )));
                     }
-                    if max_fee >= policy.max_fee_per_gas {
+                    // A node answering "underpriced" forever cannot push the fees past the ceiling or the count.
+                    if max_fee >= policy.max_fee_per_gas || replacements >= policy.max_replacements {
                         return Err(ChainError::Rpc(format!(
-                            "nonce {nonce} of {from}: a pending transaction pays more than the fee ceiling ({} wei per gas)",
+                            "nonce {nonce} of {from}: a pending transaction pays more than this send may offer \
+                             ({replacements} raises, ceiling {} wei per gas)",
                             policy.max_fee_per_gas
                         )));
                     }
+                    replacements += 1;
                     max_fee = bump(max_fee);
                     tip = bump(tip);
+                    std::thread::sleep(Duration::from_millis(50));
                     continue;
                 }
             }

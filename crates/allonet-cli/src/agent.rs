@@ -253,6 +253,25 @@ pub fn run_run(a: &RunArgs) -> Result<()> {
         for p in &dry.pools {
             println!("{} queuePlan calldata: {}", p.pool, p.queue_calldata);
         }
+        if let Some(swaps) = dry.rebalance["ops"]["swaps"].as_array() {
+            let mut r = Table::new();
+            r.load_preset(UTF8_FULL_CONDENSED);
+            r.set_header(vec!["treasury swap", "value", "amount in", "expected out", "least out", "impact (bp)"]);
+            for x in swaps {
+                r.add_row(vec![
+                    format!("{} → {}", x["sell"].as_str().unwrap_or_default(), x["buy"].as_str().unwrap_or_default()),
+                    format!("{:.0}", x["value"].as_f64().unwrap_or_default()),
+                    x["amount_in"].as_str().unwrap_or_default().to_string(),
+                    x["expected_out"].as_str().unwrap_or_default().to_string(),
+                    x["min_out"].as_str().unwrap_or_default().to_string(),
+                    format!("{:.1}", x["impact_bp"].as_f64().unwrap_or_default()),
+                ]);
+            }
+            println!(
+                "the treasury is outside its bands: the rebalance {} would be proposed\n{r}",
+                dry.rebalance["digest"].as_str().unwrap_or_default()
+            );
+        }
         return Ok(());
     }
     let mut agent = Agent::open(&a.d.dir)?;
