@@ -208,13 +208,18 @@ fn rebalance_step(a: &Agent, epoch: u64, prior: &BTreeMap<Stage, Value>) -> Resu
     if ops.digest() != digest {
         return Err(e(format!("the recorded rebalance does not hash to its digest {digest}")));
     }
+    // Approved by this epoch's proposal (executed, with this digest), not by any that approved the same digest.
+    let filed = prior[&Stage::Propose]["proposal"].as_str().and_then(|p| p.parse::<B256>().ok());
     let approved_by = {
         let store = allonet_engine::models::open_governance(&a.setup.governance).map_err(|x| e(x.to_string()))?;
-        store.governor().registry.approved_treasury_ops.get(&digest).copied()
+        let g = store.governor();
+        filed.filter(|id| {
+            g.proposals.get(id).is_some_and(|p| {
+                p.enacted().iter().any(|x| matches!(x, Action::ApproveTreasuryOps { digest: d } if *d == digest))
+            }) && matches!(g.state(*id, agent_time(&store)), Ok(ProposalState::Executed))
+        })
     };
-    // Approved by this epoch's proposal, not by any that happened to approve the same digest.
-    let filed = prior[&Stage::Propose]["proposal"].as_str().and_then(|p| p.parse::<B256>().ok());
-    let Some(by) = approved_by.filter(|by| Some(*by) == filed) else {
+    let Some(by) = approved_by else {
         return Ok(json!({ "digest": digest, "approved": false,
             "note": "not approved by the members in this epoch's proposal: no swap is made" }));
     };
@@ -247,7 +252,8 @@ fn rebalance_step(a: &Agent, epoch: u64, prior: &BTreeMap<Stage, Value>) -> Resu
             Ok(Ok(())) => Ok(()),
         }
     };
-    let done = crate::rebalance::execute(&a.dir, &s, &ops, &mut allowed).map_err(e)?;
+    let done =
+        crate::rebalance::execute(&a.dir, &s, &ops, &dir.join("rebalance.sent.json"), &mut allowed).map_err(e)?;
     out["executed"] = done["executed"].clone();
     if !done["stopped"].is_null() {
         out["stopped"] = done["stopped"].clone();

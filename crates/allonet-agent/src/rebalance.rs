@@ -264,7 +264,8 @@ fn swaps_for(
             return Err(one(format!("{sym} ({}) has {d} decimals on chain, the file says {}", t.address, t.decimals)));
         }
     }
-    let from_block = c.block_number().map_err(chain)?;
+    // The swaps can only land after the block read (the previous epoch's may be in it).
+    let from_block = c.block_number().map_err(chain)? + 1;
     let q = f.tokens[&f.quote];
     let total: f64 = holdings.values().sum();
     let slip = s.max_slippage_bp as u128;
@@ -356,7 +357,7 @@ fn swaps_for(
     for (sym, n) in &selling {
         let held = allonet_chain::payout::asset_balance(c, f.tokens[sym].address, f.treasury).map_err(chain)?;
         let raised: U256 = legs.iter().filter(|l| &l.buy == sym).filter_map(|l| l.min_out.parse::<U256>().ok()).sum();
-        if *n > held + raised {
+        if *n > held.saturating_add(raised) {
             refused.push(format!(
                 "the swaps sell {n} base units of {sym}; the treasury holds {held} (and raises {raised})"
             ));
@@ -388,6 +389,8 @@ pub fn safe_batch(ops: &Ops, created_at_ms: u64) -> Result<allonet_chain::safe::
     for (i, s) in ops.swaps.iter().enumerate() {
         let (amount, min_out) = amounts(i, s)?;
         for (to, data) in [
+            // Some tokens (USDT) refuse to change a non-zero allowance: clear it first.
+            (s.sell_token, amm::approve_calldata(ops.router, U256::ZERO)),
             (s.sell_token, amm::approve_calldata(ops.router, amount)),
             (ops.router, amm::swap_calldata(amount, min_out, s.sell_token, s.buy_token, ops.treasury, ops.deadline)),
         ] {
@@ -466,13 +469,32 @@ fn landed(
         .collect())
 }
 
-/// Executes the approved swaps from the treasury account (see the module's documentation). `allowed` is asked
-/// before every transaction (a pause or a veto stops what is not yet sent). Returns what each swap paid, from the
-/// chain.
+/// A swap this agent sent and saw mined: its transaction, block and what the treasury received.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Sent {
+    tx: B256,
+    block: u64,
+    amount_out: Option<String>,
+}
+
+/// What the treasury received in a mined swap transaction, from its own `Swap` log to the treasury.
+fn paid_in(r: &allonet_chain::Receipt, to: Address) -> Option<U256> {
+    r.logs
+        .iter()
+        .filter_map(|l| l.decode::<amm::IUniswapV2Pair::Swap>())
+        .filter(|e| e.to == to)
+        .map(|e| e.amount0Out.max(e.amount1Out))
+        .next()
+}
+
+/// Executes the approved swaps from the treasury account (see the module's documentation). `sent` records each
+/// swap this agent saw mined (a resumed run never sends it again, whatever the logs say); `allowed` is asked before
+/// every transaction (a pause or a veto stops what is not yet sent). Returns what each swap paid.
 pub(crate) fn execute(
     dir: &Path,
     s: &SwapSetup,
     ops: &Ops,
+    sent_path: &Path,
     allowed: &mut dyn FnMut() -> Result<(), String>,
 ) -> Result<Value, String> {
     let f = AmmFile::load(&dir.join(&s.amm))?;
@@ -480,17 +502,28 @@ pub(crate) fn execute(
         return Err("the AMM file no longer names the router, treasury and chain the members approved".into());
     }
     let mut conn = connect(dir, s, true)?;
-    if conn.chain().chain_id() != ops.chain_id {
+    let c = conn.chain();
+    if c.chain_id() != ops.chain_id {
+        return Err(format!("the AMM's chain is {}, the approved swaps are for chain {}", c.chain_id(), ops.chain_id));
+    }
+    // The pairs are found through the router's own factory, not the file's word.
+    let factory =
+        allonet_chain::read(c, ops.router, &amm::IUniswapV2Router02::factoryCall {}).map_err(|e| e.to_string())?;
+    if factory != f.amm.factory {
         return Err(format!(
-            "the AMM's chain is {}, the approved swaps are for chain {}",
-            conn.chain().chain_id(),
-            ops.chain_id
+            "router {} belongs to factory {factory}, not the AMM file's {}",
+            ops.router, f.amm.factory
         ));
     }
     let from = ops.treasury;
-    if !conn.chain().signers().contains(&from) {
+    if !c.signers().contains(&from) {
         return Err(format!("no key for the treasury account {from}: set executor_key in [treasury.swaps]"));
     }
+    let mut sent: BTreeMap<usize, Sent> = match std::fs::read_to_string(sent_path) {
+        Ok(t) => serde_json::from_str(&t).map_err(|e| format!("{}: {e}", sent_path.display()))?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
+        Err(e) => return Err(format!("{}: {e}", sent_path.display())),
+    };
     let mut lines = Vec::new();
     let mut stopped = None;
     // Swaps with the same pair and amount in are told apart by order: the `k`-th of them is the `k`-th event that
@@ -503,7 +536,7 @@ pub(crate) fn execute(
         *m = (*m).min(min_out);
     }
     let mut seen: BTreeMap<Key, usize> = BTreeMap::new();
-    for (i, sw) in ops.swaps.iter().enumerate() {
+    'swaps: for (i, sw) in ops.swaps.iter().enumerate() {
         let (amount, min_out) = amounts(i, sw)?;
         let key = (sw.sell_token, sw.buy_token, amount);
         let k = {
@@ -511,13 +544,14 @@ pub(crate) fn execute(
             *n += 1;
             *n - 1
         };
-        let least = lowest[&key];
-        let found = |c: &mut dyn allonet_chain::Chain| {
-            landed(c, &f, ops.from_block, from, (sw.sell_token, sw.buy_token), (amount, least))
-        };
-        if found(conn.chain())?.len() <= k {
-            allowed()?;
-            let c = conn.chain();
+        let c = conn.chain();
+        if !sent.contains_key(&i) {
+            let events = landed(c, &f, ops.from_block, from, (sw.sell_token, sw.buy_token), (amount, lowest[&key]))?;
+            if let Some(&(tx, block, out)) = events.get(k) {
+                sent.insert(i, Sent { tx, block, amount_out: Some(out.to_string()) });
+            }
+        }
+        if !sent.contains_key(&i) {
             let now = c.timestamp().map_err(|e| e.to_string())?;
             if now >= ops.deadline {
                 stopped = Some(json!({ "swap": i, "reason": "the approval's deadline has passed" }));
@@ -527,7 +561,7 @@ pub(crate) fn execute(
             // and half an hour to land.
             let fresh = amm::quote(c, &f.amm, amount, sw.sell_token, sw.buy_token).map_err(|e| e.to_string())?;
             let slip = s.max_slippage_bp.min(MAX_SLIPPAGE_BP) as u64;
-            let bound = min_out.max(fresh * U256::from(10_000 - slip) / U256::from(10_000u64));
+            let bound = min_out.max(fresh.saturating_mul(U256::from(10_000 - slip)) / U256::from(10_000u64));
             let deadline = ops.deadline.min(now + 1_800);
             let allowance = allonet_chain::read(
                 c,
@@ -537,37 +571,54 @@ pub(crate) fn execute(
             .map_err(|e| e.to_string())?;
             let mut calls = Vec::new();
             if allowance < amount {
+                // Some tokens (USDT) refuse to change a non-zero allowance: clear it first.
+                if !allowance.is_zero() {
+                    calls.push((sw.sell_token, amm::approve_calldata(ops.router, U256::ZERO)));
+                }
                 calls.push((sw.sell_token, amm::approve_calldata(ops.router, amount)));
             }
             calls.push((ops.router, amm::swap_calldata(amount, bound, sw.sell_token, sw.buy_token, from, deadline)));
-            for (to, data) in calls {
-                let sent = conn.chain().send(allonet_chain::Tx { from, to: Some(to), data, ..Default::default() });
+            let last = calls.len() - 1;
+            for (n, (to, data)) in calls.into_iter().enumerate() {
+                if let Err(why) = allowed() {
+                    stopped = Some(json!({ "swap": i, "reason": why }));
+                    break 'swaps;
+                }
+                let result = conn.chain().send(allonet_chain::Tx { from, to: Some(to), data, ..Default::default() });
                 // The embedded chain's state is written after each transaction, whatever happened.
                 conn.save().map_err(|e| e.to_string())?;
-                match sent {
+                match result {
+                    Ok(r) if n == last => {
+                        let out = paid_in(&r, from);
+                        sent.insert(i, Sent { tx: r.tx_hash, block: r.block, amount_out: out.map(|o| o.to_string()) });
+                        let text = serde_json::to_string(&sent).map_err(|e| e.to_string())?;
+                        allonet_engine::write_atomic(sent_path, text.as_bytes()).map_err(|e| e.to_string())?;
+                        if out.is_none() {
+                            // Mined, but no Swap paid the treasury: never sent again, and nothing after it.
+                            stopped = Some(json!({ "swap": i, "reason": format!(
+                                "transaction {} was mined without a Swap to the treasury", r.tx_hash) }));
+                        }
+                    }
                     Ok(_) => {}
                     // The pool pays less than the bound (it moved against the treasury), or the deadline passed:
                     // the rest is not sent, and the epoch goes on; a later epoch proposes again at the prices then.
                     Err(allonet_chain::ChainError::Reverted { reason, .. }) => {
                         stopped = Some(json!({ "swap": i, "reason": reason }));
-                        break;
+                        break 'swaps;
                     }
                     Err(e) => return Err(format!("swap {i} ({}→{}): {e}", sw.sell, sw.buy)),
                 }
             }
-            if stopped.is_some() {
-                break;
-            }
         }
-        let c = conn.chain();
-        let Some((tx, block, out)) = found(c)?.get(k).copied() else {
-            return Err(format!("swap {i} was sent but its Swap event is not on chain"));
-        };
-        let gas = c.gas_used(tx).map_err(|e| e.to_string())?;
+        let x = &sent[&i];
+        let gas = conn.chain().gas_used(x.tx).map_err(|e| e.to_string())?;
         lines.push(json!({
             "sell": sw.sell, "buy": sw.buy, "amount_in": sw.amount_in, "min_out": sw.min_out,
-            "amount_out": out.to_string(), "tx_hash": tx, "block": block, "gas_used": gas,
+            "amount_out": x.amount_out, "tx_hash": x.tx, "block": x.block, "gas_used": gas,
         }));
+        if stopped.is_some() {
+            break;
+        }
     }
     Ok(json!({ "executed": lines, "stopped": stopped }))
 }

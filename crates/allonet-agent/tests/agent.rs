@@ -308,7 +308,7 @@ fn in_propose_mode_the_plans_wait_for_the_members_with_governances_mix() {
     }
     let safe: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(d.join("epochs/000001/rebalance.safe.json")).unwrap()).unwrap();
-    assert_eq!(safe["transactions"].as_array().unwrap().len(), 2 * swaps.len(), "approve and swap, each");
+    assert_eq!(safe["transactions"].as_array().unwrap().len(), 3 * swaps.len(), "approve(0), approve and swap, each");
     assert!(allonet_chain::safe::verify_checksum(&safe), "the Transaction Builder accepts its checksum");
     assert_eq!(r.transactions.iter().filter(|t| t["kind"] == "swap").count(), swaps.len());
     let md = std::fs::read_to_string(d.join("reports/epoch-000001.md")).unwrap();
@@ -891,4 +891,37 @@ fn an_epoch_with_the_payments_of_an_earlier_one_pays_nothing_again() {
         assert_eq!((line["route"].as_str(), line["paid"].as_str()), (Some("earlier"), Some("0")), "{line}");
     }
     assert_eq!(["optimism", "octant", "gitcoin"].iter().map(|p| balance(&d, p)).collect::<Vec<_>>(), paid);
+}
+
+/// A process killed after the swaps landed but before the execute stage was recorded (and before it noted what it
+/// sent) resumes without sending any swap again: it finds them in the pairs' events, and ends in the same report.
+#[test]
+fn a_crash_after_the_swaps_landed_sends_none_of_them_again() {
+    use allonet_chain::Chain;
+    let d = fresh("swaps-crash");
+    govern(&d, vec![policy(AgentMode::Propose, 6_000, 4_000)], "The agent proposes");
+    let mut ag = Agent::open(&d).unwrap();
+    let id = waiting_on(ag.run_epoch(|_| {}));
+    decide(&d, id, 1);
+    assert!(matches!(ag.run_epoch(|_| {}), Err(AgentError::VetoWindow { .. })));
+    warp(&d, 3_601);
+    let first = ag.run_epoch(|_| {}).unwrap();
+    assert!(!first.rebalance["executed"].as_array().unwrap().is_empty());
+    let bytes = report_bytes(&d, 1);
+    drop(ag);
+    let amm = allonet_agent::rebalance::AmmFile::load(&d.join("chains/treasury.amm.json")).unwrap();
+    let state = d.join("chains/optimism.state.json");
+    let treasury_nonce = || allonet_chain::Embedded::open(&state).unwrap().nonce(amm.treasury).unwrap();
+    let nonce = treasury_nonce();
+    // The crash: the stages from execute on were never recorded, and the note of what was sent never written.
+    let db = rusqlite::Connection::open(d.join("agent.db")).unwrap();
+    let gone = db.execute("DELETE FROM stages WHERE epoch = 1 AND position >= ?1", [Stage::Execute.position() as i64]);
+    assert_eq!(gone.unwrap(), 3);
+    drop(db);
+    std::fs::remove_file(d.join("epochs/000001/rebalance.sent.json")).unwrap();
+    let again = Agent::open(&d).unwrap().run_epoch(|_| {}).unwrap();
+    assert_eq!(treasury_nonce(), nonce, "no transaction from the treasury");
+    assert_eq!(again.rebalance["executed"], first.rebalance["executed"], "the same swaps, found on chain");
+    assert_eq!(report_bytes(&d, 1), bytes, "the same report");
+    assert_eq!(agent_records(&d).len(), 1);
 }
