@@ -545,10 +545,10 @@ pub(crate) fn execute(
             *n - 1
         };
         let c = conn.chain();
-        if !sent.contains_key(&i) {
+        if let std::collections::btree_map::Entry::Vacant(slot) = sent.entry(i) {
             let events = landed(c, &f, ops.from_block, from, (sw.sell_token, sw.buy_token), (amount, lowest[&key]))?;
             if let Some(&(tx, block, out)) = events.get(k) {
-                sent.insert(i, Sent { tx, block, amount_out: Some(out.to_string()) });
+                slot.insert(Sent { tx, block, amount_out: Some(out.to_string()) });
             }
         }
         if !sent.contains_key(&i) {
