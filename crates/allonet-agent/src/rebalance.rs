@@ -15,11 +15,11 @@
 //! `swapExactTokensForTokens` per swap: for a treasury held by a Safe, whose owners sign it) and, when the setup
 //! names the treasury account's key, sends them itself, each with a least output no lower than approved (higher
 //! when the pool now pays more) and a deadline no later than approved (30 minutes from sending). The router
-//! enforces each bound on chain. Progress is read from the chain alone: swap `i` is done when the `k`-th pair
-//! `Swap` event since the stage's block that paid the treasury at least its least output for exactly its amount in
-//! exists, `k` counting the identical swaps before it (a stranger can make such an event only by paying the
-//! treasury that much at their own cost). So a run resumed after a crash sends only what did not land, and never
-//! a swap twice. A swap the router refuses stops the rebalance there: the rest is not sent, the report says which
+//! enforces each bound on chain. A swap seen mined is noted (`epochs/N/rebalance.sent.json`, from its own receipt)
+//! and never sent again. After a crash before that note, swap `i` counts as done when the `k`-th pair `Swap` event
+//! after the stage's block paid the treasury at least the lowest least output of its kind for exactly its amount in,
+//! `k` counting the same swaps before it (a stranger can make such an event only by paying the treasury that much
+//! at their own cost). So a resumed run sends only what did not land. A swap the router refuses stops the rebalance there: the rest is not sent, the report says which
 //! and why, and the epoch goes on.
 
 use std::collections::BTreeMap;
