@@ -207,7 +207,13 @@ pub fn init_with(dir: &Path, example: bool, o: ExampleOptions) -> Result<(), Age
                 "on an embedded EVM (two chains: OP and ETH on optimism, USDC on base)",
                 "(two chains: OP and ETH on optimism, an embedded EVM; USDC on base, over JSON-RPC)",
             )
-            .replace("state = \"chains/base.state.json\"", &format!("rpc = {}", toml_string(url)))
+            .replace(
+                "state = \"chains/base.state.json\"",
+                &format!(
+                    "rpc = {}\nmax_fee_gwei = 100        # the most a transaction offers per gas",
+                    toml_string(url)
+                ),
+            )
             .replace(
                 "amm = \"chains/treasury.amm.json\"\nstate = \"chains/optimism.state.json\"",
                 &format!("amm = \"chains/treasury.amm.json\"\nrpc = {}", toml_string(url)),

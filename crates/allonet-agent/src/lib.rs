@@ -225,11 +225,26 @@ pub fn dry_run(dir: &Path) -> Result<DryRun, AgentError> {
     }
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
     let scratch = std::env::temp_dir().join(format!("allonet-agent-dry-run-{}-{nanos}", std::process::id()));
-    copy_dir(dir, &scratch).map_err(|e| AgentError::Setup(format!("copying {} for a dry run: {e}", dir.display())))?;
+    // The copy holds the folder's keys: readable by its owner only, and removed however the run ends (short of a
+    // kill).
+    struct Scratch(PathBuf);
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+    let scratch = Scratch(scratch);
+    std::fs::create_dir_all(&scratch.0).map_err(|e| AgentError::Setup(format!("{}: {e}", scratch.0.display())))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&scratch.0, std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| AgentError::Setup(format!("{}: {e}", scratch.0.display())))?;
+    }
+    copy_dir(dir, &scratch.0)
+        .map_err(|e| AgentError::Setup(format!("copying {} for a dry run: {e}", dir.display())))?;
     let forks: BTreeMap<String, String> = forks.iter().map(|(u, f)| (u.clone(), f.url())).collect();
-    let r = dry_run_in(&scratch, &forks);
-    let _ = std::fs::remove_dir_all(&scratch);
-    r
+    dry_run_in(&scratch.0, &forks)
 }
 
 /// The dry run on the copy at `copy`, each JSON-RPC endpoint replaced by its fork (`forks`: URL → fork's URL).

@@ -87,6 +87,12 @@ pub struct SwapSetup {
     /// A JSON-RPC endpoint instead.
     #[serde(default)]
     pub rpc: Option<String>,
+    /// Over JSON-RPC: the most a transaction may offer per gas, in gwei (default 2,000).
+    #[serde(default)]
+    pub max_fee_gwei: Option<u64>,
+    /// Over JSON-RPC: seconds before a transaction not mined is replaced at a higher fee (default 60).
+    #[serde(default)]
+    pub stuck_after_s: Option<u64>,
     /// The treasury account's key: with it the agent sends the approved swaps; without it only the Safe batch
     /// is written.
     #[serde(default)]
@@ -165,6 +171,7 @@ fn connect(dir: &Path, s: &SwapSetup, key: bool) -> Result<allonet_engine::conne
         state: s.state.as_ref().map(|p| dir.join(p)).unwrap_or_default(),
         rpc: s.rpc.clone(),
         key_file: s.executor_key.as_ref().filter(|_| key && s.rpc.is_some()).map(|k| dir.join(k)),
+        send_policy: crate::setup::send_policy(s.max_fee_gwei, s.stuck_after_s),
         ..Default::default()
     };
     allonet_engine::connect::connect(&spec, None).map(|c| c.0).map_err(|e| e.to_string())

@@ -31,7 +31,8 @@
 //!
 //! [payouts.optimism]           # where a pool pays: its allocator's deployment, on the embedded EVM or an RPC
 //! deployment = "chains/optimism.deployment.json"
-//! state = "chains/optimism.state.json"
+//! state = "chains/optimism.state.json"   # or rpc = "https://…", with optional max_fee_gwei = 2000 (the most a
+//!                                        # transaction offers per gas) and stuck_after_s = 60 (then replaced)
 //! ```
 //! Paths are relative to the folder. Unknown keys are refused, naming them.
 
@@ -83,6 +84,25 @@ pub struct PayoutTarget {
     /// A JSON-RPC endpoint instead.
     #[serde(default)]
     pub rpc: Option<String>,
+    /// Over JSON-RPC: the most a transaction may offer per gas, in gwei (default 2,000).
+    #[serde(default)]
+    pub max_fee_gwei: Option<u64>,
+    /// Over JSON-RPC: seconds before a transaction not mined is replaced at a higher fee (default 60).
+    #[serde(default)]
+    pub stuck_after_s: Option<u64>,
+}
+
+/// The send policy `max_fee_gwei` and `stuck_after_s` give (`None` when neither is set).
+pub fn send_policy(max_fee_gwei: Option<u64>, stuck_after_s: Option<u64>) -> Option<allonet_chain::rpc::SendPolicy> {
+    if max_fee_gwei.is_none() && stuck_after_s.is_none() {
+        return None;
+    }
+    let d = allonet_chain::rpc::SendPolicy::default();
+    Some(allonet_chain::rpc::SendPolicy {
+        max_fee_per_gas: max_fee_gwei.map(|g| g as u128 * 1_000_000_000).unwrap_or(d.max_fee_per_gas),
+        stuck_after: stuck_after_s.map(std::time::Duration::from_secs).unwrap_or(d.stuck_after),
+        ..d
+    })
 }
 
 #[derive(Deserialize)]
@@ -113,6 +133,7 @@ impl PayoutTarget {
             embedded: self.rpc.is_none(),
             state: self.state.clone().unwrap_or_default(),
             rpc: self.rpc.clone(),
+            send_policy: send_policy(self.max_fee_gwei, self.stuck_after_s),
             ..Default::default()
         }
     }
@@ -194,11 +215,8 @@ impl Setup {
                 .payouts
                 .into_iter()
                 .map(|(pool, t)| {
-                    let t = PayoutTarget {
-                        deployment: dir.join(t.deployment),
-                        state: t.state.map(|s| dir.join(s)),
-                        rpc: t.rpc,
-                    };
+                    let t =
+                        PayoutTarget { deployment: dir.join(t.deployment), state: t.state.map(|s| dir.join(s)), ..t };
                     (pool, t)
                 })
                 .collect(),

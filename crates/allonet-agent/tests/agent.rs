@@ -677,6 +677,8 @@ fn three_pools_on_an_embedded_chain_and_anvil_pay_in_propose_mode() {
     init_with(&d, true, o).unwrap();
     let setup = allonet_agent::Setup::load(&d).unwrap();
     assert_eq!(setup.payouts["gitcoin"].rpc.as_deref(), Some(node.url().as_str()));
+    let sends = setup.payouts["gitcoin"].connect_spec().send_policy.expect("a fee ceiling");
+    assert_eq!(sends.max_fee_per_gas, 100_000_000_000, "max_fee_gwei = 100");
     let (_, dep) = allocator(&d, "gitcoin");
     let mut rpc = allonet_chain::Rpc::connect(&node.url(), Some(8453), vec![]).unwrap();
     let owner =

@@ -89,3 +89,15 @@ fn a_restarted_sender_takes_over_its_pending_nonce_instead_of_adding_a_transacti
     assert_eq!(reader.pending_nonce(addr(0)).unwrap(), 1, "and nothing else pending");
     assert_eq!(reader.balance(addr(1)).unwrap(), before + U256::from(2), "only the replacement paid");
 }
+
+#[test]
+fn a_fee_ceiling_below_the_chain_s_base_fee_sends_nothing_and_says_why() {
+    let node = node();
+    let key = signer_from_hex(DEV_KEYS[0]).unwrap();
+    let policy = SendPolicy { max_fee_per_gas: 1, stuck_after: Duration::from_millis(200), ..Default::default() };
+    let mut s = Rpc::connect(&node.url(), Some(31_337), vec![key]).unwrap().with_policy(policy);
+    let e = s.send(transfer(1)).unwrap_err().to_string();
+    assert!(e.contains("fee") || e.contains("base"), "{e}");
+    let mut reader = Rpc::connect(&node.url(), None, vec![]).unwrap();
+    assert_eq!((reader.nonce(addr(0)).unwrap(), reader.pending_nonce(addr(0)).unwrap()), (0, 0), "nothing sent");
+}

@@ -93,6 +93,10 @@ pub struct ConnectArgs {
     /// with --embedded, where anvil's dev accounts send.
     #[arg(long, value_name = "FILE")]
     pub key_file: Option<PathBuf>,
+    /// Over --rpc: the most a transaction may offer per gas, in gwei (default 2000). A transaction not mined
+    /// within a minute is replaced at the same nonce with fees 25 % higher, up to this ceiling.
+    #[arg(long, value_name = "GWEI", requires = "rpc")]
+    pub max_fee_gwei: Option<u64>,
 }
 
 impl ConnectArgs {
@@ -106,6 +110,10 @@ impl ConnectArgs {
             key_file: self.key_file.clone(),
             key_env: "ALLONET_KEY".into(),
             key: None,
+            send_policy: self.max_fee_gwei.map(|g| allonet_chain::rpc::SendPolicy {
+                max_fee_per_gas: g as u128 * 1_000_000_000,
+                ..Default::default()
+            }),
         }
     }
 }

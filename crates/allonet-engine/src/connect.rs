@@ -70,6 +70,9 @@ pub struct ConnectSpec {
     pub key_env: String,
     /// A key already loaded; takes precedence over `key_file` and `key_env`.
     pub key: Option<alloy_signer_local::PrivateKeySigner>,
+    /// How sends over JSON-RPC are replaced when stuck, and the most they may offer per gas (default:
+    /// [`allonet_chain::rpc::SendPolicy::default`]).
+    pub send_policy: Option<allonet_chain::rpc::SendPolicy>,
 }
 
 /// An open chain. The embedded EVM keeps its state in memory until [`Connection::save`].
@@ -155,7 +158,9 @@ pub fn connect(spec: &ConnectSpec, endpoint: Option<&Endpoint>) -> Result<(Conne
                 (None, None, Err(_)) => vec![],
                 _ => vec![crate::keys::load_key(spec.key_file.as_deref(), env)?],
             };
-            Connection::Rpc(Rpc::connect(url, spec.chain_id, signers)?)
+            Connection::Rpc(
+                Rpc::connect(url, spec.chain_id, signers)?.with_policy(spec.send_policy.clone().unwrap_or_default()),
+            )
         }
     };
     Ok((conn, endpoint))
@@ -257,6 +262,7 @@ pub fn resolve_chains(
                     state: entry.state.as_ref().map(|p| base.join(p)).unwrap_or_else(|| default_connect.state.clone()),
                     key_env: entry.key_env.clone().unwrap_or_else(|| "ALLONET_KEY".into()),
                     key: None,
+                    send_policy: default_connect.send_policy.clone(),
                 };
                 (base.join(&entry.deployment), connect)
             }
