@@ -462,6 +462,8 @@ fn landed(
             address: pair,
             topic0: vec![amm::IUniswapV2Pair::Swap::SIGNATURE_HASH],
             topic1: None,
+            // `to` is indexed: only swaps that paid the treasury.
+            topic2: Some(B256::left_padding_from(to.as_slice())),
             from_block,
             to_block: None,
         })

@@ -74,13 +74,14 @@ impl LogRecord {
     }
 }
 
-/// Which logs to fetch: one emitter, any of `topic0`, optionally a fixed topic 1, over a block range
+/// Which logs to fetch: one emitter, any of `topic0`, optionally a fixed topic 1 and topic 2, over a block range
 /// (`to_block: None` = up to the latest).
 #[derive(Debug, Clone, Default)]
 pub struct LogFilter {
     pub address: Address,
     pub topic0: Vec<B256>,
     pub topic1: Option<B256>,
+    pub topic2: Option<B256>,
     pub from_block: u64,
     pub to_block: Option<u64>,
 }
@@ -93,6 +94,7 @@ impl LogFilter {
             && self.to_block.is_none_or(|b| log.block <= b)
             && log.topics.first().is_some_and(|t| self.topic0.is_empty() || self.topic0.contains(t))
             && self.topic1.is_none_or(|t1| log.topics.get(1) == Some(&t1))
+            && self.topic2.is_none_or(|t2| log.topics.get(2) == Some(&t2))
     }
 }
 

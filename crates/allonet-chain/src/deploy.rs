@@ -395,6 +395,7 @@ pub fn verify_roles(chain: &mut dyn Chain, d: &Deployment, timelock_owns: bool) 
         address: d.timelock,
         topic0: vec![AlloTimelock::RoleGranted::SIGNATURE_HASH],
         topic1: None,
+        topic2: None,
         from_block: d.from_block,
         to_block: None,
     })?;

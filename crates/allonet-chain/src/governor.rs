@@ -330,6 +330,7 @@ fn created(
         address: governor,
         topic0: vec![AlloGovernor::ProposalCreated::SIGNATURE_HASH],
         topic1: None,
+        topic2: None,
         from_block,
         to_block: None,
     };

@@ -149,6 +149,7 @@ pub fn paid_from_events(
         address: allocator,
         topic0: vec![AIAllocator::BatchPaid::SIGNATURE_HASH],
         topic1: Some(plan_id),
+        topic2: None,
         from_block,
         to_block: None,
     })?;
@@ -159,6 +160,7 @@ pub fn paid_from_events(
             address: allocator,
             topic0: vec![AIAllocator::FundsAllocated::SIGNATURE_HASH, AIAllocator::BatchPaid::SIGNATURE_HASH],
             topic1: None,
+            topic2: None,
             from_block: block,
             to_block: Some(block),
         })?;
@@ -215,6 +217,7 @@ pub fn plan_transactions(
             AIAllocator::BatchPaid::SIGNATURE_HASH,
         ],
         topic1: Some(plan_id),
+        topic2: None,
         from_block,
         to_block: None,
     })?;

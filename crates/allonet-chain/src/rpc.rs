@@ -489,6 +489,9 @@ impl Chain for Rpc {
             if let Some(t1) = filter.topic1 {
                 f = f.topic1(t1);
             }
+            if let Some(t2) = filter.topic2 {
+                f = f.topic2(t2);
+            }
             let logs = self.retry(|p| {
                 let f = f.clone();
                 async move { p.get_logs(&f).await }

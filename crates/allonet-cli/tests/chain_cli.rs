@@ -74,6 +74,7 @@ fn assert_paid_once(chain: &mut Rpc, allocator: Address, asset: Address, from_bl
             address: allocator,
             topic0: vec![AIAllocator::FundsAllocated::SIGNATURE_HASH],
             topic1: None,
+            topic2: None,
             from_block,
             ..Default::default()
         })
@@ -526,6 +527,7 @@ fn anvil_payout_killed_midway_then_rerun_pays_everyone_once() {
                 address: allocator,
                 topic0: vec![AIAllocator::BatchPaid::SIGNATURE_HASH],
                 topic1: None,
+                topic2: None,
                 from_block,
                 ..Default::default()
             })
