@@ -8,12 +8,15 @@
 //! [`SendPolicy::bump_percent`] (nodes require at least 10 %, geth's `txpool.pricebump`), so at most one of its
 //! versions can ever be mined. A sender that finds its own earlier transaction still pending (a process that
 //! crashed while it waited) takes that nonce again instead of the next one, so one payment never has two
-//! transactions in flight. A re-run of a payout finds what landed from events, and the contract's plan ledger
+//! transactions in flight. Each version is signed here and sent raw (`eth_sendRawTransaction`), so its hash is
+//! known before the node answers: a version whose first answer was lost, and that the node then calls "already
+//! known", is still watched for its receipt. A re-run of a payout finds what landed from events, and the contract's plan ledger
 //! refuses a second payment.
 
 use std::time::Duration;
 
-use alloy_network::{EthereumWallet, TransactionBuilder};
+use alloy_network::eip2718::Encodable2718;
+use alloy_network::{Ethereum, EthereumWallet, NetworkWallet, TransactionBuilder};
 use alloy_primitives::{Address, Bytes, B256, U256};
 use alloy_provider::{DynProvider, Provider, ProviderBuilder};
 use alloy_rpc_client::ClientBuilder;
@@ -69,6 +72,8 @@ pub struct Rpc {
     chain_id: u64,
     provider: DynProvider,
     signers: Vec<Address>,
+    /// The same keys as the provider's, to sign each version here (its hash known before it is sent).
+    wallet: Option<EthereumWallet>,
     rt: tokio::runtime::Runtime,
     policy: SendPolicy,
     last_send: SendLog,
@@ -151,7 +156,7 @@ impl Rpc {
         }
         let provider = rt.block_on(async {
             let client = ClientBuilder::default().layer(RetryBackoffLayer::new(5, 200, 10_000)).http(parsed);
-            match wallet {
+            match wallet.clone() {
                 Some(w) => ProviderBuilder::new().wallet(w).connect_client(client).erased(),
                 None => ProviderBuilder::new().connect_client(client).erased(),
             }
@@ -161,6 +166,7 @@ impl Rpc {
             chain_id: 0,
             provider,
             signers: addresses,
+            wallet,
             rt,
             policy: SendPolicy::default(),
             last_send: SendLog::default(),
@@ -192,20 +198,33 @@ impl Rpc {
         &self.last_send
     }
 
-    /// Send `req` (nonce, gas and fees set) as one version of a transaction, retrying transport errors: the same
-    /// signed bytes give the same hash, so a version the node already holds is not a second transaction.
-    /// `Ok(None)` when the node refuses it as underpriced (a pending version pays more) or its nonce is used.
-    fn send_version(&self, req: TransactionRequest) -> Result<Option<B256>, ChainError> {
+    /// Send `req` (nonce, gas, fees and chain id set) as one version of a transaction: signed here, so its hash is
+    /// known whatever the node answers, and sent raw, retrying transport errors with the same bytes (the same
+    /// hash, so a version the node already holds is not a second transaction). Returns its hash and whether the node
+    /// took it or already holds it ("already known": an earlier attempt reached it); `false` when the node refuses
+    /// it as underpriced (a pending version pays more) or its nonce is used (perhaps by this very version, mined
+    /// after an attempt whose answer was lost: the caller looks for its receipt).
+    fn send_version(&self, req: TransactionRequest) -> Result<(B256, bool), ChainError> {
+        let wallet = self.wallet.clone().ok_or_else(|| ChainError::Config("no signing key".into()))?;
+        let envelope = self
+            .rt
+            .block_on(async move { NetworkWallet::<Ethereum>::sign_request(&wallet, req).await })
+            .map_err(|e| ChainError::Config(format!("signing: {e}")))?;
+        let hash = *envelope.tx_hash();
+        let raw = envelope.encoded_2718();
         let mut delay = Duration::from_millis(100);
         for attempt in 0.. {
             let provider = self.provider.clone();
-            let req = req.clone();
-            match self.rt.block_on(async move { provider.send_transaction(req).await }) {
-                Ok(p) => return Ok(Some(*p.tx_hash())),
+            let raw = raw.clone();
+            match self.rt.block_on(async move { provider.send_raw_transaction(&raw).await }) {
+                Ok(_) => return Ok((hash, true)),
                 Err(e) => {
                     let m = e.to_string().to_lowercase();
-                    if m.contains("underpriced") || m.contains("nonce too low") || m.contains("already known") {
-                        return Ok(None);
+                    if m.contains("already known") || m.contains("already imported") {
+                        return Ok((hash, true));
+                    }
+                    if m.contains("underpriced") || m.contains("nonce too low") {
+                        return Ok((hash, false));
                     }
                     let err = rpc_err(e);
                     if attempt < 4 && transient(&err) {
@@ -255,46 +274,47 @@ impl Rpc {
             }
             let version =
                 req.clone().with_nonce(nonce).with_max_fee_per_gas(max_fee).with_max_priority_fee_per_gas(tip);
-            match self.send_version(version)? {
-                Some(h) => {
-                    if !hashes.contains(&h) {
-                        hashes.push(h);
-                        self.last_send.versions.push((h, max_fee, tip));
-                    }
+            let (h, taken) = self.send_version(version)?;
+            if !hashes.contains(&h) {
+                // A refused version is watched too: "nonce too low" may mean it was mined after an attempt whose
+                // answer was lost.
+                hashes.push(h);
+                if taken {
+                    self.last_send.versions.push((h, max_fee, tip));
                 }
-                None => {
-                    // Underpriced against a pending version we do not know (a crashed run's), or the nonce is
-                    // used: if one of ours was mined we are done, else raise the fees at once.
+            }
+            if !taken {
+                // Underpriced against a pending version we do not know (a crashed run's), or the nonce is
+                // used: if one of ours was mined we are done, else raise the fees at once.
+                if let Some(r) = self.mined(&hashes)? {
+                    self.last_send.mined = Some(r.transaction_hash);
+                    return Ok(r);
+                }
+                let now = self.retry(|p| async move { p.get_transaction_count(from).latest().await })?;
+                if now > nonce {
+                    // Mined just now (its receipt may lag the nonce by a poll), or another transaction's.
+                    std::thread::sleep(Duration::from_millis(200));
                     if let Some(r) = self.mined(&hashes)? {
                         self.last_send.mined = Some(r.transaction_hash);
                         return Ok(r);
                     }
-                    let now = self.retry(|p| async move { p.get_transaction_count(from).latest().await })?;
-                    if now > nonce {
-                        // Mined just now (its receipt may lag the nonce by a poll), or another transaction's.
-                        std::thread::sleep(Duration::from_millis(200));
-                        if let Some(r) = self.mined(&hashes)? {
-                            self.last_send.mined = Some(r.transaction_hash);
-                            return Ok(r);
-                        }
-                        return Err(ChainError::Rpc(format!(
-                            "nonce {nonce} of {from} was used by another transaction (not this one): re-run to reconcile"
-                        )));
-                    }
-                    // A node answering "underpriced" forever cannot push the fees past the ceiling or the count.
-                    if max_fee >= policy.max_fee_per_gas || replacements >= policy.max_replacements {
-                        return Err(ChainError::Rpc(format!(
-                            "nonce {nonce} of {from}: a pending transaction pays more than this send may offer \
-                             ({replacements} raises, ceiling {} wei per gas)",
-                            policy.max_fee_per_gas
-                        )));
-                    }
-                    replacements += 1;
-                    max_fee = bump(max_fee);
-                    tip = bump(tip);
-                    std::thread::sleep(Duration::from_millis(50));
-                    continue;
+                    return Err(ChainError::Rpc(format!(
+                        "nonce {nonce} of {from} was used by another transaction (not this one): re-run to reconcile"
+                    )));
                 }
+                // A node answering "underpriced" forever cannot push the fees past the ceiling or the count.
+                if max_fee >= policy.max_fee_per_gas || replacements >= policy.max_replacements {
+                    return Err(ChainError::Rpc(format!(
+                        "nonce {nonce} of {from}: a pending transaction pays more than this send may offer \
+                         ({replacements} raises, ceiling {} wei per gas)",
+                        policy.max_fee_per_gas
+                    )));
+                }
+                replacements += 1;
+                max_fee = bump(max_fee);
+                tip = bump(tip);
+                std::thread::sleep(Duration::from_millis(50));
+                continue;
             }
             let deadline = std::time::Instant::now() + policy.stuck_after;
             loop {
