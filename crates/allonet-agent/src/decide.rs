@@ -223,13 +223,28 @@ fn rebalance_step(a: &Agent, epoch: u64, prior: &BTreeMap<Stage, Value>) -> Resu
         return Ok(json!({ "digest": digest, "approved": false,
             "note": "not approved by the members in this epoch's proposal: no swap is made" }));
     };
+    let dir = a.dir.join(format!("epochs/{epoch:06}"));
+    let swaps = a.setup.treasury.as_ref().and_then(|t| t.swaps.clone());
     if let Err(why) = still_allowed(a, digest, false)? {
-        return Ok(json!({ "digest": digest, "approved": true, "proposal": by, "vetoed": true, "note": why }));
+        let mut out = json!({ "digest": digest, "approved": true, "proposal": by, "vetoed": true, "note": why });
+        // A run that crashed mid-rebalance may have landed swaps before the veto: they are listed (from the note
+        // of what was sent, else the chain's events); none is sent now.
+        if let Some(s) = swaps.filter(|s| s.executor_key.is_some()) {
+            let refuse = why.clone();
+            let sent = dir.join("rebalance.sent.json");
+            match crate::rebalance::execute(&a.dir, &s, &ops, &sent, &mut || Err(refuse.clone())) {
+                Ok(done) if done["executed"].as_array().is_some_and(|x| !x.is_empty()) => {
+                    out["executed"] = done["executed"].clone();
+                }
+                Ok(_) => {}
+                Err(x) => out["landed_unknown"] = json!(format!("what landed before the veto could not be read: {x}")),
+            }
+        }
+        return Ok(out);
     }
-    let Some(s) = a.setup.treasury.as_ref().and_then(|t| t.swaps.clone()) else {
+    let Some(s) = swaps else {
         return Err(e("the rebalance was approved but agent.toml has no [treasury.swaps] any more".into()));
     };
-    let dir = a.dir.join(format!("epochs/{epoch:06}"));
     std::fs::create_dir_all(&dir).map_err(|x| e(format!("{}: {x}", dir.display())))?;
     let batch = crate::rebalance::safe_batch(&ops, ops.deadline.saturating_sub(7 * 86_400) * 1_000).map_err(e)?;
     let safe = dir.join("rebalance.safe.json");

@@ -373,12 +373,20 @@ fn rebalance_markdown(s: &mut String, r: &Value) {
     }
     let _ = writeln!(s, "## Treasury rebalance\n");
     let status = match (r["approved"].as_bool(), r["executed"].as_array()) {
+        (Some(true), done) if r["vetoed"] == true => format!(
+            "approved by the members, then stopped: {}; {} swaps had landed before",
+            r["note"].as_str().unwrap_or("vetoed"),
+            done.map_or(0, Vec::len)
+        ),
         (Some(true), Some(done)) => format!("approved by the members; {} swaps executed", done.len()),
         (Some(true), None) => "approved by the members; written as a Safe batch".to_string(),
         (Some(false), _) => "not approved: no swap was made".to_string(),
         _ => r["note"].as_str().unwrap_or("drafted").to_string(),
     };
     let _ = writeln!(s, "The holdings the epoch leaves are outside the policy's bands: {status}.\n");
+    if let Some(why) = r["landed_unknown"].as_str() {
+        let _ = writeln!(s, "{why}.\n");
+    }
     if !r["stopped"].is_null() {
         let _ = writeln!(
             s,

@@ -927,3 +927,39 @@ fn a_crash_after_the_swaps_landed_sends_none_of_them_again() {
     assert_eq!(report_bytes(&d, 1), bytes, "the same report");
     assert_eq!(agent_records(&d).len(), 1);
 }
+
+#[test]
+fn a_veto_seen_after_a_crash_mid_rebalance_lists_the_swaps_that_landed_and_sends_no_more() {
+    use allonet_chain::Chain;
+    let d = fresh("swaps-veto-crash");
+    govern(&d, vec![policy(AgentMode::Propose, 6_000, 4_000)], "The agent proposes");
+    let mut ag = Agent::open(&d).unwrap();
+    let id = waiting_on(ag.run_epoch(|_| {}));
+    decide(&d, id, 1);
+    assert!(matches!(ag.run_epoch(|_| {}), Err(AgentError::VetoWindow { .. })));
+    warp(&d, 3_601);
+    let first = ag.run_epoch(|_| {}).unwrap();
+    let landed = first.rebalance["executed"].clone();
+    assert!(!landed.as_array().unwrap().is_empty());
+    let digest: alloy_primitives::B256 = first.rebalance["digest"].as_str().unwrap().parse().unwrap();
+    drop(ag);
+    let amm = allonet_agent::rebalance::AmmFile::load(&d.join("chains/treasury.amm.json")).unwrap();
+    let state = d.join("chains/optimism.state.json");
+    let treasury_nonce = || allonet_chain::Embedded::open(&state).unwrap().nonce(amm.treasury).unwrap();
+    let nonce = treasury_nonce();
+    // The crash: the swaps landed, but neither the stages from execute on nor the note of what was sent were
+    // recorded. Then the members veto the rebalance before the agent comes back.
+    let db = rusqlite::Connection::open(d.join("agent.db")).unwrap();
+    db.execute("DELETE FROM stages WHERE epoch = 1 AND position >= ?1", [Stage::Execute.position() as i64]).unwrap();
+    drop(db);
+    std::fs::remove_file(d.join("epochs/000001/rebalance.sent.json")).unwrap();
+    govern(&d, vec![Action::VetoPlan { digest }], "Veto the rebalance");
+    let again = Agent::open(&d).unwrap().run_epoch(|_| {}).unwrap();
+    assert_eq!(treasury_nonce(), nonce, "no transaction from the treasury after the veto");
+    assert_eq!(again.rebalance["vetoed"], true, "{}", again.rebalance);
+    assert_eq!(again.rebalance["executed"], landed, "what landed before the veto is still reported, from the chain");
+    let md = std::fs::read_to_string(d.join("reports/epoch-000001.md")).unwrap();
+    let n = landed.as_array().unwrap().len();
+    assert!(md.contains("then stopped: vetoed by the members"), "{md}");
+    assert!(md.contains(&format!("{n} swaps had landed before")), "{md}");
+}
