@@ -31,10 +31,13 @@
 //! - **report**: JSON and Markdown, digested; the digest goes into the DAO's audit log (once).
 //!
 //! The kill switch is governance's: while the DAO's registry is paused, no stage runs ([`AgentError::Paused`]).
+//! The guardian's watch ([`guard`]) cancels, inside the veto window, any plan queued on the DAO's allocators that
+//! governance does not allow: on chain the agent key may queue anything within the standing caps.
 
 pub mod checkpoint;
 mod decide;
 pub mod example;
+pub mod guard;
 pub mod plans;
 pub mod rebalance;
 pub mod report;
@@ -50,6 +53,7 @@ use allonet_core::Digest;
 use serde::Serialize;
 
 pub use checkpoint::Checkpoints;
+pub use guard::Watched;
 pub use report::EpochReport;
 pub use setup::Setup;
 pub use stages::Stage;

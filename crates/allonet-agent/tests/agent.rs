@@ -700,6 +700,9 @@ fn three_pools_on_an_embedded_chain_and_anvil_pay_in_propose_mode() {
     let proposal = waiting_on(ag.run_epoch(|_| {}));
     decide(&d, proposal, 1);
     assert!(matches!(ag.run_epoch(|_| {}), Err(AgentError::VetoWindow { .. })), "queued on both chains");
+    // The guardian's watch, over JSON-RPC too, keeps what the members approved.
+    let seen = ag.guard(&member_key(EXAMPLE_SEED, 11)).unwrap();
+    assert!(!seen.is_empty() && seen.iter().all(|w| w.action == "kept" && w.reason.contains("approved")), "{seen:?}");
     warp(&d, 3_601);
     let r = ag.run_epoch(|_| {}).unwrap();
     for (i, pool) in ["optimism", "octant", "gitcoin"].iter().enumerate() {
@@ -962,4 +965,104 @@ fn a_veto_seen_after_a_crash_mid_rebalance_lists_the_swaps_that_landed_and_sends
     let n = landed.as_array().unwrap().len();
     assert!(md.contains("then stopped: vetoed by the members"), "{md}");
     assert!(md.contains(&format!("{n} swaps had landed before")), "{md}");
+}
+
+/// The agent's key queues `plan` on `pool`'s allocator itself, under the standing caps (as a stolen key could).
+fn queue_as_agent(d: &std::path::Path, pool: &str, plan: &allonet_chain::plan::PayoutPlan) -> alloy_primitives::B256 {
+    let (mut conn, dep) = allocator(d, pool);
+    let c = allonet_engine::govern::commitment(plan, plan.payments[0].chain.as_deref()).unwrap();
+    let q = allonet_engine::govern::queue_under_caps(conn.chain(), &dep, dep.agent, &c).unwrap();
+    conn.save().unwrap();
+    q.plan_id
+}
+
+fn recorded_plan(ag: &Agent, pool: &str) -> allonet_chain::plan::PayoutPlan {
+    let out = ag.checkpoints().output(1, Stage::Allocate).unwrap().unwrap();
+    let p = out["plans"].as_array().unwrap().iter().find(|p| p["pool"] == pool).unwrap().clone();
+    serde_json::from_value(p["plan"].clone()).unwrap()
+}
+
+/// A plan nobody recorded: the first payment of `plan` alone.
+fn foreign_plan(plan: &allonet_chain::plan::PayoutPlan) -> allonet_chain::plan::PayoutPlan {
+    allonet_chain::plan::PayoutPlan::new(plan.token.clone(), None, plan.batch_size, plan.payments[..1].to_vec())
+        .unwrap()
+}
+
+fn on_chain_status(d: &std::path::Path, pool: &str, id: alloy_primitives::B256) -> &'static str {
+    let (mut conn, dep) = allocator(d, pool);
+    allonet_chain::payout::read_plan(conn.chain(), dep.allocator, id).unwrap().status
+}
+
+#[test]
+fn in_propose_mode_the_guardians_watch_cancels_what_the_agent_key_queued_without_a_vote() {
+    let d = fresh("guard-propose");
+    govern(&d, vec![policy(AgentMode::Propose, 6_000, 4_000)], "The agent proposes");
+    let mut ag = Agent::open(&d).unwrap();
+    waiting_on(ag.run_epoch(|_| {}));
+    // The agent's key goes around the vote: the epoch's own plan for the OP pool, and on the Octant pool's
+    // allocator a plan nobody recorded.
+    let real = recorded_plan(&ag, "optimism");
+    let forged = foreign_plan(&recorded_plan(&ag, "octant"));
+    let own = queue_as_agent(&d, "optimism", &real);
+    let foreign = queue_as_agent(&d, "octant", &forged);
+    let before = (balance(&d, "optimism"), balance(&d, "octant"));
+    // Only the guardian watches.
+    let agent_key = ag.key().unwrap();
+    assert!(ag.guard(&agent_key).unwrap_err().to_string().contains("not the DAO's guardian"));
+    assert_eq!((on_chain_status(&d, "optimism", own), on_chain_status(&d, "octant", foreign)), ("queued", "queued"));
+    let seen = ag.guard(&member_key(EXAMPLE_SEED, 11)).unwrap();
+    let of = |id| seen.iter().find(|w| w.plan_id == id).unwrap_or_else(|| panic!("{id} watched: {seen:?}"));
+    assert_eq!(of(own).action, "cancelled");
+    assert!(of(own).reason.contains("not approved by the members, and the mode governance set is propose"), "{seen:?}");
+    assert_eq!(of(own).digest, Some(real.digest.0));
+    assert_eq!(of(foreign).action, "cancelled");
+    assert!(of(foreign).reason.contains("not a plan of any epoch"), "{seen:?}");
+    assert_eq!(of(foreign).digest, None);
+    assert_eq!(seen.len(), 2, "nothing else was queued: {seen:?}");
+    assert_eq!(on_chain_status(&d, "optimism", own), "cancelled");
+    assert_eq!(on_chain_status(&d, "octant", foreign), "cancelled");
+    // Past the veto window neither can be paid: the allocator refuses, and nothing moves.
+    warp(&d, 3_601);
+    let setup = allonet_agent::Setup::load(&d).unwrap();
+    for (pool, plan) in [("optimism", &real), ("octant", &forged)] {
+        let t = &setup.payouts[pool];
+        let opts = allonet_engine::pay::PayOptions { require_decision_for_queued: false, ..Default::default() };
+        let target = allonet_engine::connect::ChainTarget {
+            name: plan.payments[0].chain.clone(),
+            deployment: allonet_engine::connect::DeploymentFile::load(&t.deployment).unwrap(),
+            connect: t.connect_spec(),
+        };
+        let paid = allonet_engine::pay::pay_plan(plan, vec![target], &opts, &mut allonet_engine::pay::Quiet);
+        assert!(paid.is_err(), "a cancelled plan pays nothing ({pool})");
+    }
+    assert_eq!((balance(&d, "optimism"), balance(&d, "octant")), before, "nothing left the allocators");
+    // A second pass finds nothing left to cancel.
+    assert!(ag.guard(&member_key(EXAMPLE_SEED, 11)).unwrap().is_empty());
+}
+
+#[test]
+fn in_autonomous_mode_the_watch_keeps_the_epochs_plans_and_cancels_a_vetoed_one() {
+    let d = fresh("guard-autonomous");
+    govern(&d, vec![policy(AgentMode::Autonomous, 6_000, 4_000)], "The agent pays within its caps");
+    let mut ag = Agent::open(&d).unwrap();
+    assert!(matches!(ag.run_epoch(|_| {}), Err(AgentError::VetoWindow { .. })));
+    let gitcoin = recorded_plan(&ag, "gitcoin");
+    // (The epoch's plans use up the caps here: a foreign plan could not even be queued.)
+    govern(&d, vec![Action::VetoPlan { digest: gitcoin.digest.0 }], "Veto the USDC pool's plan");
+    let seen = ag.guard(&member_key(EXAMPLE_SEED, 11)).unwrap();
+    let kept: Vec<&str> = seen.iter().filter(|w| w.action == "kept").map(|w| w.pool.as_str()).collect();
+    assert_eq!(kept.len(), 2, "{seen:?}");
+    assert!(!kept.contains(&"gitcoin"), "{seen:?}");
+    assert!(seen.iter().filter(|w| w.action == "kept").all(|w| w.reason.contains("standing caps")), "{seen:?}");
+    let cancelled: Vec<&allonet_agent::Watched> = seen.iter().filter(|w| w.action == "cancelled").collect();
+    assert_eq!(cancelled.len(), 1, "{seen:?}");
+    assert_eq!(cancelled[0].digest, Some(gitcoin.digest.0));
+    assert!(cancelled[0].reason.contains("vetoed by the members"), "{seen:?}");
+    // The epoch goes on: the kept plans pay in full, the vetoed one not at all.
+    warp(&d, 3_601);
+    let r = ag.run_epoch(|_| {}).unwrap();
+    let lines = r.reconciliation["plans"].as_array().unwrap();
+    let g = lines.iter().find(|l| l["pool"] == "gitcoin").unwrap();
+    assert_eq!((g["vetoed"].as_bool(), g["paid"].as_str()), (Some(true), Some("0")), "{g}");
+    assert_eq!(lines.iter().filter(|l| l["pool"] != "gitcoin" && l["remainder"] == "0").count(), 2, "{lines:?}");
 }

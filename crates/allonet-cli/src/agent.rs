@@ -32,6 +32,64 @@ pub enum AgentCommand {
     Pause(PauseArgs),
     /// File the proposal that lifts the kill switch (signed by the agent's key unless --key); members must pass it.
     Resume(ResumeArgs),
+    /// The guardian's watch: cancel any plan queued on the DAO's allocators that governance does not allow.
+    #[command(
+        after_help = "On chain the agent's key may queue any plan within the standing caps; the veto window is there for the\nguardian to cancel what the members did not allow. A queued plan stands only if it is a plan of one of the\nagent's recorded epochs (its digest and on-chain id recomputed) that the members approved, or that the\nautonomous mode covers, and that was not vetoed. Anything else is cancelled with the guardian's key.\nRun it at least once per veto window (e.g. --every 10m beside `agent run --every`).\n\nExamples:\n  allonet agent guard agent --key guardian.json\n  allonet agent guard agent --key guardian.json --every 10m --json"
+    )]
+    Guard(GuardArgs),
+}
+
+#[derive(Args)]
+pub struct GuardArgs {
+    #[command(flatten)]
+    pub d: DirArgs,
+    /// The guardian's key file.
+    #[arg(long)]
+    pub key: PathBuf,
+    /// Keep watching: a pass every DURATION (`90s`, `10m`, `6h`); keep it shorter than the veto window.
+    #[arg(long, value_name = "DURATION")]
+    pub every: Option<String>,
+}
+
+pub fn run_guard(a: &GuardArgs) -> Result<()> {
+    let agent = Agent::open(&a.d.dir)?;
+    let guardian = allonet_engine::keys::load_key_file(&a.key)?;
+    let period = a.every.as_deref().map(parse_duration).transpose()?;
+    loop {
+        let seen = agent.guard(&guardian)?;
+        if a.d.json {
+            println!("{}", serde_json::to_string(&seen)?);
+        } else if seen.is_empty() {
+            println!("no plan is queued on the DAO's allocators");
+        } else {
+            let mut t = Table::new();
+            t.load_preset(UTF8_FULL_CONDENSED).set_header(["pool", "chain", "plan id", "digest", "action", "why"]);
+            for w in &seen {
+                t.add_row([
+                    w.pool.clone(),
+                    w.chain_id.to_string(),
+                    short(&w.plan_id.to_string()),
+                    w.digest.map_or_else(|| "unknown".to_string(), |d| short(&d.to_string())),
+                    w.action.to_uppercase(),
+                    w.reason.clone(),
+                ]);
+            }
+            println!("{t}");
+        }
+        match period {
+            Some(p) => std::thread::sleep(p),
+            None => return Ok(()),
+        }
+    }
+}
+
+/// `0x1234…abcd`.
+fn short(h: &str) -> String {
+    if h.len() > 14 {
+        format!("{}…{}", &h[..6], &h[h.len() - 4..])
+    } else {
+        h.to_string()
+    }
 }
 
 #[derive(Args)]
@@ -539,6 +597,12 @@ pub fn demo() -> Result<String> {
             Err(e) => return Err(e.into()),
             Ok(_) => anyhow::bail!("the agent paid inside the veto window"),
         }
+        // Inside the window, the guardian's watch checks every queued plan against governance.
+        let guardian = allonet_engine::offchain::member_key(allonet_agent::example::EXAMPLE_SEED, 11);
+        let watched = agent.guard(&guardian)?;
+        if watched.is_empty() || watched.iter().any(|w| w.action != "kept") {
+            anyhow::bail!("the guardian's watch did not keep the members' plans: {watched:?}");
+        }
         advance_chains(&dir, 3_601)?;
         let r = agent.run_epoch(|s| stages.push(s.stage))?;
         let mut t = Table::new();
@@ -563,12 +627,14 @@ pub fn demo() -> Result<String> {
              \x20   (AI recommendation 0.6, quadratic vote 0.4). Stages: {}.\n\
              \x20   The agent filed proposal {proposal}\n\
              \x20   for the three pool plans and the treasury's rebalance under its own key; eight of twelve members passed it;\n\
-             \x20   the agent queued each plan under the standing caps on its chain (two embedded chains), waited out the\n\
-             \x20   one-hour veto window, paid and reconciled:\n{t}\n\
+             \x20   the agent queued each plan under the standing caps on its chain (two embedded chains); inside the one-hour\n\
+             \x20   veto window the guardian's watch (`allonet agent guard`) kept all {} (each approved by the members); then\n\
+             \x20   the agent paid and reconciled:\n{t}\n\
              \x20   The treasury's ETH was above its band: {swaps} Uniswap v2 swaps, each with its approved least output, ran\n\
              \x20   from the treasury account (and were written as a Safe batch). {} transactions, {gas} gas.\n\
              \x20   report {}\n",
             names.join(" → "),
+            watched.len(),
             r.transactions.len(),
             allonet_core::digest(&serde_json::to_value(&r)?)
         ))

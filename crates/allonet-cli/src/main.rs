@@ -149,6 +149,7 @@ fn main() {
             agent::AgentCommand::Status(a) => agent::run_status(a),
             agent::AgentCommand::Report(a) => agent::run_report(a),
             agent::AgentCommand::Pause(a) => agent::run_pause(a),
+            agent::AgentCommand::Guard(a) => agent::run_guard(a),
             agent::AgentCommand::Resume(a) => agent::run_resume(a),
         },
         Command::Verify(a) => verify::run(a),

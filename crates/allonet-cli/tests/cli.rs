@@ -51,6 +51,7 @@ fn demo_runs_on_bundled_data() {
     let agent = &out[out.find("10. The funding agent").expect("the agent step")..];
     assert_eq!(agent.matches("┆ yes ").count(), 3, "{agent}");
     assert!(agent.contains("optimism") && agent.contains("base"));
+    assert!(agent.contains("the guardian's watch (`allonet agent guard`) kept all 3"), "{agent}");
     // The treasury's rebalance ran as approved swaps (at least the ETH sales and two buys).
     let swaps: usize =
         agent.split("above its band: ").nth(1).and_then(|t| t.split(' ').next()).unwrap().parse().unwrap();
