@@ -9,23 +9,30 @@
 //! - it is a plan of one of the agent's recorded epochs for a pool on that allocator (its digest recomputed from its
 //!   payments, its on-chain id recomputed from its Merkle commitment, `keccak256(chainid, allocator, asset, root,
 //!   total, batches)` as `AIAllocator.planId`), and
-//! - the members approved that digest, or the mode governance set is `autonomous` (the standing caps are then the
-//!   members' own grant), and
+//! - the members approved that digest, or the mode governance set is `autonomous` and the plan is the current
+//!   epoch's, which routed it under the standing caps (the caps are then the members' own grant; a plan of an
+//!   earlier epoch, or one the epoch sent to the members, does not stand on them), and
 //! - the members did not veto it.
 //!
 //! Anything else is cancelled with `cancelPlan`, which the contract lets only the guardian or the owner call: a plan
-//! of unknown content, one queued in `advise` or `propose` mode without the members' approval, and a vetoed one.
-//! Plans already approved on chain (by the owner, after an on-chain vote) or already cancelled are left alone.
+//! of unknown content, one queued in `advise` or `propose` mode without the members' approval, an old one, and a
+//! vetoed one; those that may pay soonest go first, the largest first among them. Plans approved on chain (by the
+//! owner, after an on-chain vote), cancelled or fully paid are left alone. A failure on one allocator or one plan
+//! is reported and the rest are still watched.
+//!
+//! What the watch trusts: the folder's `agent.toml` (which allocators, which governance database) and its
+//! checkpoints (which plans the epochs made). Members' approvals, vetoes and the mode come from the signed
+//! governance log. A guardian who does not trust the operator's folder runs the watch on its own copy.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use allonet_chain::contracts::AIAllocator;
 use allonet_chain::payout::read_plan;
 use allonet_governance::governor::AgentMode;
-use alloy_primitives::{Address, B256};
+use alloy_primitives::{Address, B256, U256};
 use serde::Serialize;
 
-use crate::{Agent, AgentError};
+use crate::{Agent, AgentError, Stage};
 
 /// What the watch did with one queued plan.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -41,19 +48,30 @@ pub struct Watched {
     pub reason: String,
 }
 
+/// One pass of the watch: every queued plan seen, and what could not be watched or cancelled.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Watch {
+    pub plans: Vec<Watched>,
+    pub failed: Vec<String>,
+}
+
 /// A plan the agent recorded, with the digest its payments hash to.
 struct Known {
     digest: B256,
     plan: allonet_chain::plan::PayoutPlan,
+    epoch: u64,
+    /// Its epoch's propose stage routed it under the standing caps.
+    standing: bool,
 }
 
 impl Agent {
     /// Checks every plan queued on the DAO's allocators (module documentation) and cancels, with the guardian's
-    /// key, each that governance does not allow. The key must be the DAO's guardian (on an embedded chain the
-    /// allocator's guardian account sends the cancel, as `pause` does; over JSON-RPC the key signs it and the
-    /// contract checks it). Returns every queued plan seen, with what was done. Every allocator is tried: one chain
-    /// failing does not leave the others unwatched.
-    pub fn guard(&self, guardian: &alloy_signer_local::PrivateKeySigner) -> Result<Vec<Watched>, AgentError> {
+    /// key, each that governance does not allow. The key must be the DAO's guardian, and over JSON-RPC each
+    /// allocator's guardian too (the key signs the cancel, and the contract checks it; on an embedded chain the
+    /// allocator's guardian account sends it, as `pause` does). Every allocator and every plan is tried: a failure
+    /// is listed in [`Watch::failed`], and the rest are still watched. An unreadable deployment file stops the pass
+    /// before anything is cancelled (its plans could not be told from strangers).
+    pub fn guard(&self, guardian: &alloy_signer_local::PrivateKeySigner) -> Result<Watch, AgentError> {
         let store = allonet_engine::models::open_governance(&self.setup.governance)
             .map_err(|e| AgentError::Setup(e.to_string()))?;
         let g = store.governor();
@@ -66,126 +84,137 @@ impl Agent {
         }
         let registry = g.registry.clone();
         drop(store);
-        let autonomous = registry.agent_policy.as_ref().map(|p| p.mode) == Some(AgentMode::Autonomous);
-        let known = self.known_plans()?;
-        let mut seen = Vec::new();
-        let mut failed = Vec::new();
-        let mut done = BTreeSet::new();
+        let mode = registry.agent_policy.as_ref().map(|p| p.mode);
+        let (known, current) = self.known_plans()?;
+        // Allocators by chain and address, each with the pools it pays.
+        let mut allocators: BTreeMap<(u64, Address), (allonet_engine::connect::DeploymentFile, Vec<String>, _)> =
+            BTreeMap::new();
         for (pool, t) in &self.setup.payouts {
-            let mut one = || -> Result<(), String> {
-                let dep = allonet_engine::connect::DeploymentFile::load(&t.deployment).map_err(|e| e.to_string())?;
-                let d = &dep.deployment;
-                if !done.insert((t.state.clone(), t.rpc.clone(), d.allocator)) {
-                    return Ok(());
+            let dep = allonet_engine::connect::DeploymentFile::load(&t.deployment)
+                .map_err(|e| AgentError::Setup(format!("pool {pool}: {e}: nothing was cancelled")))?;
+            let key = (dep.deployment.chain_id, dep.deployment.allocator);
+            allocators.entry(key).or_insert_with(|| (dep, Vec::new(), t.clone())).1.push(pool.clone());
+        }
+        let mut watch = Watch::default();
+        for ((chain_id, allocator), (dep, pools, t)) in &allocators {
+            let d = &dep.deployment;
+            let at = format!("allocator {allocator} on chain {chain_id}");
+            let spec = allonet_engine::connect::ConnectSpec {
+                key: t.rpc.is_some().then(|| guardian.clone()),
+                chain_id: Some(*chain_id),
+                ..t.connect_spec()
+            };
+            let mut conn = match allonet_engine::connect::connect(&spec, Some(&dep.endpoint)) {
+                Ok((c, _)) => c,
+                Err(e) => {
+                    watch.failed.push(format!("{at}: {e}"));
+                    continue;
                 }
-                // The pools this allocator pays: a plan of any of them is known here.
-                let pools: Vec<&String> = self
-                    .setup
-                    .payouts
-                    .iter()
-                    .filter(|(_, u)| {
-                        (u.state.clone(), u.rpc.clone()) == (t.state.clone(), t.rpc.clone())
-                            && allonet_engine::connect::DeploymentFile::load(&u.deployment)
-                                .is_ok_and(|x| x.deployment.allocator == d.allocator)
-                    })
-                    .map(|(p, _)| p)
-                    .collect();
-                let spec = allonet_engine::connect::ConnectSpec {
-                    key: t.rpc.is_some().then(|| guardian.clone()),
-                    ..t.connect_spec()
-                };
-                let (mut conn, _) =
-                    allonet_engine::connect::connect(&spec, Some(&dep.endpoint)).map_err(|e| e.to_string())?;
-                let c = conn.chain();
-                let chain_id = c.chain_id();
-                let mut ids: BTreeMap<B256, (&String, B256)> = BTreeMap::new();
-                for p in &pools {
-                    for k in known.get(*p).into_iter().flatten() {
-                        for commitment in k.plan.commitments().values() {
-                            ids.insert(commitment.plan_id(chain_id, d.allocator, d.asset), (*p, k.digest));
-                        }
+            };
+            let mut ids: BTreeMap<B256, (&String, &Known)> = BTreeMap::new();
+            for p in pools {
+                for k in known.get(p).into_iter().flatten() {
+                    for commitment in k.plan.commitments().values() {
+                        ids.insert(commitment.plan_id(*chain_id, *allocator, d.asset), (p, k));
                     }
                 }
+            }
+            let verdicts = match (|| -> Result<Vec<(Watched, u64, U256)>, String> {
+                let c = conn.chain();
                 let sender = if t.rpc.is_some() { guardian.address() } else { d.guardian };
+                let on_chain_guardian =
+                    allonet_chain::read(c, *allocator, &AIAllocator::guardianCall {}).map_err(|e| e.to_string())?;
+                if on_chain_guardian != sender {
+                    return Err(format!("its guardian is {on_chain_guardian}, not {sender}: it cannot cancel here"));
+                }
                 let epoch_length =
-                    allonet_chain::read(c, d.allocator, &AIAllocator::epochLengthCall {}).map_err(|e| e.to_string())?;
+                    allonet_chain::read(c, *allocator, &AIAllocator::epochLengthCall {}).map_err(|e| e.to_string())?;
                 let now = c.timestamp().map_err(|e| e.to_string())?;
-                let mut changed = false;
-                for id in queued_ids(c, d.allocator, d.from_block)? {
-                    let on = read_plan(c, d.allocator, id).map_err(|e| e.to_string())?;
-                    if on.status != "queued" {
+                let mut out = Vec::new();
+                for id in queued_ids(c, *allocator, d.from_block)? {
+                    let on = read_plan(c, *allocator, id).map_err(|e| e.to_string())?;
+                    if on.status != "queued" || on.paid >= on.total {
                         continue;
                     }
                     let mine = ids.get(&id).copied();
                     let watched = |action: &'static str, reason: String| Watched {
-                        pool: mine.map_or_else(|| pool.clone(), |(p, _)| p.clone()),
-                        allocator: d.allocator,
-                        chain_id,
+                        pool: mine.map_or_else(|| pools.join("+"), |(p, _)| p.clone()),
+                        allocator: *allocator,
+                        chain_id: *chain_id,
                         plan_id: id,
-                        digest: mine.map(|(_, x)| x),
+                        digest: mine.map(|(_, k)| k.digest),
                         action,
                         reason,
                     };
                     if now > on.payable_at.saturating_add(epoch_length) {
-                        seen.push(watched("expired", "past the epoch in which a queued plan may pay".into()));
+                        out.push((
+                            watched("expired", "past the epoch in which a queued plan may pay".into()),
+                            0,
+                            on.total,
+                        ));
                         continue;
                     }
                     let verdict = match mine {
                         None => Err("not a plan of any epoch the agent recorded".to_string()),
-                        Some((_, digest)) => {
-                            if let Some(by) = registry.vetoed_plans.get(&digest) {
-                                Err(format!("vetoed by the members (proposal {by})"))
-                            } else if let Some(by) = registry.approved_plans.get(&digest) {
-                                Ok(format!("approved by the members (proposal {by})"))
-                            } else if autonomous {
-                                Ok("under the standing caps, in the autonomous mode governance set".to_string())
-                            } else {
-                                Err(format!(
-                                    "not approved by the members, and the mode governance set is {}",
-                                    registry.agent_policy.as_ref().map_or("advise (none set)".to_string(), |p| {
-                                        format!("{:?}", p.mode).to_lowercase()
-                                    })
-                                ))
-                            }
-                        }
+                        Some((_, k)) => verdict(k, &registry, mode, current),
                     };
-                    match verdict {
-                        Ok(why) => seen.push(watched("kept", why)),
-                        Err(why) => {
-                            allonet_chain::transact(c, sender, d.allocator, &AIAllocator::cancelPlanCall { id })
-                                .map_err(|e| format!("cancelling plan {id}: {e}"))?;
-                            changed = true;
-                            seen.push(watched("cancelled", why));
-                        }
+                    out.push(match verdict {
+                        Ok(why) => (watched("kept", why), 0, on.total),
+                        Err(why) => (watched("cancelled", why), on.payable_at, on.total),
+                    });
+                }
+                Ok(out)
+            })() {
+                Ok(v) => v,
+                Err(e) => {
+                    watch.failed.push(format!("{at}: {e}"));
+                    continue;
+                }
+            };
+            // Those that may pay soonest first, the largest first among them.
+            let mut order: Vec<usize> = (0..verdicts.len()).collect();
+            order.sort_by_key(|&i| {
+                (verdicts[i].0.action != "cancelled", verdicts[i].1, std::cmp::Reverse(verdicts[i].2))
+            });
+            let sender = if t.rpc.is_some() { guardian.address() } else { d.guardian };
+            for i in order {
+                let mut w = verdicts[i].0.clone();
+                if w.action == "cancelled" {
+                    let id = w.plan_id;
+                    let sent =
+                        allonet_chain::transact(conn.chain(), sender, *allocator, &AIAllocator::cancelPlanCall { id });
+                    // The embedded chain's state is written after each cancel, whatever comes next.
+                    let saved = conn.save();
+                    if let Err(e) = sent.map_err(|e| e.to_string()).and(saved.map_err(|e| e.to_string())) {
+                        watch.failed.push(format!("{at}: cancelling plan {id} ({}): {e}", w.reason));
+                        w.action = "not cancelled";
                     }
                 }
-                if changed {
-                    conn.save().map_err(|e| e.to_string())?;
-                }
-                Ok(())
-            };
-            if let Err(e) = one() {
-                failed.push(format!("pool {pool}: {e}"));
+                watch.plans.push(w);
             }
         }
-        if !failed.is_empty() {
-            let cancelled = seen.iter().filter(|w| w.action == "cancelled").count();
-            return Err(AgentError::Setup(format!(
-                "{cancelled} plan(s) cancelled, but these allocators could not be watched: {}",
-                failed.join("; ")
-            )));
-        }
-        Ok(seen)
+        Ok(watch)
     }
 
-    /// Every plan of every recorded epoch, by pool, whose payments hash to the digest it carries.
-    fn known_plans(&self) -> Result<BTreeMap<String, Vec<Known>>, AgentError> {
+    /// Every plan of every recorded epoch, by pool, whose payments hash to the digest it carries; and the current
+    /// (last) epoch.
+    fn known_plans(&self) -> Result<(BTreeMap<String, Vec<Known>>, u64), AgentError> {
         let mut out: BTreeMap<String, Vec<Known>> = BTreeMap::new();
-        for epoch in self.ck.epochs()? {
+        let epochs = self.ck.epochs()?;
+        let current = epochs.iter().copied().max().unwrap_or(0);
+        for epoch in epochs {
             let prior = self.ck.outputs(epoch)?;
-            if !prior.contains_key(&crate::Stage::Allocate) {
+            if !prior.contains_key(&Stage::Allocate) {
                 continue;
             }
+            let standing: Vec<&str> = prior
+                .get(&Stage::Propose)
+                .and_then(|p| p["plans"].as_array())
+                .into_iter()
+                .flatten()
+                .filter(|p| p["route"] == "standing")
+                .filter_map(|p| p["pool"].as_str())
+                .collect();
             for p in crate::stages::final_plans(&prior)["plans"].as_array().into_iter().flatten() {
                 let Some(pool) = p["pool"].as_str() else { continue };
                 let Ok(plan) = serde_json::from_value::<allonet_chain::plan::PayoutPlan>(p["plan"].clone()) else {
@@ -203,14 +232,45 @@ impl Agent {
                 if again.digest != plan.digest {
                     continue;
                 }
-                out.entry(pool.to_string()).or_default().push(Known { digest: plan.digest.0, plan });
+                let k = Known { digest: plan.digest.0, plan, epoch, standing: standing.contains(&pool) };
+                out.entry(pool.to_string()).or_default().push(k);
             }
         }
-        Ok(out)
+        Ok((out, current))
     }
 }
 
-/// The ids of every plan ever queued on `allocator` (its `PlanQueued` events since `from_block`).
+/// Whether a recorded plan may stay queued: `Ok(why)` or `Err(why not)` (module documentation).
+fn verdict(
+    k: &Known,
+    registry: &allonet_governance::governor::Registry,
+    mode: Option<AgentMode>,
+    current: u64,
+) -> Result<String, String> {
+    if let Some(by) = registry.vetoed_plans.get(&k.digest) {
+        return Err(format!("vetoed by the members (proposal {by})"));
+    }
+    if let Some(by) = registry.approved_plans.get(&k.digest) {
+        return Ok(format!("approved by the members (proposal {by})"));
+    }
+    match mode {
+        Some(AgentMode::Autonomous) if k.standing && k.epoch == current => {
+            Ok("under the standing caps, in the autonomous mode governance set".to_string())
+        }
+        Some(AgentMode::Autonomous) if k.epoch != current => {
+            Err(format!("a plan of epoch {}, not of the current epoch {current}, and never approved", k.epoch))
+        }
+        Some(AgentMode::Autonomous) => {
+            Err(format!("epoch {} sent it to the members, who have not approved it", k.epoch))
+        }
+        other => Err(format!(
+            "not approved by the members, and the mode governance set is {}",
+            other.map_or("advise (none set)".to_string(), |m| format!("{m:?}").to_lowercase())
+        )),
+    }
+}
+
+/// The ids of every plan ever queued on `allocator` (its `PlanQueued` events since `from_block`), each once.
 fn queued_ids(c: &mut dyn allonet_chain::Chain, allocator: Address, from_block: u64) -> Result<Vec<B256>, String> {
     use alloy_sol_types::SolEvent;
     let logs = c
@@ -223,7 +283,6 @@ fn queued_ids(c: &mut dyn allonet_chain::Chain, allocator: Address, from_block: 
             to_block: None,
         })
         .map_err(|e| e.to_string())?;
-    let mut ids: Vec<B256> = logs.iter().filter_map(|l| l.topics.get(1).copied()).collect();
-    ids.dedup();
-    Ok(ids)
+    let mut seen = std::collections::BTreeSet::new();
+    Ok(logs.iter().filter_map(|l| l.topics.get(1).copied()).filter(|id| seen.insert(*id)).collect())
 }

@@ -53,7 +53,7 @@ use allonet_core::Digest;
 use serde::Serialize;
 
 pub use checkpoint::Checkpoints;
-pub use guard::Watched;
+pub use guard::{Watch, Watched};
 pub use report::EpochReport;
 pub use setup::Setup;
 pub use stages::Stage;

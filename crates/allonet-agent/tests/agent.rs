@@ -701,7 +701,7 @@ fn three_pools_on_an_embedded_chain_and_anvil_pay_in_propose_mode() {
     decide(&d, proposal, 1);
     assert!(matches!(ag.run_epoch(|_| {}), Err(AgentError::VetoWindow { .. })), "queued on both chains");
     // The guardian's watch, over JSON-RPC too, keeps what the members approved.
-    let seen = ag.guard(&member_key(EXAMPLE_SEED, 11)).unwrap();
+    let seen = ag.guard(&member_key(EXAMPLE_SEED, 11)).unwrap().plans;
     assert!(!seen.is_empty() && seen.iter().all(|w| w.action == "kept" && w.reason.contains("approved")), "{seen:?}");
     warp(&d, 3_601);
     let r = ag.run_epoch(|_| {}).unwrap();
@@ -1010,7 +1010,25 @@ fn in_propose_mode_the_guardians_watch_cancels_what_the_agent_key_queued_without
     let agent_key = ag.key().unwrap();
     assert!(ag.guard(&agent_key).unwrap_err().to_string().contains("not the DAO's guardian"));
     assert_eq!((on_chain_status(&d, "optimism", own), on_chain_status(&d, "octant", foreign)), ("queued", "queued"));
-    let seen = ag.guard(&member_key(EXAMPLE_SEED, 11)).unwrap();
+    // One allocator the guardian cannot act on (its owner gave the role to someone else) does not stop the watch.
+    let set_guardian = |to: alloy_primitives::Address| {
+        let (mut conn, dep) = allocator(&d, "octant");
+        let call = allonet_chain::contracts::AIAllocator::setGuardianCall { guardian_: to };
+        allonet_chain::transact(conn.chain(), dep.deployer, dep.allocator, &call).unwrap();
+        conn.save().unwrap();
+        dep.guardian
+    };
+    let octant_guardian = set_guardian(alloy_primitives::Address::repeat_byte(0x77));
+    let first = ag.guard(&member_key(EXAMPLE_SEED, 11)).unwrap();
+    assert_eq!(first.failed.len(), 1, "{first:?}");
+    assert!(first.failed[0].contains("cannot cancel here"), "{first:?}");
+    assert_eq!(first.plans.len(), 1, "{first:?}");
+    assert_eq!((first.plans[0].plan_id, first.plans[0].action), (own, "cancelled"));
+    assert_eq!(on_chain_status(&d, "octant", foreign), "queued", "not yet cancelled");
+    set_guardian(octant_guardian);
+    let second = ag.guard(&member_key(EXAMPLE_SEED, 11)).unwrap();
+    assert!(second.failed.is_empty(), "{second:?}");
+    let seen = [first.plans, second.plans].concat();
     let of = |id| seen.iter().find(|w| w.plan_id == id).unwrap_or_else(|| panic!("{id} watched: {seen:?}"));
     assert_eq!(of(own).action, "cancelled");
     assert!(of(own).reason.contains("not approved by the members, and the mode governance set is propose"), "{seen:?}");
@@ -1037,7 +1055,7 @@ fn in_propose_mode_the_guardians_watch_cancels_what_the_agent_key_queued_without
     }
     assert_eq!((balance(&d, "optimism"), balance(&d, "octant")), before, "nothing left the allocators");
     // A second pass finds nothing left to cancel.
-    assert!(ag.guard(&member_key(EXAMPLE_SEED, 11)).unwrap().is_empty());
+    assert!(ag.guard(&member_key(EXAMPLE_SEED, 11)).unwrap().plans.is_empty());
 }
 
 #[test]
@@ -1049,7 +1067,7 @@ fn in_autonomous_mode_the_watch_keeps_the_epochs_plans_and_cancels_a_vetoed_one(
     let gitcoin = recorded_plan(&ag, "gitcoin");
     // (The epoch's plans use up the caps here: a foreign plan could not even be queued.)
     govern(&d, vec![Action::VetoPlan { digest: gitcoin.digest.0 }], "Veto the USDC pool's plan");
-    let seen = ag.guard(&member_key(EXAMPLE_SEED, 11)).unwrap();
+    let seen = ag.guard(&member_key(EXAMPLE_SEED, 11)).unwrap().plans;
     let kept: Vec<&str> = seen.iter().filter(|w| w.action == "kept").map(|w| w.pool.as_str()).collect();
     assert_eq!(kept.len(), 2, "{seen:?}");
     assert!(!kept.contains(&"gitcoin"), "{seen:?}");
@@ -1065,4 +1083,26 @@ fn in_autonomous_mode_the_watch_keeps_the_epochs_plans_and_cancels_a_vetoed_one(
     let g = lines.iter().find(|l| l["pool"] == "gitcoin").unwrap();
     assert_eq!((g["vetoed"].as_bool(), g["paid"].as_str()), (Some(true), Some("0")), "{g}");
     assert_eq!(lines.iter().filter(|l| l["pool"] != "gitcoin" && l["remainder"] == "0").count(), 2, "{lines:?}");
+}
+
+#[test]
+fn a_plan_the_members_rejected_or_an_old_one_does_not_stand_on_the_caps_once_the_mode_is_autonomous() {
+    let d = fresh("guard-old");
+    govern(&d, vec![policy(AgentMode::Propose, 6_000, 4_000)], "The agent proposes");
+    let mut ag = Agent::open(&d).unwrap();
+    let id = waiting_on(ag.run_epoch(|_| {}));
+    decide(&d, id, 0);
+    ag.run_epoch(|_| {}).unwrap();
+    govern(&d, vec![policy(AgentMode::Autonomous, 6_000, 4_000)], "The agent pays within its caps");
+    // The agent's key queues the plan the members rejected.
+    let rejected = queue_as_agent(&d, "optimism", &recorded_plan(&ag, "optimism"));
+    let w = ag.guard(&member_key(EXAMPLE_SEED, 11)).unwrap();
+    assert_eq!((w.plans.len(), w.plans[0].plan_id, w.plans[0].action), (1, rejected, "cancelled"), "{w:?}");
+    assert!(w.plans[0].reason.contains("epoch 1 sent it to the members, who have not approved it"), "{w:?}");
+    // Once the next epoch has begun, a plan of epoch 1 is old, whatever its route was.
+    ag.step().unwrap();
+    let old = queue_as_agent(&d, "octant", &recorded_plan(&ag, "octant"));
+    let w = ag.guard(&member_key(EXAMPLE_SEED, 11)).unwrap();
+    assert_eq!((w.plans.len(), w.plans[0].plan_id, w.plans[0].action), (1, old, "cancelled"), "{w:?}");
+    assert!(w.plans[0].reason.contains("a plan of epoch 1, not of the current epoch 2"), "{w:?}");
 }

@@ -232,7 +232,13 @@ impl Rpc {
                         delay *= 2;
                         continue;
                     }
-                    return Err(err);
+                    return Err(match err {
+                        // An earlier attempt may have reached the node: say which transaction to look for.
+                        ChainError::Rpc(m) if attempt > 0 => ChainError::Rpc(format!(
+                            "{m} (transaction {hash} may have reached the node: re-run to reconcile)"
+                        )),
+                        other => other,
+                    });
                 }
             }
         }

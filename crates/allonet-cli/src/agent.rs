@@ -56,31 +56,52 @@ pub fn run_guard(a: &GuardArgs) -> Result<()> {
     let guardian = allonet_engine::keys::load_key_file(&a.key)?;
     let period = a.every.as_deref().map(parse_duration).transpose()?;
     loop {
-        let seen = agent.guard(&guardian)?;
-        if a.d.json {
-            println!("{}", serde_json::to_string(&seen)?);
-        } else if seen.is_empty() {
-            println!("no plan is queued on the DAO's allocators");
-        } else {
-            let mut t = Table::new();
-            t.load_preset(UTF8_FULL_CONDENSED).set_header(["pool", "chain", "plan id", "digest", "action", "why"]);
-            for w in &seen {
-                t.add_row([
-                    w.pool.clone(),
-                    w.chain_id.to_string(),
-                    short(&w.plan_id.to_string()),
-                    w.digest.map_or_else(|| "unknown".to_string(), |d| short(&d.to_string())),
-                    w.action.to_uppercase(),
-                    w.reason.clone(),
-                ]);
+        let pass = agent.guard(&guardian);
+        let failed = match &pass {
+            Ok(w) => {
+                print_watch(w, a.d.json)?;
+                w.failed.len()
             }
-            println!("{t}");
-        }
+            Err(e) => {
+                eprintln!("error: {e}");
+                1
+            }
+        };
         match period {
+            // Watching goes on whatever one pass met: a flaky node must not end the watch.
             Some(p) => std::thread::sleep(p),
+            None if failed > 0 => anyhow::bail!("{failed} allocator(s) or plan(s) could not be watched or cancelled"),
             None => return Ok(()),
         }
     }
+}
+
+fn print_watch(w: &allonet_agent::Watch, json: bool) -> Result<()> {
+    if json {
+        println!("{}", serde_json::to_string(w)?);
+        return Ok(());
+    }
+    if w.plans.is_empty() {
+        println!("no plan is queued on the DAO's allocators");
+    } else {
+        let mut t = Table::new();
+        t.load_preset(UTF8_FULL_CONDENSED).set_header(["pool", "chain", "plan id", "digest", "action", "why"]);
+        for p in &w.plans {
+            t.add_row([
+                p.pool.clone(),
+                p.chain_id.to_string(),
+                short(&p.plan_id.to_string()),
+                p.digest.map_or_else(|| "unknown".to_string(), |d| short(&d.to_string())),
+                p.action.to_uppercase(),
+                p.reason.clone(),
+            ]);
+        }
+        println!("{t}");
+    }
+    for f in &w.failed {
+        eprintln!("not watched: {f}");
+    }
+    Ok(())
 }
 
 /// `0x1234…abcd`.
@@ -599,7 +620,7 @@ pub fn demo() -> Result<String> {
         }
         // Inside the window, the guardian's watch checks every queued plan against governance.
         let guardian = allonet_engine::offchain::member_key(allonet_agent::example::EXAMPLE_SEED, 11);
-        let watched = agent.guard(&guardian)?;
+        let watched = agent.guard(&guardian)?.plans;
         if watched.is_empty() || watched.iter().any(|w| w.action != "kept") {
             anyhow::bail!("the guardian's watch did not keep the members' plans: {watched:?}");
         }

@@ -88,7 +88,7 @@ fn the_example_runs_an_epoch_and_reports_it() {
     assert!(String::from_utf8_lossy(&e.stderr).contains("only the guardian"), "{e:?}");
     // The guardian's watch: an advise epoch queued nothing; a stranger may not watch.
     let w = ok(&allonet(&["agent", "guard", dir, "--key", guardian.to_str().unwrap(), "--json"]));
-    assert_eq!(w.trim(), "[]", "{w}");
+    assert_eq!(w.trim(), r#"{"plans":[],"failed":[]}"#, "{w}");
     assert!(ok(&allonet(&["agent", "guard", dir, "--key", guardian.to_str().unwrap()])).contains("no plan is queued"));
     let e = allonet(&["agent", "guard", dir, "--key", stranger.to_str().unwrap()]);
     assert!(!e.status.success() && String::from_utf8_lossy(&e.stderr).contains("not the DAO's guardian"), "{e:?}");
