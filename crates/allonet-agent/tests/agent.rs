@@ -898,12 +898,12 @@ fn an_epoch_with_the_payments_of_an_earlier_one_pays_nothing_again() {
     assert_eq!(["optimism", "octant", "gitcoin"].iter().map(|p| balance(&d, p)).collect::<Vec<_>>(), paid);
 }
 
-/// A process killed after the swaps landed but before the execute stage was recorded (and before it noted what it
-/// sent) resumes without sending any swap again: it finds them in the pairs' events, and ends in the same report.
-#[test]
-fn a_crash_after_the_swaps_landed_sends_none_of_them_again() {
+/// A propose-mode epoch paid in full with its swaps, then "crashed" after they landed: the stages from execute on
+/// unrecorded and the note of what was sent never written. Returns the folder, the first run's report, and a reader
+/// of the treasury account's nonce.
+fn swaps_landed_then_crash(name: &str) -> (PathBuf, allonet_agent::EpochReport, impl Fn() -> u64) {
     use allonet_chain::Chain;
-    let d = fresh("swaps-crash");
+    let d = fresh(name);
     govern(&d, vec![policy(AgentMode::Propose, 6_000, 4_000)], "The agent proposes");
     let mut ag = Agent::open(&d).unwrap();
     let id = waiting_on(ag.run_epoch(|_| {}));
@@ -912,18 +912,25 @@ fn a_crash_after_the_swaps_landed_sends_none_of_them_again() {
     warp(&d, 3_601);
     let first = ag.run_epoch(|_| {}).unwrap();
     assert!(!first.rebalance["executed"].as_array().unwrap().is_empty());
-    let bytes = report_bytes(&d, 1);
     drop(ag);
     let amm = allonet_agent::rebalance::AmmFile::load(&d.join("chains/treasury.amm.json")).unwrap();
     let state = d.join("chains/optimism.state.json");
-    let treasury_nonce = || allonet_chain::Embedded::open(&state).unwrap().nonce(amm.treasury).unwrap();
-    let nonce = treasury_nonce();
-    // The crash: the stages from execute on were never recorded, and the note of what was sent never written.
+    let treasury_nonce = move || allonet_chain::Embedded::open(&state).unwrap().nonce(amm.treasury).unwrap();
     let db = rusqlite::Connection::open(d.join("agent.db")).unwrap();
     let gone = db.execute("DELETE FROM stages WHERE epoch = 1 AND position >= ?1", [Stage::Execute.position() as i64]);
     assert_eq!(gone.unwrap(), 3);
     drop(db);
     std::fs::remove_file(d.join("epochs/000001/rebalance.sent.json")).unwrap();
+    (d, first, treasury_nonce)
+}
+
+/// A process killed after the swaps landed but before the execute stage was recorded (and before it noted what it
+/// sent) resumes without sending any swap again: it finds them in the pairs' events, and ends in the same report.
+#[test]
+fn a_crash_after_the_swaps_landed_sends_none_of_them_again() {
+    let (d, first, treasury_nonce) = swaps_landed_then_crash("swaps-crash");
+    let bytes = std::fs::read(d.join("reports/epoch-000001.json")).unwrap();
+    let nonce = treasury_nonce();
     let again = Agent::open(&d).unwrap().run_epoch(|_| {}).unwrap();
     assert_eq!(treasury_nonce(), nonce, "no transaction from the treasury");
     assert_eq!(again.rebalance["executed"], first.rebalance["executed"], "the same swaps, found on chain");
@@ -931,31 +938,14 @@ fn a_crash_after_the_swaps_landed_sends_none_of_them_again() {
     assert_eq!(agent_records(&d).len(), 1);
 }
 
+/// The same crash, then the members veto the rebalance before the agent comes back: the swaps that landed are still
+/// reported (from the chain), and none is sent.
 #[test]
 fn a_veto_seen_after_a_crash_mid_rebalance_lists_the_swaps_that_landed_and_sends_no_more() {
-    use allonet_chain::Chain;
-    let d = fresh("swaps-veto-crash");
-    govern(&d, vec![policy(AgentMode::Propose, 6_000, 4_000)], "The agent proposes");
-    let mut ag = Agent::open(&d).unwrap();
-    let id = waiting_on(ag.run_epoch(|_| {}));
-    decide(&d, id, 1);
-    assert!(matches!(ag.run_epoch(|_| {}), Err(AgentError::VetoWindow { .. })));
-    warp(&d, 3_601);
-    let first = ag.run_epoch(|_| {}).unwrap();
+    let (d, first, treasury_nonce) = swaps_landed_then_crash("swaps-veto-crash");
     let landed = first.rebalance["executed"].clone();
-    assert!(!landed.as_array().unwrap().is_empty());
     let digest: alloy_primitives::B256 = first.rebalance["digest"].as_str().unwrap().parse().unwrap();
-    drop(ag);
-    let amm = allonet_agent::rebalance::AmmFile::load(&d.join("chains/treasury.amm.json")).unwrap();
-    let state = d.join("chains/optimism.state.json");
-    let treasury_nonce = || allonet_chain::Embedded::open(&state).unwrap().nonce(amm.treasury).unwrap();
     let nonce = treasury_nonce();
-    // The crash: the swaps landed, but neither the stages from execute on nor the note of what was sent were
-    // recorded. Then the members veto the rebalance before the agent comes back.
-    let db = rusqlite::Connection::open(d.join("agent.db")).unwrap();
-    db.execute("DELETE FROM stages WHERE epoch = 1 AND position >= ?1", [Stage::Execute.position() as i64]).unwrap();
-    drop(db);
-    std::fs::remove_file(d.join("epochs/000001/rebalance.sent.json")).unwrap();
     govern(&d, vec![Action::VetoPlan { digest }], "Veto the rebalance");
     let again = Agent::open(&d).unwrap().run_epoch(|_| {}).unwrap();
     assert_eq!(treasury_nonce(), nonce, "no transaction from the treasury after the veto");
