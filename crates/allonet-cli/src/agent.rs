@@ -34,7 +34,7 @@ pub enum AgentCommand {
     Resume(ResumeArgs),
     /// The guardian's watch: cancel any plan queued on the DAO's allocators that governance does not allow.
     #[command(
-        after_help = "On chain the agent's key may queue any plan within the standing caps; the veto window is there for the\nguardian to cancel what the members did not allow. A queued plan stands only if it is a plan of one of the\nagent's recorded epochs (its digest and on-chain id recomputed) that the members approved, or that the\nautonomous mode covers, and that was not vetoed. Anything else is cancelled with the guardian's key.\nRun it at least once per veto window (e.g. --every 10m beside `agent run --every`).\n\nExamples:\n  allonet agent guard agent --key guardian.json\n  allonet agent guard agent --key guardian.json --every 10m --json"
+        after_help = "On chain the agent's key may queue any plan within the standing caps; the veto window is there for the guardian to cancel what the members did not allow. A queued plan stands only if it is a plan of one of the agent's recorded epochs (its digest and on-chain id recomputed), the members did not veto it, and either the members approved it or, in autonomous mode, it is the current epoch's plan routed under the standing caps. Anything else is cancelled with the guardian's key, those that may pay soonest first. With --pause-on-foreign, a plan that is no epoch's at all (the agent's key was used by someone else) also pulls the kill switch. Run it more often than the veto window (e.g. --every 10m beside `agent run --every`); a failing node does not end the loop.\n\nExamples:\n  allonet agent guard agent --key guardian.json\n  allonet agent guard agent --key guardian.json --every 10m --pause-on-foreign --json"
     )]
     Guard(GuardArgs),
 }
@@ -49,6 +49,9 @@ pub struct GuardArgs {
     /// Keep watching: a pass every DURATION (`90s`, `10m`, `6h`); keep it shorter than the veto window.
     #[arg(long, value_name = "DURATION")]
     pub every: Option<String>,
+    /// Also pull the kill switch (`agent pause`) when a queued plan is no recorded epoch's plan.
+    #[arg(long)]
+    pub pause_on_foreign: bool,
 }
 
 pub fn run_guard(a: &GuardArgs) -> Result<()> {
@@ -57,7 +60,7 @@ pub fn run_guard(a: &GuardArgs) -> Result<()> {
     let period = a.every.as_deref().map(parse_duration).transpose()?;
     loop {
         let pass = agent.guard(&guardian);
-        let failed = match &pass {
+        let mut failed = match &pass {
             Ok(w) => {
                 print_watch(w, a.d.json)?;
                 w.failed.len()
@@ -67,6 +70,21 @@ pub fn run_guard(a: &GuardArgs) -> Result<()> {
                 1
             }
         };
+        let foreign = pass.as_ref().map_or(0, |w| w.plans.iter().filter(|p| p.digest.is_none()).count());
+        if a.pause_on_foreign && foreign > 0 && !agent.paused()? {
+            // Someone queued with the agent's key a plan no epoch made: stop everything until the members decide.
+            match agent.pause(&guardian) {
+                Ok(allocators) => eprintln!(
+                    "PAUSED: {foreign} queued plan(s) are no epoch's plan (the agent's key was used by someone else); \
+                     the DAO and {} allocator(s) are paused until the members pass an unpause",
+                    allocators.len()
+                ),
+                Err(e) => {
+                    eprintln!("error: pulling the kill switch: {e}");
+                    failed += 1;
+                }
+            }
+        }
         match period {
             // Watching goes on whatever one pass met: a flaky node must not end the watch.
             Some(p) => std::thread::sleep(p),

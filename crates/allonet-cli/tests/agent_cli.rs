@@ -242,3 +242,41 @@ fn the_kill_switch_stops_the_running_loop_within_a_tick() {
     assert!(out.contains("PAUSED: the loop stops"), "{out}");
     eprintln!("the loop stopped {:?} after the pause", paused.elapsed());
 }
+
+/// Someone queues, with the agent's key, a plan no epoch made: the guardian's watch cancels it and, with
+/// `--pause-on-foreign`, pulls the kill switch, so the agent runs no further stage and the allocators are paused.
+#[test]
+fn a_forged_plan_makes_the_watch_cancel_it_and_pull_the_kill_switch() {
+    let d = fresh("forged");
+    let dir = d.to_str().unwrap();
+    ok(&allonet(&["agent", "run", dir]));
+    // The forgery: the first payment of the OP pool's recorded plan, alone, queued under the standing caps.
+    let agent = allonet_agent::Agent::open(&d).unwrap();
+    let out = agent.checkpoints().output(1, allonet_agent::Stage::Allocate).unwrap().unwrap();
+    let p = out["plans"].as_array().unwrap().iter().find(|p| p["pool"] == "optimism").unwrap().clone();
+    let plan: allonet_chain::plan::PayoutPlan = serde_json::from_value(p["plan"].clone()).unwrap();
+    let forged =
+        allonet_chain::plan::PayoutPlan::new(plan.token, None, plan.batch_size, plan.payments[..1].to_vec()).unwrap();
+    let t = allonet_agent::Setup::load(&d).unwrap().payouts["optimism"].clone();
+    let dep = allonet_engine::connect::DeploymentFile::load(&t.deployment).unwrap();
+    let (mut conn, _) = allonet_engine::connect::connect(&t.connect_spec(), Some(&dep.endpoint)).unwrap();
+    let c = allonet_engine::govern::commitment(&forged, forged.payments[0].chain.as_deref()).unwrap();
+    let d0 = &dep.deployment;
+    let q = allonet_engine::govern::queue_under_caps(conn.chain(), d0, d0.agent, &c).unwrap();
+    conn.save().unwrap();
+    drop((conn, agent));
+    let guardian = d.join("guardian.json");
+    allonet_engine::keys::write_key_file(&guardian, &allonet_engine::offchain::member_key(2026, 11)).unwrap();
+    let o = allonet(&["agent", "guard", dir, "--key", guardian.to_str().unwrap(), "--pause-on-foreign", "--json"]);
+    let w: serde_json::Value = serde_json::from_str(&ok(&o)).unwrap();
+    let seen = w["plans"].as_array().unwrap();
+    assert_eq!(seen.len(), 1, "{w}");
+    assert_eq!(seen[0]["plan_id"], q.plan_id.to_string());
+    assert_eq!(seen[0]["action"], "cancelled");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("PAUSED"), "{o:?}");
+    let (mut conn, _) = allonet_engine::connect::connect(&t.connect_spec(), Some(&dep.endpoint)).unwrap();
+    let paused = allonet_chain::read(conn.chain(), d0.allocator, &allonet_chain::contracts::AIAllocator::pausedCall {});
+    assert!(paused.unwrap(), "the allocator is paused on chain");
+    let e = allonet(&["agent", "step", dir]);
+    assert!(!e.status.success() && String::from_utf8_lossy(&e.stderr).contains("paused"), "{e:?}");
+}
