@@ -74,8 +74,13 @@ pub(crate) fn run(a: &Agent, epoch: u64, stage: Stage, prior: &BTreeMap<Stage, V
                 .filter(|r| r.2.is_err())
                 .map(|(_, d, _)| Action::ApprovePayoutPlan { digest: *d })
                 .collect();
-            // A rebalance the policy calls for always goes to the members, in the same proposal.
-            let rebalance = rebalance_digest(prior);
+            // A rebalance the policy calls for goes to the members, in the same proposal, unless an earlier
+            // epoch's is still before them (it runs once they pass it).
+            let deferred = match rebalance_digest(prior) {
+                Some(_) => pending_rebalance(a, epoch).map_err(e)?,
+                None => None,
+            };
+            let rebalance = rebalance_digest(prior).filter(|_| deferred.is_none());
             if let Some(digest) = rebalance {
                 actions.push(Action::ApproveTreasuryOps { digest });
             }
@@ -118,7 +123,7 @@ pub(crate) fn run(a: &Agent, epoch: u64, stage: Stage, prior: &BTreeMap<Stage, V
                     "the same payments are already on this pool's allocator ({}), from an earlier epoch: an allocator \
                      pays a plan once, so nothing is proposed or paid for it", earlier[pool]) }));
             }
-            Ok(json!({
+            let mut out = json!({
                 "mode": mode,
                 "proposal": proposal,
                 "proposer": key.address(),
@@ -128,7 +133,11 @@ pub(crate) fn run(a: &Agent, epoch: u64, stage: Stage, prior: &BTreeMap<Stage, V
                 // Whether the payouts wait for the vote (a plan above the caps, or propose mode); a rebalance alone
                 // does not hold back what the standing caps allow.
                 "plans_need_vote": plans_filed > 0,
-            }))
+            });
+            if let Some(x) = deferred {
+                out["rebalance_deferred_to"] = json!({ "epoch": x });
+            }
+            Ok(out)
         }
         Stage::Await => {
             let mode = prior[&Stage::Propose]["mode"].clone();
@@ -200,6 +209,26 @@ fn rebalance_digest(prior: &BTreeMap<Stage, Value>) -> Option<B256> {
 /// stops what is not yet sent.
 fn rebalance_step(a: &Agent, epoch: u64, prior: &BTreeMap<Stage, Value>) -> Result<Value, AgentError> {
     let e = |m: String| stage_err(epoch, Stage::Execute, m);
+    // An earlier epoch's rebalance, still before the members when this epoch began: it runs here once they pass it,
+    // from that epoch's records (its swaps, its proposal, its note of what was sent).
+    if let Some(x) = prior[&Stage::Propose]["rebalance_deferred_to"]["epoch"].as_u64() {
+        let earlier = a.ck.outputs(x)?;
+        let recorded = |stage: Stage| earlier.get(&stage).cloned().unwrap_or_default();
+        let Some(digest) = recorded(Stage::Propose)["rebalance"].as_str().and_then(|d| d.parse::<B256>().ok()) else {
+            return Err(e(format!("epoch {x} filed no rebalance")));
+        };
+        let ops_value = recorded(Stage::Treasury)["rebalance"]["ops"].clone();
+        let ops: crate::rebalance::Ops = serde_json::from_value(ops_value.clone()).map_err(|x| e(x.to_string()))?;
+        if ops.digest() != digest {
+            return Err(e(format!("epoch {x}'s recorded rebalance does not hash to its digest {digest}")));
+        }
+        let filed = recorded(Stage::Propose)["proposal"].as_str().and_then(|p| p.parse::<B256>().ok());
+        let whose = format!("epoch {x}'s proposal");
+        let mut out = run_rebalance(a, epoch, x, digest, ops, filed, &whose)?;
+        out["from_epoch"] = json!(x);
+        out["ops"] = ops_value;
+        return Ok(out);
+    }
     let Some(digest) = rebalance_digest(prior) else {
         return Ok(Value::Null);
     };
@@ -208,8 +237,65 @@ fn rebalance_step(a: &Agent, epoch: u64, prior: &BTreeMap<Stage, Value>) -> Resu
     if ops.digest() != digest {
         return Err(e(format!("the recorded rebalance does not hash to its digest {digest}")));
     }
-    // Approved by this epoch's proposal (executed, with this digest), not by any that approved the same digest.
     let filed = prior[&Stage::Propose]["proposal"].as_str().and_then(|p| p.parse::<B256>().ok());
+    run_rebalance(a, epoch, epoch, digest, ops, filed, "this epoch's proposal")
+}
+
+/// The most recent rebalance an earlier epoch filed that has neither run nor been turned down, while every epoch
+/// since has needed one too: its epoch. A new rebalance is not proposed while it stands (both would run, each
+/// sized from holdings before the other).
+fn pending_rebalance(a: &Agent, epoch: u64) -> Result<Option<u64>, String> {
+    let store = allonet_engine::models::open_governance(&a.setup.governance).map_err(|x| x.to_string())?;
+    let g = store.governor();
+    let now = agent_time(&store);
+    for x in (epoch.saturating_sub(64).max(1)..epoch).rev() {
+        let out = a.ck.outputs(x).map_err(|x| x.to_string())?;
+        let (Some(p), Some(ex)) = (out.get(&Stage::Propose), out.get(&Stage::Execute)) else {
+            return Ok(None);
+        };
+        if ex["rebalance"]["from_epoch"].is_u64() && ex["rebalance"]["approved"] == true {
+            return Ok(None); // the last one filed was carried out
+        }
+        if p["rebalance_deferred_to"].is_object() {
+            continue;
+        }
+        let Some(digest) = p["rebalance"].as_str().and_then(|d| d.parse::<B256>().ok()) else {
+            return Ok(None); // an epoch that needed none: an older one is out of date
+        };
+        if ex["rebalance"]["approved"] == true {
+            return Ok(None);
+        }
+        let Some(proposal) = p["proposal"].as_str().and_then(|s| s.parse::<B256>().ok()) else { return Ok(None) };
+        let alive = !matches!(
+            g.state(proposal, now),
+            Ok(ProposalState::Defeated | ProposalState::Canceled | ProposalState::Expired) | Err(_)
+        );
+        let vetoed = g.registry.vetoed_plans.contains_key(&digest);
+        if !alive || vetoed {
+            return Ok(None);
+        }
+        // Its swaps must still be in time on the AMM's chain.
+        let Some(s) = a.setup.treasury.as_ref().and_then(|t| t.swaps.as_ref()) else { return Ok(None) };
+        let deadline = out.get(&Stage::Treasury).and_then(|t| t["rebalance"]["ops"]["deadline"].as_u64()).unwrap_or(0);
+        return Ok((deadline > crate::rebalance::chain_time(&a.dir, s)?).then_some(x));
+    }
+    Ok(None)
+}
+
+/// The rebalance `digest` (`ops`, recorded in epoch `files`), approved by the executed proposal `filed` (`whose`,
+/// for the note): written as a Safe batch and executed (module documentation of [`crate::rebalance`]).
+#[allow(clippy::too_many_arguments)]
+fn run_rebalance(
+    a: &Agent,
+    epoch: u64,
+    files: u64,
+    digest: B256,
+    ops: crate::rebalance::Ops,
+    filed: Option<B256>,
+    whose: &str,
+) -> Result<Value, AgentError> {
+    let e = |m: String| stage_err(epoch, Stage::Execute, m);
+    // Approved by its own epoch's proposal (executed, with this digest), not by any that approved the same digest.
     let approved_by = {
         let store = allonet_engine::models::open_governance(&a.setup.governance).map_err(|x| e(x.to_string()))?;
         let g = store.governor();
@@ -221,9 +307,9 @@ fn rebalance_step(a: &Agent, epoch: u64, prior: &BTreeMap<Stage, Value>) -> Resu
     };
     let Some(by) = approved_by else {
         return Ok(json!({ "digest": digest, "approved": false,
-            "note": "not approved by the members in this epoch's proposal: no swap is made" }));
+            "note": format!("not approved by the members in {whose} (yet): no swap is made") }));
     };
-    let dir = a.dir.join(format!("epochs/{epoch:06}"));
+    let dir = a.dir.join(format!("epochs/{files:06}"));
     let swaps = a.setup.treasury.as_ref().and_then(|t| t.swaps.clone());
     if let Err(why) = still_allowed(a, digest, false)? {
         let mut out = json!({ "digest": digest, "approved": true, "proposal": by, "vetoed": true, "note": why });

@@ -177,6 +177,12 @@ fn connect(dir: &Path, s: &SwapSetup, key: bool) -> Result<allonet_engine::conne
     allonet_engine::connect::connect(&spec, None).map(|c| c.0).map_err(|e| e.to_string())
 }
 
+/// The current time on the AMM's chain (what a swap's deadline is checked against).
+pub(crate) fn chain_time(dir: &Path, s: &SwapSetup) -> Result<u64, String> {
+    let mut conn = connect(dir, s, false)?;
+    conn.chain().timestamp().map_err(|e| e.to_string())
+}
+
 /// Whole base units of `x` tokens, rounded down; `None` unless finite, positive and below 2^112 (Uniswap v2's
 /// reserve width).
 fn units(x: f64, decimals: u8) -> Option<U256> {

@@ -384,6 +384,12 @@ fn rebalance_markdown(s: &mut String, r: &Value) {
         _ => r["note"].as_str().unwrap_or("drafted").to_string(),
     };
     let _ = writeln!(s, "The holdings the epoch leaves are outside the policy's bands: {status}.\n");
+    if let Some(x) = r["from_epoch"].as_u64() {
+        let _ = writeln!(
+            s,
+            "No new rebalance was proposed: epoch {x}'s was still before the members, and it is the one shown here.\n"
+        );
+    }
     if let Some(why) = r["landed_unknown"].as_str() {
         let _ = writeln!(s, "{why}.\n");
     }

@@ -1096,3 +1096,42 @@ fn a_plan_the_members_rejected_or_an_old_one_does_not_stand_on_the_caps_once_the
     assert_eq!((w.plans.len(), w.plans[0].plan_id, w.plans[0].action), (1, old, "cancelled"), "{w:?}");
     assert!(w.plans[0].reason.contains("a plan of epoch 1, not of the current epoch 2"), "{w:?}");
 }
+
+/// In autonomous mode the payouts do not wait for the rebalance's vote. When the members pass it after its epoch
+/// ended, the next epoch runs it (proposing no second one meanwhile), from its own epoch's records.
+#[test]
+fn an_autonomous_epochs_rebalance_passed_after_it_ended_runs_in_the_next_epoch() {
+    let d = fresh("rebalance-carried");
+    govern(&d, vec![policy(AgentMode::Autonomous, 6_000, 4_000)], "The agent pays within its caps");
+    let mut ag = Agent::open(&d).unwrap();
+    assert!(matches!(ag.run_epoch(|_| {}), Err(AgentError::VetoWindow { .. })));
+    warp(&d, 3_601);
+    let first = ag.run_epoch(|_| {}).unwrap();
+    assert_eq!(first.rebalance["approved"], false, "{}", first.rebalance);
+    let p1 = ag.checkpoints().output(1, Stage::Propose).unwrap().unwrap();
+    let filed: alloy_primitives::B256 = p1["proposal"].as_str().unwrap().parse().unwrap();
+    let digest = p1["rebalance"].as_str().unwrap().to_string();
+    // Epoch 2 begins before the members decide: it proposes no second rebalance, and runs none yet.
+    let second = ag.run_epoch(|_| {}).unwrap();
+    let p2 = ag.checkpoints().output(2, Stage::Propose).unwrap().unwrap();
+    assert_eq!(p2["rebalance_deferred_to"]["epoch"], 1, "{p2}");
+    assert!(p2["rebalance"].is_null(), "{p2}");
+    assert_eq!(
+        (second.rebalance["from_epoch"].as_u64(), second.rebalance["approved"].as_bool()),
+        (Some(1), Some(false))
+    );
+    // The members pass epoch 1's proposal; epoch 3 runs its swaps.
+    decide(&d, filed, 1);
+    let third = ag.run_epoch(|_| {}).unwrap();
+    assert_eq!(third.rebalance["from_epoch"], 1, "{}", third.rebalance);
+    assert_eq!(third.rebalance["digest"], digest.as_str());
+    let swaps = third.rebalance["ops"]["swaps"].as_array().unwrap().len();
+    assert_eq!(third.rebalance["executed"].as_array().unwrap().len(), swaps, "{}", third.rebalance);
+    assert!(d.join("epochs/000001/rebalance.sent.json").exists(), "what was sent is noted in epoch 1's folder");
+    let md = std::fs::read_to_string(d.join("reports/epoch-000003.md")).unwrap();
+    assert!(md.contains("epoch 1's was still before the members"), "{md}");
+    // Carried out: the next epoch neither runs it again nor defers to it.
+    let fourth = ag.run_epoch(|_| {}).unwrap();
+    assert!(fourth.rebalance["from_epoch"].is_null(), "{}", fourth.rebalance);
+    assert!(ag.checkpoints().output(4, Stage::Propose).unwrap().unwrap()["rebalance_deferred_to"].is_null());
+}
