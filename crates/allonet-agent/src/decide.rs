@@ -77,7 +77,12 @@ pub(crate) fn run(a: &Agent, epoch: u64, stage: Stage, prior: &BTreeMap<Stage, V
             // A rebalance the policy calls for goes to the members, in the same proposal, unless an earlier
             // epoch's is still before them (it runs once they pass it).
             let deferred = match rebalance_digest(prior) {
-                Some(_) => pending_rebalance(a, epoch).map_err(e)?,
+                Some(_) => {
+                    let drafted: crate::rebalance::Ops =
+                        serde_json::from_value(prior[&Stage::Treasury]["rebalance"]["ops"].clone())
+                            .map_err(|x| e(x.to_string()))?;
+                    pending_rebalance(a, epoch, &drafted).map_err(e)?
+                }
                 None => None,
             };
             let rebalance = rebalance_digest(prior).filter(|_| deferred.is_none());
@@ -224,7 +229,12 @@ fn rebalance_step(a: &Agent, epoch: u64, prior: &BTreeMap<Stage, Value>) -> Resu
         }
         let filed = recorded(Stage::Propose)["proposal"].as_str().and_then(|p| p.parse::<B256>().ok());
         let whose = format!("epoch {x}'s proposal");
-        let mut out = run_rebalance(a, epoch, x, digest, ops, filed, &whose)?;
+        let done = run_rebalance(a, epoch, x, digest, ops, filed, &whose)?;
+        // Shown whole as epoch x drafted it (its trades, weights and swaps), with what ran here.
+        let mut out = recorded(Stage::Treasury)["rebalance"].clone();
+        if let (Some(o), Some(d)) = (out.as_object_mut(), done.as_object()) {
+            o.extend(d.clone());
+        }
         out["from_epoch"] = json!(x);
         out["ops"] = ops_value;
         return Ok(out);
@@ -242,9 +252,10 @@ fn rebalance_step(a: &Agent, epoch: u64, prior: &BTreeMap<Stage, Value>) -> Resu
 }
 
 /// The most recent rebalance an earlier epoch filed that has neither run nor been turned down, while every epoch
-/// since has needed one too: its epoch. A new rebalance is not proposed while it stands (both would run, each
-/// sized from holdings before the other).
-fn pending_rebalance(a: &Agent, epoch: u64) -> Result<Option<u64>, String> {
+/// since has needed one too and its swaps still fit the one drafted now ([`crate::rebalance::still_fits`]): its
+/// epoch. A new rebalance is not proposed while it stands (both would run, each sized from holdings before the
+/// other).
+fn pending_rebalance(a: &Agent, epoch: u64, drafted: &crate::rebalance::Ops) -> Result<Option<u64>, String> {
     let store = allonet_engine::models::open_governance(&a.setup.governance).map_err(|x| x.to_string())?;
     let g = store.governor();
     let now = agent_time(&store);
@@ -274,10 +285,19 @@ fn pending_rebalance(a: &Agent, epoch: u64) -> Result<Option<u64>, String> {
         if !alive || vetoed {
             return Ok(None);
         }
-        // Its swaps must still be in time on the AMM's chain.
         let Some(s) = a.setup.treasury.as_ref().and_then(|t| t.swaps.as_ref()) else { return Ok(None) };
-        let deadline = out.get(&Stage::Treasury).and_then(|t| t["rebalance"]["ops"]["deadline"].as_u64()).unwrap_or(0);
-        return Ok((deadline > crate::rebalance::chain_time(&a.dir, s)?).then_some(x));
+        let Ok(ops) = serde_json::from_value::<crate::rebalance::Ops>(
+            out.get(&Stage::Treasury).map(|t| t["rebalance"]["ops"].clone()).unwrap_or_default(),
+        ) else {
+            return Ok(None);
+        };
+        if ops.digest() != digest || !crate::rebalance::still_fits(&ops, drafted) {
+            return Ok(None);
+        }
+        // Its swaps must still be in time on the AMM's chain (if that chain cannot be read now, execute checks again
+        // before sending: an AMM outage does not hold back the payouts).
+        let in_time = crate::rebalance::chain_time(&a.dir, s).map_or(true, |now| ops.deadline > now);
+        return Ok(in_time.then_some(x));
     }
     Ok(None)
 }
@@ -339,7 +359,7 @@ fn run_rebalance(
         "digest": digest,
         "approved": true,
         "proposal": by,
-        "safe_batch": format!("epochs/{epoch:06}/rebalance.safe.json"),
+        "safe_batch": format!("epochs/{files:06}/rebalance.safe.json"),
     });
     if s.executor_key.is_none() {
         out["note"] = json!("no executor_key: the Safe batch is for the treasury's owners to sign");

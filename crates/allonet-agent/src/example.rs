@@ -552,8 +552,22 @@ fn wait_past(t: u64) {
 /// a passing proposal is then queued and executed once its timelock ends, a failing one left past its deadline.
 /// Waits on the system clock as the periods require (seconds with short [`ExampleOptions`]). For demos and tests.
 pub fn members_decide(dir: &Path, proposal: alloy_primitives::B256, support: u8) -> Result<(), AgentError> {
-    use allonet_engine::offchain::{open_writable, signed_vote, submit_act};
-    use allonet_governance::governor::Act;
+    members_vote(dir, proposal, support)?;
+    if support == 1 {
+        members_enact(dir, proposal)
+    } else {
+        let db = dir.join("dao.db");
+        let store = allonet_engine::offchain::open_writable(&db, None)
+            .map_err(|e| AgentError::Setup(format!("the example's members: {e}")))?;
+        wait_past(store.governor().proposals[&proposal].deadline);
+        Ok(())
+    }
+}
+
+/// The first half of [`members_decide`]: members 0 to 7 cast their votes once `proposal` is open, and return (the
+/// vote is still running).
+pub fn members_vote(dir: &Path, proposal: alloy_primitives::B256, support: u8) -> Result<(), AgentError> {
+    use allonet_engine::offchain::{open_writable, signed_vote};
     let db = dir.join("dao.db");
     let err = |e: String| AgentError::Setup(format!("the example's members: {e}"));
     let members: Vec<_> = (0..12).map(|i| member_key(EXAMPLE_SEED, i)).collect();
@@ -566,17 +580,27 @@ pub fn members_decide(dir: &Path, proposal: alloy_primitives::B256, support: u8)
         let e = signed_vote(store.governor(), m, proposal, support, 0, store.now()).map_err(|e| err(e.to_string()))?;
         store.submit(&e).map_err(|e| err(e.to_string()))?;
     }
+    Ok(())
+}
+
+/// The second half of [`members_decide`] for a proposal the members voted for: once its vote ends, queued, and
+/// executed once its timelock ends.
+pub fn members_enact(dir: &Path, proposal: alloy_primitives::B256) -> Result<(), AgentError> {
+    use allonet_engine::offchain::{open_writable, submit_act};
+    use allonet_governance::governor::Act;
+    let db = dir.join("dao.db");
+    let err = |e: String| AgentError::Setup(format!("the example's members: {e}"));
+    let member = member_key(EXAMPLE_SEED, 0);
+    let open = || open_writable(&db, None).map_err(|e| err(e.to_string()));
+    let deadline = open()?.governor().proposals.get(&proposal).map(|p| p.deadline);
+    wait_past(deadline.ok_or_else(|| err(format!("no proposal {proposal}")))?);
+    let mut store = open()?;
+    submit_act(&mut store, &member, Act::Queue { proposal }, None).map_err(|e| err(e.to_string()))?;
+    let eta = store.governor().proposals[&proposal].eta.unwrap_or(0);
     drop(store);
-    wait_past(p.deadline);
-    if support == 1 {
-        let mut store = open()?;
-        submit_act(&mut store, &members[0], Act::Queue { proposal }, None).map_err(|e| err(e.to_string()))?;
-        let eta = store.governor().proposals[&proposal].eta.unwrap_or(0);
-        drop(store);
-        wait_past(eta.saturating_sub(1));
-        let mut store = open()?;
-        submit_act(&mut store, &members[0], Act::Execute { proposal }, None).map_err(|e| err(e.to_string()))?;
-    }
+    wait_past(eta.saturating_sub(1));
+    let mut store = open()?;
+    submit_act(&mut store, &member, Act::Execute { proposal }, None).map_err(|e| err(e.to_string()))?;
     Ok(())
 }
 

@@ -177,6 +177,27 @@ fn connect(dir: &Path, s: &SwapSetup, key: bool) -> Result<allonet_engine::conne
     allonet_engine::connect::connect(&spec, None).map(|c| c.0).map_err(|e| e.to_string())
 }
 
+/// Whether `earlier`'s swaps still fit what the treasury needs now (`now`, drafted from the current holdings and
+/// policy, on the same AMM): every pair of tokens it sells one for the other is one `now` sells too, and per token it
+/// sells no more than `now` does (1 % allowed for prices that moved). Otherwise it is out of date: holdings, policy
+/// or the AMM changed since it was sized.
+pub(crate) fn still_fits(earlier: &Ops, now: &Ops) -> bool {
+    if (earlier.chain_id, earlier.router, earlier.treasury) != (now.chain_id, now.router, now.treasury) {
+        return false;
+    }
+    let sold = |ops: &Ops| {
+        let mut m: BTreeMap<(Address, Address), U256> = BTreeMap::new();
+        for s in &ops.swaps {
+            let x = s.amount_in.parse::<U256>().unwrap_or(U256::MAX);
+            let e = m.entry((s.sell_token, s.buy_token)).or_default();
+            *e = e.saturating_add(x);
+        }
+        m
+    };
+    let (then, wanted) = (sold(earlier), sold(now));
+    then.iter().all(|(pair, x)| wanted.get(pair).is_some_and(|w| *x <= w.saturating_add(*w / U256::from(100u64))))
+}
+
 /// The current time on the AMM's chain (what a swap's deadline is checked against).
 pub(crate) fn chain_time(dir: &Path, s: &SwapSetup) -> Result<u64, String> {
     let mut conn = connect(dir, s, false)?;
@@ -636,4 +657,46 @@ pub(crate) fn execute(
         }
     }
     Ok(json!({ "executed": lines, "stopped": stopped }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ops(router: u8, swaps: &[(u8, u8, u64)]) -> Ops {
+        Ops {
+            agent: "a".into(),
+            epoch: 1,
+            chain_id: 10,
+            from_block: 0,
+            router: Address::repeat_byte(router),
+            treasury: Address::repeat_byte(9),
+            deadline: 1,
+            swaps: swaps
+                .iter()
+                .map(|&(sell, buy, amount)| Swap {
+                    sell: format!("T{sell}"),
+                    buy: format!("T{buy}"),
+                    sell_token: Address::repeat_byte(sell),
+                    buy_token: Address::repeat_byte(buy),
+                    amount_in: amount.to_string(),
+                    expected_out: "1".into(),
+                    min_out: "1".into(),
+                    value: 1.0,
+                    impact_bp: 0.0,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn an_earlier_rebalance_fits_only_in_the_same_direction_at_no_larger_size_on_the_same_amm() {
+        let now = ops(1, &[(2, 3, 1_000), (2, 3, 1_000), (4, 3, 500)]);
+        assert!(still_fits(&ops(1, &[(2, 3, 1_500), (4, 3, 500)]), &now), "smaller, same pairs");
+        assert!(still_fits(&ops(1, &[(2, 3, 2_020)]), &now), "within 1 % of what is wanted now");
+        assert!(!still_fits(&ops(1, &[(2, 3, 2_021)]), &now), "more than is wanted now");
+        assert!(!still_fits(&ops(1, &[(3, 2, 100)]), &now), "the other way round");
+        assert!(!still_fits(&ops(1, &[(5, 3, 100)]), &now), "a token now not sold");
+        assert!(!still_fits(&ops(7, &[(2, 3, 100)]), &now), "another router");
+    }
 }

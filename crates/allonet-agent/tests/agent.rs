@@ -1105,12 +1105,14 @@ fn an_autonomous_epochs_rebalance_passed_after_it_ended_runs_in_the_next_epoch()
     govern(&d, vec![policy(AgentMode::Autonomous, 6_000, 4_000)], "The agent pays within its caps");
     let mut ag = Agent::open(&d).unwrap();
     assert!(matches!(ag.run_epoch(|_| {}), Err(AgentError::VetoWindow { .. })));
-    warp(&d, 3_601);
-    let first = ag.run_epoch(|_| {}).unwrap();
-    assert_eq!(first.rebalance["approved"], false, "{}", first.rebalance);
     let p1 = ag.checkpoints().output(1, Stage::Propose).unwrap().unwrap();
     let filed: alloy_primitives::B256 = p1["proposal"].as_str().unwrap().parse().unwrap();
     let digest = p1["rebalance"].as_str().unwrap().to_string();
+    // The members vote for it at once (so it stands however long the epochs take), but enact it only later.
+    allonet_agent::example::members_vote(&d, filed, 1).unwrap();
+    warp(&d, 3_601);
+    let first = ag.run_epoch(|_| {}).unwrap();
+    assert_eq!(first.rebalance["approved"], false, "{}", first.rebalance);
     // Epoch 2 begins before the members decide: it proposes no second rebalance, and runs none yet.
     let second = ag.run_epoch(|_| {}).unwrap();
     let p2 = ag.checkpoints().output(2, Stage::Propose).unwrap().unwrap();
@@ -1120,8 +1122,8 @@ fn an_autonomous_epochs_rebalance_passed_after_it_ended_runs_in_the_next_epoch()
         (second.rebalance["from_epoch"].as_u64(), second.rebalance["approved"].as_bool()),
         (Some(1), Some(false))
     );
-    // The members pass epoch 1's proposal; epoch 3 runs its swaps.
-    decide(&d, filed, 1);
+    // The members' decision is enacted; epoch 3 runs epoch 1's swaps.
+    allonet_agent::example::members_enact(&d, filed).unwrap();
     let third = ag.run_epoch(|_| {}).unwrap();
     assert_eq!(third.rebalance["from_epoch"], 1, "{}", third.rebalance);
     assert_eq!(third.rebalance["digest"], digest.as_str());
