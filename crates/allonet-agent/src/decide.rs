@@ -42,105 +42,140 @@ fn plan_digests(prior: &BTreeMap<Stage, Value>) -> Vec<(String, B256)> {
         .collect()
 }
 
+/// What the propose stage decides for `epoch` (its output, with the proposal's id, and the proposal's actions),
+/// before anything is filed: each plan's route, and whether the rebalance goes to the members.
+fn propose_decision(
+    a: &Agent,
+    epoch: u64,
+    prior: &BTreeMap<Stage, Value>,
+    key: &alloy_signer_local::PrivateKeySigner,
+) -> Result<(Value, Vec<Action>), String> {
+    let plans = plan_digests(prior);
+    let mode = crate::stages::seen(&prior[&Stage::Observe])?.mode();
+    // Autonomous: a plan the allocator would accept from the agent under its standing caps goes that way;
+    // anything else (above a cap, a recipient outside the registry, no allocator) goes to the members.
+    let mut routes = Vec::new();
+    let mut earlier = BTreeMap::new();
+    for (pool, d) in &plans {
+        // The allocator pays a plan once (its id is its payments, not its epoch): the same payments as a
+        // plan an earlier epoch put on chain are neither proposed nor paid again.
+        if let Some(status) = onchain_before(a, prior, pool)? {
+            earlier.insert(pool.clone(), status);
+            continue;
+        }
+        let standing = match mode {
+            Mode::Autonomous => standing_check(a, prior, pool)?,
+            _ => Err(vec!["propose mode: every plan goes to the members".to_string()]),
+        };
+        routes.push((pool.clone(), *d, standing));
+    }
+    let mut actions: Vec<Action> =
+        routes.iter().filter(|r| r.2.is_err()).map(|(_, d, _)| Action::ApprovePayoutPlan { digest: *d }).collect();
+    // A rebalance the policy calls for goes to the members, in the same proposal, unless an earlier
+    // epoch's is still before them (it runs once they pass it).
+    let deferred = match rebalance_digest(prior) {
+        Some(_) => {
+            let drafted: crate::rebalance::Ops =
+                serde_json::from_value(prior[&Stage::Treasury]["rebalance"]["ops"].clone())
+                    .map_err(|x| x.to_string())?;
+            pending_rebalance(a, epoch, &drafted)?
+        }
+        None => None,
+    };
+    let rebalance = rebalance_digest(prior).filter(|_| deferred.is_none());
+    if let Some(digest) = rebalance {
+        actions.push(Action::ApproveTreasuryOps { digest });
+    }
+    let allocation = crate::stages::final_plans(prior)["allocation"]["plan_digest"].as_str().unwrap_or_default();
+    let plans_filed = actions.len() - usize::from(rebalance.is_some());
+    let description = match rebalance {
+        None => {
+            format!("{}: epoch {epoch}: approve the allocation {allocation} ({plans_filed} pool plans)", a.setup.name)
+        }
+        Some(d) => format!(
+            "{}: epoch {epoch}: approve the allocation {allocation} ({plans_filed} pool plans) and the treasury \
+             rebalance {d}",
+            a.setup.name
+        ),
+    };
+    let mut proposal = None;
+    if !actions.is_empty() {
+        let store = allonet_engine::models::open_governance(&a.setup.governance).map_err(|x| x.to_string())?;
+        proposal = Some(proposal_id(store.governor().dao, key.address(), &actions, &description, &[]));
+    }
+    let earlier_plans: Vec<(String, B256)> = plans.iter().filter(|(p, _)| earlier.contains_key(p)).cloned().collect();
+    let mut plans: Vec<Value> = routes
+        .iter()
+        .map(|(pool, d, r)| match r {
+            Ok(()) => json!({ "pool": pool, "digest": d, "route": "standing" }),
+            Err(why) => json!({ "pool": pool, "digest": d, "route": "proposal", "why": why }),
+        })
+        .collect();
+    for (pool, d) in &earlier_plans {
+        plans.push(json!({ "pool": pool, "digest": d, "route": "earlier", "why": format!(
+            "the same payments are already on this pool's allocator ({}), from an earlier epoch: an allocator \
+             pays a plan once, so nothing is proposed or paid for it", earlier[pool]) }));
+    }
+    let mut out = json!({
+        "mode": mode,
+        "proposal": proposal,
+        "proposer": key.address(),
+        "description": description,
+        "plans": plans,
+        "rebalance": rebalance,
+        // Whether the payouts wait for the vote (a plan above the caps, or propose mode); a rebalance alone
+        // does not hold back what the standing caps allow.
+        "plans_need_vote": plans_filed > 0,
+    });
+    if let Some(x) = deferred {
+        out["rebalance_deferred_to"] = json!({ "epoch": x });
+    }
+    Ok((out, actions))
+}
+
 pub(crate) fn run(a: &Agent, epoch: u64, stage: Stage, prior: &BTreeMap<Stage, Value>) -> Result<Value, AgentError> {
     let e = |m: String| stage_err(epoch, stage, m);
     let plans = plan_digests(prior);
     match stage {
         Stage::Propose => {
-            let mode = crate::stages::seen(&prior[&Stage::Observe]).map_err(e)?.mode();
             let key_file = a.setup.key_file.as_ref().ok_or_else(|| {
                 e("propose and autonomous modes need the agent's key: add key_file = \"…\" to [agent] in agent.toml".into())
             })?;
             let key = allonet_engine::keys::load_key_file(key_file).map_err(|x| e(x.to_string()))?;
-            // Autonomous: a plan the allocator would accept from the agent under its standing caps goes that way;
-            // anything else (above a cap, a recipient outside the registry, no allocator) goes to the members.
-            let mut routes = Vec::new();
-            let mut earlier = BTreeMap::new();
-            for (pool, d) in &plans {
-                // The allocator pays a plan once (its id is its payments, not its epoch): the same payments as a
-                // plan an earlier epoch put on chain are neither proposed nor paid again.
-                if let Some(status) = onchain_before(a, prior, pool).map_err(e)? {
-                    earlier.insert(pool.clone(), status);
-                    continue;
+            // The decision (routes, rebalance, the proposal's actions) is written before anything is filed, so a run
+            // that crashed between filing and recording files the same proposal again, not a second one decided
+            // on a chain or a vote that moved meanwhile.
+            let dir = a.dir.join(format!("epochs/{epoch:06}"));
+            let draft = dir.join("propose.draft.json");
+            let (out, actions) = match std::fs::read(&draft) {
+                Ok(bytes) => {
+                    let v: Value =
+                        serde_json::from_slice(&bytes).map_err(|x| e(format!("{}: {x}", draft.display())))?;
+                    let actions: Vec<Action> = serde_json::from_value(v["actions"].clone())
+                        .map_err(|x| e(format!("{}: {x}", draft.display())))?;
+                    (v["output"].clone(), actions)
                 }
-                let standing = match mode {
-                    Mode::Autonomous => standing_check(a, prior, pool).map_err(e)?,
-                    _ => Err(vec!["propose mode: every plan goes to the members".to_string()]),
-                };
-                routes.push((pool.clone(), *d, standing));
-            }
-            let mut actions: Vec<Action> = routes
-                .iter()
-                .filter(|r| r.2.is_err())
-                .map(|(_, d, _)| Action::ApprovePayoutPlan { digest: *d })
-                .collect();
-            // A rebalance the policy calls for goes to the members, in the same proposal, unless an earlier
-            // epoch's is still before them (it runs once they pass it).
-            let deferred = match rebalance_digest(prior) {
-                Some(_) => {
-                    let drafted: crate::rebalance::Ops =
-                        serde_json::from_value(prior[&Stage::Treasury]["rebalance"]["ops"].clone())
-                            .map_err(|x| e(x.to_string()))?;
-                    pending_rebalance(a, epoch, &drafted).map_err(e)?
+                Err(x) if x.kind() == std::io::ErrorKind::NotFound => {
+                    let (out, actions) = propose_decision(a, epoch, prior, &key).map_err(e)?;
+                    std::fs::create_dir_all(&dir).map_err(|x| e(format!("{}: {x}", dir.display())))?;
+                    let v = json!({ "output": out, "actions": actions });
+                    allonet_engine::write_atomic(&draft, v.to_string().as_bytes()).map_err(|x| e(x.to_string()))?;
+                    (out, actions)
                 }
-                None => None,
+                Err(x) => return Err(e(format!("{}: {x}", draft.display()))),
             };
-            let rebalance = rebalance_digest(prior).filter(|_| deferred.is_none());
-            if let Some(digest) = rebalance {
-                actions.push(Action::ApproveTreasuryOps { digest });
-            }
-            let allocation =
-                crate::stages::final_plans(prior)["allocation"]["plan_digest"].as_str().unwrap_or_default();
-            let plans_filed = actions.len() - usize::from(rebalance.is_some());
-            let description = match rebalance {
-                None => format!(
-                    "{}: epoch {epoch}: approve the allocation {allocation} ({plans_filed} pool plans)",
-                    a.setup.name
-                ),
-                Some(d) => format!(
-                    "{}: epoch {epoch}: approve the allocation {allocation} ({plans_filed} pool plans) and the treasury \
-                     rebalance {d}",
-                    a.setup.name
-                ),
-            };
-            let mut proposal = None;
             if !actions.is_empty() {
                 let mut store = open_writable(&a.setup.governance, None).map_err(|x| e(x.to_string()))?;
+                let description = out["description"].as_str().unwrap_or_default().to_string();
                 let id = proposal_id(store.governor().dao, key.address(), &actions, &description, &[]);
+                if out["proposal"].as_str() != Some(id.to_string().as_str()) {
+                    return Err(e(format!("{} names another proposal than its actions make", draft.display())));
+                }
                 if !store.governor().proposals.contains_key(&id) {
                     let now = store.governor().rehearsal.then(|| agent_time(&store));
-                    let act = Act::Propose { actions, description: description.clone(), options: vec![] };
+                    let act = Act::Propose { actions, description, options: vec![] };
                     submit_act(&mut store, &key, act, now).map_err(|x| e(format!("filing the proposal: {x}")))?;
                 }
-                proposal = Some(id);
-            }
-            let earlier_plans: Vec<(String, B256)> =
-                plans.iter().filter(|(p, _)| earlier.contains_key(p)).cloned().collect();
-            let mut plans: Vec<Value> = routes
-                .iter()
-                .map(|(pool, d, r)| match r {
-                    Ok(()) => json!({ "pool": pool, "digest": d, "route": "standing" }),
-                    Err(why) => json!({ "pool": pool, "digest": d, "route": "proposal", "why": why }),
-                })
-                .collect();
-            for (pool, d) in &earlier_plans {
-                plans.push(json!({ "pool": pool, "digest": d, "route": "earlier", "why": format!(
-                    "the same payments are already on this pool's allocator ({}), from an earlier epoch: an allocator \
-                     pays a plan once, so nothing is proposed or paid for it", earlier[pool]) }));
-            }
-            let mut out = json!({
-                "mode": mode,
-                "proposal": proposal,
-                "proposer": key.address(),
-                "description": description,
-                "plans": plans,
-                "rebalance": rebalance,
-                // Whether the payouts wait for the vote (a plan above the caps, or propose mode); a rebalance alone
-                // does not hold back what the standing caps allow.
-                "plans_need_vote": plans_filed > 0,
-            });
-            if let Some(x) = deferred {
-                out["rebalance_deferred_to"] = json!({ "epoch": x });
             }
             Ok(out)
         }

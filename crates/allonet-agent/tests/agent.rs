@@ -1137,3 +1137,26 @@ fn an_autonomous_epochs_rebalance_passed_after_it_ended_runs_in_the_next_epoch()
     assert!(fourth.rebalance["from_epoch"].is_null(), "{}", fourth.rebalance);
     assert!(ag.checkpoints().output(4, Stage::Propose).unwrap().unwrap()["rebalance_deferred_to"].is_null());
 }
+
+/// A crash after the proposal was filed but before the propose stage was recorded: the retry files the same proposal
+/// (the decision was written first), even though the chain moved meanwhile and a fresh decision would differ.
+#[test]
+fn a_propose_stage_retried_after_filing_files_no_second_proposal() {
+    let d = fresh("propose-retry");
+    govern(&d, vec![policy(AgentMode::Propose, 6_000, 4_000)], "The agent proposes");
+    let mut ag = Agent::open(&d).unwrap();
+    let id = waiting_on(ag.run_epoch(|_| {}));
+    let before = ag.checkpoints().output(1, Stage::Propose).unwrap().unwrap();
+    let proposals = || allonet_engine::models::open_governance(&d.join("dao.db")).unwrap().governor().proposals.len();
+    let filed = proposals();
+    drop(ag);
+    let db = rusqlite::Connection::open(d.join("agent.db")).unwrap();
+    db.execute("DELETE FROM stages WHERE epoch = 1 AND position >= ?1", [Stage::Propose.position() as i64]).unwrap();
+    drop(db);
+    // Meanwhile the OP pool's plan reached its allocator: decided afresh, it would be routed `earlier`.
+    let mut ag = Agent::open(&d).unwrap();
+    queue_as_agent(&d, "optimism", &recorded_plan(&ag, "optimism"));
+    assert_eq!(waiting_on(ag.run_epoch(|_| {})), id, "the same proposal");
+    assert_eq!(proposals(), filed, "no second proposal");
+    assert_eq!(ag.checkpoints().output(1, Stage::Propose).unwrap().unwrap(), before);
+}
