@@ -748,6 +748,18 @@ fn three_pools_on_an_embedded_chain_and_anvil_pay_in_propose_mode() {
     let _ = std::fs::remove_dir_all(&d);
 }
 
+/// In propose mode: epoch 1's proposal passed by the members, its plans queued, and the chains moved past the veto
+/// window (the next run pays).
+fn approved_past_the_veto_window(d: &std::path::Path) -> Agent {
+    govern(d, vec![policy(AgentMode::Propose, 6_000, 4_000)], "The agent proposes");
+    let mut ag = Agent::open(d).unwrap();
+    let id = waiting_on(ag.run_epoch(|_| {}));
+    decide(d, id, 1);
+    assert!(matches!(ag.run_epoch(|_| {}), Err(AgentError::VetoWindow { .. })));
+    warp(d, 3_601);
+    ag
+}
+
 /// A trader who moves the ETH pool against the treasury after the members approved the rebalance (a front-run)
 /// gains nothing from it: the router enforces each swap's approved bound, the first ETH sale reverts, nothing
 /// after it is sent, the treasury keeps its ETH, and the epoch still pays its plans and says why it stopped.
@@ -755,12 +767,7 @@ fn three_pools_on_an_embedded_chain_and_anvil_pay_in_propose_mode() {
 fn a_pool_moved_against_the_treasury_after_the_vote_stops_the_rebalance_at_its_bound() {
     use allonet_chain::contracts::PayToken;
     let d = fresh("front-run");
-    govern(&d, vec![policy(AgentMode::Propose, 6_000, 4_000)], "The agent proposes");
-    let mut ag = Agent::open(&d).unwrap();
-    let id = waiting_on(ag.run_epoch(|_| {}));
-    decide(&d, id, 1);
-    assert!(matches!(ag.run_epoch(|_| {}), Err(AgentError::VetoWindow { .. })));
-    warp(&d, 3_601);
+    let mut ag = approved_past_the_veto_window(&d);
     // The front-run: 10 M of ETH sold into the ETH/USDC pool by another account.
     let amm = allonet_agent::rebalance::AmmFile::load(&d.join("chains/treasury.amm.json")).unwrap();
     let spec = allonet_engine::connect::ConnectSpec {
@@ -904,12 +911,7 @@ fn an_epoch_with_the_payments_of_an_earlier_one_pays_nothing_again() {
 fn swaps_landed_then_crash(name: &str) -> (PathBuf, allonet_agent::EpochReport, impl Fn() -> u64) {
     use allonet_chain::Chain;
     let d = fresh(name);
-    govern(&d, vec![policy(AgentMode::Propose, 6_000, 4_000)], "The agent proposes");
-    let mut ag = Agent::open(&d).unwrap();
-    let id = waiting_on(ag.run_epoch(|_| {}));
-    decide(&d, id, 1);
-    assert!(matches!(ag.run_epoch(|_| {}), Err(AgentError::VetoWindow { .. })));
-    warp(&d, 3_601);
+    let mut ag = approved_past_the_veto_window(&d);
     let first = ag.run_epoch(|_| {}).unwrap();
     assert!(!first.rebalance["executed"].as_array().unwrap().is_empty());
     drop(ag);
