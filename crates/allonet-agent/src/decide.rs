@@ -73,16 +73,17 @@ fn propose_decision(
         routes.iter().filter(|r| r.2.is_err()).map(|(_, d, _)| Action::ApprovePayoutPlan { digest: *d }).collect();
     // A rebalance the policy calls for goes to the members, in the same proposal, unless an earlier
     // epoch's is still before them (it runs once they pass it).
-    let deferred = match rebalance_digest(prior) {
+    let drafted = rebalance_digest(prior);
+    let deferred = match drafted {
         Some(_) => {
-            let drafted: crate::rebalance::Ops =
+            let ops: crate::rebalance::Ops =
                 serde_json::from_value(prior[&Stage::Treasury]["rebalance"]["ops"].clone())
                     .map_err(|x| x.to_string())?;
-            pending_rebalance(a, epoch, &drafted)?
+            pending_rebalance(a, epoch, &ops)?
         }
         None => None,
     };
-    let rebalance = rebalance_digest(prior).filter(|_| deferred.is_none());
+    let rebalance = drafted.filter(|_| deferred.is_none());
     if let Some(digest) = rebalance {
         actions.push(Action::ApproveTreasuryOps { digest });
     }
@@ -249,41 +250,40 @@ fn rebalance_digest(prior: &BTreeMap<Stage, Value>) -> Option<B256> {
 /// stops what is not yet sent.
 fn rebalance_step(a: &Agent, epoch: u64, prior: &BTreeMap<Stage, Value>) -> Result<Value, AgentError> {
     let e = |m: String| stage_err(epoch, Stage::Execute, m);
-    // An earlier epoch's rebalance, still before the members when this epoch began: it runs here once they pass it,
+    // An earlier epoch's rebalance, still before the members when this epoch began, runs here once they pass it,
     // from that epoch's records (its swaps, its proposal, its note of what was sent).
-    if let Some(x) = prior[&Stage::Propose]["rebalance_deferred_to"]["epoch"].as_u64() {
-        let earlier = a.ck.outputs(x)?;
-        let recorded = |stage: Stage| earlier.get(&stage).cloned().unwrap_or_default();
-        let Some(digest) = recorded(Stage::Propose)["rebalance"].as_str().and_then(|d| d.parse::<B256>().ok()) else {
-            return Err(e(format!("epoch {x} filed no rebalance")));
+    let carried = prior[&Stage::Propose]["rebalance_deferred_to"]["epoch"].as_u64();
+    let (files, whose) = match carried {
+        Some(x) => (x, format!("epoch {x}'s proposal")),
+        None => (epoch, "this epoch's proposal".to_string()),
+    };
+    let earlier = match carried {
+        Some(x) => Some(a.ck.outputs(x)?),
+        None => None,
+    };
+    let src = earlier.as_ref().unwrap_or(prior);
+    let Some(digest) = rebalance_digest(src) else {
+        return match carried {
+            Some(x) => Err(e(format!("epoch {x} drafted no rebalance"))),
+            None => Ok(Value::Null),
         };
-        let ops_value = recorded(Stage::Treasury)["rebalance"]["ops"].clone();
-        let ops: crate::rebalance::Ops = serde_json::from_value(ops_value.clone()).map_err(|x| e(x.to_string()))?;
-        if ops.digest() != digest {
-            return Err(e(format!("epoch {x}'s recorded rebalance does not hash to its digest {digest}")));
-        }
-        let filed = recorded(Stage::Propose)["proposal"].as_str().and_then(|p| p.parse::<B256>().ok());
-        let whose = format!("epoch {x}'s proposal");
-        let done = run_rebalance(a, epoch, x, digest, ops, filed, &whose)?;
-        // Shown whole as epoch x drafted it (its trades, weights and swaps), with what ran here.
-        let mut out = recorded(Stage::Treasury)["rebalance"].clone();
-        if let (Some(o), Some(d)) = (out.as_object_mut(), done.as_object()) {
-            o.extend(d.clone());
-        }
-        out["from_epoch"] = json!(x);
-        out["ops"] = ops_value;
-        return Ok(out);
-    }
-    let Some(digest) = rebalance_digest(prior) else {
-        return Ok(Value::Null);
     };
     let ops: crate::rebalance::Ops =
-        serde_json::from_value(prior[&Stage::Treasury]["rebalance"]["ops"].clone()).map_err(|x| e(x.to_string()))?;
+        serde_json::from_value(src[&Stage::Treasury]["rebalance"]["ops"].clone()).map_err(|x| e(x.to_string()))?;
     if ops.digest() != digest {
-        return Err(e(format!("the recorded rebalance does not hash to its digest {digest}")));
+        return Err(e(format!("epoch {files}'s recorded rebalance does not hash to its digest {digest}")));
     }
-    let filed = prior[&Stage::Propose]["proposal"].as_str().and_then(|p| p.parse::<B256>().ok());
-    run_rebalance(a, epoch, epoch, digest, ops, filed, "this epoch's proposal")
+    let filed = src[&Stage::Propose]["proposal"].as_str().and_then(|p| p.parse::<B256>().ok());
+    let done = run_rebalance(a, epoch, files, digest, ops, filed, &whose)?;
+    Ok(match carried {
+        // Shown whole as its epoch drafted it (its trades, weights and swaps), with what ran here.
+        Some(x) => {
+            let mut out = crate::report::json_merge(&src[&Stage::Treasury]["rebalance"], &done);
+            out["from_epoch"] = json!(x);
+            out
+        }
+        None => done,
+    })
 }
 
 /// The most recent rebalance an earlier epoch filed that has neither run nor been turned down, while every epoch

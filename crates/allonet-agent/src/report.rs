@@ -177,8 +177,8 @@ pub fn build_and_record(a: &Agent, epoch: u64, prior: &BTreeMap<Stage, Value>) -
     Ok(value)
 }
 
-/// The proposal filed and the decision awaited, as one object (the later one's fields win).
-fn json_merge(a: &Value, b: &Value) -> Value {
+/// `a` with `b`'s keys put over it, as one object (e.g. the proposal filed and the decision awaited).
+pub(crate) fn json_merge(a: &Value, b: &Value) -> Value {
     let mut out = a.clone();
     if let (Some(o), Some(m)) = (out.as_object_mut(), b.as_object()) {
         for (k, v) in m {
