@@ -99,13 +99,8 @@ impl Agent {
         for ((chain_id, allocator), (dep, pools, t)) in &allocators {
             let d = &dep.deployment;
             let at = format!("allocator {allocator} on chain {chain_id}");
-            let spec = allonet_engine::connect::ConnectSpec {
-                key: t.rpc.is_some().then(|| guardian.clone()),
-                chain_id: Some(*chain_id),
-                ..t.connect_spec()
-            };
-            let mut conn = match allonet_engine::connect::connect(&spec, Some(&dep.endpoint)) {
-                Ok((c, _)) => c,
+            let (mut conn, sender) = match crate::as_guardian(t, dep, guardian, Some(*chain_id)) {
+                Ok(c) => c,
                 Err(e) => {
                     watch.failed.push(format!("{at}: {e}"));
                     continue;
@@ -121,7 +116,6 @@ impl Agent {
             }
             let verdicts = match (|| -> Result<Vec<(Watched, u64, U256)>, String> {
                 let c = conn.chain();
-                let sender = if t.rpc.is_some() { guardian.address() } else { d.guardian };
                 let on_chain_guardian =
                     allonet_chain::read(c, *allocator, &AIAllocator::guardianCall {}).map_err(|e| e.to_string())?;
                 if on_chain_guardian != sender {
@@ -176,7 +170,6 @@ impl Agent {
             order.sort_by_key(|&i| {
                 (verdicts[i].0.action != "cancelled", verdicts[i].1, std::cmp::Reverse(verdicts[i].2))
             });
-            let sender = if t.rpc.is_some() { guardian.address() } else { d.guardian };
             for i in order {
                 let mut w = verdicts[i].0.clone();
                 if w.action == "cancelled" {

@@ -482,13 +482,7 @@ impl Agent {
                 if !done.insert((t.state.clone(), t.rpc.clone(), d.allocator)) {
                     return Ok(());
                 }
-                let spec = allonet_engine::connect::ConnectSpec {
-                    key: t.rpc.is_some().then(|| guardian.clone()),
-                    ..t.connect_spec()
-                };
-                let (mut conn, _) =
-                    allonet_engine::connect::connect(&spec, Some(&dep.endpoint)).map_err(|e| e.to_string())?;
-                let sender = if t.rpc.is_some() { guardian.address() } else { d.guardian };
+                let (mut conn, sender) = as_guardian(t, &dep, guardian, None)?;
                 let call = allonet_chain::contracts::AIAllocator::pausedCall {};
                 if !allonet_chain::read(conn.chain(), d.allocator, &call).map_err(|e| e.to_string())? {
                     let call = allonet_chain::contracts::AIAllocator::pauseCall {};
@@ -574,4 +568,22 @@ impl Agent {
     pub fn checkpoints(&self) -> &Checkpoints {
         &self.ck
     }
+}
+
+/// A connection to `t`'s chain on which the guardian acts, and the account that sends: over JSON-RPC the guardian's
+/// key signs (the contract checks it); on an embedded chain (accounts, not signatures) the allocator's guardian
+/// account, the caller having checked the key against the DAO's guardian. `chain_id` pins the node's chain.
+pub(crate) fn as_guardian(
+    t: &setup::PayoutTarget,
+    dep: &allonet_engine::connect::DeploymentFile,
+    guardian: &alloy_signer_local::PrivateKeySigner,
+    chain_id: Option<u64>,
+) -> Result<(allonet_engine::connect::Connection, alloy_primitives::Address), String> {
+    let spec = allonet_engine::connect::ConnectSpec {
+        key: t.rpc.is_some().then(|| guardian.clone()),
+        chain_id,
+        ..t.connect_spec()
+    };
+    let (conn, _) = allonet_engine::connect::connect(&spec, Some(&dep.endpoint)).map_err(|e| e.to_string())?;
+    Ok((conn, if t.rpc.is_some() { guardian.address() } else { dep.deployment.guardian }))
 }
