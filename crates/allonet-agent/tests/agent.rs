@@ -1162,3 +1162,41 @@ fn a_propose_stage_retried_after_filing_files_no_second_proposal() {
     assert_eq!(proposals(), filed, "no second proposal");
     assert_eq!(ag.checkpoints().output(1, Stage::Propose).unwrap().unwrap(), before);
 }
+
+/// A pending rebalance whose records were edited after the vote (a bound loosened) no longer hashes to what the
+/// members approved: it is neither carried nor sent, and the next epoch proposes a fresh one.
+#[test]
+fn a_pending_rebalance_edited_in_the_records_is_not_carried() {
+    let d = fresh("rebalance-edited");
+    govern(&d, vec![policy(AgentMode::Autonomous, 6_000, 4_000)], "The agent pays within its caps");
+    let mut ag = Agent::open(&d).unwrap();
+    assert!(matches!(ag.run_epoch(|_| {}), Err(AgentError::VetoWindow { .. })));
+    let p1 = ag.checkpoints().output(1, Stage::Propose).unwrap().unwrap();
+    let filed: alloy_primitives::B256 = p1["proposal"].as_str().unwrap().parse().unwrap();
+    allonet_agent::example::members_vote(&d, filed, 1).unwrap();
+    warp(&d, 3_601);
+    ag.run_epoch(|_| {}).unwrap();
+    drop(ag);
+    let db = rusqlite::Connection::open(d.join("agent.db")).unwrap();
+    let q = "SELECT output FROM stages WHERE epoch = 1 AND stage = ?1";
+    let honest: String = db.query_row(q, [Stage::Treasury.name()], |r| r.get(0)).unwrap();
+    let mut loosened: serde_json::Value = serde_json::from_str(&honest).unwrap();
+    loosened["rebalance"]["ops"]["swaps"][0]["min_out"] = "1".into();
+    let put = "UPDATE stages SET output = ?1 WHERE epoch = 1 AND stage = ?2";
+    db.execute(put, [loosened.to_string(), Stage::Treasury.name().to_string()]).unwrap();
+    drop(db);
+    allonet_agent::example::members_enact(&d, filed).unwrap();
+    let amm = allonet_agent::rebalance::AmmFile::load(&d.join("chains/treasury.amm.json")).unwrap();
+    let state = d.join("chains/optimism.state.json");
+    let treasury_nonce = || {
+        use allonet_chain::Chain;
+        allonet_chain::Embedded::open(&state).unwrap().nonce(amm.treasury).unwrap()
+    };
+    let nonce = treasury_nonce();
+    let mut ag = Agent::open(&d).unwrap();
+    let second = ag.run_epoch(|_| {}).unwrap();
+    assert!(second.rebalance["from_epoch"].is_null(), "{}", second.rebalance);
+    assert_eq!(treasury_nonce(), nonce, "no swap sent");
+    let p2 = ag.checkpoints().output(2, Stage::Propose).unwrap().unwrap();
+    assert!(p2["rebalance_deferred_to"].is_null() && p2["rebalance"].is_string(), "a fresh one is proposed: {p2}");
+}
